@@ -1,0 +1,147 @@
+/**
+ * The audit-log digest: one hash over every row in key order, plus per-chunk digests that let a
+ * drill say which rows differ. For integer keys each chunk also carries sums that name a single
+ * deleted, added or altered row exactly:
+ *   keySum      = Σ key                 → a deleted or added row's key is the difference
+ *   hashSum     = Σ h(row)      mod P   → h'(k) - h(k) for one altered row
+ *   weightedSum = Σ key·h(row)  mod P   → k·(h' - h); k = Δweighted / Δhash
+ */
+import { createHash } from 'node:crypto'
+import { RowHasher, encodeRow } from './digest.js'
+import type { AuditChunk, AuditDigest } from './inventory.js'
+
+/** Rows per chunk when no manifest gives the boundaries. */
+export const AUDIT_CHUNK_ROWS = 1000
+
+/** A Mersenne prime larger than every 56-bit row hash. */
+const P = (1n << 61n) - 1n
+
+export interface AuditRows {
+  key: string[]
+  /** Rows in key order, each with its key as text. */
+  rows:
+    | Iterable<{ key: string; row: readonly unknown[] }>
+    | AsyncIterable<{ key: string; row: readonly unknown[] }>
+}
+
+function rowHash(row: readonly unknown[]): bigint {
+  return BigInt('0x' + createHash('sha256').update(encodeRow(row)).digest('hex').slice(0, 14))
+}
+
+function integerKey(key: string): bigint | null {
+  return /^-?\d+$/.test(key) ? BigInt(key) : null
+}
+
+class Chunk {
+  readonly hasher = new RowHasher()
+  lastKey = ''
+  keySum: bigint | null = 0n
+  hashSum = 0n
+  weightedSum = 0n
+  constructor(readonly firstKey: string) {}
+
+  add(key: string, row: readonly unknown[]) {
+    this.hasher.add(row)
+    this.lastKey = key
+    const k = integerKey(key)
+    if (k === null || this.keySum === null) {
+      this.keySum = null
+      return
+    }
+    const h = rowHash(row)
+    this.keySum += k
+    this.hashSum = (this.hashSum + h) % P
+    this.weightedSum = (((this.weightedSum + ((k % P) + P) * h) % P) + P) % P
+  }
+
+  finish(): AuditChunk {
+    const chunk: AuditChunk = {
+      firstKey: this.firstKey,
+      lastKey: this.lastKey,
+      rows: this.hasher.count,
+      sha256: this.hasher.digest(),
+    }
+    if (this.keySum !== null) {
+      chunk.keySum = this.keySum.toString()
+      chunk.hashSum = this.hashSum.toString()
+      chunk.weightedSum = this.weightedSum.toString()
+    }
+    return chunk
+  }
+}
+
+/**
+ * Digests the audit rows. With `boundaries` (the first keys of a manifest's chunks) the chunks
+ * start at the same rows as the manifest's, so a deleted row shifts nothing after it.
+ */
+export async function digestAudit(
+  table: string,
+  source: AuditRows,
+  boundaries?: string[],
+): Promise<AuditDigest> {
+  const starts = boundaries ? new Set(boundaries) : null
+  const all = new RowHasher()
+  const chunks: AuditChunk[] = []
+  let chunk: Chunk | null = null
+  let lastKey: string | null = null
+  for await (const { key, row } of source.rows) {
+    const boundary = starts ? starts.has(key) : chunk?.hasher.count === AUDIT_CHUNK_ROWS
+    if (!chunk || boundary) {
+      if (chunk) chunks.push(chunk.finish())
+      chunk = new Chunk(key)
+    }
+    chunk.add(key, row)
+    all.add(row)
+    lastKey = key
+  }
+  if (chunk) chunks.push(chunk.finish())
+  return { table, key: source.key, rows: all.count, lastKey, sha256: all.digest(), chunks }
+}
+
+function modInverse(a: bigint): bigint {
+  // Fermat: a^(P-2) mod P.
+  let result = 1n
+  let base = ((a % P) + P) % P
+  let e = P - 2n
+  while (e > 0n) {
+    if (e & 1n) result = (result * base) % P
+    base = (base * base) % P
+    e >>= 1n
+  }
+  return result
+}
+
+const inRange = (k: bigint, c: AuditChunk) =>
+  integerKey(c.firstKey) !== null && k >= BigInt(c.firstKey) - 1n && k <= BigInt(c.lastKey) + 1n
+
+/** Says what differs between two chunks that start at the same key, as precisely as the sums allow. */
+export function describeChunkDifference(
+  table: string,
+  key: string,
+  want: AuditChunk,
+  got: AuditChunk,
+): string {
+  const range = `${table} ${key} ${want.firstKey}..${want.lastKey}`
+  const sums = want.keySum !== undefined && got.keySum !== undefined
+  if (sums && got.rows === want.rows - 1) {
+    const k = BigInt(want.keySum!) - BigInt(got.keySum!)
+    if (inRange(k, want)) return `${table} row ${key}=${k} was deleted`
+  }
+  if (sums && got.rows === want.rows + 1) {
+    const k = BigInt(got.keySum!) - BigInt(want.keySum!)
+    if (inRange(k, got)) return `${table} row ${key}=${k} was added`
+  }
+  if (sums && got.rows === want.rows && got.keySum === want.keySum) {
+    const dh = (BigInt(got.hashSum!) - BigInt(want.hashSum!) + P) % P
+    const dw = (BigInt(got.weightedSum!) - BigInt(want.weightedSum!) + P) % P
+    if (dh !== 0n) {
+      let k = (dw * modInverse(dh)) % P
+      if (k > P / 2n) k -= P
+      if (inRange(k, want)) return `${table} row ${key}=${k} was altered`
+    }
+  }
+  if (got.rows !== want.rows) {
+    return `${range}: ${got.rows} rows where the manifest has ${want.rows} (rows deleted or added)`
+  }
+  return `${range}: ${got.rows} rows as in the manifest, but their content differs (rows altered)`
+}

@@ -1,0 +1,138 @@
+/**
+ * The local CLI: `omniai-backup backup|verify|drill --flag value ...`, with the action's input
+ * names as flags, plus `demo-db` (generate the demo database) and `demo` (generate it, then run
+ * backup, verify and drill on it). Prints the same summary the job summary shows.
+ */
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { DEFAULTS, Inputs, MODES, parseConfig } from './config.js'
+import { DEMO_DEFAULTS, generateDemoDatabase } from './demo.js'
+import { describeError, UserError } from './errors.js'
+import { consoleLog } from './log.js'
+import { failureMessage } from './main.js'
+import { runMode } from './modes/index.js'
+import { renderSummary } from './report.js'
+
+const USAGE = `usage: omniai-backup <backup|verify|drill> [--<input> <value> ...]
+       omniai-backup demo-db --out <file> [--conversations N] [--message-chars N] [--audit-rows N]
+       omniai-backup demo [--dir <folder>]
+
+inputs (as in action.yml):
+${Object.values(Inputs)
+  .filter((i) => i !== Inputs.Mode)
+  .map((i) => `  --${i}${DEFAULTS[i] ? ` (default ${DEFAULTS[i]})` : ''}`)
+  .join('\n')}`
+
+/** `--name value` pairs into a map; every name must be one of `allowed`. */
+export function parseFlags(args: string[], allowed: readonly string[]): Map<string, string> {
+  const flags = new Map<string, string>()
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(arg)
+    if (!m) throw new UserError(`unexpected argument "${arg}". Fix: give options as --name value.`)
+    const name = m[1]!
+    if (!allowed.includes(name)) {
+      throw new UserError(
+        `unknown option --${name}. Fix: use one of ${allowed.map((a) => `--${a}`).join(', ')}.`,
+      )
+    }
+    let value = m[2]
+    if (value === undefined) {
+      value = args[++i]
+      if (value === undefined)
+        throw new UserError(`--${name}: no value given. Fix: --${name} <value>.`)
+    }
+    flags.set(name, value)
+  }
+  return flags
+}
+
+async function runOne(mode: string, flags: Map<string, string>): Promise<boolean> {
+  const config = parseConfig((name) => (name === Inputs.Mode ? mode : (flags.get(name) ?? '')))
+  const report = await runMode(config, consoleLog)
+  console.log('\n' + renderSummary(report))
+  console.log(`report: ${config.reportFile}`)
+  if (!report.ok) console.error(`Error: ${failureMessage(report)}`)
+  return report.ok
+}
+
+const count = (flags: Map<string, string>, name: string, fallback: number) => {
+  const v = flags.get(name)
+  if (v === undefined) return fallback
+  if (!/^\d+$/.test(v)) throw new UserError(`--${name}: "${v}" is not a whole number.`)
+  return Number(v)
+}
+
+async function demoDb(flags: Map<string, string>): Promise<void> {
+  const out = flags.get('out')
+  if (!out) throw new UserError('--out: not set. Fix: demo-db --out demo/omniai.db')
+  await generateDemoDatabase(out, {
+    conversations: count(flags, 'conversations', DEMO_DEFAULTS.conversations),
+    messageChars: count(flags, 'message-chars', DEMO_DEFAULTS.messageChars),
+    auditRows: count(flags, 'audit-rows', DEMO_DEFAULTS.auditRows),
+  }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EEXIST')
+      throw new UserError(`--out: ${out} already exists. Fix: remove it or choose another path.`)
+    throw err
+  })
+  console.log(`demo database written: ${out}`)
+}
+
+/** The README's first command: a demo database, then backup, verify and drill on it. */
+async function demo(flags: Map<string, string>): Promise<boolean> {
+  const dir = flags.get('dir') ?? 'demo'
+  const db = path.join(dir, 'omniai.db')
+  await fs.rm(dir, { recursive: true, force: true })
+  await generateDemoDatabase(db)
+  console.log(`demo database written: ${db}`)
+  const common = new Map([
+    [Inputs.ConnectionString, db],
+    [Inputs.BackupDir, path.join(dir, 'backups')],
+    [Inputs.ScratchDir, path.join(dir, 'scratch')],
+  ])
+  for (const mode of MODES) {
+    console.log(`\n$ omniai-backup ${mode}`)
+    const flagsFor = new Map([
+      ...common,
+      [Inputs.ReportFile, path.join(dir, `report-${mode}.json`)],
+    ])
+    if (!(await runOne(mode, flagsFor))) return false
+  }
+  return true
+}
+
+/** Returns the process exit code: 0 ok, 1 failed, 2 bad usage. */
+export async function cli(args: string[]): Promise<number> {
+  const [command, ...rest] = args
+  try {
+    switch (command) {
+      case 'demo-db':
+        await demoDb(parseFlags(rest, ['out', 'conversations', 'message-chars', 'audit-rows']))
+        return 0
+      case 'demo':
+        return (await demo(parseFlags(rest, ['dir']))) ? 0 : 1
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE)
+        return 0
+      default:
+        if (!(MODES as readonly string[]).includes(command ?? '')) {
+          console.error(`Error: unknown command "${command ?? ''}".\n${USAGE}`)
+          return 2
+        }
+        return (await runOne(
+          command!,
+          parseFlags(
+            rest,
+            Object.values(Inputs).filter((i) => i !== Inputs.Mode),
+          ),
+        ))
+          ? 0
+          : 1
+    }
+  } catch (err) {
+    console.error(`Error: ${describeError(err)}`)
+    return err instanceof UserError ? 2 : 1
+  }
+}

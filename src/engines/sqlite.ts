@@ -1,0 +1,373 @@
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { RowHasher, keyText } from '../digest.js'
+import { UserError } from '../errors.js'
+import type { AuditRows } from '../audit.js'
+import type {
+  Conversations,
+  ConversationDigest,
+  Index,
+  Schema,
+  SchemaObject,
+  Table,
+} from '../inventory.js'
+import { progressLogger, type Log } from '../log.js'
+import type { Database, Engine, Snapshot } from './engine.js'
+import { openSqlite, type Row, type SqliteConnection } from './sqlite-driver.js'
+
+const HEADER = Buffer.from('SQLite format 3\0', 'latin1')
+
+/** Columns that say when a conversation was last active, most telling first. */
+const RECENCY_COLUMNS = ['updated_at', 'updatedAt', 'last_message_at', 'created_at', 'createdAt']
+
+/** How far down foreign keys the spot-check follows (conversation → message → attachment). */
+const MAX_FK_DEPTH = 3
+
+/** Fails with a one-line error naming `input` unless `file` is a readable SQLite database. */
+export async function assertSqliteFile(file: string, input: string, fix: string): Promise<void> {
+  let stat
+  try {
+    stat = await fs.stat(file)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') throw new UserError(`${input}: ${file} does not exist. ${fix}`)
+    throw new UserError(`${input}: cannot read ${file} (${code}). ${fix}`)
+  }
+  if (stat.isDirectory()) {
+    throw new UserError(`${input}: ${file} is a directory, not a SQLite database file. ${fix}`)
+  }
+  if (stat.size === 0) throw new UserError(`${input}: ${file} is empty (0 bytes). ${fix}`)
+  let header: Buffer
+  try {
+    const handle = await fs.open(file, 'r')
+    try {
+      header = Buffer.alloc(HEADER.length)
+      await handle.read(header, 0, HEADER.length, 0)
+    } finally {
+      await handle.close()
+    }
+  } catch (err) {
+    throw new UserError(
+      `${input}: cannot read ${file} (${(err as NodeJS.ErrnoException).code}). ${fix}`,
+    )
+  }
+  if (!header.equals(HEADER)) {
+    throw new UserError(
+      `${input}: ${file} is not a SQLite database (it does not start with "SQLite format 3"). ${fix}`,
+    )
+  }
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`
+}
+
+export class SqliteEngine implements Engine {
+  readonly name = 'sqlite'
+  readonly extension = '.db'
+
+  constructor(private readonly source: string) {}
+
+  private async checkSource(): Promise<void> {
+    await assertSqliteFile(
+      this.source,
+      'connection-string',
+      'Fix: set connection-string to the path of the OmniAI SQLite database (e.g. omniai.db).',
+    )
+  }
+
+  async openSource(): Promise<Database> {
+    await this.checkSource()
+    return new SqliteDatabase(this.source, await openSqlite(this.source, { readonly: true }))
+  }
+
+  async snapshot(dest: string, log: Log): Promise<Snapshot> {
+    await this.checkSource()
+    const src = await openSqlite(this.source, { readonly: true })
+    let journalMode: string
+    let engineVersion: string
+    try {
+      // A writer in rollback-journal mode holds its lock briefly; wait for it rather than fail.
+      src.exec('PRAGMA busy_timeout = 30000')
+      journalMode = String(src.objects('PRAGMA journal_mode')[0]?.journal_mode ?? 'unknown')
+      engineVersion = String(src.rows('SELECT sqlite_version()')[0]![0])
+      // One read transaction around every backup step pins one snapshot: the copy is
+      // consistent while other processes keep writing (WAL readers do not block them), and
+      // the backup never restarts because the source changed between steps.
+      src.exec('BEGIN')
+      try {
+        src.rows('SELECT count(*) FROM sqlite_schema')
+        await src.backup(dest, progressLogger(log, 'snapshot'))
+      } finally {
+        src.exec('COMMIT')
+      }
+    } finally {
+      src.close()
+    }
+    // A backup is one self-contained file: out of WAL mode, reading it never creates or
+    // needs -wal and -shm files beside it.
+    const out = await openSqlite(dest, { readonly: false })
+    try {
+      out.exec('PRAGMA journal_mode = DELETE')
+    } finally {
+      out.close()
+    }
+    const { size } = await fs.stat(this.source)
+    return {
+      engineVersion,
+      source: { bytes: size, journalMode, description: path.basename(this.source) },
+    }
+  }
+
+  async openBackup(file: string): Promise<Database> {
+    await assertSqliteFile(
+      file,
+      'backup-file',
+      'Fix: point backup-file at a backup written by mode backup, or leave it empty to use the newest.',
+    )
+    try {
+      return new SqliteDatabase(file, await openSqlite(file, { readonly: true }))
+    } catch (err) {
+      throw new UserError(`backup-file: cannot open ${file} as SQLite: ${(err as Error).message}`)
+    }
+  }
+
+  async restore(file: string, scratchDir: string, log: Log): Promise<Database> {
+    const restored = path.join(scratchDir, 'restored.db')
+    // The runbook's `sqlite3 restored.db ".restore backup.db"`: the online backup API, from the
+    // backup file into a fresh database in the scratch folder.
+    const src = await openSqlite(file, { readonly: true })
+    try {
+      await src.backup(restored, progressLogger(log, 'restore'))
+    } finally {
+      src.close()
+    }
+    return new SqliteDatabase(restored, await openSqlite(restored, { readonly: false }))
+  }
+}
+
+interface ForeignKey {
+  child: string
+  from: string
+  parent: string
+  to: string
+}
+
+export class SqliteDatabase implements Database {
+  private foreignKeysCache: ForeignKey[] | undefined
+
+  constructor(
+    readonly file: string,
+    private readonly db: SqliteConnection,
+  ) {}
+
+  async bytes(): Promise<number> {
+    return (await fs.stat(this.file)).size
+  }
+
+  async close(): Promise<void> {
+    this.db.close()
+  }
+
+  async integrityProblems(): Promise<string[]> {
+    const problems = this.db
+      .rows('PRAGMA integrity_check')
+      .map((r) => String(r[0]))
+      .filter((line) => line !== 'ok')
+    for (const r of this.db.objects('PRAGMA foreign_key_check')) {
+      problems.push(
+        `foreign key: ${String(r.table)} row ${keyText(r.rowid)} references a missing row in ${String(r.parent)}`,
+      )
+    }
+    return problems
+  }
+
+  private tableNames(): string[] {
+    return this.db
+      .rows(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+      )
+      .map((r) => String(r[0]))
+  }
+
+  async schema(): Promise<Schema> {
+    const tables: Table[] = []
+    const indexes: Index[] = []
+    const sqlOf = new Map(
+      this.db
+        .rows("SELECT name, sql FROM sqlite_schema WHERE type = 'index'")
+        .map((r) => [String(r[0]), r[1] === null ? null : String(r[1])]),
+    )
+    for (const name of this.tableNames()) {
+      tables.push({ name, columns: this.columns(name) })
+      for (const ix of this.db.objects(`PRAGMA index_list(${quoteIdent(name)})`)) {
+        const ixName = String(ix.name)
+        const columns = this.db
+          .objects(`PRAGMA index_info(${quoteIdent(ixName)})`)
+          .sort((a, b) => Number(a.seqno) - Number(b.seqno))
+          .map((c) => (c.name === null ? '<expression>' : String(c.name)))
+        indexes.push({
+          name: ixName,
+          table: name,
+          unique: Number(ix.unique) === 1,
+          columns,
+          sql: sqlOf.get(ixName) ?? null,
+        })
+      }
+    }
+    indexes.sort((a, b) => a.name.localeCompare(b.name))
+    const objects = (type: string): SchemaObject[] =>
+      this.db
+        .rows(`SELECT name, tbl_name, sql FROM sqlite_schema WHERE type = ? ORDER BY name`, type)
+        .map((r) => ({ name: String(r[0]), table: String(r[1]), sql: String(r[2]) }))
+    return { tables, indexes, triggers: objects('trigger'), views: objects('view') }
+  }
+
+  private columns(table: string) {
+    return this.db.objects(`PRAGMA table_info(${quoteIdent(table)})`).map((c) => ({
+      name: String(c.name),
+      type: String(c.type),
+      notNull: Number(c.notnull) === 1,
+      default: c.dflt_value === null ? null : String(c.dflt_value),
+      pk: Number(c.pk),
+    }))
+  }
+
+  /** The columns that identify a row: the primary key, or SQLite's rowid when there is none. */
+  private keyColumns(table: string): string[] {
+    const pk = this.columns(table)
+      .filter((c) => c.pk > 0)
+      .sort((a, b) => a.pk - b.pk)
+      .map((c) => c.name)
+    return pk.length > 0 ? pk : ['rowid']
+  }
+
+  private orderBy(table: string): string {
+    return this.keyColumns(table).map(quoteIdent).join(', ')
+  }
+
+  async rowCounts(tables: string[]): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {}
+    for (const t of tables) {
+      counts[t] = Number(this.db.rows(`SELECT count(*) FROM ${quoteIdent(t)}`)[0]![0])
+    }
+    return counts
+  }
+
+  private foreignKeys(): ForeignKey[] {
+    if (this.foreignKeysCache) return this.foreignKeysCache
+    const keys: ForeignKey[] = []
+    for (const child of this.tableNames()) {
+      const rows = this.db.objects(`PRAGMA foreign_key_list(${quoteIdent(child)})`)
+      // Composite foreign keys (several rows with one id) are not followed.
+      const perId = new Map<number, number>()
+      for (const r of rows) perId.set(Number(r.id), (perId.get(Number(r.id)) ?? 0) + 1)
+      for (const r of rows) {
+        if (perId.get(Number(r.id)) !== 1) continue
+        const parent = String(r.table)
+        const to = r.to === null ? this.keyColumns(parent)[0]! : String(r.to)
+        keys.push({ child, from: String(r.from), parent, to })
+      }
+    }
+    return (this.foreignKeysCache = keys)
+  }
+
+  /**
+   * Every table reachable from `root` by following foreign keys backwards, with the SQL that
+   * selects its rows belonging to one root row (bound to the root's key).
+   */
+  private relatedQueries(root: string, rootKey: string) {
+    const queries: { table: string; via: string; sql: string }[] = []
+    const walk = (
+      table: string,
+      selectKeys: (col: string) => string,
+      via: string[],
+      depth: number,
+    ) => {
+      if (depth > MAX_FK_DEPTH) return
+      for (const fk of this.foreignKeys().filter((k) => k.parent === table)) {
+        if (fk.child === root || via.some((v) => v.startsWith(`${fk.child}.`))) continue
+        const where = `${quoteIdent(fk.from)} IN (${selectKeys(fk.to)})`
+        const path = [...via, `${fk.child}.${fk.from}`]
+        queries.push({
+          table: fk.child,
+          via: path.join(' → '),
+          sql: `SELECT * FROM ${quoteIdent(fk.child)} WHERE ${where} ORDER BY ${this.orderBy(fk.child)}`,
+        })
+        walk(
+          fk.child,
+          (col) => `SELECT ${quoteIdent(col)} FROM ${quoteIdent(fk.child)} WHERE ${where}`,
+          path,
+          depth + 1,
+        )
+      }
+    }
+    walk(
+      root,
+      (col) =>
+        `SELECT ${quoteIdent(col)} FROM ${quoteIdent(root)} WHERE ${quoteIdent(rootKey)} = ?`,
+      [],
+      1,
+    )
+    return queries
+  }
+
+  private conversationKey(table: string): string {
+    const key = this.keyColumns(table)
+    return key.length === 1 ? key[0]! : 'rowid'
+  }
+
+  async recentConversations(table: string, count: number): Promise<Conversations> {
+    const key = this.conversationKey(table)
+    const names = this.columns(table).map((c) => c.name)
+    const recency = RECENCY_COLUMNS.find((c) => names.includes(c)) ?? key
+    const ids = this.db
+      .rows(
+        `SELECT ${quoteIdent(key)} FROM ${quoteIdent(table)} ORDER BY ${quoteIdent(recency)} DESC, ${quoteIdent(key)} DESC LIMIT ?`,
+        BigInt(count),
+      )
+      .map((r) => keyText(r[0]))
+    return { ...(await this.conversations(table, ids)), orderBy: recency }
+  }
+
+  async conversations(table: string, ids: string[]): Promise<Conversations> {
+    const key = this.conversationKey(table)
+    const related = this.relatedQueries(table, key)
+    const rowSql = `SELECT * FROM ${quoteIdent(table)} WHERE ${quoteIdent(key)} = ?`
+    const items: ConversationDigest[] = ids.map((id) => {
+      const rows = this.db.rows(rowSql, id)
+      return {
+        id,
+        sha256: rows.length === 0 ? 'missing' : hashRows(rows).sha256,
+        related: related.map((q) => ({
+          table: q.table,
+          via: q.via,
+          ...hashRows(this.db.iterate(q.sql, id)),
+        })),
+      }
+    })
+    return { table, key, orderBy: key, items }
+  }
+
+  auditRows(table: string): AuditRows {
+    const key = this.keyColumns(table)
+    const rowid = key[0] === 'rowid'
+    const names = rowid ? ['rowid'] : this.columns(table).map((c) => c.name)
+    const at = key.map((k) => names.indexOf(k))
+    const rows = this.db.iterate(
+      `SELECT ${rowid ? 'rowid, *' : '*'} FROM ${quoteIdent(table)} ORDER BY ${this.orderBy(table)}`,
+    )
+    return {
+      key,
+      rows: (function* () {
+        for (const row of rows) yield { key: at.map((i) => keyText(row[i])).join(','), row }
+      })(),
+    }
+  }
+}
+
+function hashRows(rows: Iterable<Row>): { rows: number; sha256: string } {
+  const hasher = new RowHasher()
+  for (const row of rows) hasher.add(row)
+  return { rows: hasher.count, sha256: hasher.digest() }
+}

@@ -1,0 +1,100 @@
+/**
+ * What a database holds, in engine-neutral terms. The manifest written at backup time stores
+ * one of these; verify and drill compute another from the backup or the restored copy, and the
+ * checks compare the two. The checks never know which engine produced either.
+ */
+
+export interface Column {
+  name: string
+  type: string
+  notNull: boolean
+  default: string | null
+  /** Position in the primary key, 0 when not part of it. */
+  pk: number
+}
+
+export interface Table {
+  name: string
+  columns: Column[]
+}
+
+export interface Index {
+  name: string
+  table: string
+  unique: boolean
+  columns: string[]
+  /** The index's definition; null for indexes the engine creates itself (e.g. for UNIQUE). */
+  sql: string | null
+}
+
+export interface SchemaObject {
+  name: string
+  table: string
+  sql: string
+}
+
+export interface Schema {
+  tables: Table[]
+  indexes: Index[]
+  triggers: SchemaObject[]
+  views: SchemaObject[]
+}
+
+/** Digest of a run of consecutive audit rows, so a difference can be located. */
+export interface AuditChunk {
+  firstKey: string
+  lastKey: string
+  rows: number
+  sha256: string
+  /** Integer keys only: sums that locate a single deleted, added or altered row (see audit.ts). */
+  keySum?: string
+  hashSum?: string
+  weightedSum?: string
+}
+
+export interface AuditDigest {
+  table: string
+  /** Columns the rows are ordered and identified by. */
+  key: string[]
+  rows: number
+  lastKey: string | null
+  /** Hash over every row, in key order. */
+  sha256: string
+  chunks: AuditChunk[]
+}
+
+export interface RelatedDigest {
+  table: string
+  /** The foreign-key path from the conversation, e.g. `messages.conversation_id`. */
+  via: string
+  rows: number
+  sha256: string
+}
+
+export interface ConversationDigest {
+  id: string
+  sha256: string
+  related: RelatedDigest[]
+}
+
+export interface Conversations {
+  table: string
+  key: string
+  /** The column recency was taken from. */
+  orderBy: string
+  items: ConversationDigest[]
+}
+
+export interface Inventory {
+  schema: Schema
+  rowCounts: Record<string, number>
+  audit: AuditDigest | null
+  conversations: Conversations | null
+}
+
+/** What the inventory should cover; table names come from inputs. */
+export interface InventoryOptions {
+  conversationsTable: string | null
+  auditTable: string | null
+  spotCheckCount: number
+}

@@ -1,0 +1,66 @@
+import * as core from '@actions/core'
+import { Inputs, parseConfig } from './config.js'
+import { describeError } from './errors.js'
+import type { Log } from './log.js'
+import { runMode } from './modes/index.js'
+import { failedChecks, renderSummary, type Report } from './report.js'
+
+const actionsLog: Log = {
+  info: (message) => core.info(message),
+  warning: (message) => core.warning(message),
+  group: (name, fn) => core.group(name, fn),
+}
+
+/** Masks the password of a database URL so no log line, summary or output can show it. */
+export function maskSecrets(connectionString: string): void {
+  try {
+    const url = new URL(connectionString)
+    if (url.password) {
+      core.setSecret(url.password)
+      core.setSecret(decodeURIComponent(url.password))
+    }
+  } catch {
+    // Not a URL (a SQLite path): nothing secret in it.
+  }
+}
+
+export function failureMessage(report: Report): string {
+  if (report.error) return report.error
+  const failed = report.checks.filter((c) => !c.ok)
+  return `${report.mode} failed: ${failed.map((c) => `${c.name}: ${c.detail}`).join(' | ')}`
+}
+
+/** The action: inputs into a Config, the mode, then outputs, summary and the job's status. */
+export async function run(): Promise<void> {
+  maskSecrets(core.getInput(Inputs.ConnectionString))
+  let config
+  try {
+    config = parseConfig((name) => core.getInput(name))
+  } catch (err) {
+    core.setFailed(describeError(err))
+    return
+  }
+  const report = await runMode(config, actionsLog)
+  core.setOutput('ok', String(report.ok))
+  core.setOutput('backup-path', report.backup?.path ?? '')
+  core.setOutput('sha256', report.backup?.sha256 ?? '')
+  core.setOutput('size-bytes', String(report.backup?.bytes ?? ''))
+  core.setOutput('report', config.reportFile)
+  core.setOutput('backup-count', String(report.backupCount))
+  core.setOutput(
+    'backup-age-seconds',
+    report.backupAgeSeconds === null ? '' : String(Math.round(report.backupAgeSeconds)),
+  )
+  core.setOutput(
+    'restore-seconds',
+    report.restoreSeconds === null ? '' : report.restoreSeconds.toFixed(3),
+  )
+  core.setOutput('failed-checks', failedChecks(report).join(','))
+  try {
+    await core.summary.addRaw(renderSummary(report)).write()
+  } catch (err) {
+    // No GITHUB_STEP_SUMMARY (a runner that does not provide one): the log still has it all.
+    core.warning(`job summary not written: ${describeError(err)}`)
+  }
+  if (!report.ok) core.setFailed(failureMessage(report))
+}

@@ -1,0 +1,61 @@
+import * as fs from 'node:fs/promises'
+import type { EngineName } from './engines/engine.js'
+import { UserError } from './errors.js'
+import type { Inventory } from './inventory.js'
+
+export const MANIFEST_FORMAT = 1
+export const MANIFEST_SUFFIX = '.manifest.json'
+
+/**
+ * Written beside each backup when it is made: what the backup must contain. Every later check
+ * (verify, drill) compares against it, so the source database need not be reachable then.
+ * It holds identifiers, counts and digests, never row contents.
+ */
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT
+  tool: string
+  engine: EngineName
+  engineVersion: string
+  /** When the snapshot was taken (the moment the backup's data is from), ISO 8601 UTC. */
+  createdAt: string
+  backup: { file: string; sha256: string; bytes: number }
+  source: { description: string; bytes: number; journalMode?: string }
+  inventory: Inventory
+  durations: { snapshotMs: number; inspectMs: number }
+}
+
+export function manifestPathFor(backupPath: string): string {
+  return backupPath + MANIFEST_SUFFIX
+}
+
+/** Reads and checks a manifest; a damaged one is an error naming the file. */
+export async function readManifest(file: string): Promise<Manifest> {
+  let text: string
+  try {
+    text = await fs.readFile(file, 'utf8')
+  } catch (err) {
+    throw new UserError(`manifest ${file} cannot be read (${(err as NodeJS.ErrnoException).code}).`)
+  }
+  let m: Partial<Manifest>
+  try {
+    m = JSON.parse(text) as Partial<Manifest>
+  } catch {
+    throw new UserError(
+      `manifest ${file} is not valid JSON: it is damaged; this backup cannot be verified.`,
+    )
+  }
+  const valid =
+    m.format === MANIFEST_FORMAT &&
+    (m.engine === 'sqlite' || m.engine === 'postgres') &&
+    typeof m.createdAt === 'string' &&
+    !Number.isNaN(Date.parse(m.createdAt)) &&
+    typeof m.backup?.sha256 === 'string' &&
+    typeof m.backup?.bytes === 'number' &&
+    typeof m.inventory?.schema === 'object'
+  if (!valid) {
+    throw new UserError(
+      `manifest ${file} is not an omniai-backups format ${MANIFEST_FORMAT} manifest (fields missing or wrong); this backup cannot be verified.`,
+    )
+  }
+  return m as Manifest
+}

@@ -1,0 +1,101 @@
+import * as fs from 'node:fs/promises'
+import { integrity } from '../checks.js'
+import { createEngine } from '../engines/index.js'
+import { UserError } from '../errors.js'
+import { fileSize, fsyncFile, sha256File } from '../fsutil.js'
+import type { Manifest } from '../manifest.js'
+import type { Report } from '../report.js'
+import { LocalStore } from '../store/local.js'
+import { TOOL, VERSION } from '../version.js'
+import {
+  databaseFacts,
+  emptyReport,
+  finish,
+  requireTable,
+  takeInventory,
+  type ModeContext,
+} from './common.js'
+
+/**
+ * Snapshot the live database into backup-dir with a manifest beside it. The snapshot is
+ * written to a hidden temporary name, checked, fsynced, and only then given its final name;
+ * the manifest, written last, marks it complete. On any failure the temporary file is removed
+ * and no other backup is touched.
+ */
+export async function backup({ config, log, now }: ModeContext): Promise<Report> {
+  const started = now()
+  const report = emptyReport('backup', config.engine, started)
+  const engine = createEngine(config.engine, config)
+  const store = new LocalStore(config.backupDir)
+
+  // Validate table inputs against the live database before copying anything.
+  const source = await engine.openSource()
+  try {
+    const schema = await source.schema()
+    requireTable(schema, config.conversationsTable, 'conversations-table')
+    requireTable(schema, config.auditTable, 'audit-table')
+  } finally {
+    await source.close()
+  }
+
+  await store.prepare()
+  const base = `${config.prefix}-${started.toISOString().slice(0, 10)}`
+  const tmp = store.tempPath(base + engine.extension)
+  try {
+    const t0 = performance.now()
+    const snapshot = await log.group('Snapshot', () => engine.snapshot(tmp, log))
+    await fsyncFile(tmp)
+    report.durations.snapshotMs = Math.round(performance.now() - t0)
+
+    const t1 = performance.now()
+    const db = await engine.openBackup(tmp)
+    let inventory
+    try {
+      const check = integrity(await db.integrityProblems())
+      report.checks.push(check)
+      if (!check.ok) {
+        throw new UserError(
+          `connection-string: the snapshot of ${snapshot.source.description} fails integrity_check (${check.detail}); the source database is damaged, so no backup was written. Older backups are untouched: restore one of them.`,
+        )
+      }
+      inventory = await log.group('Manifest', () =>
+        takeInventory(db, {
+          conversationsTable: config.conversationsTable,
+          auditTable: config.auditTable,
+          spotCheckCount: config.spotCheckCount,
+        }),
+      )
+    } finally {
+      await db.close()
+    }
+    const sha256 = await sha256File(tmp)
+    const bytes = await fileSize(tmp)
+    const inspectMs = Math.round(performance.now() - t1)
+    report.durations.inspectMs = inspectMs
+
+    const final = await store.commit(
+      tmp,
+      (n) => (n === 1 ? `${base}${engine.extension}` : `${base}-${n}${engine.extension}`),
+      (file): Manifest => ({
+        format: 1,
+        tool: `${TOOL}@${VERSION}`,
+        engine: engine.name,
+        engineVersion: snapshot.engineVersion,
+        createdAt: started.toISOString(),
+        backup: { file, sha256, bytes },
+        source: snapshot.source,
+        inventory,
+        durations: { snapshotMs: report.durations.snapshotMs!, inspectMs },
+      }),
+    )
+    log.info(`backup written: ${final} (${bytes} bytes, sha256 ${sha256})`)
+    report.backup = { path: final, sha256, bytes, createdAt: started.toISOString() }
+    report.database = databaseFacts(snapshot.source.bytes, inventory.rowCounts)
+  } catch (err) {
+    await fs.rm(tmp, { force: true })
+    await fs.rm(`${tmp}-journal`, { force: true })
+    throw err
+  }
+  report.backupCount = (await store.list()).backups.length
+  return finish(report, started, now())
+}

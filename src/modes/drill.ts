@@ -1,0 +1,175 @@
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { digestAudit } from '../audit.js'
+import {
+  auditLog,
+  backupAge,
+  integrity,
+  restoreTime,
+  rowCounts,
+  schema,
+  spotCheck,
+  type Check,
+} from '../checks.js'
+import type { Database } from '../engines/engine.js'
+import { describeError, UserError } from '../errors.js'
+import type { Manifest } from '../manifest.js'
+import type { Report } from '../report.js'
+import { ageSeconds, checksumOf, selectBackup } from './verify.js'
+import { databaseFacts, emptyReport, finish, runCheck, type ModeContext } from './common.js'
+
+/** The runbook's post-restore checks, run on the restored copy against the manifest. */
+async function checkRestored(
+  db: Database,
+  manifest: Manifest,
+): Promise<{ checks: Check[]; counts: Record<string, number> }> {
+  const { inventory } = manifest
+  const checks = [await runCheck('integrity', async () => integrity(await db.integrityProblems()))]
+  const actual = await db.schema()
+  checks.push(schema(actual, inventory.schema))
+  const counts = await db.rowCounts(actual.tables.map((t) => t.name))
+  checks.push(rowCounts(counts, inventory.rowCounts))
+  const conversations = inventory.conversations
+  if (conversations) {
+    checks.push(
+      await runCheck('spot-check', async () =>
+        spotCheck(
+          await db.conversations(
+            conversations.table,
+            conversations.items.map((i) => i.id),
+          ),
+          conversations,
+        ),
+      ),
+    )
+  }
+  const audit = inventory.audit
+  if (audit) {
+    checks.push(
+      await runCheck('audit-log', async () =>
+        auditLog(
+          await digestAudit(
+            audit.table,
+            db.auditRows(audit.table),
+            audit.chunks.map((c) => c.firstKey),
+          ),
+          audit,
+        ),
+      ),
+    )
+  }
+  return { checks, counts }
+}
+
+/**
+ * The quarterly restore drill: restore the backup into an isolated scratch folder, check it
+ * against its manifest, record RTO and RPO, log the drill, delete the scratch copy (also when
+ * a check fails).
+ */
+export async function drill(ctx: ModeContext): Promise<Report> {
+  const { config, log, now } = ctx
+  const started = now()
+  const { entry, listing, engine } = await selectBackup(ctx)
+  const { manifest } = entry
+  const report = emptyReport('drill', manifest.engine, started)
+  report.backup = {
+    path: entry.path,
+    sha256: manifest.backup.sha256,
+    bytes: manifest.backup.bytes,
+    createdAt: manifest.createdAt,
+  }
+  report.backupCount = listing.backups.length
+  log.info(`drill: restoring ${entry.path} (taken ${manifest.createdAt})`)
+
+  const t0 = performance.now()
+  report.checks.push(await checksumOf(entry))
+  report.durations.checksumMs = Math.round(performance.now() - t0)
+
+  try {
+    await fs.mkdir(config.scratchDir, { recursive: true })
+  } catch (err) {
+    throw new UserError(
+      `scratch-dir: cannot create ${config.scratchDir} (${(err as NodeJS.ErrnoException).code}). Fix: set scratch-dir to a writable folder.`,
+    )
+  }
+  const scratch = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-drill-'))
+  try {
+    await fs.chmod(scratch, 0o700)
+    const t1 = performance.now()
+    let db: Database | null = null
+    try {
+      db = await log.group('Restore', () => engine.restore(entry.path, scratch, log))
+    } catch (err) {
+      report.checks.push({
+        name: 'restore',
+        ok: false,
+        detail: `the backup did not restore: ${describeError(err)}`,
+      })
+    }
+    if (db) {
+      report.restoreSeconds = (performance.now() - t1) / 1000
+      report.durations.restoreMs = Math.round(performance.now() - t1)
+      try {
+        const t2 = performance.now()
+        const { checks, counts } = await log.group('Checks', () => checkRestored(db, manifest))
+        report.checks.push(...checks)
+        report.durations.checksMs = Math.round(performance.now() - t2)
+        report.database = databaseFacts(await db.bytes(), counts)
+      } finally {
+        await db.close()
+      }
+      report.checks.push(restoreTime(report.restoreSeconds, config.maxRestoreSeconds))
+    }
+  } finally {
+    // The runbook's "delete restore test database", whatever happened above.
+    await fs.rm(scratch, { recursive: true, force: true })
+  }
+  report.backupAgeSeconds = ageSeconds(entry, started)
+  report.checks.push(backupAge(report.backupAgeSeconds, config.maxBackupAgeSeconds))
+  finish(report, started, now())
+  if (config.drillLog) await appendDrillLog(config.drillLog, report)
+  return report
+}
+
+/** One JSON line per drill: the runbook's "log drill completion date". */
+export async function appendDrillLog(file: string, report: Report): Promise<void> {
+  const record = {
+    date: report.finishedAt,
+    ok: report.ok,
+    engine: report.engine,
+    backup: report.backup && {
+      file: path.basename(report.backup.path),
+      sha256: report.backup.sha256,
+      createdAt: report.backup.createdAt,
+    },
+    backupAgeSeconds: report.backupAgeSeconds,
+    restoreSeconds: report.restoreSeconds,
+    databaseBytes: report.database?.bytes ?? null,
+    backupCount: report.backupCount,
+    checks: Object.fromEntries(report.checks.map((c) => [c.name, c.ok])),
+    failed: report.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`),
+    run: runUrl(),
+  }
+  try {
+    await fs.mkdir(path.dirname(file), { recursive: true })
+    const handle = await fs.open(file, 'a', 0o600)
+    try {
+      await handle.write(JSON.stringify(record) + '\n')
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+  } catch (err) {
+    throw new UserError(
+      `drill-log: cannot append to ${file} (${(err as NodeJS.ErrnoException).code}). Fix: set drill-log to a writable file, or none.`,
+    )
+  }
+  report.drillLog = file
+}
+
+function runUrl(): string | null {
+  const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID } = process.env
+  return GITHUB_SERVER_URL && GITHUB_REPOSITORY && GITHUB_RUN_ID
+    ? `${GITHUB_SERVER_URL}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}`
+    : null
+}

@@ -1,0 +1,135 @@
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { UserError, describeError } from '../errors.js'
+import { commitNoClobber, tempName, writeFileAtomic } from '../fsutil.js'
+import type { Log } from '../log.js'
+import { MANIFEST_SUFFIX, manifestPathFor, readManifest, type Manifest } from '../manifest.js'
+
+export interface BackupEntry {
+  path: string
+  manifestPath: string
+  manifest: Manifest
+}
+
+export interface Listing {
+  /** Backups with a readable manifest, newest first by the manifest's createdAt. */
+  backups: BackupEntry[]
+  /** Backup files with no manifest (an interrupted backup, or a file put there by hand). */
+  orphans: string[]
+  /** Manifests that could not be read, with the reason. */
+  damaged: string[]
+}
+
+const BACKUP_FILE = /\.(db|sqlite3?|dump)$/
+
+/**
+ * A folder of backups, each `<name>` with `<name>.manifest.json` beside it. The manifest is
+ * written last, so its presence is what marks a backup as complete.
+ */
+export class LocalStore {
+  constructor(readonly dir: string) {}
+
+  async list(): Promise<Listing> {
+    let names: string[]
+    try {
+      names = await fs.readdir(this.dir)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        return { backups: [], orphans: [], damaged: [] }
+      if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') {
+        throw new UserError(
+          `backup-dir: ${this.dir} is a file, not a folder. Fix: set backup-dir to a folder.`,
+        )
+      }
+      throw err
+    }
+    const backups: BackupEntry[] = []
+    const damaged: string[] = []
+    const described = new Set<string>()
+    for (const name of names.filter((n) => n.endsWith(MANIFEST_SUFFIX))) {
+      const manifestPath = path.join(this.dir, name)
+      try {
+        const manifest = await readManifest(manifestPath)
+        const backupPath = path.join(this.dir, name.slice(0, -MANIFEST_SUFFIX.length))
+        backups.push({ path: backupPath, manifestPath, manifest })
+        described.add(path.basename(backupPath))
+      } catch (err) {
+        damaged.push(describeError(err))
+      }
+    }
+    backups.sort(
+      (a, b) =>
+        Date.parse(b.manifest.createdAt) - Date.parse(a.manifest.createdAt) ||
+        b.path.localeCompare(a.path),
+    )
+    const orphans = names
+      .filter((n) => BACKUP_FILE.test(n) && !n.startsWith('.') && !described.has(n))
+      .map((n) => path.join(this.dir, n))
+    return { backups, orphans, damaged }
+  }
+
+  /**
+   * The backup to verify or restore: `file` when given (it must have a manifest), otherwise
+   * the newest by manifest.
+   */
+  async select(file: string | null, log: Log): Promise<{ entry: BackupEntry; listing: Listing }> {
+    const listing = await this.list()
+    for (const d of listing.damaged) log.warning(d)
+    if (file) {
+      const manifestPath = manifestPathFor(file)
+      try {
+        await fs.access(manifestPath)
+      } catch {
+        throw new UserError(
+          `backup-file: ${file} has no manifest (${path.basename(manifestPath)} is missing), so nothing can prove what it should contain. Fix: use a backup written by mode backup, or run mode backup again.`,
+        )
+      }
+      return {
+        entry: { path: file, manifestPath, manifest: await readManifest(manifestPath) },
+        listing,
+      }
+    }
+    const newest = listing.backups[0]
+    if (!newest) {
+      const orphans = listing.orphans.length
+        ? ` It holds ${listing.orphans.length} backup file(s) without a manifest (${listing.orphans.map((o) => path.basename(o)).join(', ')}), which cannot be verified.`
+        : ''
+      throw new UserError(
+        `backup-dir: no backups with a manifest in ${this.dir}.${orphans} Fix: run mode backup first, or set backup-dir to the folder your backup job writes.`,
+      )
+    }
+    return { entry: newest, listing }
+  }
+
+  async prepare(): Promise<void> {
+    try {
+      await fs.mkdir(this.dir, { recursive: true, mode: 0o700 })
+    } catch (err) {
+      throw new UserError(
+        `backup-dir: cannot create ${this.dir} (${(err as NodeJS.ErrnoException).code}). Fix: set backup-dir to a writable folder.`,
+      )
+    }
+  }
+
+  /** A temporary path in the store for a backup in progress; invisible to list(). */
+  tempPath(name: string): string {
+    return tempName(this.dir, name)
+  }
+
+  /**
+   * Moves a finished backup to its final name (never replacing another backup) and writes its
+   * manifest beside it. Returns the backup's final path.
+   */
+  async commit(
+    tmp: string,
+    nameFor: (n: number) => string,
+    manifestFor: (file: string) => Manifest,
+  ): Promise<string> {
+    const final = await commitNoClobber(tmp, this.dir, nameFor)
+    await writeFileAtomic(
+      manifestPathFor(final),
+      JSON.stringify(manifestFor(path.basename(final)), null, 2) + '\n',
+    )
+    return final
+  }
+}
