@@ -96,6 +96,14 @@ function integer(text: string, input: string, min: number, max: number): number 
   return Number(text)
 }
 
+function seconds(text: string, input: string): number {
+  const n = Number(text)
+  if (!/^\d+(\.\d+)?$/.test(text) || !(n > 0)) {
+    throw new UserError(`${input}: "${text}" is not a number of seconds above 0. Fix: e.g. ${input}: 600.`)
+  }
+  return n
+}
+
 function tableName(text: string, input: string): string | null {
   if (text === 'none') return null
   if (text.trim() === '' || [...text].some((ch) => ch.charCodeAt(0) < 0x20)) {
@@ -160,9 +168,7 @@ export function parseConfig(
     drillLog:
       drillLogText === 'none' ? null : drillLogText || path.join(backupDir, 'drill-log.jsonl'),
     maxBackupAgeSeconds: maxAge ? parseDuration(maxAge, Inputs.MaxBackupAge) : null,
-    maxRestoreSeconds: maxRestore
-      ? integer(maxRestore, Inputs.MaxRestoreSeconds, 1, 7 * 86400)
-      : null,
+    maxRestoreSeconds: maxRestore ? seconds(maxRestore, Inputs.MaxRestoreSeconds) : null,
     reportFile:
       read(Inputs.ReportFile) ||
       (env.RUNNER_TEMP

@@ -1,0 +1,106 @@
+import { execFile } from 'node:child_process'
+import * as fs from 'node:fs/promises'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { promisify } from 'node:util'
+import { afterEach } from 'vitest'
+import { Inputs, parseConfig, type Config } from '../src/config.js'
+import { generateDemoDatabase, type DemoOptions } from '../src/demo.js'
+import { openSqlite, type SqlValue } from '../src/engines/sqlite-driver.js'
+import type { Log } from '../src/log.js'
+import { runMode } from '../src/modes/index.js'
+
+export const ROOT = path.resolve(import.meta.dirname, '..')
+export const DIST = path.join(ROOT, 'dist', 'index.js')
+
+const made: string[] = []
+afterEach(async () => {
+  for (const dir of made.splice(0)) await fs.rm(dir, { recursive: true, force: true })
+})
+
+/** A temporary folder, removed after the test. */
+export async function tempDir(): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'omniai-test-'))
+  made.push(dir)
+  return dir
+}
+
+/** A folder with a generated demo database at `db` and room for backups. */
+export async function demoWorkspace(options: Partial<DemoOptions> = {}) {
+  const dir = await tempDir()
+  const db = path.join(dir, 'omniai.db')
+  await generateDemoDatabase(db, options)
+  return { dir, db, backups: path.join(dir, 'backups') }
+}
+
+/** A Log that keeps what it was told. */
+export function memoryLog(): Log & { lines: string[]; warnings: string[] } {
+  const lines: string[] = []
+  const warnings: string[] = []
+  return {
+    lines,
+    warnings,
+    info: (m) => void lines.push(m),
+    warning: (m) => void warnings.push(m),
+    group: (_name, fn) => fn(),
+  }
+}
+
+/** A Config as the runner would build it from these inputs. */
+export function configFor(
+  mode: string,
+  inputs: Partial<Record<`${Inputs}`, string>>,
+  dir: string,
+): Config {
+  return parseConfig((name) => (name === Inputs.Mode ? mode : (inputs[name] ?? '')), {
+    RUNNER_TEMP: dir,
+  })
+}
+
+export async function run(
+  mode: string,
+  inputs: Partial<Record<`${Inputs}`, string>>,
+  dir: string,
+  now?: () => Date,
+) {
+  const log = memoryLog()
+  const config = configFor(mode, inputs, dir)
+  const report = await runMode(config, log, now)
+  return { report, log, config }
+}
+
+/** Runs SQL against a database file (to alter a backup or a live database in a test). */
+export async function sql(file: string, statement: string, ...params: SqlValue[]): Promise<void> {
+  const db = await openSqlite(file, { readonly: false })
+  try {
+    if (params.length) db.run(statement, ...params)
+    else db.exec(statement)
+  } finally {
+    db.close()
+  }
+}
+
+export async function query(file: string, statement: string, ...params: SqlValue[]) {
+  const db = await openSqlite(file, { readonly: true })
+  try {
+    return db.objects(statement, ...params)
+  } finally {
+    db.close()
+  }
+}
+
+export const execFileAsync = promisify(execFile)
+
+/** Runs the committed bundle's CLI; never throws, returns the exit code and output. */
+export async function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [DIST, ...args], {
+      cwd,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    })
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string }
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
+  }
+}
