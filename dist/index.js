@@ -28596,450 +28596,6 @@ __nccwpck_require__.d(__webpack_exports__, {
   i: () => (/* binding */ main)
 });
 
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: ./lib/errors.js
-/**
- * An error the user can fix: bad input, a missing file, a backup that fails its checks.
- * Its message is one line that names the input or file and says how to fix it; it is shown
- * without a stack trace.
- */
-class UserError extends Error {
-    constructor(message) {
-        super(message.replace(/\s*\n\s*/g, ' '));
-        this.name = 'UserError';
-    }
-}
-/** One line for any error: UserError as is, anything else with its class name. */
-function describeError(err) {
-    if (err instanceof UserError)
-        return err.message;
-    if (err instanceof Error)
-        return `${err.name}: ${err.message}`.replace(/\s*\n\s*/g, ' ');
-    return String(err);
-}
-
-;// CONCATENATED MODULE: ./lib/config.js
-/**
- * Every input, parsed and validated once. The rest of the code reads this typed Config and
- * never the raw inputs. Names match action.yml; the CLI takes the same names as --flags.
- */
-
-
-
-var Inputs;
-(function (Inputs) {
-    Inputs["Mode"] = "mode";
-    Inputs["Engine"] = "engine";
-    Inputs["ConnectionString"] = "connection-string";
-    Inputs["BackupDir"] = "backup-dir";
-    Inputs["BackupFile"] = "backup-file";
-    Inputs["Prefix"] = "prefix";
-    Inputs["ConversationsTable"] = "conversations-table";
-    Inputs["AuditTable"] = "audit-table";
-    Inputs["SpotCheckCount"] = "spot-check-count";
-    Inputs["DrillLog"] = "drill-log";
-    Inputs["MaxBackupAge"] = "max-backup-age";
-    Inputs["MaxRestoreSeconds"] = "max-restore-seconds";
-    Inputs["ReportFile"] = "report-file";
-    Inputs["ScratchDir"] = "scratch-dir";
-})(Inputs || (Inputs = {}));
-const DEFAULTS = {
-    [Inputs.Mode]: '',
-    [Inputs.Engine]: '',
-    [Inputs.ConnectionString]: 'omniai.db',
-    [Inputs.BackupDir]: 'backups',
-    [Inputs.BackupFile]: '',
-    [Inputs.Prefix]: 'omniai',
-    [Inputs.ConversationsTable]: 'conversations',
-    [Inputs.AuditTable]: 'audit_logs',
-    [Inputs.SpotCheckCount]: '5',
-    [Inputs.DrillLog]: '',
-    [Inputs.MaxBackupAge]: '',
-    [Inputs.MaxRestoreSeconds]: '',
-    [Inputs.ReportFile]: '',
-    [Inputs.ScratchDir]: '',
-};
-const MODES = ['backup', 'verify', 'drill'];
-const ENGINES = ['sqlite', 'postgres'];
-const UNITS = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
-/** `26h`, `2d`, `90m`, `3600s`, `1w` to seconds. */
-function parseDuration(text, input) {
-    const m = /^(\d+(?:\.\d+)?)\s*([smhdw])$/i.exec(text.trim());
-    if (!m) {
-        throw new UserError(`${input}: "${text}" is not a duration. Fix: give a number and a unit (s, m, h, d, w), e.g. 26h, 2d, 90m.`);
-    }
-    const seconds = Number(m[1]) * UNITS[m[2].toLowerCase()];
-    if (seconds <= 0)
-        throw new UserError(`${input}: must be more than 0. Fix: e.g. 26h.`);
-    return seconds;
-}
-function oneOf(value, allowed, input) {
-    if (allowed.includes(value))
-        return value;
-    throw new UserError(`${input}: "${value}" is not one of ${allowed.join(', ')}. Fix: set ${input} to one of them.`);
-}
-function integer(text, input, min, max) {
-    if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) {
-        throw new UserError(`${input}: "${text}" is not a whole number from ${min} to ${max}. Fix: e.g. ${input}: ${DEFAULTS[input] || min}.`);
-    }
-    return Number(text);
-}
-function tableName(text, input) {
-    if (text === 'none')
-        return null;
-    if (text.trim() === '' || [...text].some((ch) => ch.charCodeAt(0) < 0x20)) {
-        throw new UserError(`${input}: "${text}" is not a table name. Fix: name a table, or none to skip this check.`);
-    }
-    return text;
-}
-function isPostgresUrl(s) {
-    return /^postgres(ql)?:\/\//i.test(s);
-}
-/** Reads every input through `get` (which returns '' for unset) and validates it. */
-function parseConfig(get, env = process.env) {
-    const read = (input) => {
-        const v = get(input).trim();
-        return v === '' ? DEFAULTS[input] : v;
-    };
-    const modeText = read(Inputs.Mode);
-    if (modeText === '') {
-        throw new UserError(`mode: not set. Fix: set mode to one of ${MODES.join(', ')}.`);
-    }
-    const mode = oneOf(modeText, MODES, Inputs.Mode);
-    const connectionString = read(Inputs.ConnectionString);
-    const inferred = isPostgresUrl(connectionString) ? 'postgres' : 'sqlite';
-    const engineText = read(Inputs.Engine);
-    const engine = engineText ? oneOf(engineText, ENGINES, Inputs.Engine) : inferred;
-    if (engineText && mode === 'backup' && engine !== inferred) {
-        throw new UserError(engine === 'postgres'
-            ? `connection-string: engine is postgres but connection-string is not a postgres:// URL. Fix: give the database URL, or set engine: sqlite.`
-            : `connection-string: engine is sqlite but connection-string is a postgres:// URL. Fix: give the SQLite file path, or set engine: postgres.`);
-    }
-    const prefix = read(Inputs.Prefix);
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(prefix)) {
-        throw new UserError(`prefix: "${prefix}" may only hold letters, digits, ".", "_" and "-". Fix: e.g. prefix: omniai.`);
-    }
-    const backupDir = read(Inputs.BackupDir);
-    const drillLogText = read(Inputs.DrillLog);
-    const temp = env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir();
-    const maxAge = read(Inputs.MaxBackupAge);
-    const maxRestore = read(Inputs.MaxRestoreSeconds);
-    return {
-        mode,
-        engine,
-        engineExplicit: engineText !== '',
-        connectionString,
-        backupDir,
-        backupFile: read(Inputs.BackupFile) || null,
-        prefix,
-        conversationsTable: tableName(read(Inputs.ConversationsTable), Inputs.ConversationsTable),
-        auditTable: tableName(read(Inputs.AuditTable), Inputs.AuditTable),
-        spotCheckCount: integer(read(Inputs.SpotCheckCount), Inputs.SpotCheckCount, 1, 100),
-        drillLog: drillLogText === 'none' ? null : drillLogText || external_node_path_namespaceObject.join(backupDir, 'drill-log.jsonl'),
-        maxBackupAgeSeconds: maxAge ? parseDuration(maxAge, Inputs.MaxBackupAge) : null,
-        maxRestoreSeconds: maxRestore
-            ? integer(maxRestore, Inputs.MaxRestoreSeconds, 1, 7 * 86400)
-            : null,
-        reportFile: read(Inputs.ReportFile) ||
-            (env.RUNNER_TEMP
-                ? external_node_path_namespaceObject.join(env.RUNNER_TEMP, 'omniai-backup-report.json')
-                : 'omniai-backup-report.json'),
-        scratchDir: read(Inputs.ScratchDir) || temp,
-    };
-}
-
-;// CONCATENATED MODULE: external "node:module"
-const external_node_module_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:module");
-;// CONCATENATED MODULE: ./lib/engines/sqlite-driver.js
-/**
- * The SQLite connection the engine uses, behind a small interface with two implementations:
- * better-sqlite3 (fast, N-API prebuilds bundled for each GitHub-hosted runner platform) and
- * Node's built-in node:sqlite, used where no prebuild loads (e.g. musl Linux) or when
- * OMNIAI_SQLITE_DRIVER=node asks for it. Both return integers as bigint and BLOBs as bytes, so
- * digests are identical whichever driver computed them.
- */
-
-// A static map of import() calls: ncc follows each one and emits that platform's prebuild
-// beside the bundle, so dist/ runs from a folder with no node_modules. A plain
-// `import 'better-sqlite3'` would resolve the binary through __dirname at run time, which an
-// ESM bundle does not have.
-const PREBUILDS = {
-    'linux-x64': () => Promise.all(/* import() */[__nccwpck_require__.e(909), __nccwpck_require__.e(815)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 1815, 19)),
-    'linux-arm64': () => Promise.all(/* import() */[__nccwpck_require__.e(909), __nccwpck_require__.e(557)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 8557, 19)),
-    'darwin-arm64': () => Promise.all(/* import() */[__nccwpck_require__.e(909), __nccwpck_require__.e(862)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 4862, 19)),
-    'darwin-x64': () => Promise.all(/* import() */[__nccwpck_require__.e(909), __nccwpck_require__.e(252)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 252, 19)),
-    'win32-x64': () => Promise.all(/* import() */[__nccwpck_require__.e(909), __nccwpck_require__.e(846)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 7846, 19)),
-    'win32-arm64': () => Promise.all(/* import() */[__nccwpck_require__.e(909), __nccwpck_require__.e(140)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 2140, 19)),
-};
-let betterSqlite;
-function isMusl() {
-    if (process.platform !== 'linux')
-        return false;
-    const report = process.report?.getReport();
-    return !report?.header?.glibcVersionRuntime;
-}
-async function loadBetterSqlite() {
-    if (process.env.OMNIAI_SQLITE_DRIVER === 'node')
-        return null;
-    const key = `${process.platform}-${process.arch}`;
-    const load = PREBUILDS[key];
-    if (!load || isMusl())
-        return null;
-    try {
-        const mod = await load();
-        // Opening a memory database proves the native binary loads on this Node ABI.
-        new mod.default(':memory:').close();
-        return mod.default;
-    }
-    catch {
-        return null;
-    }
-}
-async function openSqlite(path, options) {
-    betterSqlite ??= loadBetterSqlite();
-    const Better = await betterSqlite;
-    return Better ? openBetter(Better, path, options) : openNodeSqlite(path, options);
-}
-/** Which driver openSqlite will use here; for the report. */
-async function sqliteDriverName() {
-    betterSqlite ??= loadBetterSqlite();
-    return (await betterSqlite) ? 'better-sqlite3' : 'node:sqlite';
-}
-function openBetter(Better, path, options) {
-    const db = new Better(path, { readonly: options.readonly, fileMustExist: true });
-    db.defaultSafeIntegers(true);
-    const statement = (sql) => db.prepare(sql);
-    return {
-        driver: 'better-sqlite3',
-        rows: (sql, ...params) => statement(sql)
-            .raw(true)
-            .all(...params),
-        iterate: (sql, ...params) => statement(sql)
-            .raw(true)
-            .iterate(...params),
-        objects: (sql, ...params) => statement(sql).all(...params),
-        run: (sql, ...params) => void statement(sql).run(...params),
-        exec: (sql) => void db.exec(sql),
-        backup: async (dest, progress) => {
-            await db.backup(dest, {
-                progress: ({ totalPages, remainingPages }) => {
-                    progress(totalPages - remainingPages, totalPages);
-                    return STEP_PAGES;
-                },
-            });
-        },
-        close: () => db.close(),
-    };
-}
-// Pages copied per backup step (4 KiB pages: 16 MiB). Between steps the event loop runs, so
-// progress can be logged; the caller holds a read transaction so steps see one snapshot.
-const STEP_PAGES = 4096;
-async function openNodeSqlite(path, options) {
-    const require = (0,external_node_module_namespaceObject.createRequire)(import.meta.url);
-    const sqlite = require('node:sqlite');
-    const { existsSync } = await Promise.resolve(/* import() */).then(__nccwpck_require__.t.bind(__nccwpck_require__, 3024, 19));
-    // node:sqlite would create a missing file; better-sqlite3's fileMustExist refuses it.
-    if (!existsSync(path))
-        throw new Error(`unable to open database file: ${path}`);
-    const db = new sqlite.DatabaseSync(path, { readOnly: options.readonly });
-    const statement = (sql, arrays) => {
-        const s = db.prepare(sql);
-        s.setReadBigInts(true);
-        s.setReturnArrays(arrays);
-        return s;
-    };
-    return {
-        driver: 'node:sqlite',
-        rows: (sql, ...params) => statement(sql, true).all(...params),
-        iterate: (sql, ...params) => statement(sql, true).iterate(...params),
-        objects: (sql, ...params) => statement(sql, false).all(...params),
-        run: (sql, ...params) => void statement(sql, false).run(...params),
-        exec: (sql) => db.exec(sql),
-        backup: async (dest, progress) => {
-            await sqlite.backup(db, dest, {
-                rate: STEP_PAGES,
-                progress: ({ totalPages, remainingPages }) => progress(totalPages - remainingPages, totalPages),
-            });
-        },
-        close: () => db.close(),
-    };
-}
-
-;// CONCATENATED MODULE: ./lib/demo.js
-/**
- * A generated OmniAI-like database: users, sessions, conversations with messages and
- * attachments (two levels of foreign keys), tags (a composite key), an audit log, a trigger and
- * a view. Deterministic for a given size, so tests can name rows, and in WAL mode like a live
- * OmniAI database.
- */
-
-
-
-const DEMO_DEFAULTS = {
-    conversations: 200,
-    messagesPerConversation: 12,
-    messageChars: 400,
-    auditRows: 3000,
-};
-const DEMO_SCHEMA = `
-PRAGMA foreign_keys = ON;
-CREATE TABLE users (
-  id INTEGER PRIMARY KEY,
-  email TEXT NOT NULL UNIQUE,
-  display_name TEXT,
-  password_hash TEXT NOT NULL,
-  created_at TEXT NOT NULL
-);
-CREATE TABLE sessions (
-  id TEXT PRIMARY KEY,
-  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-  csrf_token TEXT NOT NULL,
-  expires_at TEXT NOT NULL
-);
-CREATE TABLE conversations (
-  id TEXT PRIMARY KEY,
-  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-  title TEXT NOT NULL,
-  model TEXT NOT NULL DEFAULT 'omni-1',
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL
-);
-CREATE INDEX conversations_user_updated ON conversations(user_id, updated_at);
-CREATE TABLE messages (
-  id INTEGER PRIMARY KEY,
-  conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-  role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
-  content TEXT NOT NULL,
-  tokens INTEGER NOT NULL,
-  created_at TEXT NOT NULL
-);
-CREATE INDEX messages_conversation ON messages(conversation_id, created_at);
-CREATE TABLE message_attachments (
-  id INTEGER PRIMARY KEY,
-  message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
-  filename TEXT NOT NULL,
-  data BLOB NOT NULL
-);
-CREATE TABLE conversation_tags (
-  conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-  tag TEXT NOT NULL,
-  PRIMARY KEY (conversation_id, tag)
-) WITHOUT ROWID;
-CREATE TABLE audit_logs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  ts TEXT NOT NULL,
-  actor_id INTEGER REFERENCES users(id),
-  action TEXT NOT NULL,
-  target TEXT,
-  ip TEXT,
-  details TEXT
-);
-CREATE INDEX audit_logs_ts ON audit_logs(ts);
-CREATE TRIGGER messages_touch_conversation AFTER INSERT ON messages BEGIN
-  UPDATE conversations SET updated_at = NEW.created_at WHERE id = NEW.conversation_id;
-END;
-CREATE VIEW conversation_stats AS
-  SELECT c.id, c.user_id, count(m.id) AS messages, sum(m.tokens) AS tokens
-  FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id GROUP BY c.id;
-`;
-const WORDS = 'the backup restores and we knew that before we needed it model answer question context token stream'.split(' ');
-const BASE = Date.parse('2026-01-01T00:00:00Z');
-/** A small deterministic generator (mulberry32), so the same options give the same database. */
-function random(seed) {
-    let a = seed;
-    return () => {
-        a = (a + 0x6d2b79f5) | 0;
-        let t = Math.imul(a ^ (a >>> 15), 1 | a);
-        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
-function conversationId(n) {
-    return `c_${String(n).padStart(6, '0')}`;
-}
-/** Creates `file` (which must not exist) and fills it. */
-async function generateDemoDatabase(file, options = {}) {
-    const o = { ...DEMO_DEFAULTS, ...options };
-    await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(external_node_path_namespaceObject.resolve(file)), { recursive: true });
-    // openSqlite refuses a missing file (a typo must not create an empty database), so create it;
-    // 'wx' refuses to overwrite an existing database.
-    await promises_namespaceObject.writeFile(file, '', { flag: 'wx' });
-    const db = await openSqlite(file, { readonly: false });
-    const rnd = random(42);
-    const text = (n) => {
-        let s = '';
-        while (s.length < n)
-            s += WORDS[Math.floor(rnd() * WORDS.length)] + ' ';
-        return s.slice(0, n);
-    };
-    const iso = (minutes) => new Date(BASE + minutes * 60_000).toISOString();
-    try {
-        db.exec('PRAGMA journal_mode = WAL');
-        db.exec(DEMO_SCHEMA);
-        db.exec('BEGIN');
-        const users = Math.max(1, Math.ceil(o.conversations / 10));
-        for (let u = 1; u <= users; u++) {
-            db.run('INSERT INTO users VALUES (?, ?, ?, ?, ?)', BigInt(u), `user${u}@example.test`, `User ${u}`, `pbkdf2$${text(24)}`, iso(u));
-            db.run('INSERT INTO sessions VALUES (?, ?, ?, ?)', `s_${u}`, BigInt(u), text(16), iso(60 * 24 * 400));
-        }
-        let message = 0;
-        for (let c = 1; c <= o.conversations; c++) {
-            const id = conversationId(c);
-            const start = c * 90;
-            db.run('INSERT INTO conversations (id, user_id, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', id, BigInt(1 + (c % users)), text(30), iso(start), iso(start));
-            for (let m = 0; m < o.messagesPerConversation; m++) {
-                message++;
-                db.run('INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)', BigInt(message), id, m % 2 ? 'assistant' : 'user', text(o.messageChars), BigInt(1 + Math.floor(rnd() * 500)), iso(start + m));
-                if (message % 7 === 0) {
-                    db.run('INSERT INTO message_attachments (message_id, filename, data) VALUES (?, ?, ?)', BigInt(message), `file${message}.png`, Buffer.from(text(64)));
-                }
-            }
-            db.run('INSERT INTO conversation_tags VALUES (?, ?)', id, c % 3 ? 'work' : 'personal');
-        }
-        const actions = [
-            'login',
-            'logout',
-            'conversation.create',
-            'conversation.delete',
-            'settings.update',
-            'export',
-        ];
-        for (let a = 1; a <= o.auditRows; a++) {
-            db.run('INSERT INTO audit_logs (ts, actor_id, action, target, ip, details) VALUES (?, ?, ?, ?, ?, ?)', iso(a * 5), BigInt(1 + (a % users)), actions[a % actions.length], conversationId(1 + (a % o.conversations)), `10.0.${a % 250}.${a % 200}`, JSON.stringify({ n: a }));
-        }
-        db.exec('COMMIT');
-    }
-    finally {
-        db.close();
-    }
-}
-
-;// CONCATENATED MODULE: ./lib/log.js
-const consoleLog = {
-    info: (message) => console.log(message),
-    warning: (message) => console.error(`warning: ${message}`),
-    group: async (name, fn) => {
-        console.log(`── ${name}`);
-        return fn();
-    },
-};
-/** Logs "what: 40%" at most once per step of 10%. */
-function progressLogger(log, what) {
-    let shown = -1;
-    return (done, total) => {
-        const percent = total > 0 ? Math.floor((done / total) * 10) * 10 : 100;
-        if (percent > shown) {
-            shown = percent;
-            log.info(`${what}: ${percent}% (${done}/${total} pages)`);
-        }
-    };
-}
-
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
@@ -31985,6 +31541,471 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: ./lib/errors.js
+/**
+ * An error the user can fix: bad input, a missing file, a backup that fails its checks.
+ * Its message is one line that names the input or file and says how to fix it; it is shown
+ * without a stack trace.
+ */
+class UserError extends Error {
+    constructor(message) {
+        super(message.replace(/\s*\n\s*/g, ' '));
+        this.name = 'UserError';
+    }
+}
+/** One line for any error: UserError as is, anything else with its class name. */
+function describeError(err) {
+    if (err instanceof UserError)
+        return err.message;
+    if (err instanceof Error)
+        return `${err.name}: ${err.message}`.replace(/\s*\n\s*/g, ' ');
+    return String(err);
+}
+
+;// CONCATENATED MODULE: ./lib/config.js
+/**
+ * Every input, parsed and validated once. The rest of the code reads this typed Config and
+ * never the raw inputs. Names match action.yml; the CLI takes the same names as --flags.
+ */
+
+
+
+var Inputs;
+(function (Inputs) {
+    Inputs["Mode"] = "mode";
+    Inputs["Engine"] = "engine";
+    Inputs["ConnectionString"] = "connection-string";
+    Inputs["BackupDir"] = "backup-dir";
+    Inputs["BackupFile"] = "backup-file";
+    Inputs["Prefix"] = "prefix";
+    Inputs["ConversationsTable"] = "conversations-table";
+    Inputs["AuditTable"] = "audit-table";
+    Inputs["SpotCheckCount"] = "spot-check-count";
+    Inputs["DrillLog"] = "drill-log";
+    Inputs["MaxBackupAge"] = "max-backup-age";
+    Inputs["MaxRestoreSeconds"] = "max-restore-seconds";
+    Inputs["ReportFile"] = "report-file";
+    Inputs["ScratchDir"] = "scratch-dir";
+})(Inputs || (Inputs = {}));
+const DEFAULTS = {
+    [Inputs.Mode]: '',
+    [Inputs.Engine]: '',
+    [Inputs.ConnectionString]: 'omniai.db',
+    [Inputs.BackupDir]: 'backups',
+    [Inputs.BackupFile]: '',
+    [Inputs.Prefix]: 'omniai',
+    [Inputs.ConversationsTable]: 'conversations',
+    [Inputs.AuditTable]: 'audit_logs',
+    [Inputs.SpotCheckCount]: '5',
+    [Inputs.DrillLog]: '',
+    [Inputs.MaxBackupAge]: '',
+    [Inputs.MaxRestoreSeconds]: '',
+    [Inputs.ReportFile]: '',
+    [Inputs.ScratchDir]: '',
+};
+const MODES = ['backup', 'verify', 'drill'];
+const ENGINES = ['sqlite', 'postgres'];
+const UNITS = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+/** `26h`, `2d`, `90m`, `3600s`, `1w` to seconds. */
+function parseDuration(text, input) {
+    const m = /^(\d+(?:\.\d+)?)\s*([smhdw])$/i.exec(text.trim());
+    if (!m) {
+        throw new UserError(`${input}: "${text}" is not a duration. Fix: give a number and a unit (s, m, h, d, w), e.g. 26h, 2d, 90m.`);
+    }
+    const seconds = Number(m[1]) * UNITS[m[2].toLowerCase()];
+    if (seconds <= 0)
+        throw new UserError(`${input}: must be more than 0. Fix: e.g. 26h.`);
+    return seconds;
+}
+function oneOf(value, allowed, input) {
+    if (allowed.includes(value))
+        return value;
+    throw new UserError(`${input}: "${value}" is not one of ${allowed.join(', ')}. Fix: set ${input} to one of them.`);
+}
+function integer(text, input, min, max) {
+    if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) {
+        throw new UserError(`${input}: "${text}" is not a whole number from ${min} to ${max}. Fix: e.g. ${input}: ${DEFAULTS[input] || min}.`);
+    }
+    return Number(text);
+}
+function seconds(text, input) {
+    const n = Number(text);
+    if (!/^\d+(\.\d+)?$/.test(text) || !(n > 0)) {
+        throw new UserError(`${input}: "${text}" is not a number of seconds above 0. Fix: e.g. ${input}: 600.`);
+    }
+    return n;
+}
+function tableName(text, input) {
+    if (text === 'none')
+        return null;
+    if (text.trim() === '' || [...text].some((ch) => ch.charCodeAt(0) < 0x20)) {
+        throw new UserError(`${input}: "${text}" is not a table name. Fix: name a table, or none to skip this check.`);
+    }
+    return text;
+}
+function isPostgresUrl(s) {
+    return /^postgres(ql)?:\/\//i.test(s);
+}
+/** Reads every input through `get` (which returns '' for unset) and validates it. */
+function parseConfig(get, env = process.env) {
+    const read = (input) => {
+        const v = get(input).trim();
+        return v === '' ? DEFAULTS[input] : v;
+    };
+    const modeText = read(Inputs.Mode);
+    if (modeText === '') {
+        throw new UserError(`mode: not set. Fix: set mode to one of ${MODES.join(', ')}.`);
+    }
+    const mode = oneOf(modeText, MODES, Inputs.Mode);
+    const connectionString = read(Inputs.ConnectionString);
+    const inferred = isPostgresUrl(connectionString) ? 'postgres' : 'sqlite';
+    const engineText = read(Inputs.Engine);
+    const engine = engineText ? oneOf(engineText, ENGINES, Inputs.Engine) : inferred;
+    if (engineText && mode === 'backup' && engine !== inferred) {
+        throw new UserError(engine === 'postgres'
+            ? `connection-string: engine is postgres but connection-string is not a postgres:// URL. Fix: give the database URL, or set engine: sqlite.`
+            : `connection-string: engine is sqlite but connection-string is a postgres:// URL. Fix: give the SQLite file path, or set engine: postgres.`);
+    }
+    const prefix = read(Inputs.Prefix);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(prefix)) {
+        throw new UserError(`prefix: "${prefix}" may only hold letters, digits, ".", "_" and "-". Fix: e.g. prefix: omniai.`);
+    }
+    const backupDir = read(Inputs.BackupDir);
+    const drillLogText = read(Inputs.DrillLog);
+    const temp = env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir();
+    const maxAge = read(Inputs.MaxBackupAge);
+    const maxRestore = read(Inputs.MaxRestoreSeconds);
+    return {
+        mode,
+        engine,
+        engineExplicit: engineText !== '',
+        connectionString,
+        backupDir,
+        backupFile: read(Inputs.BackupFile) || null,
+        prefix,
+        conversationsTable: tableName(read(Inputs.ConversationsTable), Inputs.ConversationsTable),
+        auditTable: tableName(read(Inputs.AuditTable), Inputs.AuditTable),
+        spotCheckCount: integer(read(Inputs.SpotCheckCount), Inputs.SpotCheckCount, 1, 100),
+        drillLog: drillLogText === 'none' ? null : drillLogText || external_node_path_namespaceObject.join(backupDir, 'drill-log.jsonl'),
+        maxBackupAgeSeconds: maxAge ? parseDuration(maxAge, Inputs.MaxBackupAge) : null,
+        maxRestoreSeconds: maxRestore ? seconds(maxRestore, Inputs.MaxRestoreSeconds) : null,
+        reportFile: read(Inputs.ReportFile) ||
+            (env.RUNNER_TEMP
+                ? external_node_path_namespaceObject.join(env.RUNNER_TEMP, 'omniai-backup-report.json')
+                : 'omniai-backup-report.json'),
+        scratchDir: read(Inputs.ScratchDir) || temp,
+    };
+}
+
+;// CONCATENATED MODULE: external "node:module"
+const external_node_module_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:module");
+;// CONCATENATED MODULE: ./lib/engines/sqlite-driver.js
+/**
+ * The SQLite connection the engine uses, behind a small interface with two implementations:
+ * better-sqlite3 (fast, N-API prebuilds bundled for each GitHub-hosted runner platform) and
+ * Node's built-in node:sqlite, used where no prebuild loads (e.g. musl Linux) or when
+ * OMNIAI_SQLITE_DRIVER=node asks for it. Both return integers as bigint and BLOBs as bytes, so
+ * digests are identical whichever driver computed them.
+ */
+
+
+// A static map of import() calls: ncc follows each one and emits that platform's prebuild
+// beside the bundle, so dist/ runs from a folder with no node_modules. A plain
+// `import 'better-sqlite3'` would resolve the binary through __dirname at run time, which an
+// ESM bundle does not have.
+const PREBUILDS = {
+    'linux-x64': () => Promise.all(/* import() */[__nccwpck_require__.e(909), __nccwpck_require__.e(815)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 1815, 19)),
+    'linux-arm64': () => Promise.all(/* import() */[__nccwpck_require__.e(909), __nccwpck_require__.e(557)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 8557, 19)),
+    'darwin-arm64': () => Promise.all(/* import() */[__nccwpck_require__.e(909), __nccwpck_require__.e(862)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 4862, 19)),
+    'darwin-x64': () => Promise.all(/* import() */[__nccwpck_require__.e(909), __nccwpck_require__.e(252)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 252, 19)),
+    'win32-x64': () => Promise.all(/* import() */[__nccwpck_require__.e(909), __nccwpck_require__.e(846)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 7846, 19)),
+    'win32-arm64': () => Promise.all(/* import() */[__nccwpck_require__.e(909), __nccwpck_require__.e(140)]).then(__nccwpck_require__.t.bind(__nccwpck_require__, 2140, 19)),
+};
+let betterSqlite;
+function isMusl() {
+    if (process.platform !== 'linux')
+        return false;
+    const report = process.report?.getReport();
+    return !report?.header?.glibcVersionRuntime;
+}
+async function loadBetterSqlite() {
+    if (process.env.OMNIAI_SQLITE_DRIVER === 'node')
+        return null;
+    const key = `${process.platform}-${process.arch}`;
+    const load = PREBUILDS[key];
+    if (!load || isMusl())
+        return null;
+    try {
+        const mod = await load();
+        // Opening a memory database proves the native binary loads on this Node ABI.
+        new mod.default(':memory:').close();
+        return mod.default;
+    }
+    catch {
+        return null;
+    }
+}
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+async function openSqlite(path, options) {
+    const Better = await loaded();
+    return Better ? openBetter(Better, path, options) : openNodeSqlite(path, options);
+}
+function loaded() {
+    if (NODE_MAJOR < 22) {
+        // better-sqlite3 13 crashes the process on Node 20, and node:sqlite does not exist there.
+        throw new UserError(`omniai-backups needs Node.js 24 (this is Node.js ${process.versions.node}). Fix: in action.yml it runs on node24 by itself; for the CLI, install Node.js 24 or run it through npm scripts (npm run demo), which use the Node 24 from node_modules.`);
+    }
+    betterSqlite ??= loadBetterSqlite();
+    return betterSqlite;
+}
+/**
+ * Which driver openSqlite uses here, and whether it is the fallback; for the log, so a missing
+ * or unloadable prebuild is visible rather than silently slower.
+ */
+async function sqliteDriver() {
+    if (await loaded())
+        return { name: 'better-sqlite3', fallback: false };
+    return { name: 'node:sqlite', fallback: process.env.OMNIAI_SQLITE_DRIVER !== 'node' };
+}
+function openBetter(Better, path, options) {
+    const db = new Better(path, { readonly: options.readonly, fileMustExist: true });
+    db.defaultSafeIntegers(true);
+    const statement = (sql) => db.prepare(sql);
+    return {
+        driver: 'better-sqlite3',
+        rows: (sql, ...params) => statement(sql)
+            .raw(true)
+            .all(...params),
+        iterate: (sql, ...params) => statement(sql)
+            .raw(true)
+            .iterate(...params),
+        objects: (sql, ...params) => statement(sql).all(...params),
+        run: (sql, ...params) => void statement(sql).run(...params),
+        exec: (sql) => void db.exec(sql),
+        backup: async (dest, progress) => {
+            let total = 0;
+            await db.backup(dest, {
+                progress: ({ totalPages, remainingPages }) => {
+                    total = totalPages;
+                    progress(totalPages - remainingPages, totalPages);
+                    return STEP_PAGES;
+                },
+            });
+            progress(total, total);
+        },
+        close: () => db.close(),
+    };
+}
+// Pages copied per backup step (4 KiB pages: 16 MiB). Between steps the event loop runs, so
+// progress can be logged; the caller holds a read transaction so steps see one snapshot.
+const STEP_PAGES = 4096;
+async function openNodeSqlite(path, options) {
+    const require = (0,external_node_module_namespaceObject.createRequire)(import.meta.url);
+    const sqlite = require('node:sqlite');
+    const { existsSync } = await Promise.resolve(/* import() */).then(__nccwpck_require__.t.bind(__nccwpck_require__, 3024, 19));
+    // node:sqlite would create a missing file; better-sqlite3's fileMustExist refuses it.
+    if (!existsSync(path))
+        throw new Error(`unable to open database file: ${path}`);
+    const db = new sqlite.DatabaseSync(path, { readOnly: options.readonly });
+    const statement = (sql, arrays) => {
+        const s = db.prepare(sql);
+        s.setReadBigInts(true);
+        s.setReturnArrays(arrays);
+        return s;
+    };
+    return {
+        driver: 'node:sqlite',
+        rows: (sql, ...params) => statement(sql, true).all(...params),
+        iterate: (sql, ...params) => statement(sql, true).iterate(...params),
+        objects: (sql, ...params) => statement(sql, false).all(...params),
+        run: (sql, ...params) => void statement(sql, false).run(...params),
+        exec: (sql) => db.exec(sql),
+        backup: async (dest, progress) => {
+            await sqlite.backup(db, dest, {
+                rate: STEP_PAGES,
+                progress: ({ totalPages, remainingPages }) => progress(totalPages - remainingPages, totalPages),
+            });
+        },
+        close: () => db.close(),
+    };
+}
+
+;// CONCATENATED MODULE: ./lib/demo.js
+/**
+ * A generated OmniAI-like database: users, sessions, conversations with messages and
+ * attachments (two levels of foreign keys), tags (a composite key), an audit log, a trigger and
+ * a view. Deterministic for a given size, so tests can name rows, and in WAL mode like a live
+ * OmniAI database.
+ */
+
+
+
+const DEMO_DEFAULTS = {
+    conversations: 200,
+    messagesPerConversation: 12,
+    messageChars: 400,
+    auditRows: 3000,
+};
+const DEMO_SCHEMA = `
+PRAGMA foreign_keys = ON;
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY,
+  email TEXT NOT NULL UNIQUE,
+  display_name TEXT,
+  password_hash TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  csrf_token TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+);
+CREATE TABLE conversations (
+  id TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  title TEXT NOT NULL,
+  model TEXT NOT NULL DEFAULT 'omni-1',
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX conversations_user_updated ON conversations(user_id, updated_at);
+CREATE TABLE messages (
+  id INTEGER PRIMARY KEY,
+  conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+  role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+  content TEXT NOT NULL,
+  tokens INTEGER NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX messages_conversation ON messages(conversation_id, created_at);
+CREATE TABLE message_attachments (
+  id INTEGER PRIMARY KEY,
+  message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+  filename TEXT NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE TABLE conversation_tags (
+  conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+  tag TEXT NOT NULL,
+  PRIMARY KEY (conversation_id, tag)
+) WITHOUT ROWID;
+CREATE TABLE audit_logs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts TEXT NOT NULL,
+  actor_id INTEGER REFERENCES users(id),
+  action TEXT NOT NULL,
+  target TEXT,
+  ip TEXT,
+  details TEXT
+);
+CREATE INDEX audit_logs_ts ON audit_logs(ts);
+CREATE TRIGGER messages_touch_conversation AFTER INSERT ON messages BEGIN
+  UPDATE conversations SET updated_at = NEW.created_at WHERE id = NEW.conversation_id;
+END;
+CREATE VIEW conversation_stats AS
+  SELECT c.id, c.user_id, count(m.id) AS messages, sum(m.tokens) AS tokens
+  FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id GROUP BY c.id;
+`;
+const WORDS = 'the backup restores and we knew that before we needed it model answer question context token stream'.split(' ');
+const BASE = Date.parse('2026-01-01T00:00:00Z');
+/** A small deterministic generator (mulberry32), so the same options give the same database. */
+function random(seed) {
+    let a = seed;
+    return () => {
+        a = (a + 0x6d2b79f5) | 0;
+        let t = Math.imul(a ^ (a >>> 15), 1 | a);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+function conversationId(n) {
+    return `c_${String(n).padStart(6, '0')}`;
+}
+/** Creates `file` (which must not exist) and fills it. */
+async function generateDemoDatabase(file, options = {}) {
+    const o = { ...DEMO_DEFAULTS, ...options };
+    await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(external_node_path_namespaceObject.resolve(file)), { recursive: true });
+    // openSqlite refuses a missing file (a typo must not create an empty database), so create it;
+    // 'wx' refuses to overwrite an existing database.
+    await promises_namespaceObject.writeFile(file, '', { flag: 'wx' });
+    const db = await openSqlite(file, { readonly: false });
+    const rnd = random(42);
+    const text = (n) => {
+        let s = '';
+        while (s.length < n)
+            s += WORDS[Math.floor(rnd() * WORDS.length)] + ' ';
+        return s.slice(0, n);
+    };
+    const iso = (minutes) => new Date(BASE + minutes * 60_000).toISOString();
+    try {
+        db.exec('PRAGMA journal_mode = WAL');
+        db.exec(DEMO_SCHEMA);
+        db.exec('BEGIN');
+        const users = Math.max(1, Math.ceil(o.conversations / 10));
+        for (let u = 1; u <= users; u++) {
+            db.run('INSERT INTO users VALUES (?, ?, ?, ?, ?)', BigInt(u), `user${u}@example.test`, `User ${u}`, `pbkdf2$${text(24)}`, iso(u));
+            db.run('INSERT INTO sessions VALUES (?, ?, ?, ?)', `s_${u}`, BigInt(u), text(16), iso(60 * 24 * 400));
+        }
+        let message = 0;
+        for (let c = 1; c <= o.conversations; c++) {
+            const id = conversationId(c);
+            const start = c * 90;
+            db.run('INSERT INTO conversations (id, user_id, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', id, BigInt(1 + (c % users)), text(30), iso(start), iso(start));
+            for (let m = 0; m < o.messagesPerConversation; m++) {
+                message++;
+                db.run('INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)', BigInt(message), id, m % 2 ? 'assistant' : 'user', text(o.messageChars), BigInt(1 + Math.floor(rnd() * 500)), iso(start + m));
+                if (message % 7 === 0) {
+                    db.run('INSERT INTO message_attachments (message_id, filename, data) VALUES (?, ?, ?)', BigInt(message), `file${message}.png`, Buffer.from(text(64)));
+                }
+            }
+            db.run('INSERT INTO conversation_tags VALUES (?, ?)', id, c % 3 ? 'work' : 'personal');
+        }
+        const actions = [
+            'login',
+            'logout',
+            'conversation.create',
+            'conversation.delete',
+            'settings.update',
+            'export',
+        ];
+        for (let a = 1; a <= o.auditRows; a++) {
+            db.run('INSERT INTO audit_logs (ts, actor_id, action, target, ip, details) VALUES (?, ?, ?, ?, ?, ?)', iso(a * 5), BigInt(1 + (a % users)), actions[a % actions.length], conversationId(1 + (a % o.conversations)), `10.0.${a % 250}.${a % 200}`, JSON.stringify({ n: a }));
+        }
+        db.exec('COMMIT');
+    }
+    finally {
+        db.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./lib/log.js
+const consoleLog = {
+    info: (message) => console.log(message),
+    warning: (message) => console.error(`warning: ${message}`),
+    group: async (name, fn) => {
+        console.log(`── ${name}`);
+        return fn();
+    },
+};
+/** Logs "what: 40%" at most once per step of 10%. */
+function progressLogger(log, what) {
+    let shown = -1;
+    return (done, total) => {
+        const percent = total > 0 ? Math.floor((done / total) * 10) * 10 : 100;
+        if (percent > shown) {
+            shown = percent;
+            log.info(`${what}: ${percent}% (${done}/${total} pages)`);
+        }
+    };
+}
+
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./lib/digest.js
@@ -32413,6 +32434,14 @@ async function assertSqliteFile(file, input, fix) {
         throw new UserError(`${input}: ${file} is not a SQLite database (it does not start with "SQLite format 3"). ${fix}`);
     }
 }
+async function logDriver(log) {
+    const driver = await sqliteDriver();
+    if (driver.fallback) {
+        log.warning(`no better-sqlite3 prebuild loads on ${process.platform}-${process.arch}; using Node's built-in node:sqlite instead (same results, slower).`);
+    }
+    else
+        log.info(`SQLite driver: ${driver.name}`);
+}
 function quoteIdent(name) {
     return `"${name.replace(/"/g, '""')}"`;
 }
@@ -32432,6 +32461,7 @@ class SqliteEngine {
     }
     async snapshot(dest, log) {
         await this.checkSource();
+        await logDriver(log);
         const src = await openSqlite(this.source, { readonly: true });
         let journalMode;
         let engineVersion;
@@ -32480,6 +32510,7 @@ class SqliteEngine {
         }
     }
     async restore(file, scratchDir, log) {
+        await logDriver(log);
         const restored = external_node_path_namespaceObject.join(scratchDir, 'restored.db');
         // The runbook's `sqlite3 restored.db ".restore backup.db"`: the online backup API, from the
         // backup file into a fresh database in the scratch folder.
@@ -33091,6 +33122,21 @@ async function checksumOf(entry) {
 function ageSeconds(entry, now) {
     return Math.max(0, (now.getTime() - Date.parse(entry.manifest.createdAt)) / 1000);
 }
+/**
+ * The checks that need no restore: integrity, schema and row counts against the manifest. A
+ * database too damaged to read fails the check that tried, and the others still run.
+ */
+async function checkDatabase(db, manifest) {
+    const checks = [await runCheck('integrity', async () => integrity(await db.integrityProblems()))];
+    checks.push(await runCheck('schema', async () => schema(await db.schema(), manifest.inventory.schema)));
+    let database = null;
+    checks.push(await runCheck('row-counts', async () => {
+        const counts = await db.rowCounts((await db.schema()).tables.map((t) => t.name));
+        database = databaseFacts(await db.bytes(), counts);
+        return rowCounts(counts, manifest.inventory.rowCounts);
+    }));
+    return { checks, database };
+}
 /** Prove a backup is whole and readable: checksum, integrity and schema against its manifest. */
 async function verify(ctx) {
     const { config, now } = ctx;
@@ -33109,17 +33155,26 @@ async function verify(ctx) {
     report.checks.push(await checksumOf(entry));
     report.durations.checksumMs = Math.round(performance.now() - t0);
     const t1 = performance.now();
-    const db = await engine.openBackup(entry.path);
+    let db = null;
     try {
-        report.checks.push(await runCheck('integrity', async () => integrity(await db.integrityProblems())));
-        const actual = await db.schema();
-        report.checks.push(schema(actual, manifest.inventory.schema));
-        const counts = await db.rowCounts(actual.tables.map((t) => t.name));
-        report.checks.push(rowCounts(counts, manifest.inventory.rowCounts));
-        report.database = databaseFacts(await db.bytes(), counts);
+        db = await engine.openBackup(entry.path);
     }
-    finally {
-        await db.close();
+    catch (err) {
+        report.checks.push({
+            name: 'integrity',
+            ok: false,
+            detail: `cannot be opened: ${describeError(err)}`,
+        });
+    }
+    if (db) {
+        try {
+            const { checks, database } = await checkDatabase(db, manifest);
+            report.checks.push(...checks);
+            report.database = database;
+        }
+        finally {
+            await db.close();
+        }
     }
     report.durations.checksMs = Math.round(performance.now() - t1);
     report.backupAgeSeconds = ageSeconds(entry, started);
@@ -33138,11 +33193,7 @@ async function verify(ctx) {
 /** The runbook's post-restore checks, run on the restored copy against the manifest. */
 async function checkRestored(db, manifest) {
     const { inventory } = manifest;
-    const checks = [await runCheck('integrity', async () => integrity(await db.integrityProblems()))];
-    const actual = await db.schema();
-    checks.push(schema(actual, inventory.schema));
-    const counts = await db.rowCounts(actual.tables.map((t) => t.name));
-    checks.push(rowCounts(counts, inventory.rowCounts));
+    const { checks, database } = await checkDatabase(db, manifest);
     const conversations = inventory.conversations;
     if (conversations) {
         checks.push(await runCheck('spot-check', async () => spotCheck(await db.conversations(conversations.table, conversations.items.map((i) => i.id)), conversations)));
@@ -33151,7 +33202,7 @@ async function checkRestored(db, manifest) {
     if (audit) {
         checks.push(await runCheck('audit-log', async () => auditLog(await digestAudit(audit.table, db.auditRows(audit.table), audit.chunks.map((c) => c.firstKey)), audit)));
     }
-    return { checks, counts };
+    return { checks, database };
 }
 /**
  * The quarterly restore drill: restore the backup into an isolated scratch folder, check it
@@ -33201,10 +33252,10 @@ async function drill(ctx) {
             report.durations.restoreMs = Math.round(performance.now() - t1);
             try {
                 const t2 = performance.now();
-                const { checks, counts } = await log.group('Checks', () => checkRestored(db, manifest));
+                const { checks, database } = await log.group('Checks', () => checkRestored(db, manifest));
                 report.checks.push(...checks);
                 report.durations.checksMs = Math.round(performance.now() - t2);
-                report.database = databaseFacts(await db.bytes(), counts);
+                report.database = database;
             }
             finally {
                 await db.close();
@@ -33410,6 +33461,9 @@ async function run() {
         return;
     }
     const report = await runMode(config, actionsLog);
+    for (const c of report.checks) {
+        info(`${c.ok ? '✅' : '❌'} ${c.name}: ${c.detail}`);
+    }
     setOutput('ok', String(report.ok));
     setOutput('backup-path', report.backup?.path ?? '');
     setOutput('sha256', report.backup?.sha256 ?? '');
@@ -33565,12 +33619,21 @@ async function cli(args) {
 ;// CONCATENATED MODULE: ./lib/entry.js
 
 
+
+
 /** The runner starts `node dist/index.js` with no arguments; anything else is the CLI. */
 async function main(args) {
-    if (args.length === 0)
-        await run();
-    else
+    if (args.length > 0) {
         process.exitCode = await cli(args);
+        return;
+    }
+    try {
+        await run();
+    }
+    catch (err) {
+        // Whatever escaped run() (a runner file that cannot be written, a bug): one line, job failed.
+        setFailed(describeError(err));
+    }
 }
 
 

@@ -99,7 +99,9 @@ function integer(text: string, input: string, min: number, max: number): number 
 function seconds(text: string, input: string): number {
   const n = Number(text)
   if (!/^\d+(\.\d+)?$/.test(text) || !(n > 0)) {
-    throw new UserError(`${input}: "${text}" is not a number of seconds above 0. Fix: e.g. ${input}: 600.`)
+    throw new UserError(
+      `${input}: "${text}" is not a number of seconds above 0. Fix: e.g. ${input}: 600.`,
+    )
   }
   return n
 }

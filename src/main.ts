@@ -41,6 +41,9 @@ export async function run(): Promise<void> {
     return
   }
   const report = await runMode(config, actionsLog)
+  for (const c of report.checks) {
+    core.info(`${c.ok ? '✅' : '❌'} ${c.name}: ${c.detail}`)
+  }
   core.setOutput('ok', String(report.ok))
   core.setOutput('backup-path', report.backup?.path ?? '')
   core.setOutput('sha256', report.backup?.sha256 ?? '')

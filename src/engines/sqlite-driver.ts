@@ -6,6 +6,7 @@
  * digests are identical whichever driver computed them.
  */
 import { createRequire } from 'node:module'
+import { UserError } from '../errors.js'
 
 export type SqlValue = null | bigint | number | string | Uint8Array
 export type Row = SqlValue[]
@@ -68,16 +69,34 @@ async function loadBetterSqlite(): Promise<BetterSqlite | null> {
   }
 }
 
+const NODE_MAJOR = Number(process.versions.node.split('.')[0])
+
 export async function openSqlite(path: string, options: OpenOptions): Promise<SqliteConnection> {
-  betterSqlite ??= loadBetterSqlite()
-  const Better = await betterSqlite
+  const Better = await loaded()
   return Better ? openBetter(Better, path, options) : openNodeSqlite(path, options)
 }
 
-/** Which driver openSqlite will use here; for the report. */
-export async function sqliteDriverName(): Promise<SqliteConnection['driver']> {
+function loaded(): Promise<BetterSqlite | null> {
+  if (NODE_MAJOR < 22) {
+    // better-sqlite3 13 crashes the process on Node 20, and node:sqlite does not exist there.
+    throw new UserError(
+      `omniai-backups needs Node.js 24 (this is Node.js ${process.versions.node}). Fix: in action.yml it runs on node24 by itself; for the CLI, install Node.js 24 or run it through npm scripts (npm run demo), which use the Node 24 from node_modules.`,
+    )
+  }
   betterSqlite ??= loadBetterSqlite()
-  return (await betterSqlite) ? 'better-sqlite3' : 'node:sqlite'
+  return betterSqlite
+}
+
+/**
+ * Which driver openSqlite uses here, and whether it is the fallback; for the log, so a missing
+ * or unloadable prebuild is visible rather than silently slower.
+ */
+export async function sqliteDriver(): Promise<{
+  name: SqliteConnection['driver']
+  fallback: boolean
+}> {
+  if (await loaded()) return { name: 'better-sqlite3', fallback: false }
+  return { name: 'node:sqlite', fallback: process.env.OMNIAI_SQLITE_DRIVER !== 'node' }
 }
 
 function openBetter(Better: BetterSqlite, path: string, options: OpenOptions): SqliteConnection {
@@ -98,12 +117,15 @@ function openBetter(Better: BetterSqlite, path: string, options: OpenOptions): S
     run: (sql, ...params) => void statement(sql).run(...params),
     exec: (sql) => void db.exec(sql),
     backup: async (dest, progress) => {
+      let total = 0
       await db.backup(dest, {
         progress: ({ totalPages, remainingPages }) => {
+          total = totalPages
           progress(totalPages - remainingPages, totalPages)
           return STEP_PAGES
         },
       })
+      progress(total, total)
     },
     close: () => db.close(),
   }

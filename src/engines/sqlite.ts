@@ -13,7 +13,7 @@ import type {
 } from '../inventory.js'
 import { progressLogger, type Log } from '../log.js'
 import type { Database, Engine, Snapshot } from './engine.js'
-import { openSqlite, type Row, type SqliteConnection } from './sqlite-driver.js'
+import { openSqlite, sqliteDriver, type Row, type SqliteConnection } from './sqlite-driver.js'
 
 const HEADER = Buffer.from('SQLite format 3\0', 'latin1')
 
@@ -58,6 +58,15 @@ export async function assertSqliteFile(file: string, input: string, fix: string)
   }
 }
 
+async function logDriver(log: Log): Promise<void> {
+  const driver = await sqliteDriver()
+  if (driver.fallback) {
+    log.warning(
+      `no better-sqlite3 prebuild loads on ${process.platform}-${process.arch}; using Node's built-in node:sqlite instead (same results, slower).`,
+    )
+  } else log.info(`SQLite driver: ${driver.name}`)
+}
+
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`
 }
@@ -83,6 +92,7 @@ export class SqliteEngine implements Engine {
 
   async snapshot(dest: string, log: Log): Promise<Snapshot> {
     await this.checkSource()
+    await logDriver(log)
     const src = await openSqlite(this.source, { readonly: true })
     let journalMode: string
     let engineVersion: string
@@ -133,6 +143,7 @@ export class SqliteEngine implements Engine {
   }
 
   async restore(file: string, scratchDir: string, log: Log): Promise<Database> {
+    await logDriver(log)
     const restored = path.join(scratchDir, 'restored.db')
     // The runbook's `sqlite3 restored.db ".restore backup.db"`: the online backup API, from the
     // backup file into a fresh database in the scratch folder.

@@ -1,34 +1,18 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { digestAudit } from '../audit.js'
-import {
-  auditLog,
-  backupAge,
-  integrity,
-  restoreTime,
-  rowCounts,
-  schema,
-  spotCheck,
-  type Check,
-} from '../checks.js'
+import { auditLog, backupAge, restoreTime, spotCheck } from '../checks.js'
 import type { Database } from '../engines/engine.js'
 import { describeError, UserError } from '../errors.js'
 import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
-import { ageSeconds, checksumOf, selectBackup } from './verify.js'
-import { databaseFacts, emptyReport, finish, runCheck, type ModeContext } from './common.js'
+import { ageSeconds, checkDatabase, checksumOf, selectBackup } from './verify.js'
+import { emptyReport, finish, runCheck, type ModeContext } from './common.js'
 
 /** The runbook's post-restore checks, run on the restored copy against the manifest. */
-async function checkRestored(
-  db: Database,
-  manifest: Manifest,
-): Promise<{ checks: Check[]; counts: Record<string, number> }> {
+async function checkRestored(db: Database, manifest: Manifest) {
   const { inventory } = manifest
-  const checks = [await runCheck('integrity', async () => integrity(await db.integrityProblems()))]
-  const actual = await db.schema()
-  checks.push(schema(actual, inventory.schema))
-  const counts = await db.rowCounts(actual.tables.map((t) => t.name))
-  checks.push(rowCounts(counts, inventory.rowCounts))
+  const { checks, database } = await checkDatabase(db, manifest)
   const conversations = inventory.conversations
   if (conversations) {
     checks.push(
@@ -58,7 +42,7 @@ async function checkRestored(
       ),
     )
   }
-  return { checks, counts }
+  return { checks, database }
 }
 
 /**
@@ -111,10 +95,10 @@ export async function drill(ctx: ModeContext): Promise<Report> {
       report.durations.restoreMs = Math.round(performance.now() - t1)
       try {
         const t2 = performance.now()
-        const { checks, counts } = await log.group('Checks', () => checkRestored(db, manifest))
+        const { checks, database } = await log.group('Checks', () => checkRestored(db, manifest))
         report.checks.push(...checks)
         report.durations.checksMs = Math.round(performance.now() - t2)
-        report.database = databaseFacts(await db.bytes(), counts)
+        report.database = database
       } finally {
         await db.close()
       }

@@ -1,6 +1,8 @@
 import { backupAge, checksum, integrity, rowCounts, schema } from '../checks.js'
 import { createEngine } from '../engines/index.js'
-import { UserError } from '../errors.js'
+import type { Database } from '../engines/engine.js'
+import { describeError, UserError } from '../errors.js'
+import type { Manifest } from '../manifest.js'
 import { fileSize, sha256File } from '../fsutil.js'
 import type { Report } from '../report.js'
 import { LocalStore, type BackupEntry } from '../store/local.js'
@@ -38,6 +40,26 @@ export function ageSeconds(entry: BackupEntry, now: Date): number {
   return Math.max(0, (now.getTime() - Date.parse(entry.manifest.createdAt)) / 1000)
 }
 
+/**
+ * The checks that need no restore: integrity, schema and row counts against the manifest. A
+ * database too damaged to read fails the check that tried, and the others still run.
+ */
+export async function checkDatabase(db: Database, manifest: Manifest) {
+  const checks = [await runCheck('integrity', async () => integrity(await db.integrityProblems()))]
+  checks.push(
+    await runCheck('schema', async () => schema(await db.schema(), manifest.inventory.schema)),
+  )
+  let database: Report['database'] = null
+  checks.push(
+    await runCheck('row-counts', async () => {
+      const counts = await db.rowCounts((await db.schema()).tables.map((t) => t.name))
+      database = databaseFacts(await db.bytes(), counts)
+      return rowCounts(counts, manifest.inventory.rowCounts)
+    }),
+  )
+  return { checks, database }
+}
+
 /** Prove a backup is whole and readable: checksum, integrity and schema against its manifest. */
 export async function verify(ctx: ModeContext): Promise<Report> {
   const { config, now } = ctx
@@ -58,18 +80,24 @@ export async function verify(ctx: ModeContext): Promise<Report> {
   report.durations.checksumMs = Math.round(performance.now() - t0)
 
   const t1 = performance.now()
-  const db = await engine.openBackup(entry.path)
+  let db: Database | null = null
   try {
-    report.checks.push(
-      await runCheck('integrity', async () => integrity(await db.integrityProblems())),
-    )
-    const actual = await db.schema()
-    report.checks.push(schema(actual, manifest.inventory.schema))
-    const counts = await db.rowCounts(actual.tables.map((t) => t.name))
-    report.checks.push(rowCounts(counts, manifest.inventory.rowCounts))
-    report.database = databaseFacts(await db.bytes(), counts)
-  } finally {
-    await db.close()
+    db = await engine.openBackup(entry.path)
+  } catch (err) {
+    report.checks.push({
+      name: 'integrity',
+      ok: false,
+      detail: `cannot be opened: ${describeError(err)}`,
+    })
+  }
+  if (db) {
+    try {
+      const { checks, database } = await checkDatabase(db, manifest)
+      report.checks.push(...checks)
+      report.database = database
+    } finally {
+      await db.close()
+    }
   }
   report.durations.checksMs = Math.round(performance.now() - t1)
   report.backupAgeSeconds = ageSeconds(entry, started)

@@ -1,0 +1,456 @@
+// Runs the committed bundle (dist/index.js) the way a GitHub runner does: dist/ and action.yml
+// copied into a folder with no node_modules anywhere above it, `node dist/index.js` with no
+// arguments, inputs as INPUT_<NAME> variables (upper-cased, dashes kept), GITHUB_OUTPUT and
+// GITHUB_STEP_SUMMARY as files, and nothing else from this machine's environment. A bundle that
+// still needs node_modules, a missing prebuild, or a bad input/output wiring fails here.
+
+import { spawn } from 'node:child_process'
+import { createHash, randomUUID } from 'node:crypto'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
+import * as os from 'node:os'
+import { delimiter, dirname, join, resolve, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const RUN_TIMEOUT_MS = 60_000
+
+const nodeMajor = Number(process.versions.node.split('.')[0])
+
+interface Run {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+  outputs: Record<string, string>
+  summary: string
+}
+
+/** GITHUB_OUTPUT as @actions/core writes it: `name<<delim\nvalue\ndelim` (or `name=value`). */
+function parseGithubOutput(text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  const lines = text.split(/\r?\n/)
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!
+    if (line === '') continue
+    const heredoc = /^([^=<]+)<<(.+)$/.exec(line)
+    if (heredoc) {
+      const [, name, delim] = heredoc
+      const value: string[] = []
+      i++
+      while (i < lines.length && lines[i] !== delim) value.push(lines[i++]!)
+      if (i >= lines.length) throw new Error(`GITHUB_OUTPUT: ${name} has no closing ${delim}`)
+      out[name!] = value.join('\n')
+      continue
+    }
+    const eq = line.indexOf('=')
+    if (eq <= 0) throw new Error(`GITHUB_OUTPUT: cannot parse line ${JSON.stringify(line)}`)
+    out[line.slice(0, eq)] = line.slice(eq + 1)
+  }
+  return out
+}
+
+/** A folder holding the action as a runner checks it out, plus the files a runner provides. */
+class Workspace {
+  readonly base: string
+  /** dist/ + action.yml; the cwd of every run. */
+  readonly dir: string
+  readonly runnerTemp: string
+  readonly home: string
+  private runs = 0
+
+  constructor(label: string) {
+    this.base = mkdtempSync(join(os.tmpdir(), `omniai-bundle-${label}-`))
+    this.dir = join(this.base, 'action')
+    this.runnerTemp = join(this.base, 'runner-temp')
+    this.home = join(this.base, 'home')
+    for (const d of [this.dir, this.runnerTemp, this.home]) mkdirSync(d)
+    cpSync(join(root, 'dist'), join(this.dir, 'dist'), { recursive: true })
+    cpSync(join(root, 'action.yml'), join(this.dir, 'action.yml'))
+  }
+
+  path(...parts: string[]): string {
+    return resolve(this.dir, ...parts)
+  }
+
+  /** The environment of a step: PATH (without any node_modules/.bin), HOME, and `extra`. */
+  private env(extra: Record<string, string>): Record<string, string> {
+    const PATH = (process.env.PATH ?? '/usr/bin:/bin')
+      .split(delimiter)
+      .filter((p) => p && !p.split(/[\\/]/).includes('node_modules'))
+      .join(delimiter)
+    return { PATH, HOME: this.home, ...extra }
+  }
+
+  private spawn(args: string[], env: Record<string, string>) {
+    return new Promise<{
+      code: number | null
+      signal: NodeJS.Signals | null
+      stdout: string
+      stderr: string
+    }>((resolvePromise, reject) => {
+      const child = spawn(process.execPath, args, {
+        cwd: this.dir,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let stdout = ''
+      let stderr = ''
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+      const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS)
+      child.on('error', (err) => {
+        clearTimeout(timer)
+        reject(err)
+      })
+      child.on('close', (code, signal) => {
+        clearTimeout(timer)
+        resolvePromise({ code, signal, stdout, stderr })
+      })
+    })
+  }
+
+  /** The bundle's CLI (`node dist/index.js <args>`), as the README runs it. */
+  cli(args: string[], extraEnv: Record<string, string> = {}) {
+    return this.spawn(['dist/index.js', ...args], this.env(extraEnv))
+  }
+
+  /** One action step: inputs by action.yml name, plus any extra environment. */
+  async action(
+    inputs: Record<string, string>,
+    extraEnv: Record<string, string> = {},
+  ): Promise<Run> {
+    const n = ++this.runs
+    const files = join(this.base, `step-${n}`)
+    mkdirSync(files)
+    const outputFile = join(files, 'output')
+    const summaryFile = join(files, 'summary')
+    writeFileSync(outputFile, '')
+    writeFileSync(summaryFile, '')
+    const inputEnv = Object.fromEntries(
+      Object.entries(inputs).map(([name, value]) => [`INPUT_${name.toUpperCase()}`, value]),
+    )
+    const result = await this.spawn(
+      ['dist/index.js'],
+      this.env({
+        ...inputEnv,
+        GITHUB_OUTPUT: outputFile,
+        GITHUB_STEP_SUMMARY: summaryFile,
+        RUNNER_TEMP: this.runnerTemp,
+        ...extraEnv,
+      }),
+    )
+    return {
+      ...result,
+      outputs: parseGithubOutput(readFileSync(outputFile, 'utf8')),
+      summary: readFileSync(summaryFile, 'utf8'),
+    }
+  }
+
+  remove(): void {
+    rmSync(this.base, { recursive: true, force: true })
+  }
+}
+
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
+
+/** What went wrong, for expect messages: exit code and both streams. */
+const explain = (r: {
+  code: number | null
+  signal: string | null
+  stdout: string
+  stderr: string
+}) => `exit ${r.code} signal ${r.signal}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`
+
+/** `::error::` annotations on stdout (each is one line; newlines in a message are %0A). */
+const errorAnnotations = (stdout: string) =>
+  stdout
+    .split(/\r?\n/)
+    .filter((l) => l.startsWith('::error'))
+    .map((l) => l.replace(/^::error[^:]*::/, ''))
+
+/** Check rows of the summary's check table: name to pass/fail. */
+function summaryChecks(summary: string): Map<string, boolean> {
+  const checks = new Map<string, boolean>()
+  for (const m of summary.matchAll(/^\| ([a-z][a-z0-9-]*) \| (✅ pass|❌ fail) \|/gm))
+    checks.set(m[1]!, m[2] === '✅ pass')
+  return checks
+}
+
+/** A stack frame (`    at fn (file:1:2)` or `    at file:1:2`). */
+const STACK_FRAME = /^\s+at .*(:\d+:\d+\)?|\(native\)|<anonymous>\)?)$/m
+
+function expectNoNodeModulesAbove(dir: string): void {
+  for (let d = dir; ; d = dirname(d)) {
+    expect(existsSync(join(d, 'node_modules')), `${join(d, 'node_modules')} exists`).toBe(false)
+    if (dirname(d) === d) break
+  }
+}
+
+function expectReport(file: string, mode: string) {
+  expect(existsSync(file), `report ${file} missing`).toBe(true)
+  const report = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
+  for (const key of [
+    'mode',
+    'engine',
+    'ok',
+    'backup',
+    'checks',
+    'database',
+    'backupCount',
+    'durations',
+  ])
+    expect(report, `report lacks ${key}`).toHaveProperty(key)
+  expect(report.mode).toBe(mode)
+  expect(report.engine).toBe('sqlite')
+  expect(report.ok).toBe(true)
+  expect(Array.isArray(report.checks)).toBe(true)
+  return report
+}
+
+function expectBackupOutputs(ws: Workspace, run: Run): string {
+  const { outputs } = run
+  expect(outputs.ok, explain(run)).toBe('true')
+  expect(outputs['failed-checks']).toBe('')
+  const backup = ws.path(outputs['backup-path'] ?? '')
+  expect(outputs['backup-path'], 'backup-path output').toMatch(/\S/)
+  expect(existsSync(backup), `backup ${backup} missing`).toBe(true)
+  expect(outputs.sha256).toMatch(/^[0-9a-f]{64}$/)
+  expect(outputs.sha256).toBe(sha256(backup))
+  expect(outputs['size-bytes']).toBe(String(statSync(backup).size))
+  return backup
+}
+
+describe('committed bundle, run as a GitHub runner runs it', () => {
+  let ws: Workspace
+  let backupPath = ''
+
+  beforeAll(() => {
+    if (!(nodeMajor >= 24)) {
+      throw new Error(
+        `bundle tests need Node >= 24 (action.yml runs: node24), but vitest runs under Node ${process.versions.node} (${process.execPath}). Run them with the project's node: cd /work/main && npx vitest run`,
+      )
+    }
+    ws = new Workspace('main')
+  })
+
+  afterAll(() => ws?.remove())
+
+  it('runs under Node >= 24, from a folder with dist/ and action.yml and no node_modules', () => {
+    expect(
+      nodeMajor,
+      `Node ${process.versions.node} at ${process.execPath}`,
+    ).toBeGreaterThanOrEqual(24)
+    expect(readdirSync(ws.dir).sort()).toEqual(['action.yml', 'dist'])
+    expect(existsSync(ws.path('dist', 'index.js'))).toBe(true)
+    expect(
+      existsSync(ws.path('dist', 'prebuilds', `${process.platform}-${process.arch}.node`)),
+    ).toBe(true)
+    expectNoNodeModulesAbove(ws.dir)
+    expect(
+      readdirSync(ws.path('dist'), { recursive: true })
+        .map(String)
+        .filter((f) => f.includes('node_modules')),
+    ).toEqual([])
+  })
+
+  it('backup: writes the backup, outputs, report and summary', async () => {
+    const demo = await ws.cli(['demo-db', '--out', 'omniai.db'])
+    expect(demo.code, explain(demo)).toBe(0)
+    expect(existsSync(ws.path('omniai.db'))).toBe(true)
+
+    const run = await ws.action({
+      mode: 'backup',
+      'connection-string': 'omniai.db',
+      'backup-dir': 'backups',
+    })
+    expect(run.code, explain(run)).toBe(0)
+    expect(run.signal).toBeNull()
+    expect(errorAnnotations(run.stdout)).toEqual([])
+    backupPath = expectBackupOutputs(ws, run)
+    expect(backupPath.startsWith(ws.path('backups') + sep)).toBe(true)
+    expect(existsSync(`${backupPath}.manifest.json`)).toBe(true)
+    expect(run.outputs['backup-count']).toBe('1')
+
+    // No report-file input: the report goes to $RUNNER_TEMP, as action.yml documents.
+    expect(run.outputs.report).toBe(join(ws.runnerTemp, 'omniai-backup-report.json'))
+    const report = expectReport(resolve(ws.dir, run.outputs.report!), 'backup')
+    expect((report.backup as { sha256: string }).sha256).toBe(run.outputs.sha256)
+
+    expect(run.summary).toMatch(/^\| --- \| --- \| --- \|$/m)
+    expect(summaryChecks(run.summary).get('integrity')).toBe(true)
+    expectNoNodeModulesAbove(ws.dir)
+  })
+
+  it('loads the native SQLite driver from dist/prebuilds and nothing from outside the folder', async () => {
+    // NODE_DEBUG=module makes Node log each CommonJS load (the prebuild is loaded that way).
+    const run = await ws.action(
+      { mode: 'verify', 'backup-dir': 'backups' },
+      { NODE_DEBUG: 'module' },
+    )
+    expect(run.code, explain(run)).toBe(0)
+    const loaded = [...run.stderr.matchAll(/^MODULE \d+: load "([^"]+)"/gm)].map((m) => m[1]!)
+    const prebuild = ws.path('dist', 'prebuilds', `${process.platform}-${process.arch}.node`)
+    expect(loaded, run.stderr.slice(0, 4000)).toContain(prebuild)
+    expect(loaded.filter((f) => !f.startsWith(ws.path('dist') + sep))).toEqual([])
+    expect(run.stderr).not.toMatch(/^MODULE \d+: load "[^"]*node_modules/m)
+  })
+
+  it('verify then drill: every check passes, the drill is logged', async () => {
+    expect(backupPath, 'the backup case did not run').not.toBe('')
+    const verify = await ws.action({
+      mode: 'verify',
+      'backup-dir': 'backups',
+      'max-backup-age': '1h',
+    })
+    expect(verify.code, explain(verify)).toBe(0)
+    expect(verify.outputs.ok).toBe('true')
+    expect(verify.outputs['failed-checks']).toBe('')
+    expect(ws.path(verify.outputs['backup-path']!)).toBe(backupPath)
+    expect(verify.outputs.sha256).toBe(sha256(backupPath))
+    expect(verify.outputs['backup-age-seconds']).toMatch(/^\d+$/)
+    expectReport(resolve(ws.dir, verify.outputs.report!), 'verify')
+    const verifyChecks = summaryChecks(verify.summary)
+    for (const name of ['checksum', 'integrity', 'schema'])
+      expect(verifyChecks.get(name), `verify check ${name}\n${verify.summary}`).toBe(true)
+
+    const drill = await ws.action({
+      mode: 'drill',
+      'backup-dir': 'backups',
+      'max-backup-age': '1h',
+      'drill-log': 'drill.jsonl',
+    })
+    expect(drill.code, explain(drill)).toBe(0)
+    expect(drill.outputs.ok).toBe('true')
+    expect(drill.outputs['failed-checks']).toBe('')
+    expect(ws.path(drill.outputs['backup-path']!)).toBe(backupPath)
+    expect(drill.outputs['restore-seconds']).toMatch(/^\d+\.\d{3}$/)
+    expect(drill.outputs['backup-age-seconds']).toMatch(/^\d+$/)
+    expectReport(resolve(ws.dir, drill.outputs.report!), 'drill')
+    const drillChecks = summaryChecks(drill.summary)
+    for (const name of ['checksum', 'integrity', 'schema', 'spot-check', 'audit-log'])
+      expect(drillChecks.get(name), `drill check ${name}\n${drill.summary}`).toBe(true)
+
+    const log = readFileSync(ws.path('drill.jsonl'), 'utf8').split('\n').filter(Boolean)
+    expect(log).toHaveLength(1)
+    const record = JSON.parse(log[0]!) as { ok: boolean }
+    expect(record.ok).toBe(true)
+    // The scratch copy (in RUNNER_TEMP by default) is deleted after the drill.
+    expect(readdirSync(ws.runnerTemp).filter((f) => f.startsWith('omniai-drill-'))).toEqual([])
+  })
+
+  it('bad input: mode restorex fails with one ::error:: line naming mode and its values, no stack', async () => {
+    const run = await ws.action({ mode: 'restorex', 'backup-dir': 'backups' })
+    expect(run.code, explain(run)).not.toBe(0)
+    expect(run.code).not.toBeNull()
+    const errors = errorAnnotations(run.stdout)
+    expect(errors, explain(run)).toHaveLength(1)
+    const message = errors[0]!
+    expect(message).not.toMatch(/%0A|%0D/) // one line: no escaped newlines inside the annotation
+    expect(message).toMatch(/\bmode\b/)
+    expect(message).toContain('restorex')
+    for (const mode of ['backup', 'verify', 'drill']) expect(message).toContain(mode)
+    expect(run.stdout + run.stderr).not.toMatch(STACK_FRAME)
+  })
+
+  it('fault: a flipped byte in the backup fails verify on checksum', async () => {
+    expect(backupPath, 'the backup case did not run').not.toBe('')
+    const bytes = readFileSync(backupPath)
+    const middle = Math.floor(bytes.length / 2)
+    bytes[middle] = bytes[middle]! ^ 0xff
+    writeFileSync(backupPath, bytes)
+
+    const run = await ws.action({ mode: 'verify', 'backup-dir': 'backups' })
+    expect(run.code, explain(run)).not.toBe(0)
+    expect(run.code).not.toBeNull()
+    expect(run.outputs.ok).toBe('false')
+    expect(run.outputs['failed-checks']?.split(',')).toContain('checksum')
+    const errors = errorAnnotations(run.stdout)
+    expect(errors, explain(run)).toHaveLength(1)
+    expect(errors[0]).toContain('checksum')
+    expect(summaryChecks(run.summary).get('checksum')).toBe(false)
+    expect(run.stdout + run.stderr).not.toMatch(STACK_FRAME)
+  })
+})
+
+describe('committed bundle with the node:sqlite fallback driver (OMNIAI_SQLITE_DRIVER=node)', () => {
+  let ws: Workspace
+  const env = { OMNIAI_SQLITE_DRIVER: 'node' }
+
+  beforeAll(() => {
+    if (!(nodeMajor >= 24))
+      throw new Error(
+        `bundle tests need Node >= 24, vitest runs under Node ${process.versions.node}`,
+      )
+    ws = new Workspace('nodesqlite')
+  })
+
+  afterAll(() => ws?.remove())
+
+  it('backup and drill pass', async () => {
+    const demo = await ws.cli(['demo-db', '--out', 'omniai.db'], env)
+    expect(demo.code, explain(demo)).toBe(0)
+
+    const backup = await ws.action(
+      { mode: 'backup', 'connection-string': 'omniai.db', 'backup-dir': 'backups' },
+      env,
+    )
+    expect(backup.code, explain(backup)).toBe(0)
+    const backupPath = expectBackupOutputs(ws, backup)
+    expectReport(resolve(ws.dir, backup.outputs.report!), 'backup')
+    // The manifest records sqlite_version() of the driver that took the backup: Node's own.
+    const manifest = JSON.parse(readFileSync(`${backupPath}.manifest.json`, 'utf8')) as {
+      engineVersion: string
+    }
+    expect(manifest.engineVersion).toBe(process.versions.sqlite)
+
+    const drill = await ws.action(
+      {
+        mode: 'drill',
+        'backup-dir': 'backups',
+        'max-backup-age': '1h',
+        'drill-log': 'drill.jsonl',
+      },
+      env,
+    )
+    expect(drill.code, explain(drill)).toBe(0)
+    expect(drill.outputs.ok).toBe('true')
+    expect(drill.outputs['failed-checks']).toBe('')
+    const checks = summaryChecks(drill.summary)
+    for (const name of ['checksum', 'integrity', 'schema', 'spot-check', 'audit-log'])
+      expect(checks.get(name), `drill check ${name}\n${drill.summary}`).toBe(true)
+    const log = readFileSync(ws.path('drill.jsonl'), 'utf8').split('\n').filter(Boolean)
+    expect(log).toHaveLength(1)
+    expect((JSON.parse(log[0]!) as { ok: boolean }).ok).toBe(true)
+    expectNoNodeModulesAbove(ws.dir)
+  })
+
+  it('never loads the native prebuild', async () => {
+    const run = await ws.action(
+      { mode: 'verify', 'backup-dir': 'backups' },
+      { ...env, NODE_DEBUG: 'module' },
+    )
+    expect(run.code, explain(run)).toBe(0)
+    expect(run.stderr).not.toMatch(/^MODULE \d+: load "[^"]*\.node"/m)
+  })
+})
+
+// The parser the cases above rely on: GITHUB_OUTPUT delimiters are random per value.
+describe('parseGithubOutput', () => {
+  it('reads heredoc values with any delimiter, multi-line values and name=value lines', () => {
+    const d1 = `ghadelimiter_${randomUUID()}`
+    const d2 = `ghadelimiter_${randomUUID()}`
+    const text = `ok<<${d1}\ntrue\n${d1}\nempty<<${d2}\n\n${d2}\nmulti<<${d1}\na\nb\n${d1}\nlegacy=x=y\n`
+    expect(parseGithubOutput(text)).toEqual({ ok: 'true', empty: '', multi: 'a\nb', legacy: 'x=y' })
+  })
+})
