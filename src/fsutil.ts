@@ -9,6 +9,32 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex')
 }
 
+/**
+ * sha256 and size of a backup: a file's own sha256, or for a directory (pg_dump's directory
+ * format) the sha256 of its listing, one line per file in name order: `<sha256>  <bytes>  <name>`.
+ */
+export async function digestPath(p: string): Promise<{ sha256: string; bytes: number }> {
+  const stat = await fs.stat(p)
+  if (!stat.isDirectory()) return { sha256: await sha256File(p), bytes: stat.size }
+  const names = (await fs.readdir(p)).sort()
+  const listing = createHash('sha256')
+  let bytes = 0
+  for (const name of names) {
+    const file = path.join(p, name)
+    const { size } = await fs.stat(file)
+    bytes += size
+    listing.update(`${await sha256File(file)}  ${size}  ${name}\n`)
+  }
+  return { sha256: listing.digest('hex'), bytes }
+}
+
+/** fsync a file, or every file of a directory and the directory itself. */
+export async function fsyncPath(p: string): Promise<void> {
+  if (!(await fs.stat(p)).isDirectory()) return fsyncFile(p)
+  for (const name of await fs.readdir(p)) await fsyncFile(path.join(p, name))
+  await fsyncDir(p)
+}
+
 export async function fsyncFile(file: string): Promise<void> {
   const handle = await fs.open(file, 'r+')
   try {
@@ -45,15 +71,24 @@ export async function commitNoClobber(
   dir: string,
   nameFor: (n: number) => string,
 ): Promise<string> {
+  const isDir = (await fs.stat(tmp)).isDirectory()
   for (let n = 1; n < 10_000; n++) {
     const final = path.join(dir, nameFor(n))
     try {
-      await fs.link(tmp, final)
+      if (isDir) {
+        // Directories cannot be hard-linked; rename() refuses a non-empty target, and an
+        // existing target of any kind is skipped first.
+        if (await exists(final)) continue
+        await fs.rename(tmp, final)
+      } else {
+        await fs.link(tmp, final)
+        await fs.unlink(tmp)
+      }
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST' || code === 'ENOTEMPTY') continue
       throw err
     }
-    await fs.unlink(tmp)
     await fsyncDir(dir)
     return final
   }
@@ -75,6 +110,11 @@ export async function writeFileAtomic(file: string, text: string): Promise<void>
   await fsyncDir(dir)
 }
 
-export async function fileSize(file: string): Promise<number> {
-  return (await fs.stat(file)).size
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.lstat(p)
+    return true
+  } catch {
+    return false
+  }
 }

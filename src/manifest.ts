@@ -16,12 +16,14 @@ export interface Manifest {
   tool: string
   engine: EngineName
   engineVersion: string
+  /** Version of the dump tool that wrote the backup (pg_dump), when there is one. */
+  toolVersion?: string
   /** When the snapshot was taken (the moment the backup's data is from), ISO 8601 UTC. */
   createdAt: string
   backup: { file: string; sha256: string; bytes: number }
-  source: { description: string; bytes: number; journalMode?: string }
+  source: { description: string; bytes: number; journalMode?: string; systemIdentifier?: string }
   inventory: Inventory
-  durations: { snapshotMs: number; inspectMs: number }
+  durations: { snapshotMs: number; checksumMs: number }
 }
 
 export function manifestPathFor(backupPath: string): string {

@@ -1,6 +1,9 @@
 import type { AuditRows } from '../audit.js'
-import type { Conversations, Schema } from '../inventory.js'
+import type { Check } from '../checks.js'
+import type { DatabaseFacts } from '../inspect.js'
+import type { Conversations, Inventory, Schema } from '../inventory.js'
 import type { Log } from '../log.js'
+import type { Manifest } from '../manifest.js'
 
 export type EngineName = 'sqlite' | 'postgres'
 
@@ -18,13 +21,27 @@ export interface Database {
   conversations(table: string, ids: string[]): Promise<Conversations>
   /** Every row of the audit table in key order, for digestAudit. */
   auditRows(table: string): AuditRows
+  /** Where the database is, for tests handed the restored copy: `sqlite:///abs/path` or a postgres URL. */
+  url(): string
   close(): Promise<void>
+}
+
+/** A backup file and the manifest written beside it. */
+export interface BackupRef {
+  path: string
+  manifest: Manifest
 }
 
 export interface Snapshot {
   /** Engine's own version, e.g. SQLite 3.50.4. */
   engineVersion: string
-  source: { bytes: number; journalMode?: string; description: string }
+  source: { bytes: number; journalMode?: string; description: string; systemIdentifier?: string }
+  /** Version of the dump tool that wrote the backup (pg_dump), when there is one. */
+  toolVersion?: string
+  /** What proved the snapshot sound before it was kept, e.g. "integrity_check ok". */
+  verified: string
+  /** What the manifest records, taken from exactly the data the backup holds. */
+  inventory: Inventory
 }
 
 export interface Engine {
@@ -33,10 +50,17 @@ export interface Engine {
   readonly extension: string
   /** Opens the live source read-only (to validate inputs against it); UserError naming the input if it cannot. */
   openSource(): Promise<Database>
-  /** Writes a consistent snapshot of the live source database to `dest`, a new file. */
-  snapshot(dest: string, log: Log): Promise<Snapshot>
-  /** Opens a backup file for inspection without changing it. */
-  openBackup(file: string): Promise<Database>
-  /** Restores a backup into `scratchDir`, an empty folder of its own, and opens the result. */
-  restore(file: string, scratchDir: string, log: Log): Promise<Database>
+  /**
+   * Writes a consistent snapshot of the live source database to `dest` (a new path), and calls
+   * `inspect` on a Database that sees exactly the data the snapshot holds. Throws, leaving
+   * whatever it wrote at `dest` for the caller to remove, when the snapshot is not sound.
+   */
+  snapshot(dest: string, log: Log, inspect: (db: Database) => Promise<Inventory>): Promise<Snapshot>
+  /** The checks that prove a backup whole and readable without restoring it; changes nothing. */
+  verifyBackup(
+    backup: BackupRef,
+    log: Log,
+  ): Promise<{ checks: Check[]; database: DatabaseFacts | null }>
+  /** Restores a backup into an isolated place (`scratchDir` is an empty folder of its own) and opens it. */
+  restore(backup: BackupRef, scratchDir: string, log: Log): Promise<Database>
 }

@@ -1,9 +1,11 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { RowHasher, keyText } from '../digest.js'
-import { UserError } from '../errors.js'
+import { describeError, UserError } from '../errors.js'
+import { checkDatabase } from '../inspect.js'
 import type { AuditRows } from '../audit.js'
 import type {
+  Inventory,
   Conversations,
   ConversationDigest,
   Index,
@@ -12,7 +14,7 @@ import type {
   Table,
 } from '../inventory.js'
 import { progressLogger, type Log } from '../log.js'
-import type { Database, Engine, Snapshot } from './engine.js'
+import type { BackupRef, Database, Engine, Snapshot } from './engine.js'
 import { openSqlite, sqliteDriver, type Row, type SqliteConnection } from './sqlite-driver.js'
 
 const HEADER = Buffer.from('SQLite format 3\0', 'latin1')
@@ -90,7 +92,11 @@ export class SqliteEngine implements Engine {
     return new SqliteDatabase(this.source, await openSqlite(this.source, { readonly: true }))
   }
 
-  async snapshot(dest: string, log: Log): Promise<Snapshot> {
+  async snapshot(
+    dest: string,
+    log: Log,
+    inspect: (db: Database) => Promise<Inventory>,
+  ): Promise<Snapshot> {
     await this.checkSource()
     await logDriver(log)
     const src = await openSqlite(this.source, { readonly: true })
@@ -123,13 +129,46 @@ export class SqliteEngine implements Engine {
       out.close()
     }
     const { size } = await fs.stat(this.source)
-    return {
-      engineVersion,
-      source: { bytes: size, journalMode, description: path.basename(this.source) },
+    const db = await this.openBackup(dest)
+    try {
+      const problems = await db.integrityProblems()
+      if (problems.length) {
+        throw new UserError(
+          `connection-string: the snapshot of ${this.source} fails integrity_check (${problems.slice(0, 3).join('; ')}); the source database is damaged, so no backup was written. Older backups are untouched: restore one of them.`,
+        )
+      }
+      return {
+        engineVersion,
+        source: { bytes: size, journalMode, description: path.basename(this.source) },
+        verified: 'integrity_check ok, no foreign-key violations',
+        inventory: await inspect(db),
+      }
+    } finally {
+      await db.close()
     }
   }
 
-  async openBackup(file: string): Promise<Database> {
+  async verifyBackup(backup: BackupRef) {
+    let db: SqliteDatabase
+    try {
+      db = await this.openBackup(backup.path)
+    } catch (err) {
+      return {
+        checks: [
+          { name: 'integrity', ok: false, detail: `cannot be opened: ${describeError(err)}` },
+        ],
+        database: null,
+      }
+    }
+    try {
+      return await checkDatabase(db, backup.manifest)
+    } finally {
+      await db.close()
+    }
+  }
+
+  /** Opens a backup file read-only, for inspection. */
+  async openBackup(file: string): Promise<SqliteDatabase> {
     await assertSqliteFile(
       file,
       'backup-file',
@@ -142,7 +181,7 @@ export class SqliteEngine implements Engine {
     }
   }
 
-  async restore(file: string, scratchDir: string, log: Log): Promise<Database> {
+  async restore({ path: file }: BackupRef, scratchDir: string, log: Log): Promise<Database> {
     await logDriver(log)
     const restored = path.join(scratchDir, 'restored.db')
     // The runbook's `sqlite3 restored.db ".restore backup.db"`: the online backup API, from the
@@ -178,6 +217,10 @@ export class SqliteDatabase implements Database {
 
   async close(): Promise<void> {
     this.db.close()
+  }
+
+  url(): string {
+    return `sqlite:///${path.resolve(this.file).replace(/^\//, '')}`
   }
 
   async integrityProblems(): Promise<string[]> {

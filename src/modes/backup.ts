@@ -1,20 +1,12 @@
 import * as fs from 'node:fs/promises'
-import { integrity } from '../checks.js'
 import { createEngine } from '../engines/index.js'
-import { UserError } from '../errors.js'
-import { fileSize, fsyncFile, sha256File } from '../fsutil.js'
+import { digestPath, fsyncPath } from '../fsutil.js'
+import { databaseFacts, takeInventory } from '../inspect.js'
 import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
 import { LocalStore } from '../store/local.js'
 import { TOOL, VERSION } from '../version.js'
-import {
-  databaseFacts,
-  emptyReport,
-  finish,
-  requireTable,
-  takeInventory,
-  type ModeContext,
-} from './common.js'
+import { emptyReport, finish, requireTable, type ModeContext } from './common.js'
 
 /**
  * Snapshot the live database into backup-dir with a manifest beside it. The snapshot is
@@ -43,36 +35,24 @@ export async function backup({ config, log, now }: ModeContext): Promise<Report>
   const tmp = store.tempPath(base + engine.extension)
   try {
     const t0 = performance.now()
-    const snapshot = await log.group('Snapshot', () => engine.snapshot(tmp, log))
-    await fsyncFile(tmp)
-    report.durations.snapshotMs = Math.round(performance.now() - t0)
-
-    const t1 = performance.now()
-    const db = await engine.openBackup(tmp)
-    let inventory
-    try {
-      const check = integrity(await db.integrityProblems())
-      report.checks.push(check)
-      if (!check.ok) {
-        throw new UserError(
-          `connection-string: the snapshot of ${snapshot.source.description} fails integrity_check (${check.detail}); the source database is damaged, so no backup was written. Older backups are untouched: restore one of them.`,
-        )
-      }
-      inventory = await log.group('Manifest', () =>
+    const snapshot = await log.group('Snapshot', () =>
+      engine.snapshot(tmp, log, (db) =>
         takeInventory(db, {
           conversationsTable: config.conversationsTable,
           auditTable: config.auditTable,
           spotCheckCount: config.spotCheckCount,
         }),
-      )
-    } finally {
-      await db.close()
-    }
-    const sha256 = await sha256File(tmp)
-    const bytes = await fileSize(tmp)
-    const inspectMs = Math.round(performance.now() - t1)
-    report.durations.inspectMs = inspectMs
+      ),
+    )
+    report.checks.push({ name: 'integrity', ok: true, detail: snapshot.verified })
+    await fsyncPath(tmp)
+    report.durations.snapshotMs = Math.round(performance.now() - t0)
 
+    const t1 = performance.now()
+    const { sha256, bytes } = await digestPath(tmp)
+    report.durations.checksumMs = Math.round(performance.now() - t1)
+
+    const { inventory } = snapshot
     const final = await store.commit(
       tmp,
       (n) => (n === 1 ? `${base}${engine.extension}` : `${base}-${n}${engine.extension}`),
@@ -81,18 +61,22 @@ export async function backup({ config, log, now }: ModeContext): Promise<Report>
         tool: `${TOOL}@${VERSION}`,
         engine: engine.name,
         engineVersion: snapshot.engineVersion,
+        ...(snapshot.toolVersion ? { toolVersion: snapshot.toolVersion } : {}),
         createdAt: started.toISOString(),
         backup: { file, sha256, bytes },
         source: snapshot.source,
         inventory,
-        durations: { snapshotMs: report.durations.snapshotMs!, inspectMs },
+        durations: {
+          snapshotMs: report.durations.snapshotMs!,
+          checksumMs: report.durations.checksumMs!,
+        },
       }),
     )
     log.info(`backup written: ${final} (${bytes} bytes, sha256 ${sha256})`)
     report.backup = { path: final, sha256, bytes, createdAt: started.toISOString() }
     report.database = databaseFacts(snapshot.source.bytes, inventory.rowCounts)
   } catch (err) {
-    await fs.rm(tmp, { force: true })
+    await fs.rm(tmp, { recursive: true, force: true })
     await fs.rm(`${tmp}-journal`, { force: true })
     throw err
   }

@@ -6,8 +6,9 @@ import type { Database } from '../engines/engine.js'
 import { describeError, UserError } from '../errors.js'
 import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
-import { ageSeconds, checkDatabase, checksumOf, selectBackup } from './verify.js'
-import { emptyReport, finish, runCheck, type ModeContext } from './common.js'
+import { checkDatabase, runCheck } from '../inspect.js'
+import { ageSeconds, checksumOf, selectBackup } from './verify.js'
+import { emptyReport, finish, type ModeContext } from './common.js'
 
 /** The runbook's post-restore checks, run on the restored copy against the manifest. */
 async function checkRestored(db: Database, manifest: Manifest) {
@@ -82,7 +83,7 @@ export async function drill(ctx: ModeContext): Promise<Report> {
     const t1 = performance.now()
     let db: Database | null = null
     try {
-      db = await log.group('Restore', () => engine.restore(entry.path, scratch, log))
+      db = await log.group('Restore', () => engine.restore(entry, scratch, log))
     } catch (err) {
       report.checks.push({
         name: 'restore',

@@ -1,12 +1,11 @@
-import { backupAge, checksum, integrity, rowCounts, schema } from '../checks.js'
+import { backupAge, checksum } from '../checks.js'
 import { createEngine } from '../engines/index.js'
-import type { Database } from '../engines/engine.js'
-import { describeError, UserError } from '../errors.js'
-import type { Manifest } from '../manifest.js'
-import { fileSize, sha256File } from '../fsutil.js'
+import { UserError } from '../errors.js'
+import { digestPath } from '../fsutil.js'
+import { runCheck } from '../inspect.js'
 import type { Report } from '../report.js'
 import { LocalStore, type BackupEntry } from '../store/local.js'
-import { databaseFacts, emptyReport, finish, runCheck, type ModeContext } from './common.js'
+import { emptyReport, finish, type ModeContext } from './common.js'
 
 /** The backup to use and the engine its manifest says made it. */
 export async function selectBackup({ config, log }: ModeContext) {
@@ -29,10 +28,7 @@ export async function selectBackup({ config, log }: ModeContext) {
 
 export async function checksumOf(entry: BackupEntry) {
   return runCheck('checksum', async () =>
-    checksum(
-      { sha256: await sha256File(entry.path), bytes: await fileSize(entry.path) },
-      entry.manifest.backup,
-    ),
+    checksum(await digestPath(entry.path), entry.manifest.backup),
   )
 }
 
@@ -40,29 +36,9 @@ export function ageSeconds(entry: BackupEntry, now: Date): number {
   return Math.max(0, (now.getTime() - Date.parse(entry.manifest.createdAt)) / 1000)
 }
 
-/**
- * The checks that need no restore: integrity, schema and row counts against the manifest. A
- * database too damaged to read fails the check that tried, and the others still run.
- */
-export async function checkDatabase(db: Database, manifest: Manifest) {
-  const checks = [await runCheck('integrity', async () => integrity(await db.integrityProblems()))]
-  checks.push(
-    await runCheck('schema', async () => schema(await db.schema(), manifest.inventory.schema)),
-  )
-  let database: Report['database'] = null
-  checks.push(
-    await runCheck('row-counts', async () => {
-      const counts = await db.rowCounts((await db.schema()).tables.map((t) => t.name))
-      database = databaseFacts(await db.bytes(), counts)
-      return rowCounts(counts, manifest.inventory.rowCounts)
-    }),
-  )
-  return { checks, database }
-}
-
 /** Prove a backup is whole and readable: checksum, integrity and schema against its manifest. */
 export async function verify(ctx: ModeContext): Promise<Report> {
-  const { config, now } = ctx
+  const { config, log, now } = ctx
   const started = now()
   const { entry, listing, engine } = await selectBackup(ctx)
   const { manifest } = entry
@@ -80,25 +56,9 @@ export async function verify(ctx: ModeContext): Promise<Report> {
   report.durations.checksumMs = Math.round(performance.now() - t0)
 
   const t1 = performance.now()
-  let db: Database | null = null
-  try {
-    db = await engine.openBackup(entry.path)
-  } catch (err) {
-    report.checks.push({
-      name: 'integrity',
-      ok: false,
-      detail: `cannot be opened: ${describeError(err)}`,
-    })
-  }
-  if (db) {
-    try {
-      const { checks, database } = await checkDatabase(db, manifest)
-      report.checks.push(...checks)
-      report.database = database
-    } finally {
-      await db.close()
-    }
-  }
+  const { checks, database } = await log.group('Checks', () => engine.verifyBackup(entry, log))
+  report.checks.push(...checks)
+  report.database = database
   report.durations.checksMs = Math.round(performance.now() - t1)
   report.backupAgeSeconds = ageSeconds(entry, started)
   report.checks.push(backupAge(report.backupAgeSeconds, config.maxBackupAgeSeconds))
