@@ -1,6 +1,6 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { RowHasher, keyText } from '../digest.js'
+import { keyText } from '../digest.js'
 import { describeError, UserError } from '../errors.js'
 import { checkDatabase } from '../inspect.js'
 import type { AuditRows } from '../audit.js'
@@ -15,15 +15,17 @@ import type {
 } from '../inventory.js'
 import { progressLogger, type Log } from '../log.js'
 import type { BackupRef, Database, Engine, Snapshot } from './engine.js'
-import { openSqlite, sqliteDriver, type Row, type SqliteConnection } from './sqlite-driver.js'
+import {
+  hashRows,
+  quoteIdent,
+  RECENCY_COLUMNS,
+  relatedQueries,
+  type ForeignKey,
+  type SqlDialect,
+} from './related.js'
+import { openSqlite, sqliteDriver, type SqliteConnection } from './sqlite-driver.js'
 
 const HEADER = Buffer.from('SQLite format 3\0', 'latin1')
-
-/** Columns that say when a conversation was last active, most telling first. */
-const RECENCY_COLUMNS = ['updated_at', 'updatedAt', 'last_message_at', 'created_at', 'createdAt']
-
-/** How far down foreign keys the spot-check follows (conversation → message → attachment). */
-const MAX_FK_DEPTH = 3
 
 /** Fails with a one-line error naming `input` unless `file` is a readable SQLite database. */
 export async function assertSqliteFile(file: string, input: string, fix: string): Promise<void> {
@@ -67,10 +69,6 @@ async function logDriver(log: Log): Promise<void> {
       `no better-sqlite3 prebuild loads on ${process.platform}-${process.arch}; using Node's built-in node:sqlite instead (same results, slower).`,
     )
   } else log.info(`SQLite driver: ${driver.name}`)
-}
-
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`
 }
 
 export class SqliteEngine implements Engine {
@@ -196,13 +194,6 @@ export class SqliteEngine implements Engine {
   }
 }
 
-interface ForeignKey {
-  child: string
-  from: string
-  parent: string
-  to: string
-}
-
 export class SqliteDatabase implements Database {
   private foreignKeysCache: ForeignKey[] | undefined
 
@@ -326,44 +317,10 @@ export class SqliteDatabase implements Database {
     return (this.foreignKeysCache = keys)
   }
 
-  /**
-   * Every table reachable from `root` by following foreign keys backwards, with the SQL that
-   * selects its rows belonging to one root row (bound to the root's key).
-   */
-  private relatedQueries(root: string, rootKey: string) {
-    const queries: { table: string; via: string; sql: string }[] = []
-    const walk = (
-      table: string,
-      selectKeys: (col: string) => string,
-      via: string[],
-      depth: number,
-    ) => {
-      if (depth > MAX_FK_DEPTH) return
-      for (const fk of this.foreignKeys().filter((k) => k.parent === table)) {
-        if (fk.child === root || via.some((v) => v.startsWith(`${fk.child}.`))) continue
-        const where = `${quoteIdent(fk.from)} IN (${selectKeys(fk.to)})`
-        const path = [...via, `${fk.child}.${fk.from}`]
-        queries.push({
-          table: fk.child,
-          via: path.join(' → '),
-          sql: `SELECT * FROM ${quoteIdent(fk.child)} WHERE ${where} ORDER BY ${this.orderBy(fk.child)}`,
-        })
-        walk(
-          fk.child,
-          (col) => `SELECT ${quoteIdent(col)} FROM ${quoteIdent(fk.child)} WHERE ${where}`,
-          path,
-          depth + 1,
-        )
-      }
-    }
-    walk(
-      root,
-      (col) =>
-        `SELECT ${quoteIdent(col)} FROM ${quoteIdent(root)} WHERE ${quoteIdent(rootKey)} = ?`,
-      [],
-      1,
-    )
-    return queries
+  private readonly dialect: SqlDialect = {
+    table: quoteIdent,
+    orderBy: (table) => this.orderBy(table),
+    param: '?',
   }
 
   private conversationKey(table: string): string {
@@ -386,7 +343,7 @@ export class SqliteDatabase implements Database {
 
   async conversations(table: string, ids: string[]): Promise<Conversations> {
     const key = this.conversationKey(table)
-    const related = this.relatedQueries(table, key)
+    const related = relatedQueries(table, key, this.foreignKeys(), this.dialect)
     const rowSql = `SELECT * FROM ${quoteIdent(table)} WHERE ${quoteIdent(key)} = ?`
     const items: ConversationDigest[] = ids.map((id) => {
       const rows = this.db.rows(rowSql, id)
@@ -418,10 +375,4 @@ export class SqliteDatabase implements Database {
       })(),
     }
   }
-}
-
-function hashRows(rows: Iterable<Row>): { rows: number; sha256: string } {
-  const hasher = new RowHasher()
-  for (const row of rows) hasher.add(row)
-  return { rows: hasher.count, sha256: hasher.digest() }
 }
