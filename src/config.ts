@@ -22,6 +22,9 @@ export enum Inputs {
   MaxRestoreSeconds = 'max-restore-seconds',
   ReportFile = 'report-file',
   ScratchDir = 'scratch-dir',
+  RestoreConnectionString = 'restore-connection-string',
+  PgBinDir = 'pg-bin-dir',
+  Jobs = 'jobs',
 }
 
 export const DEFAULTS: Record<Inputs, string> = {
@@ -39,6 +42,9 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.MaxRestoreSeconds]: '',
   [Inputs.ReportFile]: '',
   [Inputs.ScratchDir]: '',
+  [Inputs.RestoreConnectionString]: '',
+  [Inputs.PgBinDir]: '',
+  [Inputs.Jobs]: '1',
 }
 
 export const MODES = ['backup', 'verify', 'drill'] as const
@@ -63,6 +69,12 @@ export interface Config {
   maxRestoreSeconds: number | null
   reportFile: string
   scratchDir: string
+  /** postgres drill: the server to restore into (a service container), never the source. */
+  restoreConnectionString: string | null
+  /** postgres: a folder holding pg_dump and pg_restore, searched first. */
+  pgBinDir: string | null
+  /** postgres: parallel jobs for pg_dump (directory format) and pg_restore. */
+  jobs: number
 }
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }
@@ -177,5 +189,8 @@ export function parseConfig(
         ? path.join(env.RUNNER_TEMP, 'omniai-backup-report.json')
         : 'omniai-backup-report.json'),
     scratchDir: read(Inputs.ScratchDir) || temp,
+    restoreConnectionString: read(Inputs.RestoreConnectionString) || null,
+    pgBinDir: read(Inputs.PgBinDir) || null,
+    jobs: integer(read(Inputs.Jobs), Inputs.Jobs, 1, 64),
   }
 }
