@@ -102,12 +102,63 @@ export function schema(actual: Schema, expected: Schema): Check {
     ...diffNamed('view', actual.views, expected.views, (a, e) =>
       a.sql === e.sql ? null : 'has a different definition',
     ),
+    ...diffNamed('constraint', actual.constraints ?? [], expected.constraints ?? [], (a, e) =>
+      a.sql === e.sql ? null : `differs (${a.sql} where the manifest has ${e.sql})`,
+    ),
+    ...diffNamed('sequence', actual.sequences ?? [], expected.sequences ?? [], () => null),
   ]
   const s = actual
   return listDifferences(
     'schema',
     differences,
     `${s.tables.length} tables, ${s.indexes.length} indexes, ${s.triggers.length} triggers, ${s.views.length} views match the manifest`,
+  )
+}
+
+/**
+ * Schema check by names only, for a backup that can be listed but not queried (a pg_dump
+ * archive's table of contents). Indexes that back a constraint are listed as the constraint.
+ */
+export function schemaNames(
+  actual: {
+    tables: string[]
+    indexes: string[]
+    constraints: string[]
+    triggers: string[]
+    views: string[]
+    sequences: string[]
+  },
+  expected: Schema,
+): Check {
+  // CHECK and NOT NULL constraints live inside their table's entry; the others are entries.
+  const listed = (expected.constraints ?? []).filter((c) =>
+    /^(PRIMARY KEY|UNIQUE|FOREIGN KEY|EXCLUDE)/.test(c.sql),
+  )
+  const constraintNames = new Set(listed.map((c) => c.name.split('.').pop()))
+  const want = {
+    tables: expected.tables.map((t) => t.name),
+    indexes: expected.indexes
+      .filter((i) => !constraintNames.has(i.name.split('.').pop()))
+      .map((i) => i.name),
+    constraints: listed.map((c) => c.name),
+    triggers: expected.triggers.map((t) => t.name),
+    views: expected.views.map((v) => v.name),
+    sequences: (expected.sequences ?? []).map((s) => s.name),
+  }
+  const differences: string[] = []
+  for (const kind of Object.keys(want) as (keyof typeof want)[]) {
+    const have = new Set(actual[kind])
+    const wanted = new Set(want[kind])
+    const singular = kind === 'indexes' ? 'index' : kind.slice(0, -1)
+    for (const name of wanted)
+      if (!have.has(name)) differences.push(`${singular} ${name} is missing`)
+    for (const name of have)
+      if (!wanted.has(name)) differences.push(`${singular} ${name} is not in the manifest`)
+  }
+  return listDifferences(
+    'schema',
+    differences,
+    `${want.tables.length} tables, ${want.indexes.length} indexes, ${want.constraints.length} constraints, ${want.sequences.length} sequences, ${want.triggers.length} triggers, ${want.views.length} views in the archive match the manifest`,
   )
 }
 

@@ -38,6 +38,10 @@ export interface Schema {
   indexes: Index[]
   triggers: SchemaObject[]
   views: SchemaObject[]
+  /** PostgreSQL: every constraint (primary, unique, foreign, check), by `table.name`. */
+  constraints?: SchemaObject[]
+  /** PostgreSQL: sequences. */
+  sequences?: SchemaObject[]
 }
 
 /** Digest of a run of consecutive audit rows, so a difference can be located. */

@@ -1,5 +1,5 @@
 import type { Config } from '../config.js'
-import { UserError } from '../errors.js'
+import { PostgresEngine } from './postgres.js'
 import type { Engine, EngineName } from './engine.js'
 import { SqliteEngine } from './sqlite.js'
 
@@ -9,8 +9,6 @@ export function createEngine(name: EngineName, config: Config): Engine {
     case 'sqlite':
       return new SqliteEngine(config.connectionString)
     case 'postgres':
-      throw new UserError(
-        'engine: postgres is not available in this version of omniai-backups. Fix: use a SQLite connection-string until the PostgreSQL engine ships.',
-      )
+      return new PostgresEngine(config)
   }
 }

@@ -210,8 +210,13 @@ export class SqliteDatabase implements Database {
     this.db.close()
   }
 
+  /**
+   * `sqlite:///` then the absolute path, as SQLAlchemy and dj-database-url read it: four slashes
+   * before a POSIX path (`sqlite:////tmp/x/restored.db`), `sqlite:///C:\\...` on Windows. With the
+   * path's own slash dropped, they would open a relative path: a new, empty database.
+   */
   url(): string {
-    return `sqlite:///${path.resolve(this.file).replace(/^\//, '')}`
+    return `sqlite:///${path.resolve(this.file)}`
   }
 
   async integrityProblems(): Promise<string[]> {

@@ -1,0 +1,360 @@
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import pg from 'pg'
+import { beforeAll, describe, expect, inject, it } from 'vitest'
+import { generatePostgresDemo } from '../src/demo-postgres.js'
+import { readManifest } from '../src/manifest.js'
+import { PG_PASSWORD } from './pg-cluster.js'
+import { run, tempDir } from './helpers.js'
+
+const source = inject('pgSource')
+const restoreServer = inject('pgRestore')
+
+async function sql(url: string, text: string, values: unknown[] = []) {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query(text, values)).rows
+  } finally {
+    await client.end()
+  }
+}
+
+const onDb = (url: string, db: string) => {
+  const u = new URL(url)
+  u.pathname = `/${db}`
+  return u.href
+}
+
+let counter = 0
+/** A fresh demo database on the source server. */
+async function demoDb(options = {}) {
+  const name = `omniai_t${process.pid}_${++counter}`
+  await sql(source, `CREATE DATABASE ${name}`)
+  const url = onDb(source, name)
+  await generatePostgresDemo(url, options)
+  return url
+}
+
+const failed = (report: { checks: { name: string; ok: boolean; detail: string }[] }) =>
+  Object.fromEntries(report.checks.filter((c) => !c.ok).map((c) => [c.name, c.detail]))
+
+/** Every file under `dir`, as text, to search for secrets. */
+async function allText(dir: string): Promise<string> {
+  let text = ''
+  for (const entry of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) text += await fs.readFile(path.join(entry.parentPath, entry.name), 'latin1')
+  }
+  return text
+}
+
+async function scratchDatabases(): Promise<string[]> {
+  return (
+    await sql(restoreServer, "SELECT datname FROM pg_database WHERE datname LIKE 'omniai_drill_%'")
+  ).map((r) => r.datname)
+}
+
+describe('postgres', () => {
+  let url: string
+  beforeAll(async () => {
+    url = await demoDb()
+  })
+
+  it('backup: pg_dump -Fc with a manifest taken in the same snapshot', async () => {
+    const dir = await tempDir()
+    const backups = path.join(dir, 'backups')
+    const { report, log } = await run(
+      'backup',
+      { 'connection-string': url, 'backup-dir': backups },
+      dir,
+    )
+    expect(report.error).toBeUndefined()
+    expect(report).toMatchObject({ ok: true, engine: 'postgres' })
+    expect(report.backup!.path).toMatch(/omniai-\d{4}-\d\d-\d\d\.dump$/)
+    expect((await fs.readFile(report.backup!.path)).subarray(0, 5).toString()).toBe('PGDMP')
+    const m = await readManifest(`${report.backup!.path}.manifest.json`)
+    expect(m.engine).toBe('postgres')
+    expect(m.toolVersion).toMatch(/^pg_dump \(PostgreSQL\) \d+/)
+    expect(m.source.description).toContain(':***@127.0.0.1')
+    expect(m.inventory.rowCounts).toMatchObject({
+      conversations: 200,
+      messages: 2400,
+      audit_logs: 3000,
+    })
+    expect(m.inventory.audit).toMatchObject({ rows: 3000, lastKey: '3000', key: ['id'] })
+    expect(m.inventory.conversations!.items.map((i) => i.id)).toEqual([
+      'c_000200',
+      'c_000199',
+      'c_000198',
+      'c_000197',
+      'c_000196',
+    ])
+    expect(m.inventory.schema.constraints!.map((c) => c.name)).toContain(
+      'messages.messages_conversation_id_fkey',
+    )
+    expect(m.inventory.schema.sequences!.map((c) => c.name)).toEqual(
+      expect.arrayContaining(['audit_logs_id_seq', 'users_id_seq']),
+    )
+    expect(log.lines.join('\n')).not.toContain(PG_PASSWORD)
+    expect(await allText(dir)).not.toContain(PG_PASSWORD)
+  })
+
+  it('the manifest describes the snapshot the dump holds, while writes go on', async () => {
+    const db = await demoDb({ conversations: 2000, auditRows: 20000 })
+    const dir = await tempDir()
+    let stop = false
+    const writer = (async () => {
+      const client = new pg.Client({ connectionString: db })
+      await client.connect()
+      while (!stop) {
+        await client.query("INSERT INTO audit_logs (ts, action) VALUES (now(), 'login')")
+      }
+      await client.end()
+    })()
+    const { report } = await run(
+      'backup',
+      { 'connection-string': db, 'backup-dir': path.join(dir, 'b') },
+      dir,
+    )
+    stop = true
+    await writer
+    expect(report.ok).toBe(true)
+    // Restoring the dump gives exactly the manifest's audit log: same count, same hash.
+    const drill = await run(
+      'drill',
+      {
+        'backup-dir': path.join(dir, 'b'),
+        'restore-connection-string': restoreServer,
+        'drill-log': 'none',
+      },
+      dir,
+    )
+    expect(failed(drill.report)).toEqual({})
+    const [{ n }] = await sql(db, 'SELECT count(*)::int AS n FROM audit_logs')
+    const m = await readManifest(`${report.backup!.path}.manifest.json`)
+    expect(m.inventory.rowCounts.audit_logs).toBeLessThan(n)
+  })
+
+  it('verify reads the whole archive and its table of contents', async () => {
+    const dir = await tempDir()
+    const backups = path.join(dir, 'backups')
+    await run('backup', { 'connection-string': url, 'backup-dir': backups }, dir)
+    const { report } = await run('verify', { 'backup-dir': backups }, dir)
+    expect(failed(report)).toEqual({})
+    expect(report.checks.map((c) => c.name)).toEqual([
+      'checksum',
+      'integrity',
+      'schema',
+      'backup-age',
+    ])
+    expect(report.checks[2]!.detail).toMatch(
+      /^7 tables, 3 indexes, 14 constraints, 4 sequences, 1 triggers, 1 views in the archive match/,
+    )
+  })
+
+  it("verify: a truncated dump fails integrity with pg_restore's own words", async () => {
+    const dir = await tempDir()
+    const backups = path.join(dir, 'backups')
+    const { report: b } = await run(
+      'backup',
+      { 'connection-string': url, 'backup-dir': backups },
+      dir,
+    )
+    await fs.truncate(b.backup!.path, Math.floor(b.backup!.bytes * 0.6))
+    const { report } = await run('verify', { 'backup-dir': backups }, dir)
+    expect(failed(report).checksum).toMatch(/truncated/)
+    expect(failed(report).integrity).toMatch(/^pg_restore failed \(exit 1\): .*pg_restore: error/)
+  })
+
+  it('drill: pg_restore into a scratch database on the restore server, checked, then dropped', async () => {
+    const dir = await tempDir()
+    const backups = path.join(dir, 'backups')
+    await run('backup', { 'connection-string': url, 'backup-dir': backups }, dir)
+    const { report, log } = await run(
+      'drill',
+      { 'backup-dir': backups, 'restore-connection-string': restoreServer, 'max-backup-age': '1h' },
+      dir,
+    )
+    expect(failed(report)).toEqual({})
+    expect(report.checks.map((c) => c.name)).toEqual([
+      'checksum',
+      'integrity',
+      'schema',
+      'row-counts',
+      'spot-check',
+      'audit-log',
+      'restore-time',
+      'backup-age',
+    ])
+    expect(report.database!.rows).toBeGreaterThan(5000)
+    expect(await scratchDatabases()).toEqual([])
+    expect(log.lines.join('\n') + JSON.stringify(report)).not.toContain(PG_PASSWORD)
+  })
+
+  it('drill names the audit row and conversation that differ from the manifest', async () => {
+    const db = await demoDb()
+    const dir = await tempDir()
+    const backups = path.join(dir, 'backups')
+    const first = (await run('backup', { 'connection-string': db, 'backup-dir': backups }, dir))
+      .report
+    await sql(db, 'DELETE FROM audit_logs WHERE id = 1234')
+    await sql(
+      db,
+      "DELETE FROM message_attachments WHERE message_id IN (SELECT id FROM messages WHERE conversation_id = 'c_000199')",
+    )
+    const second = (await run('backup', { 'connection-string': db, 'backup-dir': backups }, dir))
+      .report
+    // The second dump, judged by the first's manifest: a backup that lost rows.
+    const m1 = await readManifest(`${first.backup!.path}.manifest.json`)
+    const m2 = await readManifest(`${second.backup!.path}.manifest.json`)
+    await fs.writeFile(
+      `${second.backup!.path}.manifest.json`,
+      JSON.stringify({ ...m2, inventory: m1.inventory }),
+    )
+    const { report } = await run(
+      'drill',
+      { 'backup-dir': backups, 'restore-connection-string': restoreServer, 'drill-log': 'none' },
+      dir,
+    )
+    expect(failed(report)['audit-log']).toBe('audit_logs row id=1234 was deleted')
+    expect(failed(report)['spot-check']).toMatch(
+      /^conversation c_000199: 0 message_attachments rows where the manifest has \d+/,
+    )
+    expect(await scratchDatabases()).toEqual([])
+  })
+
+  it('drill with --jobs: directory format and parallel pg_restore', async () => {
+    const dir = await tempDir()
+    const backups = path.join(dir, 'backups')
+    const { report: b } = await run(
+      'backup',
+      { 'connection-string': url, 'backup-dir': backups, jobs: '2' },
+      dir,
+    )
+    expect(b.error).toBeUndefined()
+    expect(b.backup!.path).toMatch(/\.dumpdir$/)
+    expect((await fs.stat(b.backup!.path)).isDirectory()).toBe(true)
+    const { report } = await run(
+      'drill',
+      {
+        'backup-dir': backups,
+        'restore-connection-string': restoreServer,
+        jobs: '2',
+        'drill-log': 'none',
+      },
+      dir,
+    )
+    expect(failed(report)).toEqual({})
+    const v = await run('verify', { 'backup-dir': backups }, dir)
+    expect(failed(v.report)).toEqual({})
+  })
+
+  describe('refusals and bad input: one line, nothing left behind', () => {
+    it.each([
+      [
+        'a URL that does not parse',
+        () => 'postgres://user:pw@[bad',
+        /^connection-string: not a valid URL\. Fix:/,
+      ],
+      [
+        'a wrong password',
+        () => url.replace(encodeURIComponent(PG_PASSWORD), 'wrong'),
+        /^connection-string: password authentication failed at 127\.0\.0\.1:\d+\. Fix:/,
+      ],
+      [
+        'a database that does not exist',
+        () => onDb(source, 'nope'),
+        /^connection-string: database "nope" does not exist at 127\.0\.0\.1:\d+\. Fix:/,
+      ],
+      [
+        'an unreachable host',
+        () => 'postgres://u:secretpw@127.0.0.1:9/omniai',
+        /^connection-string: cannot connect to 127\.0\.0\.1:9 \(connection refused\)\. Fix:/,
+      ],
+    ])('backup from %s', async (_what, make, message) => {
+      const dir = await tempDir()
+      const { report, log } = await run(
+        'backup',
+        { 'connection-string': make(), 'backup-dir': path.join(dir, 'b') },
+        dir,
+      )
+      expect(report.error).toMatch(message)
+      expect(report.error).not.toContain('\n')
+      expect(report.error + log.lines.join('')).not.toMatch(/secretpw|wrong@/)
+      await expect(fs.readdir(path.join(dir, 'b'))).rejects.toThrow(/ENOENT/)
+    })
+
+    it('a drill without restore-connection-string says how to add a service container', async () => {
+      const dir = await tempDir()
+      const backups = path.join(dir, 'backups')
+      await run('backup', { 'connection-string': url, 'backup-dir': backups }, dir)
+      const { report } = await run('drill', { 'backup-dir': backups }, dir)
+      expect(failed(report).restore).toMatch(
+        /restore-connection-string: not set\. .*services: postgres/,
+      )
+    })
+
+    it('a drill never restores into the server the backup came from', async () => {
+      const dir = await tempDir()
+      const backups = path.join(dir, 'backups')
+      await run('backup', { 'connection-string': url, 'backup-dir': backups }, dir)
+      const { report } = await run(
+        'drill',
+        { 'backup-dir': backups, 'restore-connection-string': source },
+        dir,
+      )
+      expect(failed(report).restore).toMatch(
+        /restore-connection-string: 127\.0\.0\.1:\d+ is the server this backup came from \(system identifier \d+\)/,
+      )
+      const leftovers = await sql(
+        source,
+        "SELECT datname FROM pg_database WHERE datname LIKE 'omniai_drill_%'",
+      )
+      expect(leftovers).toEqual([])
+    })
+
+    it('a damaged archive fails the drill on pg_restore and drops the scratch database', async () => {
+      const dir = await tempDir()
+      const backups = path.join(dir, 'backups')
+      const { report: b } = await run(
+        'backup',
+        { 'connection-string': url, 'backup-dir': backups },
+        dir,
+      )
+      await fs.truncate(b.backup!.path, Math.floor(b.backup!.bytes * 0.6))
+      const { report } = await run(
+        'drill',
+        { 'backup-dir': backups, 'restore-connection-string': restoreServer },
+        dir,
+      )
+      expect(failed(report).restore).toMatch(/pg_restore failed \(exit 1\)/)
+      expect(await scratchDatabases()).toEqual([])
+    })
+  })
+})
+
+describe('postgres: a dump newer than the pg_restore that must read it', () => {
+  it('fails before reading, naming the versions and the fix', async () => {
+    const url = await demoDb({ conversations: 5, auditRows: 5 })
+    const dir = await tempDir()
+    const backups = path.join(dir, 'backups')
+    const { report: b } = await run(
+      'backup',
+      { 'connection-string': url, 'backup-dir': backups },
+      dir,
+    )
+    // As if a newer pg_dump had written it: the manifest records the dump tool's version.
+    const file = `${b.backup!.path}.manifest.json`
+    const m = await readManifest(file)
+    await fs.writeFile(file, JSON.stringify({ ...m, toolVersion: 'pg_dump (PostgreSQL) 99.1' }))
+    const { report } = await run(
+      'drill',
+      { 'backup-dir': backups, 'restore-connection-string': restoreServer },
+      dir,
+    )
+    expect(failed(report).restore).toMatch(
+      /^the backup did not restore: pg-bin-dir: reading this backup \(written by pg_dump 99\) needs pg_restore 99 or newer; found only pg_restore \d+ .*postgresql-client-99/,
+    )
+    expect(await scratchDatabases()).toEqual([])
+  })
+})
