@@ -1,5 +1,5 @@
 /**
- * The local CLI: `omniai-backup backup|verify|drill --flag value ...`, with the action's input
+ * The local CLI: `omniai-backup backup|verify|drill|gate --flag value ...`, with the action's input
  * names as flags, plus `demo-db` (generate the demo database) and `demo` (generate it, then run
  * backup, verify and drill on it). Prints the same summary the job summary shows.
  */
@@ -7,14 +7,16 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { DEFAULTS, Inputs, MODES, parseConfig } from './config.js'
 import { DEMO_DEFAULTS, generateDemoDatabase } from './demo.js'
+import { generatePostgresDemo } from './demo-postgres.js'
+import { parsePgUrl } from './engines/pg-tools.js'
 import { describeError, UserError } from './errors.js'
 import { consoleLog } from './log.js'
 import { failureMessage } from './main.js'
 import { runMode } from './modes/index.js'
 import { renderSummary } from './report.js'
 
-const USAGE = `usage: omniai-backup <backup|verify|drill> [--<input> <value> ...]
-       omniai-backup demo-db --out <file> [--conversations N] [--message-chars N] [--audit-rows N]
+const USAGE = `usage: omniai-backup <${MODES.join('|')}> [--<input> <value> ...]
+       omniai-backup demo-db --out <file> | --postgres <url> [--conversations N] [--message-chars N] [--audit-rows N]
        omniai-backup demo [--dir <folder>]
 
 inputs (as in action.yml):
@@ -64,8 +66,20 @@ const count = (flags: Map<string, string>, name: string, fallback: number) => {
 }
 
 async function demoDb(flags: Map<string, string>): Promise<void> {
+  const postgres = flags.get('postgres')
+  if (postgres) {
+    // Into an existing, empty PostgreSQL database (for benchmarks and trying the engine).
+    await generatePostgresDemo(postgres, {
+      conversations: count(flags, 'conversations', DEMO_DEFAULTS.conversations),
+      messageChars: count(flags, 'message-chars', DEMO_DEFAULTS.messageChars),
+      auditRows: count(flags, 'audit-rows', DEMO_DEFAULTS.auditRows),
+    })
+    console.log(`demo database written: ${parsePgUrl(postgres, '--postgres').redacted}`)
+    return
+  }
   const out = flags.get('out')
-  if (!out) throw new UserError('--out: not set. Fix: demo-db --out demo/omniai.db')
+  if (!out)
+    throw new UserError('--out: not set. Fix: demo-db --out demo/omniai.db (or --postgres URL)')
   await generateDemoDatabase(out, {
     conversations: count(flags, 'conversations', DEMO_DEFAULTS.conversations),
     messageChars: count(flags, 'message-chars', DEMO_DEFAULTS.messageChars),
@@ -90,7 +104,8 @@ async function demo(flags: Map<string, string>): Promise<boolean> {
     [Inputs.BackupDir, path.join(dir, 'backups')],
     [Inputs.ScratchDir, path.join(dir, 'scratch')],
   ])
-  for (const mode of MODES) {
+  // The demo database has no test suite: the gate is not part of the demo.
+  for (const mode of ['backup', 'verify', 'drill'] as const) {
     console.log(`\n$ omniai-backup ${mode}`)
     const flagsFor = new Map([
       ...common,
@@ -107,7 +122,9 @@ export async function cli(args: string[]): Promise<number> {
   try {
     switch (command) {
       case 'demo-db':
-        await demoDb(parseFlags(rest, ['out', 'conversations', 'message-chars', 'audit-rows']))
+        await demoDb(
+          parseFlags(rest, ['out', 'postgres', 'conversations', 'message-chars', 'audit-rows']),
+        )
         return 0
       case 'demo':
         return (await demo(parseFlags(rest, ['dir']))) ? 0 : 1
