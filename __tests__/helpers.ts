@@ -7,7 +7,7 @@ import { afterEach } from 'vitest'
 import { Inputs, parseConfig, type Config } from '../src/config.js'
 import { generateDemoDatabase, type DemoOptions } from '../src/demo.js'
 import { openSqlite, type SqlValue } from '../src/engines/sqlite-driver.js'
-import type { Log } from '../src/log.js'
+import type { Annotation, Log } from '../src/log.js'
 import { runMode } from '../src/modes/index.js'
 
 export const ROOT = path.resolve(import.meta.dirname, '..')
@@ -34,15 +34,32 @@ export async function demoWorkspace(options: Partial<DemoOptions> = {}) {
 }
 
 /** A Log that keeps what it was told. */
-export function memoryLog(): Log & { lines: string[]; warnings: string[] } {
+export function memoryLog(): Log & {
+  lines: string[]
+  warnings: string[]
+  groups: string[]
+  annotations: (Annotation & { level: string; message: string })[]
+  masked: string[]
+} {
   const lines: string[] = []
   const warnings: string[] = []
+  const groups: string[] = []
+  const annotations: (Annotation & { level: string; message: string })[] = []
+  const masked: string[] = []
   return {
     lines,
     warnings,
+    groups,
+    annotations,
+    masked,
     info: (m) => void lines.push(m),
     warning: (m) => void warnings.push(m),
-    group: (_name, fn) => fn(),
+    group: (name, fn) => {
+      groups.push(name)
+      return fn()
+    },
+    annotate: (level, message, where) => void annotations.push({ level, message, ...where }),
+    mask: (secret) => void masked.push(secret),
   }
 }
 

@@ -27,7 +27,7 @@ const EXPECTED_WORKFLOWS = [
 const EXAMPLE_GUARD =
   "vars.OMNIAI_BACKUPS_EXAMPLES == 'true' || github.event_name == 'workflow_dispatch'"
 
-const MODES = ['backup', 'verify', 'drill']
+const MODES = ['backup', 'verify', 'drill', 'gate']
 
 // ---------------------------------------------------------------------------------------------
 // actionlint

@@ -22,6 +22,11 @@ export enum Inputs {
   MaxRestoreSeconds = 'max-restore-seconds',
   ReportFile = 'report-file',
   ScratchDir = 'scratch-dir',
+  GateMarkers = 'gate-markers',
+  GateCommand = 'gate-command',
+  GateWorkingDirectory = 'gate-working-directory',
+  GateMinTests = 'gate-min-tests',
+  GateAfterDrill = 'gate-after-drill',
   RestoreConnectionString = 'restore-connection-string',
   PgBinDir = 'pg-bin-dir',
   Jobs = 'jobs',
@@ -42,12 +47,17 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.MaxRestoreSeconds]: '',
   [Inputs.ReportFile]: '',
   [Inputs.ScratchDir]: '',
+  [Inputs.GateMarkers]: 'security or csrf',
+  [Inputs.GateCommand]: 'pytest',
+  [Inputs.GateWorkingDirectory]: '.',
+  [Inputs.GateMinTests]: '1',
+  [Inputs.GateAfterDrill]: 'false',
   [Inputs.RestoreConnectionString]: '',
   [Inputs.PgBinDir]: '',
   [Inputs.Jobs]: '1',
 }
 
-export const MODES = ['backup', 'verify', 'drill'] as const
+export const MODES = ['backup', 'verify', 'drill', 'gate'] as const
 export type Mode = (typeof MODES)[number]
 export const ENGINES: readonly EngineName[] = ['sqlite', 'postgres']
 
@@ -69,6 +79,15 @@ export interface Config {
   maxRestoreSeconds: number | null
   reportFile: string
   scratchDir: string
+  /** The pytest `-m` expression that selects the security gate's tests. */
+  gateMarkers: string
+  /** How to start pytest, as argv (no shell), e.g. ['python', '-m', 'pytest']. */
+  gateCommand: string[]
+  gateWorkingDirectory: string
+  /** The gate fails when fewer selected tests than this ran (skipped ones do not count). */
+  gateMinTests: number
+  /** drill: run the gate against the restored copy before it is deleted. */
+  gateAfterDrill: boolean
   /** postgres drill: the server to restore into (a service container), never the source. */
   restoreConnectionString: string | null
   /** postgres: a folder holding pg_dump and pg_restore, searched first. */
@@ -128,6 +147,68 @@ function tableName(text: string, input: string): string | null {
   return text
 }
 
+/** `true` or `false` as YAML 1.2 and core.getBooleanInput spell them. */
+function bool(text: string, input: string): boolean {
+  if (['true', 'True', 'TRUE'].includes(text)) return true
+  if (['false', 'False', 'FALSE'].includes(text)) return false
+  throw new UserError(`${input}: "${text}" is not true or false. Fix: ${input}: true.`)
+}
+
+/** What a shell would do with these words; the gate runs its command without one. */
+const SHELL_OPERATORS = new Set(['&&', '||', '|', ';', '&', '>', '>>', '<', '2>&1'])
+
+/**
+ * A command line into argv, with no shell: words split at whitespace, '...' and "..." keep
+ * spaces inside a word, and in "..." a backslash escapes " or \. A backslash anywhere else is
+ * kept, so Windows paths work as written.
+ */
+export function splitCommand(text: string, input: string): string[] {
+  const words: string[] = []
+  let word = ''
+  let inWord = false
+  let quoted = false
+  let quote: string | null = null
+  const end = () => {
+    if (!inWord) return
+    if (!quoted && SHELL_OPERATORS.has(word)) {
+      throw new UserError(
+        `${input}: "${word}" needs a shell, and the command runs without one. Fix: give only the command that starts pytest (e.g. poetry run pytest), use gate-working-directory instead of cd, and run other commands in an earlier step.`,
+      )
+    }
+    words.push(word)
+    word = ''
+    inWord = quoted = false
+  }
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!
+    if (quote === "'") {
+      if (ch === "'") quote = null
+      else word += ch
+    } else if (quote === '"') {
+      if (ch === '"') quote = null
+      else if (ch === '\\' && (text[i + 1] === '"' || text[i + 1] === '\\')) word += text[++i]
+      else word += ch
+    } else if (ch === "'" || ch === '"') {
+      quote = ch
+      inWord = quoted = true
+    } else if (/\s/.test(ch)) end()
+    else {
+      word += ch
+      inWord = true
+    }
+  }
+  if (quote) {
+    throw new UserError(
+      `${input}: the ${quote} in "${text}" is not closed. Fix: close the quote, e.g. ${input}: python -m pytest "tests/security suite".`,
+    )
+  }
+  end()
+  if (words.length === 0 || words[0] === '') {
+    throw new UserError(`${input}: no command in "${text}". Fix: e.g. ${input}: python -m pytest.`)
+  }
+  return words
+}
+
 export function isPostgresUrl(s: string): boolean {
   return /^postgres(ql)?:\/\//i.test(s)
 }
@@ -168,6 +249,12 @@ export function parseConfig(
   const temp = env.RUNNER_TEMP || os.tmpdir()
   const maxAge = read(Inputs.MaxBackupAge)
   const maxRestore = read(Inputs.MaxRestoreSeconds)
+  const gateAfterDrill = bool(read(Inputs.GateAfterDrill), Inputs.GateAfterDrill)
+  if (gateAfterDrill && mode !== 'drill') {
+    throw new UserError(
+      `gate-after-drill: only a drill runs the gate afterwards, and mode is ${mode}. Fix: remove gate-after-drill${mode === 'gate' ? ' (mode gate runs the gate on its own)' : ', or set mode: drill'}.`,
+    )
+  }
   return {
     mode,
     engine,
@@ -189,6 +276,11 @@ export function parseConfig(
         ? path.join(env.RUNNER_TEMP, 'omniai-backup-report.json')
         : 'omniai-backup-report.json'),
     scratchDir: read(Inputs.ScratchDir) || temp,
+    gateMarkers: read(Inputs.GateMarkers),
+    gateCommand: splitCommand(read(Inputs.GateCommand), Inputs.GateCommand),
+    gateWorkingDirectory: read(Inputs.GateWorkingDirectory),
+    gateMinTests: integer(read(Inputs.GateMinTests), Inputs.GateMinTests, 1, 100_000),
+    gateAfterDrill,
     restoreConnectionString: read(Inputs.RestoreConnectionString) || null,
     pgBinDir: read(Inputs.PgBinDir) || null,
     jobs: integer(read(Inputs.Jobs), Inputs.Jobs, 1, 64),

@@ -6,6 +6,18 @@ export interface Log {
   info(message: string): void
   warning(message: string): void
   group<T>(name: string, fn: () => Promise<T>): Promise<T>
+  /** An error pinned to a file and line (a failed test), shown on the pull request's diff. */
+  annotate?(level: 'error', message: string, where: Annotation): void
+  /** A value that must never appear in the log (a scratch database's password). */
+  mask?(secret: string): void
+}
+
+export interface Annotation {
+  /** Relative to the repository root, with forward slashes. */
+  file: string
+  /** 1-based. */
+  line?: number
+  title?: string
 }
 
 export const consoleLog: Log = {
@@ -15,6 +27,8 @@ export const consoleLog: Log = {
     console.log(`── ${name}`)
     return fn()
   },
+  annotate: (level, message, { file, line }) =>
+    console.error(`${level}: ${file}${line ? `:${line}` : ''}: ${message}`),
 }
 
 /** Logs "what: 40%" at most once per step of 10%. */

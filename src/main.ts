@@ -9,6 +9,9 @@ const actionsLog: Log = {
   info: (message) => core.info(message),
   warning: (message) => core.warning(message),
   group: (name, fn) => core.group(name, fn),
+  annotate: (_level, message, { file, line, title }) =>
+    core.error(message, { file, startLine: line, title }),
+  mask: (secret) => core.setSecret(secret),
 }
 
 /** Masks the password of a database URL so no log line, summary or output can show it. */
@@ -33,6 +36,7 @@ export function failureMessage(report: Report): string {
 /** The action: inputs into a Config, the mode, then outputs, summary and the job's status. */
 export async function run(): Promise<void> {
   maskSecrets(core.getInput(Inputs.ConnectionString))
+  maskSecrets(core.getInput(Inputs.RestoreConnectionString))
   let config
   try {
     config = parseConfig((name) => core.getInput(name))
@@ -59,6 +63,11 @@ export async function run(): Promise<void> {
     report.restoreSeconds === null ? '' : report.restoreSeconds.toFixed(3),
   )
   core.setOutput('failed-checks', failedChecks(report).join(','))
+  const tests = report.gate?.tests
+  core.setOutput('tests-passed', tests ? String(tests.passed) : '')
+  core.setOutput('tests-failed', tests ? String(tests.failed) : '')
+  core.setOutput('tests-errors', tests ? String(tests.errors) : '')
+  core.setOutput('tests-skipped', tests ? String(tests.skipped) : '')
   try {
     await core.summary.addRaw(renderSummary(report)).write()
   } catch (err) {

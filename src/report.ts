@@ -2,6 +2,7 @@ import type { Check } from './checks.js'
 import { formatSeconds } from './checks.js'
 import type { Mode } from './config.js'
 import type { EngineName } from './engines/engine.js'
+import type { JUnitEntry } from './junit.js'
 
 /** What a mode did, for the JSON report, the job summary, the outputs and the drill log. */
 export interface Report {
@@ -26,8 +27,27 @@ export interface Report {
   warnings: string[]
   /** drill: the JSON Lines file the drill record was appended to. */
   drillLog?: string
+  /** gate, and drill with gate-after-drill: what pytest ran and how each selected test ended. */
+  gate?: GateReport
   /** Set when the mode stopped on an error rather than on a failed check. */
   error?: string
+}
+
+/** The security gate's run, from pytest's JUnit XML report. */
+export interface GateReport {
+  /** As run, for people: `pytest -m "security or csrf"`. */
+  command: string
+  workingDirectory: string
+  markers: string
+  minTests: number
+  /** pytest's exit code; null when it was killed by a signal. */
+  exitCode: number | null
+  /** Each selected test counted once; errors also count files pytest could not collect. */
+  tests: { selected: number; passed: number; failed: number; errors: number; skipped: number }
+  /** Failed and errored tests, collection and internal errors, in the order pytest ran them. */
+  failures: JUnitEntry[]
+  /** Skipped and xfailed tests: each one is a weakened gate. */
+  skipped: JUnitEntry[]
 }
 
 export function failedChecks(report: Report): string[] {
@@ -48,22 +68,90 @@ function bytes(n: number): string {
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ')
 
+/** Test output in a table cell: one line, no HTML (GitHub renders the summary's HTML). */
+const testText = (s: string, max = 300) => {
+  const line = s.replace(/\s+/g, ' ').trim()
+  const short = line.length > max ? `${line.slice(0, max - 1)}…` : line
+  return cell(short.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'))
+}
+
+/** Rows shown per table; the JSON report has them all. */
+const MAX_ROWS = 50
+
+const KIND: Record<JUnitEntry['kind'], string> = {
+  failure: 'failed',
+  error: 'error',
+  collection: 'not collected',
+  internal: 'pytest crashed',
+  skip: 'skipped',
+  xfail: 'xfail',
+}
+
+const at = (e: JUnitEntry) => (e.file ? `${e.file}${e.line ? `:${e.line}` : ''}` : '')
+
+function renderGate(gate: GateReport): string[] {
+  const t = gate.tests
+  const counts = [
+    `${t.passed} passed`,
+    `${t.failed} failed`,
+    `${t.errors} ${t.errors === 1 ? 'error' : 'errors'}`,
+    `${t.skipped} skipped`,
+  ].join(', ')
+  const exit = gate.exitCode === null ? 'killed' : `exit ${gate.exitCode}`
+  const lines = [
+    '### Security gate',
+    '',
+    `\`${cell(gate.command)}\` in \`${cell(gate.workingDirectory)}\` (${exit}): **${t.selected} selected**, ${counts}; at least ${gate.minTests} must run`,
+    '',
+  ]
+  const more = (n: number) =>
+    n > MAX_ROWS ? [`… and ${n - MAX_ROWS} more in the JSON report`, ''] : []
+  if (gate.failures.length) {
+    lines.push('| Test | Result | Where | Message |', '| --- | --- | --- | --- |')
+    for (const f of gate.failures.slice(0, MAX_ROWS)) {
+      lines.push(
+        `| ${testText(f.name, 200)} | ❌ ${KIND[f.kind]} | ${cell(at(f))} | ${testText(f.message)} |`,
+      )
+    }
+    lines.push('', ...more(gate.failures.length))
+  }
+  if (gate.skipped.length) {
+    lines.push('**Skipped gate tests** (each one weakens the gate):', '')
+    for (const s of gate.skipped.slice(0, MAX_ROWS)) {
+      const where = at(s) ? ` (${at(s)})` : ''
+      lines.push(
+        `- ⚠️ ${testText(s.name, 200)}${where}: ${KIND[s.kind]}${s.message ? `: ${testText(s.message)}` : ''}`,
+      )
+    }
+    lines.push('', ...more(gate.skipped.length))
+  }
+  return lines
+}
+
 /** The job summary, as Markdown: readable at a glance, in a terminal too. */
 export function renderSummary(report: Report): string {
-  const title = { backup: 'Backup', verify: 'Verify', drill: 'Restore drill' }[report.mode]
+  const title = {
+    backup: 'Backup',
+    verify: 'Verify',
+    drill: 'Restore drill',
+    gate: 'Security gate',
+  }[report.mode]
   const failed = failedChecks(report)
   const status = report.error
     ? `❌ **failed**: ${report.error}`
     : report.ok
       ? `✅ **passed**: ${report.checks.length} checks`
       : `❌ **failed**: ${failed.join(', ')}`
-  const lines = [`## OmniAI ${title} (${report.engine})`, '', status, '']
+  // The gate runs tests, not a database engine.
+  const heading = report.mode === 'gate' ? title : `${title} (${report.engine})`
+  const lines = [`## OmniAI ${heading}`, '', status, '']
   if (report.checks.length) {
     lines.push('| Check | Result | Detail |', '| --- | --- | --- |')
     for (const c of report.checks)
       lines.push(`| ${c.name} | ${c.ok ? '✅ pass' : '❌ fail'} | ${cell(c.detail)} |`)
     lines.push('')
   }
+  if (report.gate) lines.push(...renderGate(report.gate))
   const facts: [string, string][] = []
   if (report.backup) {
     facts.push(['Backup', `\`${report.backup.path}\``])
@@ -81,7 +169,7 @@ export function renderSummary(report: Report): string {
       `${bytes(report.database.bytes)}, ${report.database.tables} tables, ${report.database.rows} rows`,
     ])
   }
-  facts.push(['Backups in folder', String(report.backupCount)])
+  if (report.mode !== 'gate') facts.push(['Backups in folder', String(report.backupCount)])
   const total = report.durations.totalMs
   if (total !== undefined) {
     const phases = Object.entries(report.durations)

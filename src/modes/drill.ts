@@ -9,6 +9,7 @@ import type { Report } from '../report.js'
 import { checkDatabase, runCheck } from '../inspect.js'
 import { ageSeconds, checksumOf, selectBackup } from './verify.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
+import { gateOnRestored } from './gate.js'
 
 /** The runbook's post-restore checks, run on the restored copy against the manifest. */
 async function checkRestored(db: Database, manifest: Manifest) {
@@ -105,6 +106,8 @@ export async function drill(ctx: ModeContext): Promise<Report> {
       }
       report.checks.push(restoreTime(report.restoreSeconds, config.maxRestoreSeconds))
     }
+    // The runbook's smoke test: the security gate against the restored copy, before it is deleted.
+    if (config.gateAfterDrill) await gateOnRestored(ctx, db, report)
   } finally {
     // The runbook's "delete restore test database", whatever happened above.
     await fs.rm(scratch, { recursive: true, force: true })

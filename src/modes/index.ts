@@ -7,9 +7,10 @@ import type { Report } from '../report.js'
 import { backup } from './backup.js'
 import { emptyReport, finish } from './common.js'
 import { drill } from './drill.js'
+import { gate } from './gate.js'
 import { verify } from './verify.js'
 
-const MODES = { backup, verify, drill }
+const MODES = { backup, verify, drill, gate }
 
 /**
  * Runs the configured mode and writes the JSON report. An error (bad input, unreadable file)

@@ -1,0 +1,643 @@
+// The security gate on real pytest: each sample project under fixtures/pytest is copied into a
+// temporary "repository" (as backend/, so annotation paths must come out repository-relative)
+// and gated through runMode, as the action runs it.
+
+import { spawn } from 'node:child_process'
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { splitCommand } from '../src/config.js'
+import { parseJUnit } from '../src/junit.js'
+import { renderSummary, type Report } from '../src/report.js'
+import {
+  configFor,
+  DIST,
+  demoWorkspace,
+  execFileAsync,
+  ROOT,
+  run,
+  sql,
+  tempDir,
+} from './helpers.js'
+
+const FIXTURES = path.join(ROOT, '__tests__', 'fixtures', 'pytest')
+const PYTEST = 'python3 -m pytest'
+const GATE = 'security-gate'
+
+const workspaceBefore = process.env.GITHUB_WORKSPACE
+afterEach(() => {
+  if (workspaceBefore === undefined) delete process.env.GITHUB_WORKSPACE
+  else process.env.GITHUB_WORKSPACE = workspaceBefore
+})
+
+/** A checkout with the sample project `name` in backend/; GITHUB_WORKSPACE points at it. */
+async function project(name: string) {
+  const repo = await tempDir()
+  const dir = path.join(repo, 'backend')
+  await fs.cp(path.join(FIXTURES, name), dir, { recursive: true })
+  process.env.GITHUB_WORKSPACE = repo
+  return { repo, dir }
+}
+
+async function gate(name: string, inputs: Record<string, string> = {}) {
+  const { repo, dir } = await project(name)
+  const result = await run(
+    'gate',
+    { 'gate-working-directory': dir, 'gate-command': PYTEST, ...inputs },
+    repo,
+  )
+  const check = result.report.checks.find((c) => c.name === GATE)
+  return { ...result, check, repo, dir }
+}
+
+const oneLine = (report: Report) => {
+  expect(report.error).toBeDefined()
+  expect(report.error).not.toContain('\n')
+  expect(report.checks).toEqual([])
+  expect(report.ok).toBe(false)
+  return report.error!
+}
+
+describe('gate: what passes and what fails', () => {
+  it('all pass: ok, counts, the output streamed in a group, the summary', async () => {
+    const { report, log, check, config } = await gate('all-pass')
+    expect(check).toEqual({
+      name: GATE,
+      ok: true,
+      detail: '3 tests selected by -m "security or csrf": 3 passed',
+    })
+    expect(report.ok).toBe(true)
+    expect(report.checks).toHaveLength(1)
+    expect(report.gate).toMatchObject({
+      command: 'python3 -m pytest -m "security or csrf"',
+      markers: 'security or csrf',
+      exitCode: 0,
+      tests: { selected: 3, passed: 3, failed: 0, errors: 0, skipped: 0 },
+      failures: [],
+      skipped: [],
+    })
+    expect(log.groups).toEqual(['python3 -m pytest -m "security or csrf"'])
+    // pytest's own lines, as it printed them (the unmarked test is deselected).
+    expect(log.lines).toContainEqual(
+      expect.stringMatching(/^collected 4 items \/ 1 deselected \/ 3 selected$/),
+    )
+    expect(log.lines).toContainEqual(expect.stringMatching(/^=+ 3 passed, 1 deselected in .*=+$/))
+    expect(log.annotations).toEqual([])
+    expect(log.warnings).toEqual([])
+    const summary = renderSummary(report)
+    expect(summary).toMatch(/^## OmniAI Security gate$/m)
+    expect(summary).toContain('**3 selected**, 3 passed, 0 failed, 0 errors, 0 skipped')
+    expect(summary).not.toContain('Backups in folder')
+    const written = JSON.parse(await fs.readFile(config.reportFile, 'utf8')) as Report
+    expect(written.gate?.tests.passed).toBe(3)
+    // pytest's cache is off: nothing is written into the checkout.
+    expect(existsSync(path.join(path.dirname(config.reportFile), 'backend', '.pytest_cache'))).toBe(
+      false,
+    )
+  })
+
+  it('the default command is plain `pytest`', async () => {
+    const { check, report } = await gate('all-pass', { 'gate-command': '' })
+    expect(check?.ok).toBe(true)
+    expect(report.gate?.command).toBe('pytest -m "security or csrf"')
+  })
+
+  it('one failing test fails the gate, with its message, file and line, and an annotation', async () => {
+    const { report, log, check } = await gate('one-fails')
+    expect(check).toEqual({
+      name: GATE,
+      ok: false,
+      detail: '1 of 3 tests failed: tests/test_csrf.py::TestForms::test_post_needs_a_token',
+    })
+    expect(report.ok).toBe(false)
+    expect(report.gate?.exitCode).toBe(1)
+    expect(report.gate?.tests).toEqual({ selected: 3, passed: 2, failed: 1, errors: 0, skipped: 0 })
+    const [failure, ...rest] = report.gate!.failures
+    expect(rest).toEqual([])
+    expect(failure).toMatchObject({
+      name: 'tests/test_csrf.py::TestForms::test_post_needs_a_token',
+      file: 'tests/test_csrf.py',
+      // The test's definition starts on line 16 (its decorator).
+      line: 16,
+      kind: 'failure',
+    })
+    expect(failure!.message).toBe(
+      "AssertionError: POST is exempt from the CSRF check\nassert False\n +  where False = needs_csrf_token('POST')",
+    )
+    expect(log.annotations).toEqual([
+      {
+        level: 'error',
+        message: failure!.message,
+        file: 'backend/tests/test_csrf.py',
+        line: 16,
+        title: 'Security gate: tests/test_csrf.py::TestForms::test_post_needs_a_token failed',
+      },
+    ])
+    const summary = renderSummary(report)
+    expect(summary).toContain(
+      '| tests/test_csrf.py::TestForms::test_post_needs_a_token | ❌ failed | tests/test_csrf.py:16 | AssertionError: POST is exempt from the CSRF check',
+    )
+    expect(summary).toContain('❌ **failed**: security-gate')
+  })
+
+  it('an error in a fixture fails the gate as an error', async () => {
+    const { report, check, log } = await gate('setup-error')
+    expect(check).toEqual({
+      name: GATE,
+      ok: false,
+      detail:
+        '1 test errored in setup or teardown: tests/test_sessions.py::test_logout_revokes_the_session',
+    })
+    expect(report.gate?.tests).toEqual({ selected: 2, passed: 1, failed: 0, errors: 1, skipped: 0 })
+    expect(report.gate?.failures).toMatchObject([
+      {
+        kind: 'error',
+        message: 'failed on setup with "ConnectionError: session store unreachable"',
+      },
+    ])
+    expect(log.annotations.map((a) => `${a.file}:${a.line}`)).toEqual([
+      // The test's first decorator.
+      'backend/tests/test_sessions.py:9',
+    ])
+  })
+
+  it('a file pytest cannot collect fails the gate (pytest exit 2), naming the file and why', async () => {
+    const { report, check, log } = await gate('collection-error')
+    expect(report.gate?.exitCode).toBe(2)
+    expect(check).toEqual({
+      name: GATE,
+      ok: false,
+      detail:
+        "pytest could not collect tests/test_tokens.py: ModuleNotFoundError: No module named 'omniai_tokens'",
+    })
+    // pytest stops before running anything, so the good file's test did not run either.
+    expect(report.gate?.tests).toEqual({ selected: 0, passed: 0, failed: 0, errors: 1, skipped: 0 })
+    expect(log.annotations).toMatchObject([
+      {
+        file: 'backend/tests/test_tokens.py',
+        line: undefined,
+        message: expect.stringContaining('omniai_tokens'),
+      },
+    ])
+    expect(renderSummary(report)).toContain('| tests/test_tokens.py | ❌ not collected |')
+  })
+
+  it('unregistered markers under strict markers fail collection (exit 2)', async () => {
+    const { report, check } = await gate('unregistered-strict')
+    expect(report.gate?.exitCode).toBe(2)
+    expect(check).toEqual({
+      name: GATE,
+      ok: false,
+      detail:
+        "pytest could not collect tests/test_admin.py: 'security' not found in `markers` configuration option",
+    })
+  })
+
+  it('a crash inside pytest (a broken conftest hook, exit 3) fails the gate', async () => {
+    const { report, check } = await gate('internal-error')
+    expect(report.gate?.exitCode).toBe(3)
+    expect(check).toEqual({
+      name: GATE,
+      ok: false,
+      detail: 'pytest crashed with an internal error (exit 3): RuntimeError: conftest hook failed',
+    })
+  })
+
+  it('an interrupted session (KeyboardInterrupt, exit 2) fails the gate, even after passes', async () => {
+    const { report, check } = await gate('interrupted')
+    expect(report.gate?.exitCode).toBe(2)
+    expect(report.gate?.tests).toEqual({ selected: 1, passed: 1, failed: 0, errors: 0, skipped: 0 })
+    expect(check).toEqual({
+      name: GATE,
+      ok: false,
+      detail: 'pytest was interrupted (exit 2) after 1 test',
+    })
+  })
+
+  it('zero selected tests fail the gate (pytest exit 5): a gate on nothing protects nothing', async () => {
+    const { report, check } = await gate('none-selected')
+    expect(report.gate?.exitCode).toBe(5)
+    expect(check).toEqual({
+      name: GATE,
+      ok: false,
+      detail: '0 tests selected by -m "security or csrf"; gate-min-tests is 1',
+    })
+    expect(report.ok).toBe(false)
+  })
+
+  it('a typo in gate-markers selects nothing and fails the same way', async () => {
+    const { check } = await gate('all-pass', { 'gate-markers': 'securty' })
+    expect(check?.detail).toBe('0 tests selected by -m "securty"; gate-min-tests is 1')
+  })
+
+  it('fewer tests than gate-min-tests fail the gate', async () => {
+    const { check } = await gate('all-pass', { 'gate-min-tests': '4' })
+    expect(check).toEqual({
+      name: GATE,
+      ok: false,
+      detail: '3 tests selected by -m "security or csrf"; gate-min-tests is 4',
+    })
+  })
+
+  it('skipped and xfailed tests are listed and warned about, and do not count as run', async () => {
+    const { report, check, log } = await gate('some-skipped')
+    expect(check).toEqual({
+      name: GATE,
+      ok: true,
+      detail:
+        '4 tests selected by -m "security or csrf": 2 passed, 2 skipped (a weakened gate: see the list)',
+    })
+    expect(report.gate?.tests).toEqual({ selected: 4, passed: 2, failed: 0, errors: 0, skipped: 2 })
+    expect(report.gate?.skipped).toEqual([
+      {
+        name: 'tests/test_limits.py::test_rate_limit_survives_a_restart',
+        file: 'tests/test_limits.py',
+        line: 14,
+        message: 'needs a Redis server',
+        kind: 'skip',
+      },
+      {
+        name: 'tests/test_limits.py::test_account_locks_after_ten_failures',
+        file: 'tests/test_limits.py',
+        line: 20,
+        message: 'lockout not implemented yet',
+        kind: 'xfail',
+      },
+    ])
+    expect(log.warnings).toEqual([
+      '2 tests of the security gate skipped or xfailed (tests/test_limits.py::test_rate_limit_survives_a_restart, tests/test_limits.py::test_account_locks_after_ten_failures): a skipped gate test is a weakened gate.',
+    ])
+    expect(report.warnings).toEqual(log.warnings)
+    const summary = renderSummary(report)
+    expect(summary).toContain(
+      '- ⚠️ tests/test_limits.py::test_rate_limit_survives_a_restart (tests/test_limits.py:14): skipped: needs a Redis server',
+    )
+    expect(summary).toContain(
+      '- ⚠️ tests/test_limits.py::test_account_locks_after_ten_failures (tests/test_limits.py:20): xfail: lockout not implemented yet',
+    )
+
+    const strict = await gate('some-skipped', { 'gate-min-tests': '3' })
+    expect(strict.check).toEqual({
+      name: GATE,
+      ok: false,
+      detail:
+        '2 of the 4 tests selected by -m "security or csrf" ran (2 skipped); gate-min-tests is 3',
+    })
+  })
+
+  it('a quoted word in gate-command reaches pytest as one argument', async () => {
+    const { check } = await gate('all-pass', {
+      'gate-command': `${PYTEST} -k "accepts or rejects"`,
+    })
+    expect(check?.detail).toBe('2 tests selected by -m "security or csrf": 2 passed')
+  })
+})
+
+describe('gate: pytest cannot run the selection, one line with the fix', () => {
+  it('a marker expression pytest rejects names gate-markers (pytest exit 4)', async () => {
+    const { report } = await gate('all-pass', { 'gate-markers': 'security or' })
+    expect(oneLine(report)).toMatch(
+      /^gate-markers: pytest rejects the expression: Wrong expression passed to '-m': security or: at column 12: .*\. Fix: .*gate-markers: security or csrf\.$/,
+    )
+  })
+
+  it('an option pytest does not know names gate-command (pytest exit 4)', async () => {
+    const { report } = await gate('all-pass', { 'gate-command': `${PYTEST} --no-such-option` })
+    expect(oneLine(report)).toMatch(
+      /^gate-command: pytest refused to run "python3 -m pytest --no-such-option" \(exit 4, usage error\): .*unrecognized arguments: --no-such-option\. Fix: /,
+    )
+  })
+
+  it('a command that is not installed', async () => {
+    const { report } = await gate('all-pass', { 'gate-command': 'omniai-no-such-pytest -q' })
+    expect(oneLine(report)).toMatch(
+      /^gate-command: omniai-no-such-pytest was not found on PATH \(the command is "omniai-no-such-pytest -q"\)\. Fix: install pytest .*, e\.g\. python -m pytest or poetry run pytest\.$/,
+    )
+  })
+
+  it('a Python without pytest installed', async () => {
+    const venv = path.join(await tempDir(), 'venv')
+    await execFileAsync('python3', ['-m', 'venv', '--without-pip', venv])
+    const python = path.join(venv, 'bin', 'python')
+    const { report } = await gate('all-pass', { 'gate-command': `${python} -m pytest` })
+    expect(oneLine(report)).toMatch(
+      /^gate-command: ".*\/venv\/bin\/python -m pytest" exited with code 1 without pytest writing its report: .*No module named pytest\. Fix: install pytest/,
+    )
+  })
+
+  it('a working directory that does not exist', async () => {
+    const { report } = await gate('all-pass', { 'gate-working-directory': 'no/such/dir' })
+    expect(oneLine(report)).toMatch(
+      /^gate-working-directory: .*no\/such\/dir does not exist\. Fix: set gate-working-directory to the folder holding your pytest\.ini/,
+    )
+  })
+})
+
+describe('gate inputs', () => {
+  it('defaults', () => {
+    expect(configFor('gate', {}, '/t')).toMatchObject({
+      gateMarkers: 'security or csrf',
+      gateCommand: ['pytest'],
+      gateWorkingDirectory: '.',
+      gateMinTests: 1,
+      gateAfterDrill: false,
+    })
+  })
+
+  it.each([
+    ['python -m pytest', ['python', '-m', 'pytest']],
+    ['  poetry   run pytest  ', ['poetry', 'run', 'pytest']],
+    [
+      `pytest -k "login and not slow" 'tests/security suite'`,
+      ['pytest', '-k', 'login and not slow', 'tests/security suite'],
+    ],
+    ['pytest -k "say \\"hi\\""', ['pytest', '-k', 'say "hi"']],
+    ['C:\\Python312\\python.exe -m pytest', ['C:\\Python312\\python.exe', '-m', 'pytest']],
+    ['pytest --junit-prefix=""', ['pytest', '--junit-prefix=']],
+    ['pytest "&&"', ['pytest', '&&']],
+  ])('gate-command %j splits into %j', (text, argv) => {
+    expect(splitCommand(text, 'gate-command')).toEqual(argv)
+  })
+
+  it.each([
+    [
+      'gate',
+      { 'gate-command': 'pytest "tests' },
+      /^gate-command: the " in "pytest "tests" is not closed\. Fix:/,
+    ],
+    [
+      'gate',
+      { 'gate-command': 'cd backend && pytest' },
+      /^gate-command: "&&" needs a shell, and the command runs without one\. Fix: .*gate-working-directory/,
+    ],
+    ['gate', { 'gate-command': 'pytest | tee out' }, /^gate-command: "\|" needs a shell/],
+    [
+      'gate',
+      { 'gate-min-tests': '0' },
+      /^gate-min-tests: "0" is not a whole number from 1 to 100000\. Fix: e\.g\. gate-min-tests: 1\./,
+    ],
+    ['gate', { 'gate-after-drill': 'yes' }, /^gate-after-drill: "yes" is not true or false\. Fix:/],
+    [
+      'gate',
+      { 'gate-after-drill': 'true' },
+      /^gate-after-drill: only a drill runs the gate afterwards, and mode is gate\. Fix: remove gate-after-drill \(mode gate runs the gate on its own\)\.$/,
+    ],
+    [
+      'verify',
+      { 'gate-after-drill': 'true' },
+      /^gate-after-drill: .*mode is verify\. Fix: remove gate-after-drill, or set mode: drill\.$/,
+    ],
+  ])('mode %s with %j is refused', (mode, inputs, message) => {
+    expect(() => configFor(mode, inputs, '/t')).toThrow(message)
+  })
+
+  it('gate-after-drill takes true and false as the runner spells them', () => {
+    expect(configFor('drill', { 'gate-after-drill': 'True' }, '/t').gateAfterDrill).toBe(true)
+    expect(configFor('drill', { 'gate-after-drill': 'FALSE' }, '/t').gateAfterDrill).toBe(false)
+  })
+})
+
+describe('JUnit XML', () => {
+  it('a test that fails and then errors in teardown is one failed test, with both problems listed', () => {
+    const xml = `<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest" errors="2" failures="1" skipped="0" tests="3">
+      <testcase classname="tests.test_i" name="test_fail_td" file="tests/test_i.py" line="7"><failure message="AssertionError: boom">tb</failure></testcase>
+      <testcase classname="tests.test_i" name="test_fail_td" file="tests/test_i.py" line="7"><error message="failed on teardown with &quot;RuntimeError: teardown broke&quot;">tb</error></testcase>
+      <testcase classname="tests.test_i" name="test_pass_td" file="tests/test_i.py" line="11"><error message="failed on teardown with &quot;RuntimeError: teardown broke&quot;">tb</error></testcase>
+    </testsuite></testsuites>`
+    const r = parseJUnit(xml)
+    expect(r).toMatchObject({ tests: 2, passed: 0, failed: 1, errors: 1, skipped: 0 })
+    expect(r.problems.map((p) => `${p.kind} ${p.name}: ${p.message}`)).toEqual([
+      'failure tests/test_i.py::test_fail_td: AssertionError: boom',
+      'error tests/test_i.py::test_fail_td: failed on teardown with "RuntimeError: teardown broke"',
+      'error tests/test_i.py::test_pass_td: failed on teardown with "RuntimeError: teardown broke"',
+    ])
+  })
+
+  it('decodes character references: pytest writes a newline in a message as &#10;', () => {
+    const xml = `<testsuites><testsuite><testcase classname="t" name="x" file="t.py" line="0"><failure message="assert 1 == 2&#10; +  where &#x41; &lt; &quot;B&quot;">tb</failure></testcase></testsuite></testsuites>`
+    expect(parseJUnit(xml).problems[0]).toMatchObject({
+      name: 't.py::x',
+      line: 1,
+      message: 'assert 1 == 2\n +  where A < "B"',
+    })
+  })
+
+  it('a report that is not XML is refused, naming why', () => {
+    expect(() => parseJUnit('<testsuites><testsuite>')).toThrow(/^not well-formed XML \(line 1: /)
+    expect(() => parseJUnit('<html></html>')).toThrow(/no <testsuites> or <testsuite> element/)
+  })
+})
+
+describe('drill with gate-after-drill', () => {
+  async function backedUp(options = {}) {
+    const ws = await demoWorkspace(options)
+    const { report } = await run(
+      'backup',
+      { 'connection-string': ws.db, 'backup-dir': ws.backups },
+      ws.dir,
+    )
+    expect(report.ok).toBe(true)
+    const tests = path.join(ws.dir, 'backend')
+    await fs.cp(path.join(FIXTURES, 'restored-db'), tests, { recursive: true })
+    return { ...ws, backup: report.backup!.path, tests }
+  }
+
+  const drillInputs = (ws: { backups: string; dir: string; tests: string }) => ({
+    'backup-dir': ws.backups,
+    'scratch-dir': path.join(ws.dir, 'scratch'),
+    'gate-after-drill': 'true',
+    'gate-command': PYTEST,
+    'gate-working-directory': ws.tests,
+  })
+
+  it('runs the gate against the restored copy (DATABASE_URL), then deletes the copy', async () => {
+    const ws = await backedUp()
+    const { report, log } = await run('drill', drillInputs(ws), ws.dir)
+    expect(report.checks.find((c) => c.name === GATE)).toEqual({
+      name: GATE,
+      ok: true,
+      detail: '3 tests selected by -m "security or csrf": 3 passed',
+    })
+    expect(report.ok).toBe(true)
+    expect(report.checks.map((c) => c.name)).toEqual([
+      'checksum',
+      'integrity',
+      'schema',
+      'row-counts',
+      'spot-check',
+      'audit-log',
+      'restore-time',
+      GATE,
+      'backup-age',
+    ])
+    expect(report.gate?.tests).toEqual({ selected: 3, passed: 3, failed: 0, errors: 0, skipped: 0 })
+    const url = log.lines.find((l) => l.startsWith('security gate against the restored copy'))
+    expect(url).toMatch(
+      new RegExp(
+        `DATABASE_URL=sqlite:///${path.join(ws.dir, 'scratch')}/omniai-drill-\\w+/restored\\.db$`,
+      ),
+    )
+    expect(await fs.readdir(path.join(ws.dir, 'scratch'))).toEqual([])
+    const drillLog = readFileSync(path.join(ws.backups, 'drill-log.jsonl'), 'utf8')
+    expect(JSON.parse(drillLog.trim())).toMatchObject({ ok: true, checks: { [GATE]: true } })
+    expect(renderSummary(report)).toContain('### Security gate')
+  })
+
+  it('a restored database the tests find wanting fails the drill on the gate', async () => {
+    // A database whose audit log was empty when backed up: every drill check passes, the
+    // restored-db tests (which read the copy) do not.
+    const ws = await backedUp({ auditRows: 0 })
+    const { report } = await run('drill', drillInputs(ws), ws.dir)
+    expect(report.checks.filter((c) => !c.ok)).toEqual([
+      {
+        name: GATE,
+        ok: false,
+        detail: '1 of 3 tests failed: tests/test_restored.py::test_audit_log_was_restored',
+      },
+    ])
+    expect(report.gate?.failures[0]?.message).toMatch(/^AssertionError: audit_logs is empty/)
+    expect(report.ok).toBe(false)
+  })
+
+  it('is not run against a restore that failed a check, and says so', async () => {
+    const ws = await backedUp()
+    await sql(ws.backup, 'DELETE FROM audit_logs WHERE id = 1234')
+    const { report, log } = await run('drill', drillInputs(ws), ws.dir)
+    expect(report.checks.find((c) => c.name === GATE)).toEqual({
+      name: GATE,
+      ok: false,
+      detail:
+        'not run: the restored copy failed checksum, row-counts, audit-log, and the gate runs only against a restore that passed every check',
+    })
+    expect(report.gate).toBeUndefined()
+    expect(log.groups.some((g) => g.includes('pytest'))).toBe(false)
+  })
+
+  it('a gate that cannot start is a failed check, and the drill keeps its other results', async () => {
+    const ws = await backedUp({ conversations: 5, auditRows: 5 })
+    const { report } = await run(
+      'drill',
+      { ...drillInputs(ws), 'gate-command': 'omniai-no-such-pytest' },
+      ws.dir,
+    )
+    expect(report.error).toBeUndefined()
+    expect(report.checks.filter((c) => !c.ok)).toEqual([
+      {
+        name: GATE,
+        ok: false,
+        detail: expect.stringMatching(/^gate-command: omniai-no-such-pytest was not found on PATH/),
+      },
+    ])
+    expect(await fs.readdir(path.join(ws.dir, 'scratch'))).toEqual([])
+  })
+})
+
+// The committed bundle, as a runner runs it: dist/ alone in a folder with no node_modules above,
+// inputs as INPUT_* variables, outputs and summary in files, annotations as ::error lines.
+describe('committed bundle: mode gate', () => {
+  async function action(name: string, inputs: Record<string, string>) {
+    const base = await tempDir()
+    const actionDir = path.join(base, 'action')
+    cpSync(path.join(ROOT, 'dist'), path.join(actionDir, 'dist'), { recursive: true })
+    const repo = path.join(base, 'repo')
+    cpSync(path.join(FIXTURES, name), path.join(repo, 'backend'), { recursive: true })
+    const files = path.join(base, 'runner')
+    mkdirSync(files)
+    const output = path.join(files, 'output')
+    const summary = path.join(files, 'summary')
+    writeFileSync(output, '')
+    writeFileSync(summary, '')
+    const PATH = (process.env.PATH ?? '')
+      .split(path.delimiter)
+      .filter((p) => !p.split(path.sep).includes('node_modules'))
+      .join(path.delimiter)
+    const env: Record<string, string> = {
+      PATH,
+      HOME: process.env.HOME ?? base,
+      GITHUB_OUTPUT: output,
+      GITHUB_STEP_SUMMARY: summary,
+      GITHUB_WORKSPACE: repo,
+      RUNNER_TEMP: files,
+      ...Object.fromEntries(
+        Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]),
+      ),
+    }
+    // The runner starts the action in the workspace.
+    const child = spawn(process.execPath, [path.join(actionDir, 'dist', 'index.js')], {
+      cwd: repo,
+      env,
+    })
+    let stdout = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    const outputs: Record<string, string> = {}
+    const lines = readFileSync(output, 'utf8').split('\n')
+    for (let i = 0; i < lines.length; i++) {
+      const m = /^([^<]+)<<(.+)$/.exec(lines[i]!)
+      if (m) outputs[m[1]!] = lines[i + 1] === m[2] ? '' : lines[++i]!
+    }
+    return { code, stdout, outputs, summary: readFileSync(summary, 'utf8') }
+  }
+
+  it('all pass: exit 0, the counts as outputs', async () => {
+    const r = await action('all-pass', { mode: 'gate', 'gate-working-directory': 'backend' })
+    expect(r.code, r.stdout).toBe(0)
+    expect(r.outputs).toMatchObject({
+      ok: 'true',
+      'failed-checks': '',
+      'tests-passed': '3',
+      'tests-failed': '0',
+      'tests-errors': '0',
+      'tests-skipped': '0',
+    })
+    expect(r.stdout).toContain('::group::pytest -m "security or csrf"')
+    expect(r.summary).toContain('## OmniAI Security gate')
+  })
+
+  it('one fails: exit 1, an error annotation on the test, the failure in the summary', async () => {
+    const r = await action('one-fails', {
+      mode: 'gate',
+      'gate-working-directory': 'backend',
+      'gate-command': PYTEST,
+    })
+    expect(r.code, r.stdout).toBe(1)
+    expect(r.outputs).toMatchObject({
+      ok: 'false',
+      'failed-checks': GATE,
+      'tests-passed': '2',
+      'tests-failed': '1',
+      'tests-errors': '0',
+      'tests-skipped': '0',
+    })
+    const errors = r.stdout.split('\n').filter((l) => l.startsWith('::error'))
+    expect(errors).toEqual([
+      expect.stringMatching(
+        /^::error title=Security gate%3A tests\/test_csrf\.py%3A%3ATestForms%3A%3Atest_post_needs_a_token failed,file=backend\/tests\/test_csrf\.py,line=16::AssertionError: POST is exempt from the CSRF check/,
+      ),
+      '::error::gate failed: security-gate: 1 of 3 tests failed: tests/test_csrf.py::TestForms::test_post_needs_a_token',
+    ])
+    expect(r.summary).toContain(
+      '| tests/test_csrf.py::TestForms::test_post_needs_a_token | ❌ failed |',
+    )
+  })
+
+  it('the CLI runs the gate too', async () => {
+    const { dir } = await project('one-fails')
+    // Run from the project folder: the CLI names files relative to where it runs.
+    const cli = await execFileAsync(
+      process.execPath,
+      [DIST, 'gate', '--gate-command', PYTEST, '--report-file', path.join(dir, '..', 'r.json')],
+      { cwd: dir, env: { PATH: process.env.PATH, HOME: process.env.HOME } },
+    ).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    )
+    expect(cli.code).toBe(1)
+    expect(cli.stderr).toMatch(
+      /^error: tests\/test_csrf\.py:16: AssertionError: POST is exempt from the CSRF check$/m,
+    )
+    expect(cli.stdout).toContain('## OmniAI Security gate')
+  })
+})
