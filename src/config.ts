@@ -30,6 +30,14 @@ export enum Inputs {
   RestoreConnectionString = 'restore-connection-string',
   PgBinDir = 'pg-bin-dir',
   Jobs = 'jobs',
+  Retention = 'retention',
+  KeepDaily = 'keep-daily',
+  KeepWeekly = 'keep-weekly',
+  RetentionTimeZone = 'retention-time-zone',
+  UploadArtifact = 'upload-artifact',
+  DownloadArtifact = 'download-artifact',
+  ArtifactName = 'artifact-name',
+  GithubToken = 'github-token',
 }
 
 export const DEFAULTS: Record<Inputs, string> = {
@@ -55,6 +63,14 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.RestoreConnectionString]: '',
   [Inputs.PgBinDir]: '',
   [Inputs.Jobs]: '1',
+  [Inputs.Retention]: 'apply',
+  [Inputs.KeepDaily]: '14',
+  [Inputs.KeepWeekly]: '12',
+  [Inputs.RetentionTimeZone]: 'UTC',
+  [Inputs.UploadArtifact]: 'false',
+  [Inputs.DownloadArtifact]: 'false',
+  [Inputs.ArtifactName]: 'omniai-backup',
+  [Inputs.GithubToken]: '${{ github.token }}',
 }
 
 export const MODES = ['backup', 'verify', 'drill', 'gate'] as const
@@ -94,6 +110,17 @@ export interface Config {
   pgBinDir: string | null
   /** postgres: parallel jobs for pg_dump (directory format) and pg_restore. */
   jobs: number
+  /** backup: what to do with older backups in backup-dir once the new one is written and verified. */
+  retention: 'apply' | 'dry-run' | 'off'
+  keepDaily: number
+  keepWeekly: number
+  retentionTimeZone: string
+  /** backup: upload the new backup and its manifest as a GitHub artifact. */
+  uploadArtifact: boolean
+  /** verify, drill: take the newest unexpired backup artifact instead of backup-dir. */
+  downloadArtifact: boolean
+  artifactName: string
+  githubToken: string
 }
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }
@@ -135,6 +162,27 @@ function seconds(text: string, input: string): number {
     )
   }
   return n
+}
+
+function timeZone(text: string, input: string): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: text })
+    return text
+  } catch {
+    throw new UserError(
+      `${input}: "${text}" is not a time zone. Fix: an IANA name such as UTC, Europe/Berlin or America/New_York.`,
+    )
+  }
+}
+
+function artifactName(text: string, input: string): string {
+  // GitHub refuses these characters in artifact names.
+  if (/[":<>|*?\\/\r\n]/.test(text)) {
+    throw new UserError(
+      `${input}: "${text}" holds a character GitHub refuses in artifact names (" : < > | * ? \\ /). Fix: e.g. artifact-name: omniai-backup.`,
+    )
+  }
+  return text
 }
 
 function tableName(text: string, input: string): string | null {
@@ -284,5 +332,20 @@ export function parseConfig(
     restoreConnectionString: read(Inputs.RestoreConnectionString) || null,
     pgBinDir: read(Inputs.PgBinDir) || null,
     jobs: integer(read(Inputs.Jobs), Inputs.Jobs, 1, 64),
+    retention: oneOf(
+      read(Inputs.Retention),
+      ['apply', 'dry-run', 'off'] as const,
+      Inputs.Retention,
+    ),
+    keepDaily: integer(read(Inputs.KeepDaily), Inputs.KeepDaily, 0, 3660),
+    keepWeekly: integer(read(Inputs.KeepWeekly), Inputs.KeepWeekly, 0, 520),
+    retentionTimeZone: timeZone(read(Inputs.RetentionTimeZone), Inputs.RetentionTimeZone),
+    uploadArtifact: bool(read(Inputs.UploadArtifact), Inputs.UploadArtifact),
+    downloadArtifact: bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact),
+    artifactName: artifactName(read(Inputs.ArtifactName), Inputs.ArtifactName),
+    // Outside a workflow (the CLI) the default expression is not expanded: use GITHUB_TOKEN.
+    githubToken: read(Inputs.GithubToken).startsWith('${{')
+      ? env.GITHUB_TOKEN || ''
+      : read(Inputs.GithubToken),
   }
 }

@@ -2,6 +2,7 @@ import type { Check } from './checks.js'
 import { formatSeconds } from './checks.js'
 import type { Mode } from './config.js'
 import type { EngineName } from './engines/engine.js'
+import { renderRetention, type RetentionRow } from './retention.js'
 import type { JUnitEntry } from './junit.js'
 
 /** What a mode did, for the JSON report, the job summary, the outputs and the drill log. */
@@ -27,6 +28,25 @@ export interface Report {
   warnings: string[]
   /** drill: the JSON Lines file the drill record was appended to. */
   drillLog?: string
+  /** backup: what retention kept and deleted in backup-dir. */
+  retention?: {
+    mode: 'apply' | 'dry-run'
+    kept: number
+    deleted: number
+    freedBytes: number
+    decisions: RetentionRow[]
+  }
+  /** backup with upload-artifact, verify and drill with download-artifact. */
+  artifact?: {
+    name: string
+    id: number
+    /** upload: the tier and how long GitHub keeps it. */
+    tier?: 'daily' | 'weekly'
+    retentionDays?: number
+    /** download: when it was made, and by which run. */
+    createdAt?: string
+    runId?: number
+  }
   /** gate, and drill with gate-after-drill: what pytest ran and how each selected test ended. */
   gate?: GateReport
   /** Set when the mode stopped on an error rather than on a failed check. */
@@ -170,6 +190,15 @@ export function renderSummary(report: Report): string {
     ])
   }
   if (report.mode !== 'gate') facts.push(['Backups in folder', String(report.backupCount)])
+  if (report.artifact) {
+    const a = report.artifact
+    facts.push([
+      'Artifact',
+      a.tier
+        ? `${a.name} (id ${a.id}), ${a.tier}, kept ${a.retentionDays} days`
+        : `${a.name} (id ${a.id}) from run ${a.runId}, made ${a.createdAt}`,
+    ])
+  }
   const total = report.durations.totalMs
   if (total !== undefined) {
     const phases = Object.entries(report.durations)
@@ -181,6 +210,14 @@ export function renderSummary(report: Report): string {
     ])
   }
   lines.push('| | |', '| --- | --- |', ...facts.map(([k, v]) => `| ${k} | ${cell(v)} |`), '')
+  if (report.retention) {
+    const r = report.retention
+    const what =
+      r.mode === 'dry-run'
+        ? `dry run: ${r.decisions.filter((d) => !d.keep).length} would be deleted, ${r.kept} kept`
+        : `${r.deleted} deleted (${bytes(r.freedBytes)} freed), ${r.kept} kept`
+    lines.push('### Retention', '', what, '', renderRetention(r.decisions))
+  }
   for (const w of report.warnings) lines.push(`> ⚠️ ${w}`, '')
   return lines.join('\n')
 }

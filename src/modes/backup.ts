@@ -1,5 +1,8 @@
 import * as fs from 'node:fs/promises'
+import { checksum } from '../checks.js'
 import { createEngine } from '../engines/index.js'
+import { applyRetention, planRetention, retentionRows } from '../retention.js'
+import { artifactSettings, artifactTier, uploadBackup } from '../store/artifacts.js'
 import { digestPath, fsyncPath } from '../fsutil.js'
 import { databaseFacts, takeInventory } from '../inspect.js'
 import type { Manifest } from '../manifest.js'
@@ -80,6 +83,42 @@ export async function backup({ config, log, now }: ModeContext): Promise<Report>
     await fs.rm(`${tmp}-journal`, { force: true })
     throw err
   }
+  const entry = await store.entry(report.backup.path)
+  // Nothing older may go, and nothing is uploaded, until the committed file reads back whole.
+  const readBack = checksum(await digestPath(entry.path), entry.manifest.backup)
+  report.checks.push(readBack)
+  if (readBack.ok) {
+    if (config.uploadArtifact) {
+      const settings = artifactSettings(config.artifactName, config.githubToken)
+      const { tier, retentionDays } = artifactTier(started, config.keepDaily, config.keepWeekly)
+      const { id } = await log.group('Upload artifact', () =>
+        uploadBackup(entry, retentionDays, settings, log),
+      )
+      report.artifact = { name: config.artifactName, id, tier, retentionDays }
+    }
+    if (config.retention !== 'off') {
+      report.retention = await applyRetentionTo(store, entry.path, config)
+    }
+  }
   report.backupCount = (await store.list()).backups.length
   return finish(report, started, now())
+}
+
+async function applyRetentionTo(store: LocalStore, newest: string, config: ModeContext['config']) {
+  const decisions = planRetention(
+    (await store.list()).backups,
+    {
+      keepDaily: config.keepDaily,
+      keepWeekly: config.keepWeekly,
+      timeZone: config.retentionTimeZone,
+    },
+    { protect: [newest] },
+  )
+  const dryRun = config.retention === 'dry-run'
+  const summary = await applyRetention(decisions, { dryRun, remove: (e) => store.remove(e) })
+  return {
+    mode: dryRun ? ('dry-run' as const) : ('apply' as const),
+    ...summary,
+    decisions: retentionRows(decisions),
+  }
 }

@@ -7,7 +7,7 @@ import { describeError, UserError } from '../errors.js'
 import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
 import { checkDatabase, runCheck } from '../inspect.js'
-import { ageSeconds, checksumOf, selectBackup } from './verify.js'
+import { ageSeconds, artifactFacts, checksumOf, selectBackup, type Selection } from './verify.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 import { gateOnRestored } from './gate.js'
 
@@ -53,11 +53,23 @@ async function checkRestored(db: Database, manifest: Manifest) {
  * a check fails).
  */
 export async function drill(ctx: ModeContext): Promise<Report> {
+  const selection = await selectBackup(ctx)
+  try {
+    return await drillSelected(ctx, selection)
+  } finally {
+    await selection.release()
+  }
+}
+
+async function drillSelected(
+  ctx: ModeContext,
+  { entry, listing, engine, artifact }: Selection,
+): Promise<Report> {
   const { config, log, now } = ctx
   const started = now()
-  const { entry, listing, engine } = await selectBackup(ctx)
   const { manifest } = entry
   const report = emptyReport('drill', manifest.engine, started)
+  report.artifact = artifactFacts(artifact)
   report.backup = {
     path: entry.path,
     sha256: manifest.backup.sha256,

@@ -4,13 +4,48 @@ import { UserError } from '../errors.js'
 import { digestPath } from '../fsutil.js'
 import { runCheck } from '../inspect.js'
 import type { Report } from '../report.js'
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { artifactSettings, downloadNewestBackup, type RestArtifact } from '../store/artifacts.js'
 import { LocalStore, type BackupEntry } from '../store/local.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 
-/** The backup to use and the engine its manifest says made it. */
+export type Selection = Awaited<ReturnType<typeof selectBackup>>
+
+/**
+ * The backup to use and the engine its manifest says made it: from backup-dir, or with
+ * download-artifact the newest unexpired backup artifact, downloaded into the scratch folder.
+ * `release()` deletes what was downloaded.
+ */
 export async function selectBackup({ config, log }: ModeContext) {
-  const store = new LocalStore(config.backupDir)
-  const { entry, listing } = await store.select(config.backupFile, log)
+  let dir = config.backupDir
+  let artifact: RestArtifact | null = null
+  let release = async () => {}
+  if (config.downloadArtifact) {
+    if (config.backupFile) {
+      throw new UserError(
+        'backup-file: cannot be combined with download-artifact, which takes the newest backup artifact. Fix: remove one of them.',
+      )
+    }
+    const settings = artifactSettings(config.artifactName, config.githubToken)
+    await fs.mkdir(config.scratchDir, { recursive: true })
+    dir = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-artifact-'))
+    const downloaded = dir
+    release = () => fs.rm(downloaded, { recursive: true, force: true })
+    try {
+      artifact = await log.group('Download artifact', () =>
+        downloadNewestBackup(settings, downloaded, log),
+      )
+    } catch (err) {
+      await release()
+      throw err
+    }
+  }
+  const store = new LocalStore(dir)
+  const { entry, listing } = await store.select(config.backupFile, log).catch(async (err) => {
+    await release()
+    throw err
+  })
   const { manifest } = entry
   if (config.engineExplicit && config.engine !== manifest.engine) {
     throw new UserError(
@@ -23,7 +58,18 @@ export async function selectBackup({ config, log }: ModeContext) {
       `${orphan} has no manifest: it cannot be verified and is never chosen as the newest backup.`,
     )
   }
-  return { entry, listing, engine }
+  return { entry, listing, engine, artifact, release }
+}
+
+/** What the report says of a downloaded artifact. */
+export function artifactFacts(artifact: RestArtifact | null): Report['artifact'] {
+  if (!artifact) return undefined
+  return {
+    name: artifact.name,
+    id: artifact.id,
+    createdAt: artifact.created_at,
+    runId: artifact.workflow_run?.id ?? 0,
+  }
 }
 
 export async function checksumOf(entry: BackupEntry) {
@@ -38,11 +84,23 @@ export function ageSeconds(entry: BackupEntry, now: Date): number {
 
 /** Prove a backup is whole and readable: checksum, integrity and schema against its manifest. */
 export async function verify(ctx: ModeContext): Promise<Report> {
+  const selection = await selectBackup(ctx)
+  try {
+    return await verifySelected(ctx, selection)
+  } finally {
+    await selection.release()
+  }
+}
+
+async function verifySelected(
+  ctx: ModeContext,
+  { entry, listing, engine, artifact }: Selection,
+): Promise<Report> {
   const { config, log, now } = ctx
   const started = now()
-  const { entry, listing, engine } = await selectBackup(ctx)
   const { manifest } = entry
   const report = emptyReport('verify', manifest.engine, started)
+  report.artifact = artifactFacts(artifact)
   report.backup = {
     path: entry.path,
     sha256: manifest.backup.sha256,

@@ -101,6 +101,22 @@ export class LocalStore {
     return { entry: newest, listing }
   }
 
+  /** The entry for a backup in this store, with its manifest. */
+  async entry(backupPath: string): Promise<BackupEntry> {
+    const manifestPath = manifestPathFor(backupPath)
+    return { path: backupPath, manifestPath, manifest: await readManifest(manifestPath) }
+  }
+
+  /**
+   * Deletes a backup and its manifest. The manifest goes first: interrupted in between, what is
+   * left is a backup file without a manifest, which list() reports, never a manifest pointing
+   * at nothing.
+   */
+  async remove(entry: BackupEntry): Promise<void> {
+    await fs.rm(entry.manifestPath)
+    await fs.rm(entry.path, { recursive: true })
+  }
+
   async prepare(): Promise<void> {
     try {
       await fs.mkdir(this.dir, { recursive: true, mode: 0o700 })

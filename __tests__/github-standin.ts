@@ -1,0 +1,1023 @@
+/**
+ * A local stand-in for the GitHub services that `@actions/artifact` v6 and plain REST calls talk to,
+ * for tests on a machine without internet. One node:http server on 127.0.0.1 (random port) answers:
+ *
+ * 1. The Actions results service (Twirp, JSON) at `/twirp/github.actions.results.api.v1.ArtifactService/*`:
+ *    CreateArtifact, FinalizeArtifact, ListArtifacts, GetSignedArtifactURL, DeleteArtifact.
+ *    Fields use the proto names (snake_case) as the real service does; requests are read in either
+ *    proto or JSON (lowerCamel) naming, as protobuf-ts accepts both.
+ * 2. Azure Blob storage, as `@azure/storage-blob`'s BlockBlobClient uses it: Put Block
+ *    (`PUT ?comp=block&blockid=`), Put Block List (`PUT ?comp=blocklist`, XML body), Put Blob, and
+ *    Get Blob. SAS-style URLs (`sig`, `sp`, `se`) are checked like the real service checks them.
+ * 3. The REST API (`GITHUB_API_URL`): list artifacts for a repository / for a workflow run (paginated,
+ *    `Link` header), get an artifact, download an artifact (302 to the blob), delete an artifact,
+ *    under both `/repos/{owner}/{repo}` and `/repositories/{id}` (the form GitHub's `Link` URLs use).
+ * 4. Fault modes per request path: a 403 for a token without `actions: read`, and rate limiting.
+ *
+ * Response bodies and header sets come from the templates in `__tests__/data/github/` (see its
+ * README for where each one comes from); ids, names, timestamps and URLs are filled in per request.
+ */
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import zlib from 'node:zlib'
+
+// ---------------------------------------------------------------------------------------------
+// Public types
+// ---------------------------------------------------------------------------------------------
+
+export interface StoredArtifact {
+  /** REST `id` / Twirp `database_id`. */
+  id: number
+  name: string
+  /** The workflow run (REST `workflow_run.id`, `GITHUB_RUN_ID`) the artifact belongs to. */
+  runId: number
+  /** The results service's ids for the run and job (the `Actions.Results:<run>:<job>` scope). */
+  workflowRunBackendId: string
+  workflowJobRunBackendId: string
+  createdAt: Date
+  updatedAt: Date
+  /** `created_at` + retention days (from the client's `expires_at`, else the 90-day default). */
+  expiresAt: Date
+  /** Set when seeded as expired; kept up to date with `expiresAt` whenever the server reads it. */
+  expired: boolean
+  /** The committed blob: the zip the client uploaded (or the one built for a seed). */
+  zip: Buffer
+  /** `sha256:<hex>` of `zip`. */
+  digest: string
+  headBranch: string
+  headSha: string
+  /** Path of the blob on this server (`/<account>/actions-results/...zip`). */
+  blobPath: string
+}
+
+export type FaultKind = '403-permission' | 'rate-limit'
+
+export interface FaultOptions {
+  /** HTTP status for 'rate-limit': GitHub documents 403 or 429 for a primary rate limit. Default 403. */
+  status?: 403 | 429
+  /** Seconds until `x-ratelimit-reset`, also sent as `retry-after`. Default 60. */
+  retryAfterSeconds?: number
+}
+
+export interface AddArtifactInput extends Partial<StoredArtifact> {
+  name: string
+  files: Record<string, Buffer>
+  /** Used for `expiresAt` when that is not given. Default 90. */
+  retentionDays?: number
+}
+
+export interface GitHubStandIn {
+  /** Base URL, for GITHUB_API_URL and ACTIONS_RESULTS_URL. */
+  url: string
+  /** Everything the artifact client reads from the environment. */
+  env: Record<string, string>
+  /** A fake GITHUB_TOKEN that the REST routes accept. */
+  token: string
+  owner: string
+  repo: string
+  repositoryId: number
+  runId: number
+  /** Finalized artifacts (uploaded through the client or seeded), oldest first. */
+  artifacts: StoredArtifact[]
+  addArtifact(a: AddArtifactInput): StoredArtifact
+  /** Make requests whose request-target (path + query) matches `path` fail; `times` defaults to every time. */
+  fail(path: RegExp, kind: FaultKind, times?: number, opts?: FaultOptions): void
+  /** Every request received, in order; `path` is the request-target (path + query). */
+  requests: { method: string; path: string }[]
+  close(): Promise<void>
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+const fixtureDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'data', 'github')
+
+function fixture<T>(name: string): T {
+  return JSON.parse(fs.readFileSync(path.join(fixtureDir, name), 'utf8')) as T
+}
+
+type RestArtifactJson = Record<string, unknown> & { workflow_run: Record<string, unknown> }
+type RestError = { message: string; documentation_url: string; status: string }
+type TwirpError = { status: number; body: { code: string; msg: string } }
+type AzureError = { status: number; message: string }
+
+const templates = {
+  restArtifact: fixture<RestArtifactJson>('rest-get-artifact.json'),
+  restList: fixture<{ total_count: number; artifacts: RestArtifactJson[] }>(
+    'rest-list-artifacts.json',
+  ),
+  restHeaders: fixture<Record<string, string>>('rest-response-headers.json'),
+  rest401: fixture<RestError>('rest-error-401.json'),
+  rest403: fixture<RestError>('rest-error-403-permission.json'),
+  rest404: fixture<RestError>('rest-error-404.json'),
+  rest410: fixture<RestError>('rest-error-410-expired.json'),
+  restRateLimit: fixture<RestError>('rest-error-rate-limit.json'),
+  twirpCreate: fixture<Record<string, unknown>>('twirp-create-artifact.json'),
+  twirpFinalize: fixture<Record<string, unknown>>('twirp-finalize-artifact.json'),
+  twirpList: fixture<{ artifacts: Record<string, unknown>[] }>('twirp-list-artifacts.json'),
+  twirpSignedUrl: fixture<Record<string, unknown>>('twirp-get-signed-artifact-url.json'),
+  twirpDelete: fixture<Record<string, unknown>>('twirp-delete-artifact.json'),
+  twirpErrors: fixture<Record<string, TwirpError>>('twirp-errors.json'),
+  azureStageBlock: fixture<Record<string, string>>('azure-stage-block-headers.json'),
+  azureCommit: fixture<Record<string, string>>('azure-commit-block-list-headers.json'),
+  azureGetBlob: fixture<Record<string, string>>('azure-get-blob-headers.json'),
+  azureErrors: fixture<Record<string, AzureError>>('azure-errors.json'),
+}
+
+/** Fill a template: every key the template has must be supplied, and only those keys are sent. */
+function fill<T extends Record<string, unknown>>(template: T, values: Record<string, unknown>): T {
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(template)) {
+    if (!(key in values)) throw new Error(`stand-in: no value for template field ${key}`)
+    out[key] = values[key]
+  }
+  return out as T
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zip (sync, so that addArtifact can stay synchronous; read side is used to check uploads)
+// ---------------------------------------------------------------------------------------------
+
+function dosDateTime(d: Date): { time: number; date: number } {
+  return {
+    time: (d.getHours() << 11) | (d.getMinutes() << 5) | Math.floor(d.getSeconds() / 2),
+    date: ((d.getFullYear() - 1980) << 9) | ((d.getMonth() + 1) << 5) | d.getDate(),
+  }
+}
+
+/** Build a zip (deflate, UTF-8 names) from `files`; keys are the entry paths, `/`-separated. */
+export function buildZip(files: Record<string, Buffer>, mtime = new Date()): Buffer {
+  const { time, date } = dosDateTime(mtime)
+  const locals: Buffer[] = []
+  const centrals: Buffer[] = []
+  let offset = 0
+  for (const [entryName, data] of Object.entries(files)) {
+    const name = Buffer.from(entryName.replace(/\\/g, '/'), 'utf8')
+    const compressed = zlib.deflateRawSync(data)
+    const crc = zlib.crc32(data)
+    const local = Buffer.alloc(30)
+    local.writeUInt32LE(0x04034b50, 0)
+    local.writeUInt16LE(20, 4) // version needed
+    local.writeUInt16LE(0x0800, 6) // UTF-8 names
+    local.writeUInt16LE(8, 8) // deflate
+    local.writeUInt16LE(time, 10)
+    local.writeUInt16LE(date, 12)
+    local.writeUInt32LE(crc, 14)
+    local.writeUInt32LE(compressed.length, 18)
+    local.writeUInt32LE(data.length, 22)
+    local.writeUInt16LE(name.length, 26)
+    local.writeUInt16LE(0, 28)
+    const central = Buffer.alloc(46)
+    central.writeUInt32LE(0x02014b50, 0)
+    central.writeUInt16LE(0x031e, 4) // made by: unix, 3.0
+    central.writeUInt16LE(20, 6)
+    central.writeUInt16LE(0x0800, 8)
+    central.writeUInt16LE(8, 10)
+    central.writeUInt16LE(time, 12)
+    central.writeUInt16LE(date, 14)
+    central.writeUInt32LE(crc, 16)
+    central.writeUInt32LE(compressed.length, 20)
+    central.writeUInt32LE(data.length, 24)
+    central.writeUInt16LE(name.length, 28)
+    central.writeUInt32LE((0o100644 << 16) >>> 0, 38) // external attrs: regular file, 0644
+    central.writeUInt32LE(offset, 42)
+    locals.push(local, name, compressed)
+    centrals.push(central, name)
+    offset += local.length + name.length + compressed.length
+  }
+  const cd = Buffer.concat(centrals)
+  const end = Buffer.alloc(22)
+  end.writeUInt32LE(0x06054b50, 0)
+  end.writeUInt16LE(Object.keys(files).length, 8)
+  end.writeUInt16LE(Object.keys(files).length, 10)
+  end.writeUInt32LE(cd.length, 12)
+  end.writeUInt32LE(offset, 16)
+  return Buffer.concat([...locals, cd, end])
+}
+
+/** Read a zip's files (directories skipped) through its central directory. No zip64. */
+export function readZip(zip: Buffer): Record<string, Buffer> {
+  let eocd = -1
+  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 22 - 0xffff); i--) {
+    if (zip.readUInt32LE(i) === 0x06054b50) {
+      eocd = i
+      break
+    }
+  }
+  if (eocd < 0) throw new Error('not a zip: no end of central directory record')
+  const count = zip.readUInt16LE(eocd + 10)
+  let p = zip.readUInt32LE(eocd + 16)
+  const out: Record<string, Buffer> = {}
+  for (let n = 0; n < count; n++) {
+    if (zip.readUInt32LE(p) !== 0x02014b50) throw new Error('bad central directory entry')
+    const method = zip.readUInt16LE(p + 10)
+    const crc = zip.readUInt32LE(p + 16)
+    const csize = zip.readUInt32LE(p + 20)
+    const usize = zip.readUInt32LE(p + 24)
+    const nameLen = zip.readUInt16LE(p + 28)
+    const extraLen = zip.readUInt16LE(p + 30)
+    const commentLen = zip.readUInt16LE(p + 32)
+    const localOffset = zip.readUInt32LE(p + 42)
+    const name = zip.subarray(p + 46, p + 46 + nameLen).toString('utf8')
+    p += 46 + nameLen + extraLen + commentLen
+    if ([csize, usize, localOffset].includes(0xffffffff)) throw new Error('zip64 is not supported')
+    if (name.endsWith('/')) continue
+    const dataStart =
+      localOffset + 30 + zip.readUInt16LE(localOffset + 26) + zip.readUInt16LE(localOffset + 28)
+    const raw = zip.subarray(dataStart, dataStart + csize)
+    const data = method === 0 ? Buffer.from(raw) : method === 8 ? zlib.inflateRawSync(raw) : null
+    if (!data) throw new Error(`unsupported compression method ${method} for ${name}`)
+    if (data.length !== usize || zlib.crc32(data) !== crc)
+      throw new Error(`corrupt zip entry ${name}`)
+    out[name] = data
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+const TWIRP_PREFIX = '/twirp/github.actions.results.api.v1.ArtifactService/'
+const BLOB_ACCOUNT = 'productionresultssa0'
+const BLOB_CONTAINER = 'actions-results'
+const AZURE_SERVICE_VERSION = '2025-05-05'
+const DAY_MS = 24 * 60 * 60 * 1000
+
+const sha256 = (b: Buffer | string) => crypto.createHash('sha256').update(b).digest('hex')
+const md5b64 = (b: Buffer) => crypto.createHash('md5').update(b).digest('base64')
+const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url')
+/** GitHub's REST timestamps: ISO 8601 without milliseconds. */
+const isoSeconds = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z')
+const etagFor = () => `"0x8D${crypto.randomBytes(7).toString('hex').toUpperCase()}"`
+const nodeIdFor = (id: number) => Buffer.from(`08:Artifact${id}`).toString('base64')
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => resolve(Buffer.concat(chunks)))
+    req.on('error', reject)
+  })
+}
+
+/** A JWT shaped like ACTIONS_RUNTIME_TOKEN; the client only decodes its payload (`scp`). */
+function runtimeToken(runBackendId: string, jobBackendId: string): string {
+  const now = Math.floor(Date.now() / 1000)
+  const header = { typ: 'JWT', alg: 'RS256', x5t: b64url(crypto.randomBytes(20)) }
+  const payload = {
+    nameid: 'dddddddd-dddd-dddd-dddd-dddddddddddd',
+    scp: `Actions.ExampleScope Actions.Results:${runBackendId}:${jobBackendId}`,
+    IdentityTypeClaim: 'System:ServiceIdentity',
+    iss: 'vstoken.actions.githubusercontent.com',
+    aud: 'vstoken.actions.githubusercontent.com',
+    nbf: now - 60,
+    exp: now + 6 * 60 * 60,
+  }
+  return [
+    b64url(JSON.stringify(header)),
+    b64url(JSON.stringify(payload)),
+    b64url(crypto.randomBytes(64)),
+  ].join('.')
+}
+
+interface Pending {
+  id: number
+  name: string
+  runId: number
+  workflowRunBackendId: string
+  workflowJobRunBackendId: string
+  createdAt: Date
+  expiresAt: Date
+  blobPath: string
+}
+
+interface Blob {
+  data: Buffer
+  contentType: string
+  etag: string
+  lastModified: Date
+  createdAt: Date
+}
+
+interface Fault {
+  path: RegExp
+  kind: FaultKind
+  remaining: number
+  opts: FaultOptions
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(`HTTP ${status}`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+// ---------------------------------------------------------------------------------------------
+
+export async function startGitHubStandIn(
+  opts: { owner?: string; repo?: string } = {},
+): Promise<GitHubStandIn> {
+  const owner = opts.owner ?? 'omniai'
+  const repo = opts.repo ?? 'omniai-backups'
+  const repositoryId = 700_000_000 + crypto.randomInt(100_000_000)
+  const runId = 10_000_000_000 + crypto.randomInt(1_000_000_000)
+  const token = `ghs_${crypto.randomBytes(18).toString('base64url')}`
+  const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'gh-standin-workspace-'))
+
+  // Backend ids (the results service's UUIDs) per workflow run id.
+  const runs = new Map<number, { runBackendId: string; jobBackendId: string; headSha: string }>()
+  const runFor = (id: number) => {
+    let r = runs.get(id)
+    if (!r) {
+      r = {
+        runBackendId: crypto.randomUUID(),
+        jobBackendId: crypto.randomUUID(),
+        headSha: sha256(String(id)).slice(0, 40),
+      }
+      runs.set(id, r)
+    }
+    return r
+  }
+  const ownRun = runFor(runId)
+  const actionsToken = runtimeToken(ownRun.runBackendId, ownRun.jobBackendId)
+
+  const artifacts: StoredArtifact[] = []
+  const pending: Pending[] = []
+  const blobs = new Map<string, Blob>()
+  const uncommitted = new Map<string, Map<string, Buffer>>()
+  const sigs = new Map<string, string>() // blob path -> SAS signature issued for it
+  const faults: Fault[] = []
+  const requests: { method: string; path: string }[] = []
+  let nextId = 3_400_000_000 + crypto.randomInt(1_000_000)
+
+  let baseUrl = ''
+
+  const refreshExpiry = (a: StoredArtifact) => {
+    if (a.expiresAt.getTime() <= Date.now()) a.expired = true
+    return a
+  }
+  const live = () => artifacts.map(refreshExpiry)
+
+  const blobPathFor = (runBackendId: string, jobBackendId: string, name: string) =>
+    `/${BLOB_ACCOUNT}/${BLOB_CONTAINER}/${runBackendId}/workflow-job-run-${jobBackendId}/artifacts/${sha256(`${name}:${crypto.randomUUID()}`)}.zip`
+
+  /** A SAS-style URL to `blobPath` on this server, as the results service signs them. */
+  function signedUrl(
+    blobPath: string,
+    permissions: string,
+    ttlMs: number,
+    fileName?: string,
+  ): string {
+    let sig = sigs.get(blobPath)
+    if (!sig) {
+      sig = crypto.randomBytes(32).toString('base64')
+      sigs.set(blobPath, sig)
+    }
+    const now = Date.now()
+    const q = new URLSearchParams()
+    if (fileName) q.set('rscd', `attachment; filename="${fileName}"`)
+    q.set('se', isoSeconds(new Date(now + ttlMs)))
+    q.set('sig', sig)
+    q.set('sp', permissions)
+    q.set('spr', 'https')
+    q.set('sr', 'b')
+    q.set('st', isoSeconds(new Date(now - 5 * 60 * 1000)))
+    q.set('sv', AZURE_SERVICE_VERSION)
+    return `${baseUrl}${blobPath}?${q.toString()}`
+  }
+
+  function addArtifact(a: AddArtifactInput): StoredArtifact {
+    const id = a.id ?? nextId++
+    if (a.id !== undefined && a.id >= nextId) nextId = a.id + 1
+    const retentionDays = a.retentionDays ?? 90
+    const createdAt =
+      a.createdAt ?? (a.expired ? new Date(Date.now() - (retentionDays + 1) * DAY_MS) : new Date())
+    const expiresAt = a.expiresAt ?? new Date(createdAt.getTime() + retentionDays * DAY_MS)
+    const artifactRunId = a.runId ?? runId
+    const run = runFor(artifactRunId)
+    const zip = a.zip ?? buildZip(a.files, createdAt)
+    const blobPath = a.blobPath ?? blobPathFor(run.runBackendId, run.jobBackendId, a.name)
+    blobs.set(blobPath, {
+      data: zip,
+      contentType: 'application/zip',
+      etag: etagFor(),
+      lastModified: createdAt,
+      createdAt,
+    })
+    const stored: StoredArtifact = {
+      id,
+      name: a.name,
+      runId: artifactRunId,
+      workflowRunBackendId: a.workflowRunBackendId ?? run.runBackendId,
+      workflowJobRunBackendId: a.workflowJobRunBackendId ?? run.jobBackendId,
+      createdAt,
+      updatedAt: a.updatedAt ?? createdAt,
+      expiresAt,
+      expired: a.expired ?? false,
+      zip,
+      digest: a.digest ?? `sha256:${sha256(zip)}`,
+      headBranch: a.headBranch ?? 'main',
+      headSha: a.headSha ?? run.headSha,
+      blobPath,
+    }
+    artifacts.push(refreshExpiry(stored))
+    return stored
+  }
+
+  // ------------------------------------------------------------------ REST
+
+  function restArtifact(a: StoredArtifact): RestArtifactJson {
+    const apiBase = `${baseUrl}/repos/${owner}/${repo}/actions/artifacts/${a.id}`
+    return fill(templates.restArtifact, {
+      id: a.id,
+      node_id: nodeIdFor(a.id),
+      name: a.name,
+      size_in_bytes: a.zip.length,
+      url: apiBase,
+      archive_download_url: `${apiBase}/zip`,
+      expired: a.expired,
+      created_at: isoSeconds(a.createdAt),
+      expires_at: isoSeconds(a.expiresAt),
+      updated_at: isoSeconds(a.updatedAt),
+      digest: a.digest,
+      workflow_run: fill(templates.restArtifact.workflow_run, {
+        id: a.runId,
+        repository_id: repositoryId,
+        head_repository_id: repositoryId,
+        head_branch: a.headBranch,
+        head_sha: a.headSha,
+      }),
+    })
+  }
+
+  const docs = {
+    listRepo: 'https://docs.github.com/rest/actions/artifacts#list-artifacts-for-a-repository',
+    listRun: 'https://docs.github.com/rest/actions/artifacts#list-workflow-run-artifacts',
+    get: 'https://docs.github.com/rest/actions/artifacts#get-an-artifact',
+    download: 'https://docs.github.com/rest/actions/artifacts#download-an-artifact',
+    delete: 'https://docs.github.com/rest/actions/artifacts#delete-an-artifact',
+  }
+
+  /** GitHub puts the endpoint's documentation URL in its error bodies. */
+  function docFor(method: string, actionsPath: string): string {
+    if (/^\/actions\/runs\/\d+\/artifacts\/?$/.test(actionsPath)) return docs.listRun
+    if (/^\/actions\/artifacts\/?$/.test(actionsPath)) return docs.listRepo
+    if (/^\/actions\/artifacts\/\d+\/[^/]+\/?$/.test(actionsPath)) return docs.download
+    return method === 'DELETE' ? docs.delete : docs.get
+  }
+
+  const restError = (
+    template: RestError,
+    status: number,
+    docUrl?: string,
+    headers: Record<string, string> = {},
+  ) =>
+    new HttpError(
+      status,
+      fill(template, {
+        message: template.message,
+        documentation_url: docUrl ?? template.documentation_url,
+        status: String(status),
+      }),
+      headers,
+    )
+
+  let rateUsed = 0
+  function restHeaders(): Record<string, string> {
+    rateUsed++
+    const limit = Number(templates.restHeaders['x-ratelimit-limit'])
+    return {
+      ...templates.restHeaders,
+      'x-ratelimit-remaining': String(Math.max(0, limit - rateUsed)),
+      'x-ratelimit-used': String(rateUsed),
+      'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600),
+      'x-github-request-id': crypto
+        .randomBytes(8)
+        .toString('hex')
+        .toUpperCase()
+        .replace(/(.{4})(.{4})(.{4})(.{4})/, '$1:$2:$3:$4'),
+    }
+  }
+
+  function paginate(list: StoredArtifact[], url: URL, canonicalPath: string) {
+    const perPage = Math.min(100, Math.max(1, Number(url.searchParams.get('per_page') ?? 30) || 30))
+    const page = Math.max(1, Number(url.searchParams.get('page') ?? 1) || 1)
+    const pages = Math.max(1, Math.ceil(list.length / perPage))
+    const slice = list.slice((page - 1) * perPage, page * perPage)
+    const link = (p: number, rel: string) => {
+      const q = new URLSearchParams(url.searchParams)
+      q.set('per_page', String(perPage))
+      q.set('page', String(p))
+      return `<${baseUrl}${canonicalPath}?${q.toString()}>; rel="${rel}"`
+    }
+    const links: string[] = []
+    if (page > 1) links.push(link(Math.min(page - 1, pages), 'prev'))
+    if (page < pages) links.push(link(page + 1, 'next'), link(pages, 'last'))
+    if (page > 1) links.push(link(1, 'first'))
+    const body = fill(templates.restList, {
+      total_count: list.length,
+      artifacts: slice.map(restArtifact),
+    })
+    return { body, link: links.join(', ') }
+  }
+
+  async function handleRest(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+  ): Promise<boolean> {
+    const m =
+      /^\/repos\/([^/]+)\/([^/]+)(\/actions\/.*)$/.exec(url.pathname) ??
+      /^\/repositories\/(\d+)()(\/actions\/.*)$/.exec(url.pathname)
+    if (!m) return false
+    const rest = m[3]!
+    const sameRepo = m[2]
+      ? m[1]!.toLowerCase() === owner.toLowerCase() && m[2]!.toLowerCase() === repo.toLowerCase()
+      : Number(m[1]) === repositoryId
+    const doc = docFor(req.method ?? 'GET', rest)
+
+    const auth = req.headers.authorization ?? ''
+    const given = /^(?:token|bearer)\s+(.+)$/i.exec(auth)?.[1]
+    // A private repository: anonymous requests get 404, a wrong token 401 (as GitHub answers).
+    if (!auth) throw restError(templates.rest404, 404, doc, restHeaders())
+    if (given !== token) throw restError(templates.rest401, 401, undefined, restHeaders())
+    if (!sameRepo) throw restError(templates.rest404, 404, doc, restHeaders())
+
+    const canonical = (suffix: string) => `/repositories/${repositoryId}${suffix}`
+    const byNewest = (list: StoredArtifact[]) => [...list].sort((a, b) => b.id - a.id)
+    const nameFilter = url.searchParams.get('name')
+    const send = (status: number, body: unknown, extra: Record<string, string> = {}) => {
+      const headers = { ...restHeaders(), ...extra }
+      res.writeHead(status, headers)
+      res.end(body === undefined ? undefined : JSON.stringify(body))
+    }
+
+    let mm: RegExpExecArray | null
+    if (req.method === 'GET' && /^\/actions\/artifacts\/?$/.test(rest)) {
+      const list = byNewest(live().filter((a) => !nameFilter || a.name === nameFilter))
+      const { body, link } = paginate(list, url, canonical('/actions/artifacts'))
+      send(200, body, link ? { link } : {})
+      return true
+    }
+    if (req.method === 'GET' && (mm = /^\/actions\/runs\/(\d+)\/artifacts\/?$/.exec(rest))) {
+      const run = Number(mm[1])
+      const list = byNewest(
+        live().filter((a) => a.runId === run && (!nameFilter || a.name === nameFilter)),
+      )
+      const { body, link } = paginate(list, url, canonical(`/actions/runs/${run}/artifacts`))
+      send(200, body, link ? { link } : {})
+      return true
+    }
+    if ((mm = /^\/actions\/artifacts\/(\d+)(?:\/([^/]+))?\/?$/.exec(rest))) {
+      const a = live().find((x) => x.id === Number(mm![1]))
+      const format = mm[2]
+      if (!a) throw restError(templates.rest404, 404, doc, restHeaders())
+      if (req.method === 'GET' && !format) {
+        send(200, restArtifact(a))
+        return true
+      }
+      if (req.method === 'GET' && format === 'zip') {
+        if (a.expired) throw restError(templates.rest410, 410, docs.download, restHeaders())
+        // "Gets a redirect URL to download an archive for a repository. This URL expires after 1 minute."
+        send(302, undefined, {
+          location: signedUrl(a.blobPath, 'r', 60_000, `${a.name}.zip`),
+          'content-length': '0',
+        })
+        return true
+      }
+      if (req.method === 'DELETE' && !format) {
+        artifacts.splice(artifacts.indexOf(a), 1)
+        blobs.delete(a.blobPath)
+        send(204, undefined)
+        return true
+      }
+    }
+    throw restError(templates.rest404, 404, doc, restHeaders())
+  }
+
+  // ------------------------------------------------------------------ Twirp (results service)
+
+  const twirpError = (kind: string, msg?: string) => {
+    const t = templates.twirpErrors[kind]
+    if (!t) throw new Error(`stand-in: no twirp error template ${kind}`)
+    return new HttpError(t.status, fill(t.body, { code: t.body.code, msg: msg ?? t.body.msg }))
+  }
+
+  /** protobuf-ts sends proto field names; its JSON reader also accepts lowerCamel names. */
+  const field = (body: Record<string, unknown>, protoName: string): unknown => {
+    const camel = protoName.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
+    return body[protoName] ?? body[camel]
+  }
+  /** google.protobuf wrappers (StringValue, Int64Value) are plain JSON values. */
+  const unwrap = (v: unknown): string | undefined =>
+    v === undefined || v === null
+      ? undefined
+      : typeof v === 'object'
+        ? String((v as { value?: unknown }).value)
+        : String(v)
+
+  async function handleTwirp(req: http.IncomingMessage, res: http.ServerResponse, url: URL) {
+    const method = url.pathname.slice(TWIRP_PREFIX.length)
+    const raw = await readBody(req)
+    if (req.headers.authorization !== `Bearer ${actionsToken}`) throw twirpError('unauthenticated')
+    if (req.method !== 'POST')
+      throw twirpError('bad_route', `unsupported method ${req.method} (only POST is allowed)`)
+    let body: Record<string, unknown>
+    try {
+      body = JSON.parse(raw.toString('utf8') || '{}') as Record<string, unknown>
+    } catch {
+      throw twirpError('invalid_argument', 'the json request could not be decoded')
+    }
+    const runBackendId = String(field(body, 'workflow_run_backend_id') ?? '')
+    const jobBackendId = String(field(body, 'workflow_job_run_backend_id') ?? '')
+    const name = field(body, 'name') === undefined ? undefined : String(field(body, 'name'))
+    const runEntry = [...runs.entries()].find(([, r]) => r.runBackendId === runBackendId)
+    let out: Record<string, unknown>
+
+    switch (method) {
+      case 'CreateArtifact': {
+        if (!runEntry || !jobBackendId)
+          throw twirpError(
+            'invalid_argument',
+            'workflow run backend id or job backend id is invalid',
+          )
+        if (!name) throw twirpError('invalid_argument', 'name is required')
+        const exists =
+          pending.some((p) => p.workflowRunBackendId === runBackendId && p.name === name) ||
+          artifacts.some((a) => a.workflowRunBackendId === runBackendId && a.name === name)
+        if (exists) throw twirpError('already_exists')
+        const createdAt = new Date()
+        const expiresRaw = field(body, 'expires_at')
+        const expiresAt =
+          typeof expiresRaw === 'string'
+            ? new Date(expiresRaw)
+            : new Date(createdAt.getTime() + 90 * DAY_MS)
+        const p: Pending = {
+          id: nextId++,
+          name,
+          runId: runEntry[0],
+          workflowRunBackendId: runBackendId,
+          workflowJobRunBackendId: jobBackendId,
+          createdAt,
+          expiresAt,
+          blobPath: blobPathFor(runBackendId, jobBackendId, name),
+        }
+        pending.push(p)
+        out = fill(templates.twirpCreate, {
+          ok: true,
+          signed_upload_url: signedUrl(p.blobPath, 'cw', 6 * 60 * 60 * 1000),
+        })
+        break
+      }
+      case 'FinalizeArtifact': {
+        const i = pending.findIndex(
+          (p) => p.workflowRunBackendId === runBackendId && p.name === name,
+        )
+        if (i < 0) throw twirpError('not_found', 'artifact not found')
+        const p = pending[i]!
+        const blob = blobs.get(p.blobPath)
+        if (!blob) throw twirpError('not_found', 'artifact upload not found in blob storage')
+        const size = String(field(body, 'size') ?? '0')
+        if (size !== String(blob.data.length)) {
+          throw twirpError(
+            'invalid_argument',
+            `size ${size} does not match the uploaded blob (${blob.data.length} bytes)`,
+          )
+        }
+        const hash = unwrap(field(body, 'hash'))
+        const digest = `sha256:${sha256(blob.data)}`
+        if (hash !== undefined && hash !== digest)
+          throw twirpError('invalid_argument', `hash ${hash} does not match the uploaded blob`)
+        pending.splice(i, 1)
+        const a: StoredArtifact = {
+          id: p.id,
+          name: p.name,
+          runId: p.runId,
+          workflowRunBackendId: p.workflowRunBackendId,
+          workflowJobRunBackendId: p.workflowJobRunBackendId,
+          createdAt: p.createdAt,
+          updatedAt: new Date(),
+          expiresAt: p.expiresAt,
+          expired: false,
+          zip: blob.data,
+          digest,
+          headBranch: 'main',
+          headSha: runFor(p.runId).headSha,
+          blobPath: p.blobPath,
+        }
+        artifacts.push(refreshExpiry(a))
+        out = fill(templates.twirpFinalize, { ok: true, artifact_id: String(a.id) })
+        break
+      }
+      case 'ListArtifacts': {
+        const nameFilter = unwrap(field(body, 'name_filter'))
+        const idFilter = unwrap(field(body, 'id_filter'))
+        const list = live().filter(
+          (a) =>
+            a.workflowRunBackendId === runBackendId &&
+            !a.expired &&
+            (nameFilter === undefined || a.name === nameFilter) &&
+            (idFilter === undefined || String(a.id) === idFilter),
+        )
+        const item = templates.twirpList.artifacts[0]!
+        out = fill(templates.twirpList, {
+          artifacts: list.map((a) =>
+            fill(item, {
+              workflow_run_backend_id: a.workflowRunBackendId,
+              workflow_job_run_backend_id: a.workflowJobRunBackendId,
+              database_id: String(a.id),
+              name: a.name,
+              size: String(a.zip.length),
+              created_at: a.createdAt.toISOString(),
+              digest: a.digest,
+            }),
+          ),
+        })
+        break
+      }
+      case 'GetSignedArtifactURL': {
+        const a = live().find(
+          (x) => x.workflowRunBackendId === runBackendId && x.name === name && !x.expired,
+        )
+        if (!a) throw twirpError('not_found', 'artifact not found')
+        out = fill(templates.twirpSignedUrl, {
+          signed_url: signedUrl(a.blobPath, 'r', 60 * 60 * 1000, `${a.name}.zip`),
+        })
+        break
+      }
+      case 'DeleteArtifact': {
+        const a = artifacts.find((x) => x.workflowRunBackendId === runBackendId && x.name === name)
+        if (!a) throw twirpError('not_found', 'artifact not found')
+        artifacts.splice(artifacts.indexOf(a), 1)
+        blobs.delete(a.blobPath)
+        out = fill(templates.twirpDelete, { ok: true, artifact_id: String(a.id) })
+        break
+      }
+      default:
+        throw twirpError('bad_route', `no handler for path "${url.pathname}"`)
+    }
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(out))
+  }
+
+  // ------------------------------------------------------------------ Azure Blob storage
+
+  function azureError(code: string, req: http.IncomingMessage, requestId: string): HttpError {
+    const t = templates.azureErrors[code]
+    if (!t) throw new Error(`stand-in: no azure error template ${code}`)
+    const xml =
+      '\uFEFF<?xml version="1.0" encoding="utf-8"?>' +
+      `<Error><Code>${code}</Code><Message>${t.message}\nRequestId:${requestId}\nTime:${new Date().toISOString()}</Message></Error>`
+    return new HttpError(t.status, Buffer.from(xml, 'utf8'), {
+      'content-type': 'application/xml',
+      'x-ms-error-code': code,
+      'x-ms-request-id': requestId,
+      'x-ms-version': String(req.headers['x-ms-version'] ?? AZURE_SERVICE_VERSION),
+    })
+  }
+
+  /** Headers named by a template, with values for this response. */
+  function azureHeaders(
+    template: Record<string, string>,
+    values: Record<string, string>,
+  ): Record<string, string> {
+    return fill(template, values) as Record<string, string>
+  }
+
+  async function handleBlob(req: http.IncomingMessage, res: http.ServerResponse, url: URL) {
+    const requestId = crypto.randomUUID()
+    const blobPath = decodeURIComponent(url.pathname)
+    const common = {
+      'x-ms-request-id': requestId,
+      'x-ms-version': String(req.headers['x-ms-version'] ?? AZURE_SERVICE_VERSION),
+      'x-ms-client-request-id': String(req.headers['x-ms-client-request-id'] ?? ''),
+      date: new Date().toUTCString(),
+      server: 'Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0',
+    }
+    const body = await readBody(req)
+
+    // SAS checks: the signature issued for this blob, within its expiry, with the right permission.
+    const sig = url.searchParams.get('sig')
+    const se = url.searchParams.get('se')
+    if (!sig || sigs.get(blobPath) !== sig || !se || Date.parse(se) < Date.now()) {
+      throw azureError('AuthenticationFailed', req, requestId)
+    }
+    const sp = url.searchParams.get('sp') ?? ''
+    const writing = req.method === 'PUT'
+    if (writing ? !/[cw]/.test(sp) : !sp.includes('r'))
+      throw azureError('AuthorizationPermissionMismatch', req, requestId)
+
+    const comp = url.searchParams.get('comp')
+    if (req.method === 'PUT' && comp === 'block') {
+      const blockId = url.searchParams.get('blockid')
+      if (!blockId) throw azureError('InvalidQueryParameterValue', req, requestId)
+      let blocks = uncommitted.get(blobPath)
+      if (!blocks) uncommitted.set(blobPath, (blocks = new Map()))
+      blocks.set(blockId, body)
+      res.writeHead(201, {
+        ...azureHeaders(templates.azureStageBlock, {
+          ...common,
+          'content-md5': md5b64(body),
+          'x-ms-request-server-encrypted': 'true',
+        }),
+        'content-length': '0',
+      })
+      res.end()
+      return
+    }
+    if (req.method === 'PUT' && (comp === 'blocklist' || comp === null)) {
+      let data: Buffer
+      if (comp === 'blocklist') {
+        // <BlockList><Latest>id</Latest><Committed>id</Committed><Uncommitted>id</Uncommitted></BlockList>
+        const staged = uncommitted.get(blobPath) ?? new Map<string, Buffer>()
+        const parts: Buffer[] = []
+        for (const [, kind, id] of body
+          .toString('utf8')
+          .matchAll(/<(Latest|Committed|Uncommitted)>([^<]*)<\/\1>/g)) {
+          // Re-committing already committed blocks is not modelled: only staged blocks count.
+          const part = kind === 'Committed' ? undefined : staged.get(id!)
+          if (!part) throw azureError('InvalidBlockList', req, requestId)
+          parts.push(part)
+        }
+        data = Buffer.concat(parts)
+        uncommitted.delete(blobPath)
+      } else {
+        if (req.headers['x-ms-blob-type'] !== 'BlockBlob')
+          throw azureError('InvalidQueryParameterValue', req, requestId)
+        data = body
+      }
+      const now = new Date()
+      const blob: Blob = {
+        data,
+        contentType: String(
+          req.headers['x-ms-blob-content-type'] ??
+            req.headers['content-type'] ??
+            'application/octet-stream',
+        ),
+        etag: etagFor(),
+        lastModified: now,
+        createdAt: blobs.get(blobPath)?.createdAt ?? now,
+      }
+      blobs.set(blobPath, blob)
+      res.writeHead(201, {
+        ...azureHeaders(templates.azureCommit, {
+          ...common,
+          etag: blob.etag,
+          'last-modified': now.toUTCString(),
+          'content-md5': md5b64(body),
+          'x-ms-request-server-encrypted': 'true',
+        }),
+        'content-length': '0',
+      })
+      res.end()
+      return
+    }
+    if ((req.method === 'GET' || req.method === 'HEAD') && comp === null) {
+      const blob = blobs.get(blobPath)
+      if (!blob) throw azureError('BlobNotFound', req, requestId)
+      const headers = azureHeaders(templates.azureGetBlob, {
+        ...common,
+        'content-type': blob.contentType,
+        'content-length': String(blob.data.length),
+        etag: blob.etag,
+        'last-modified': blob.lastModified.toUTCString(),
+        'accept-ranges': 'bytes',
+        'x-ms-blob-type': 'BlockBlob',
+        'x-ms-creation-time': blob.createdAt.toUTCString(),
+        'x-ms-lease-status': 'unlocked',
+        'x-ms-lease-state': 'available',
+        'x-ms-server-encrypted': 'true',
+      })
+      const rscd = url.searchParams.get('rscd')
+      res.writeHead(200, rscd ? { ...headers, 'content-disposition': rscd } : headers)
+      res.end(req.method === 'HEAD' ? undefined : blob.data)
+      return
+    }
+    throw azureError('InvalidQueryParameterValue', req, requestId)
+  }
+
+  // ------------------------------------------------------------------ faults and dispatch
+
+  function injectedFault(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const target = req.url ?? '/'
+    const f = faults.find((x) => x.remaining > 0 && x.path.test(target))
+    if (!f) return false
+    f.remaining--
+    req.resume()
+    const headers = restHeaders()
+    if (f.kind === '403-permission') {
+      const t = templates.rest403
+      const actionsPath = /^\/(?:repos\/[^/]+\/[^/]+|repositories\/\d+)(\/actions\/.*)$/.exec(
+        target.split('?')[0]!,
+      )?.[1]
+      const doc = actionsPath ? docFor(req.method ?? 'GET', actionsPath) : t.documentation_url
+      res.writeHead(403, headers)
+      res.end(
+        JSON.stringify(fill(t, { message: t.message, documentation_url: doc, status: '403' })),
+      )
+      return true
+    }
+    const status = f.opts.status ?? 403
+    const wait = f.opts.retryAfterSeconds ?? 60
+    const t = templates.restRateLimit
+    res.writeHead(status, {
+      ...headers,
+      'x-ratelimit-remaining': '0',
+      'x-ratelimit-used': headers['x-ratelimit-limit']!,
+      'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + wait),
+      'retry-after': String(wait),
+    })
+    res.end(
+      JSON.stringify(
+        fill(t, {
+          message: t.message,
+          documentation_url: t.documentation_url,
+          status: String(status),
+        }),
+      ),
+    )
+    return true
+  }
+
+  const server = http.createServer((req, res) => {
+    requests.push({ method: req.method ?? 'GET', path: req.url ?? '/' })
+    const url = new URL(req.url ?? '/', baseUrl)
+    const handle = async () => {
+      if (injectedFault(req, res)) return
+      if (url.pathname.startsWith(TWIRP_PREFIX)) return handleTwirp(req, res, url)
+      if (url.pathname.startsWith(`/${BLOB_ACCOUNT}/`)) return handleBlob(req, res, url)
+      req.resume() // the REST routes take no request body
+      if (await handleRest(req, res, url)) return
+      throw restError(templates.rest404, 404, 'https://docs.github.com/rest', restHeaders())
+    }
+    handle().catch((err: unknown) => {
+      if (res.headersSent) {
+        res.destroy()
+        return
+      }
+      if (err instanceof HttpError) {
+        const isBuffer = Buffer.isBuffer(err.body)
+        res.writeHead(err.status, {
+          'content-type': 'application/json; charset=utf-8',
+          ...err.headers,
+        })
+        res.end(isBuffer ? err.body : JSON.stringify(err.body))
+        return
+      }
+      res.writeHead(500, { 'content-type': 'text/plain' })
+      res.end(`stand-in error: ${err instanceof Error ? err.stack : String(err)}`)
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const { port } = server.address() as AddressInfo
+  baseUrl = `http://127.0.0.1:${port}`
+
+  return {
+    url: baseUrl,
+    token,
+    owner,
+    repo,
+    repositoryId,
+    runId,
+    env: {
+      GITHUB_API_URL: baseUrl,
+      ACTIONS_RESULTS_URL: `${baseUrl}/`,
+      ACTIONS_RUNTIME_TOKEN: actionsToken,
+      GITHUB_REPOSITORY: `${owner}/${repo}`,
+      GITHUB_REPOSITORY_OWNER: owner,
+      GITHUB_RUN_ID: String(runId),
+      GITHUB_RUN_ATTEMPT: '1',
+      GITHUB_WORKSPACE: workspace,
+      // The artifact client treats any host but github.com / *.ghe.com / *.localhost as GHES and refuses.
+      GITHUB_SERVER_URL: 'https://github.com',
+      GITHUB_RETENTION_DAYS: '90',
+    },
+    artifacts,
+    addArtifact,
+    fail(p: RegExp, kind: FaultKind, times = Number.POSITIVE_INFINITY, fopts: FaultOptions = {}) {
+      faults.push({ path: p, kind, remaining: times, opts: fopts })
+    },
+    requests,
+    async close() {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      fs.rmSync(workspace, { recursive: true, force: true })
+    },
+  }
+}
