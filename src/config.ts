@@ -38,6 +38,8 @@ export enum Inputs {
   DownloadArtifact = 'download-artifact',
   ArtifactName = 'artifact-name',
   GithubToken = 'github-token',
+  Confirm = 'confirm',
+  DryRun = 'dry-run',
 }
 
 export const DEFAULTS: Record<Inputs, string> = {
@@ -71,9 +73,11 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.DownloadArtifact]: 'false',
   [Inputs.ArtifactName]: 'omniai-backup',
   [Inputs.GithubToken]: '${{ github.token }}',
+  [Inputs.Confirm]: '',
+  [Inputs.DryRun]: 'false',
 }
 
-export const MODES = ['backup', 'verify', 'drill', 'gate'] as const
+export const MODES = ['backup', 'verify', 'drill', 'gate', 'restore'] as const
 export type Mode = (typeof MODES)[number]
 export const ENGINES: readonly EngineName[] = ['sqlite', 'postgres']
 
@@ -121,6 +125,10 @@ export interface Config {
   downloadArtifact: boolean
   artifactName: string
   githubToken: string
+  /** restore: must repeat the live database's name; a restore replaces it. */
+  confirm: string
+  /** restore: say exactly what would happen, change nothing. */
+  dryRun: boolean
 }
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }
@@ -347,5 +355,7 @@ export function parseConfig(
     githubToken: read(Inputs.GithubToken).startsWith('${{')
       ? env.GITHUB_TOKEN || ''
       : read(Inputs.GithubToken),
+    confirm: read(Inputs.Confirm),
+    dryRun: bool(read(Inputs.DryRun), Inputs.DryRun),
   }
 }

@@ -28,6 +28,15 @@ export interface Report {
   warnings: string[]
   /** drill: the JSON Lines file the drill record was appended to. */
   drillLog?: string
+  /** restore: what was (or, in a dry run, would be) done. */
+  restore?: {
+    target: string
+    dryRun: boolean
+    plan: string[]
+    /** The backup of the live database taken first, and how to go back to it. */
+    safetyBackup: string | null
+    undo: string | null
+  }
   /** backup: what retention kept and deleted in backup-dir. */
   retention?: {
     mode: 'apply' | 'dry-run'
@@ -155,6 +164,7 @@ export function renderSummary(report: Report): string {
     verify: 'Verify',
     drill: 'Restore drill',
     gate: 'Security gate',
+    restore: 'Restore',
   }[report.mode]
   const failed = failedChecks(report)
   const status = report.error
@@ -210,6 +220,16 @@ export function renderSummary(report: Report): string {
     ])
   }
   lines.push('| | |', '| --- | --- |', ...facts.map(([k, v]) => `| ${k} | ${cell(v)} |`), '')
+  if (report.restore) {
+    const r = report.restore
+    lines.push(
+      `### ${r.dryRun ? 'Restore plan (dry run: nothing was changed)' : 'Restore'}`,
+      '',
+      ...r.plan.map((p, i) => `${i + 1}. ${p}`),
+      '',
+    )
+    if (r.undo) lines.push(`To undo: \`${cell(r.undo)}\``, '')
+  }
   if (report.retention) {
     const r = report.retention
     const what =

@@ -61,6 +61,17 @@ export interface Engine {
     backup: BackupRef,
     log: Log,
   ): Promise<{ checks: Check[]; database: DatabaseFacts | null }>
+  /** How the live database is named, as the restore confirmation must repeat it. */
+  liveName(): string
+  /** Whether the live database exists (a restore onto a new machine has none). */
+  liveExists(): Promise<boolean>
+  /** Other processes or sessions using the live database, one line each; empty when none. */
+  liveUsers(): Promise<string[]>
+  /**
+   * Replaces the live database with a verified backup, so that a failure part-way leaves the
+   * old data in place, and opens the result.
+   */
+  replaceLive(backup: BackupRef, log: Log): Promise<Database>
   /** Restores a backup into an isolated place (`scratchDir` is an empty folder of its own) and opens it. */
   restore(backup: BackupRef, scratchDir: string, log: Log): Promise<Database>
 }

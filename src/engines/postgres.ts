@@ -207,6 +207,58 @@ export class PostgresEngine implements Engine {
     }
   }
 
+  liveName(): string {
+    return this.source().database
+  }
+
+  async liveExists(): Promise<boolean> {
+    return true
+  }
+
+  async liveUsers(): Promise<string[]> {
+    const target = this.source()
+    const client = await connect(target, 'connection-string')
+    try {
+      const { rows } = await client.query<{ pid: string; app: string; who: string }>(
+        `SELECT pid::text, coalesce(nullif(application_name, ''), 'unnamed') AS app, coalesce(usename, '?') AS who
+         FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
+      )
+      return rows.map((r) => `session ${r.pid} (${r.app}, user ${r.who})`)
+    } finally {
+      await client.end().catch(() => undefined)
+    }
+  }
+
+  async replaceLive(backup: BackupRef, log: Log): Promise<Database> {
+    const target = this.source()
+    const client = await connect(target, 'connection-string')
+    const server = await serverFacts(client).finally(() => client.end().catch(() => undefined))
+    const tool = await this.restoreTool(backup, server.major)
+    // The runbook's pg_restore --clean --if-exists, in one transaction: a failure rolls back
+    // and the old data stays.
+    await runTool(
+      tool.path,
+      [
+        '--clean',
+        '--if-exists',
+        '--single-transaction',
+        '--exit-on-error',
+        '--no-password',
+        `--dbname=${target.dbnameArg}`,
+        backup.path,
+      ],
+      target.env,
+    ).catch((err: unknown) => {
+      throw err instanceof ToolError
+        ? new UserError(
+            `${err.message}. The restore was rolled back: the live database is as it was.`,
+          )
+        : err
+    })
+    log.info(`pg_restore --clean --if-exists --single-transaction into ${target.redacted}`)
+    return new PgDatabase(await connect(target, 'connection-string'), target, false)
+  }
+
   private async restoreTool(backup: BackupRef, serverMajor: number) {
     const dumpMajor = majorOf(/\(PostgreSQL\)\s+(\d+)/.exec(backup.manifest.toolVersion ?? '')?.[1])
     return findTool(

@@ -3,6 +3,7 @@ import * as path from 'node:path'
 import { keyText } from '../digest.js'
 import { describeError, UserError } from '../errors.js'
 import { checkDatabase } from '../inspect.js'
+import { fsyncDir, fsyncFile, tempName } from '../fsutil.js'
 import type { AuditRows } from '../audit.js'
 import type {
   Inventory,
@@ -60,6 +61,36 @@ export async function assertSqliteFile(file: string, input: string, fix: string)
       `${input}: ${file} is not a SQLite database (it does not start with "SQLite format 3"). ${fix}`,
     )
   }
+}
+
+/** Processes (other than this one) with the database or its -wal/-shm open, from /proc. */
+async function processesWithOpen(file: string): Promise<string[]> {
+  const real = await fs.realpath(file)
+  const targets = new Set([real, `${real}-wal`, `${real}-shm`, `${real}-journal`])
+  let pids: string[]
+  try {
+    pids = (await fs.readdir('/proc')).filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)
+  } catch {
+    return []
+  }
+  const users: string[] = []
+  for (const pid of pids) {
+    let fds: string[]
+    try {
+      fds = await fs.readdir(`/proc/${pid}/fd`)
+    } catch {
+      continue
+    }
+    for (const fd of fds) {
+      const link = await fs.readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')
+      if (targets.has(link)) {
+        const comm = (await fs.readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '?')).trim()
+        users.push(`pid ${pid} (${comm})`)
+        break
+      }
+    }
+  }
+  return users
 }
 
 async function logDriver(log: Log): Promise<void> {
@@ -177,6 +208,77 @@ export class SqliteEngine implements Engine {
     } catch (err) {
       throw new UserError(`backup-file: cannot open ${file} as SQLite: ${(err as Error).message}`)
     }
+  }
+
+  liveName(): string {
+    return path.basename(this.source)
+  }
+
+  async liveExists(): Promise<boolean> {
+    return fs.stat(this.source).then(
+      () => true,
+      () => false,
+    )
+  }
+
+  async liveUsers(): Promise<string[]> {
+    if (!(await this.liveExists())) return []
+    const users = await processesWithOpen(this.source)
+    if (users.length) return users
+    // Where /proc cannot be read (macOS, Windows), a connection in a transaction still shows:
+    // an exclusive lock cannot be had without waiting.
+    const db = await openSqlite(this.source, { readonly: false })
+    try {
+      db.exec('PRAGMA busy_timeout = 0')
+      db.exec('BEGIN EXCLUSIVE')
+      db.exec('ROLLBACK')
+      return []
+    } catch {
+      return ['another connection holds a lock on it']
+    } finally {
+      db.close()
+    }
+  }
+
+  async replaceLive(backup: BackupRef, log: Log): Promise<Database> {
+    await logDriver(log)
+    const target = path.resolve(this.source)
+    const dir = path.dirname(target)
+    const tmp = tempName(dir, path.basename(target))
+    try {
+      const src = await openSqlite(backup.path, { readonly: true })
+      try {
+        await src.backup(tmp, progressLogger(log, 'restore'))
+      } finally {
+        src.close()
+      }
+      const out = await openSqlite(tmp, { readonly: false })
+      try {
+        const problems = out.rows('PRAGMA integrity_check').map((r) => String(r[0]))
+        if (problems.join() !== 'ok')
+          throw new UserError(
+            `backup-file: the restored copy fails integrity_check (${problems.slice(0, 3).join('; ')}); the live database was not touched.`,
+          )
+        // Back to the journal mode the live database had (OmniAI runs in WAL mode).
+        const mode = backup.manifest.source.journalMode
+        if (mode && /^(wal|delete|truncate|persist)$/i.test(mode))
+          out.exec(`PRAGMA journal_mode = ${mode}`)
+      } finally {
+        out.close()
+      }
+      await fsyncFile(tmp)
+      // A -wal left beside the old file would be replayed onto the restored one: its frames
+      // belong to the old database. The safety backup already holds what they contained.
+      await fs.rm(`${target}-wal`, { force: true })
+      await fs.rm(`${target}-shm`, { force: true })
+      await fs.rm(`${target}-journal`, { force: true })
+      await fs.rename(tmp, target)
+      await fsyncDir(dir)
+    } catch (err) {
+      await fs.rm(tmp, { force: true })
+      throw err
+    }
+    return new SqliteDatabase(target, await openSqlite(target, { readonly: false }))
   }
 
   async restore({ path: file }: BackupRef, scratchDir: string, log: Log): Promise<Database> {

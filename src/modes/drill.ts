@@ -12,7 +12,7 @@ import { emptyReport, finish, type ModeContext } from './common.js'
 import { gateOnRestored } from './gate.js'
 
 /** The runbook's post-restore checks, run on the restored copy against the manifest. */
-async function checkRestored(db: Database, manifest: Manifest) {
+export async function checkRestored(db: Database, manifest: Manifest) {
   const { inventory } = manifest
   const { checks, database } = await checkDatabase(db, manifest)
   const conversations = inventory.conversations

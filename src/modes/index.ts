@@ -8,9 +8,10 @@ import { backup } from './backup.js'
 import { emptyReport, finish } from './common.js'
 import { drill } from './drill.js'
 import { gate } from './gate.js'
+import { restore } from './restore.js'
 import { verify } from './verify.js'
 
-const MODES = { backup, verify, drill, gate }
+const MODES = { backup, verify, drill, gate, restore }
 
 /**
  * Runs the configured mode and writes the JSON report. An error (bad input, unreadable file)
