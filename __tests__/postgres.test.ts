@@ -358,3 +358,19 @@ describe('postgres: a dump newer than the pg_restore that must read it', () => {
     expect(await scratchDatabases()).toEqual([])
   })
 })
+
+describe('postgres: tool errors carry no row values', () => {
+  it('drops the lines where PostgreSQL quotes a row', async () => {
+    const { withoutRowValues, ToolError } = await import('../src/engines/pg-tools.js')
+    const stderr = [
+      'pg_restore: error: could not execute query: ERROR:  duplicate key value violates unique constraint "users_email_key"',
+      'DETAIL:  Key (email)=(ceo.private@omniai-secret.test) already exists.',
+      'CONTEXT:  COPY users, line 1: "999\tceo.private@omniai-secret.test\tCEO"',
+      'Command was: COPY public.users (id, email) FROM stdin;',
+    ].join('\n')
+    expect(withoutRowValues(stderr)).not.toContain('omniai-secret')
+    expect(new ToolError('pg_restore', 1, stderr).message).toMatch(
+      /^pg_restore failed \(exit 1\): pg_restore: error: .*users_email_key" \| Command was: COPY public\.users/,
+    )
+  })
+})

@@ -28,6 +28,16 @@ export async function digestPath(p: string): Promise<{ sha256: string; bytes: nu
   return { sha256: listing.digest('hex'), bytes }
 }
 
+/**
+ * Owner-only permissions: a backup holds every user's conversations. Files 0600, folders 0700
+ * (pg_dump and SQLite create files by the umask, typically world-readable).
+ */
+export async function restrictPath(p: string): Promise<void> {
+  if (!(await fs.stat(p)).isDirectory()) return fs.chmod(p, 0o600)
+  await fs.chmod(p, 0o700)
+  for (const name of await fs.readdir(p)) await fs.chmod(path.join(p, name), 0o600)
+}
+
 /** fsync a file, or every file of a directory and the directory itself. */
 export async function fsyncPath(p: string): Promise<void> {
   if (!(await fs.stat(p)).isDirectory()) return fsyncFile(p)

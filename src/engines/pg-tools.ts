@@ -136,6 +136,17 @@ export async function findTool(
   )
 }
 
+/**
+ * PostgreSQL quotes row values in some messages (a duplicate key's value, the COPY line that
+ * failed); reports and logs carry no row contents, so those lines are dropped.
+ */
+export function withoutRowValues(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((line) => !/^\s*(DETAIL:\s+(Key|Failing row)|CONTEXT:\s+COPY)/.test(line))
+    .join('\n')
+}
+
 /** A client tool failed; its message is one line ending with the tool's own last words. */
 export class ToolError extends UserError {
   constructor(
@@ -143,7 +154,7 @@ export class ToolError extends UserError {
     readonly exitCode: number | null,
     readonly stderr: string,
   ) {
-    const last = stderr.trim().split('\n').slice(-3).join(' | ')
+    const last = withoutRowValues(stderr).trim().split('\n').slice(-3).join(' | ')
     super(`${command} failed (exit ${exitCode ?? 'signal'}): ${last || 'no error output'}`)
     this.name = 'ToolError'
   }

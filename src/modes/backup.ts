@@ -3,7 +3,7 @@ import { checksum } from '../checks.js'
 import { createEngine } from '../engines/index.js'
 import { applyRetention, planRetention, retentionRows } from '../retention.js'
 import { artifactSettings, artifactTier, uploadBackup } from '../store/artifacts.js'
-import { digestPath, fsyncPath } from '../fsutil.js'
+import { digestPath, fsyncPath, restrictPath } from '../fsutil.js'
 import { databaseFacts, takeInventory } from '../inspect.js'
 import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
@@ -48,6 +48,7 @@ export async function backup({ config, log, now }: ModeContext): Promise<Report>
       ),
     )
     report.checks.push({ name: 'integrity', ok: true, detail: snapshot.verified })
+    await restrictPath(tmp)
     await fsyncPath(tmp)
     report.durations.snapshotMs = Math.round(performance.now() - t0)
 
