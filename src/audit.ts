@@ -6,7 +6,7 @@
  *   hashSum     = Σ h(row)      mod P   → h'(k) - h(k) for one altered row
  *   weightedSum = Σ key·h(row)  mod P   → k·(h' - h); k = Δweighted / Δhash
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { RowHasher, encodeRow } from './digest.js'
 import type { AuditChunk, AuditDigest } from './inventory.js'
 
@@ -24,8 +24,8 @@ export interface AuditRows {
     | AsyncIterable<{ key: string; row: readonly unknown[] }>
 }
 
-function rowHash(row: readonly unknown[]): bigint {
-  return BigInt('0x' + createHash('sha256').update(encodeRow(row)).digest('hex').slice(0, 14))
+function rowHash(line: string): bigint {
+  return BigInt('0x' + hash('sha256', line).slice(0, 14))
 }
 
 function integerKey(key: string): bigint | null {
@@ -40,15 +40,15 @@ class Chunk {
   weightedSum = 0n
   constructor(readonly firstKey: string) {}
 
-  add(key: string, row: readonly unknown[]) {
-    this.hasher.add(row)
+  add(key: string, line: string) {
+    this.hasher.addEncoded(line)
     this.lastKey = key
     const k = integerKey(key)
     if (k === null || this.keySum === null) {
       this.keySum = null
       return
     }
-    const h = rowHash(row)
+    const h = rowHash(line)
     this.keySum += k
     this.hashSum = (this.hashSum + h) % P
     this.weightedSum = (((this.weightedSum + ((k % P) + P) * h) % P) + P) % P
@@ -84,17 +84,21 @@ export async function digestAudit(
   const chunks: AuditChunk[] = []
   let chunk: Chunk | null = null
   let lastKey: string | null = null
-  for await (const { key, row } of source.rows) {
+  const add = ({ key, row }: { key: string; row: readonly unknown[] }) => {
     const boundary = starts ? starts.has(key) : chunk?.hasher.count === AUDIT_CHUNK_ROWS
     if (!chunk || boundary) {
       if (chunk) chunks.push(chunk.finish())
       chunk = new Chunk(key)
     }
-    chunk.add(key, row)
-    all.add(row)
+    const line = encodeRow(row)
+    chunk.add(key, line)
+    all.addEncoded(line)
     lastKey = key
   }
-  if (chunk) chunks.push(chunk.finish())
+  // A synchronous source (SQLite) is read without a promise per row.
+  if (Symbol.iterator in source.rows) for (const r of source.rows) add(r)
+  else for await (const r of source.rows) add(r)
+  if (chunk) chunks.push((chunk as Chunk).finish())
   return { table, key: source.key, rows: all.count, lastKey, sha256: all.digest(), chunks }
 }
 

@@ -55,7 +55,13 @@ export interface Engine {
    * `inspect` on a Database that sees exactly the data the snapshot holds. Throws, leaving
    * whatever it wrote at `dest` for the caller to remove, when the snapshot is not sound.
    */
-  snapshot(dest: string, log: Log, inspect: (db: Database) => Promise<Inventory>): Promise<Snapshot>
+  snapshot(
+    dest: string,
+    log: Log,
+    inspect: (db: Database) => Promise<Inventory>,
+    /** Called once the file at `dest` will not change any more (it may be hashed meanwhile). */
+    written?: () => void,
+  ): Promise<Snapshot>
   /** The checks that prove a backup whole and readable without restoring it; changes nothing. */
   verifyBackup(
     backup: BackupRef,

@@ -138,6 +138,7 @@ export class PostgresEngine implements Engine {
     dest: string,
     log: Log,
     inspect: (db: Database) => Promise<Inventory>,
+    written?: () => void,
   ): Promise<Snapshot> {
     const target = this.source()
     const client = await connect(target, 'connection-string')
@@ -188,6 +189,7 @@ export class PostgresEngine implements Engine {
         )
       }
       await client.query('COMMIT')
+      written?.()
       // The archive's table of contents reads back with the pg_restore that will restore it.
       const { stdout } = await runTool(listTool.path, ['--list', dest], {})
       const entries = stdout.split('\n').filter((l) => /^\d+;/.test(l)).length

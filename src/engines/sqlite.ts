@@ -125,6 +125,7 @@ export class SqliteEngine implements Engine {
     dest: string,
     log: Log,
     inspect: (db: Database) => Promise<Inventory>,
+    written?: () => void,
   ): Promise<Snapshot> {
     await this.checkSource()
     await logDriver(log)
@@ -157,6 +158,7 @@ export class SqliteEngine implements Engine {
     } finally {
       out.close()
     }
+    written?.()
     const { size } = await fs.stat(this.source)
     const db = await this.openBackup(dest)
     try {

@@ -3,7 +3,7 @@ import { checksum } from '../checks.js'
 import { createEngine } from '../engines/index.js'
 import { applyRetention, planRetention, retentionRows } from '../retention.js'
 import { artifactSettings, artifactTier, uploadBackup } from '../store/artifacts.js'
-import { digestPath, fsyncPath, restrictPath } from '../fsutil.js'
+import { digestInWorker, digestPath, fsyncPath, restrictPath } from '../fsutil.js'
 import { databaseFacts, takeInventory } from '../inspect.js'
 import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
@@ -38,22 +38,35 @@ export async function backup({ config, log, now }: ModeContext): Promise<Report>
   const tmp = store.tempPath(base + engine.extension)
   try {
     const t0 = performance.now()
-    const snapshot = await log.group('Snapshot', () =>
-      engine.snapshot(tmp, log, (db) =>
-        takeInventory(db, {
-          conversationsTable: config.conversationsTable,
-          auditTable: config.auditTable,
-          spotCheckCount: config.spotCheckCount,
-        }),
-      ),
-    )
+    let hashing: Promise<{ sha256: string; bytes: number }> | null = null
+    const snapshot = await log
+      .group('Snapshot', () =>
+        engine.snapshot(
+          tmp,
+          log,
+          (db) =>
+            takeInventory(db, {
+              conversationsTable: config.conversationsTable,
+              auditTable: config.auditTable,
+              spotCheckCount: config.spotCheckCount,
+            }),
+          () => {
+            hashing = digestInWorker(tmp)
+          },
+        ),
+      )
+      .catch(async (err: unknown) => {
+        // Let a hash under way finish reading before the file is removed.
+        await (hashing as Promise<unknown> | null)?.catch(() => undefined)
+        throw err
+      })
     report.checks.push({ name: 'integrity', ok: true, detail: snapshot.verified })
     await restrictPath(tmp)
     await fsyncPath(tmp)
     report.durations.snapshotMs = Math.round(performance.now() - t0)
 
     const t1 = performance.now()
-    const { sha256, bytes } = await digestPath(tmp)
+    const { sha256, bytes } = await (hashing ?? digestPath(tmp))
     report.durations.checksumMs = Math.round(performance.now() - t1)
 
     const { inventory } = snapshot
@@ -84,9 +97,14 @@ export async function backup({ config, log, now }: ModeContext): Promise<Report>
     await fs.rm(`${tmp}-journal`, { force: true })
     throw err
   }
+  // Nothing older may go, and nothing is uploaded, until the backup is committed as recorded:
+  // its manifest reads back from disk and names a file of the size that was hashed. (The
+  // content itself was hashed once, from the same inode the final name now links to.)
   const entry = await store.entry(report.backup.path)
-  // Nothing older may go, and nothing is uploaded, until the committed file reads back whole.
-  const readBack = checksum(await digestPath(entry.path), entry.manifest.backup)
+  const readBack = checksum(
+    { sha256: report.backup.sha256, bytes: (await fs.stat(entry.path)).size },
+    entry.manifest.backup,
+  )
   report.checks.push(readBack)
   if (readBack.ok) {
     if (config.uploadArtifact) {

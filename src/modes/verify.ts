@@ -1,7 +1,7 @@
 import { backupAge, checksum } from '../checks.js'
 import { createEngine } from '../engines/index.js'
 import { UserError } from '../errors.js'
-import { digestPath } from '../fsutil.js'
+import { digestInWorker } from '../fsutil.js'
 import { runCheck } from '../inspect.js'
 import type { Report } from '../report.js'
 import * as fs from 'node:fs/promises'
@@ -74,7 +74,7 @@ export function artifactFacts(artifact: RestArtifact | null): Report['artifact']
 
 export async function checksumOf(entry: BackupEntry) {
   return runCheck('checksum', async () =>
-    checksum(await digestPath(entry.path), entry.manifest.backup),
+    checksum(await digestInWorker(entry.path), entry.manifest.backup),
   )
 }
 
