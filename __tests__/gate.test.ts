@@ -84,7 +84,10 @@ describe('gate: what passes and what fails', () => {
     )
     expect(log.lines).toContainEqual(expect.stringMatching(/^=+ 3 passed, 1 deselected in .*=+$/))
     expect(log.annotations).toEqual([])
-    expect(log.warnings).toEqual([])
+    // The only warning: these sample projects have no frontend/index.html for the CSP check.
+    expect(log.warnings).toEqual([
+      expect.stringMatching(/^CSP check skipped: no frontend\/index\.html here/),
+    ])
     const summary = renderSummary(report)
     expect(summary).toMatch(/^## OmniAI Security gate$/m)
     expect(summary).toContain('**3 selected**, 3 passed, 0 failed, 0 errors, 0 skipped')
@@ -265,10 +268,10 @@ describe('gate: what passes and what fails', () => {
         kind: 'xfail',
       },
     ])
-    expect(log.warnings).toEqual([
+    expect(log.warnings.filter((w) => !w.startsWith('CSP check skipped'))).toEqual([
       '2 tests of the security gate skipped or xfailed (tests/test_limits.py::test_rate_limit_survives_a_restart, tests/test_limits.py::test_account_locks_after_ten_failures): a skipped gate test is a weakened gate.',
     ])
-    expect(report.warnings).toEqual(log.warnings)
+    expect(report.warnings).toEqual(log.warnings.filter((w) => !w.startsWith('CSP check skipped')))
     const summary = renderSummary(report)
     expect(summary).toContain(
       '- ⚠️ tests/test_limits.py::test_rate_limit_survives_a_restart (tests/test_limits.py:14): skipped: needs a Redis server',
@@ -639,5 +642,61 @@ describe('committed bundle: mode gate', () => {
       /^error: tests\/test_csrf\.py:16: AssertionError: POST is exempt from the CSRF check$/m,
     )
     expect(cli.stdout).toContain('## OmniAI Security gate')
+  })
+})
+
+describe('gate: the CSP hardening check', () => {
+  it('runs on csp-file after pytest, fails the gate on a page without a policy, and shows the table', async () => {
+    const dir = await tempDir()
+    const page = path.join(dir, 'index.html')
+    await fs.writeFile(
+      page,
+      '<!doctype html><html><head><title>OmniAI</title></head><body></body></html>',
+    )
+    const { report } = await run(
+      'gate',
+      { 'gate-working-directory': path.join(FIXTURES, 'all-pass'), 'csp-file': page },
+      dir,
+    )
+    expect(report.checks.map((c) => [c.name, c.ok])).toEqual([
+      ['security-gate', true],
+      ['csp', false],
+    ])
+    expect(report.ok).toBe(false)
+    await fs.writeFile(
+      page,
+      `<!doctype html><html><head><meta http-equiv="Content-Security-Policy" content="default-src 'self'; script-src 'self' 'unsafe-inline'; object-src 'none'"></head></html>`,
+    )
+    const weak = await run(
+      'gate',
+      { 'gate-working-directory': path.join(FIXTURES, 'all-pass'), 'csp-file': page },
+      dir,
+    )
+    expect(weak.report.ok).toBe(true)
+    expect(weak.report.warnings.join('\n')).toMatch(/CSP script-src: .*unsafe-inline/)
+    expect(renderSummary(weak.report)).toMatch(/### Content-Security-Policy/)
+    const strict = await run(
+      'gate',
+      {
+        'gate-working-directory': path.join(FIXTURES, 'all-pass'),
+        'csp-file': page,
+        'csp-strict': 'true',
+      },
+      dir,
+    )
+    expect(strict.report.ok).toBe(false)
+  })
+
+  it('a csp-file that was set must exist', async () => {
+    const dir = await tempDir()
+    const { report } = await run(
+      'gate',
+      {
+        'gate-working-directory': path.join(FIXTURES, 'all-pass'),
+        'csp-file': path.join(dir, 'nope.html'),
+      },
+      dir,
+    )
+    expect(report.error).toMatch(/^csp-file: .*nope\.html does not exist/)
   })
 })

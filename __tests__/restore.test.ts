@@ -214,3 +214,55 @@ describe('restore (PostgreSQL)', () => {
     expect(ok.report.restore!.safetyBackup).toMatch(/pre-restore/)
   })
 })
+
+describe('restore and smoke test', () => {
+  it('runs the smoke test after the restore, against a backend that is slow to start', async () => {
+    const http = await import('node:http')
+    let ready = false
+    setTimeout(() => (ready = true), 800)
+    const server = http.createServer((req, res) => {
+      if (req.url === '/v1/health') {
+        res.writeHead(ready ? 200 : 503).end()
+      } else if (req.url === '/v1/conversations') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('[{"id":"c_000030"}]')
+      } else res.writeHead(404).end()
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const { port } = server.address() as import('node:net').AddressInfo
+    try {
+      const ws = await liveWithBackup()
+      const { report } = await run(
+        'restore',
+        {
+          ...ws.inputs,
+          confirm: 'omniai.db',
+          'smoke-url': `http://127.0.0.1:${port}`,
+          'smoke-conversations-path': '/v1/conversations',
+          'smoke-require-conversations': 'true',
+          'smoke-timeout': '20',
+        },
+        ws.dir,
+      )
+      expect(failed(report)).toEqual({})
+      expect(report.checks.at(-1)!.name).toBe('smoke-test')
+      expect(report.smoke!.map((s) => [s.name, s.ok])).toEqual([
+        ['health', true],
+        ['conversations', true],
+      ])
+      const { report: alone } = await run(
+        'smoke',
+        { 'smoke-url': `http://127.0.0.1:${port}`, 'smoke-timeout': '5' },
+        ws.dir,
+      )
+      expect(alone.ok).toBe(true)
+    } finally {
+      server.close()
+    }
+  })
+
+  it('mode smoke without smoke-url says what to set', async () => {
+    const ws = await liveWithBackup()
+    const { report } = await run('smoke', {}, ws.dir)
+    expect(report.error).toMatch(/^smoke-url: not set/)
+  })
+})

@@ -39,6 +39,16 @@ export enum Inputs {
   ArtifactName = 'artifact-name',
   GithubToken = 'github-token',
   Confirm = 'confirm',
+  CspFile = 'csp-file',
+  CspStrict = 'csp-strict',
+  SmokeUrl = 'smoke-url',
+  SmokeHealthPath = 'smoke-health-path',
+  SmokeTimeout = 'smoke-timeout',
+  SmokeLoginPath = 'smoke-login-path',
+  SmokeLoginBody = 'smoke-login-body',
+  SmokeTokenField = 'smoke-token-field',
+  SmokeConversationsPath = 'smoke-conversations-path',
+  SmokeRequireConversations = 'smoke-require-conversations',
   DryRun = 'dry-run',
 }
 
@@ -74,10 +84,20 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.ArtifactName]: 'omniai-backup',
   [Inputs.GithubToken]: '${{ github.token }}',
   [Inputs.Confirm]: '',
+  [Inputs.CspFile]: 'frontend/index.html',
+  [Inputs.CspStrict]: 'false',
+  [Inputs.SmokeUrl]: '',
+  [Inputs.SmokeHealthPath]: '/v1/health',
+  [Inputs.SmokeTimeout]: '120',
+  [Inputs.SmokeLoginPath]: '',
+  [Inputs.SmokeLoginBody]: '',
+  [Inputs.SmokeTokenField]: '',
+  [Inputs.SmokeConversationsPath]: '',
+  [Inputs.SmokeRequireConversations]: 'false',
   [Inputs.DryRun]: 'false',
 }
 
-export const MODES = ['backup', 'verify', 'drill', 'gate', 'restore'] as const
+export const MODES = ['backup', 'verify', 'drill', 'gate', 'restore', 'smoke'] as const
 export type Mode = (typeof MODES)[number]
 export const ENGINES: readonly EngineName[] = ['sqlite', 'postgres']
 
@@ -125,6 +145,20 @@ export interface Config {
   downloadArtifact: boolean
   artifactName: string
   githubToken: string
+  /** gate: the HTML file whose Content-Security-Policy meta is checked; null for none. */
+  cspFile: string | null
+  /** A csp-file that was set must exist; the default is checked only where the file is. */
+  cspFileExplicit: boolean
+  cspStrict: boolean
+  /** drill, restore: the HTTP smoke test against a running backend; null when smoke-url is empty. */
+  smoke: {
+    url: string
+    healthPath: string
+    timeoutSeconds: number
+    login: { path: string; body: string; tokenField?: string } | null
+    conversationsPath: string | null
+    requireConversations: boolean
+  } | null
   /** restore: must repeat the live database's name; a restore replaces it. */
   confirm: string
   /** restore: say exactly what would happen, change nothing. */
@@ -170,6 +204,32 @@ function seconds(text: string, input: string): number {
     )
   }
   return n
+}
+
+function smokeConfig(read: (input: Inputs) => string): Config['smoke'] {
+  const url = read(Inputs.SmokeUrl)
+  if (!url) return null
+  const loginPath = read(Inputs.SmokeLoginPath)
+  const loginBody = read(Inputs.SmokeLoginBody)
+  if (Boolean(loginPath) !== Boolean(loginBody)) {
+    throw new UserError(
+      `${loginPath ? Inputs.SmokeLoginBody : Inputs.SmokeLoginPath}: the smoke test's login needs both smoke-login-path and smoke-login-body. Fix: set both (the body from a secret), or neither.`,
+    )
+  }
+  const tokenField = read(Inputs.SmokeTokenField)
+  return {
+    url,
+    healthPath: read(Inputs.SmokeHealthPath),
+    timeoutSeconds: seconds(read(Inputs.SmokeTimeout), Inputs.SmokeTimeout),
+    login: loginPath
+      ? { path: loginPath, body: loginBody, ...(tokenField ? { tokenField } : {}) }
+      : null,
+    conversationsPath: read(Inputs.SmokeConversationsPath) || null,
+    requireConversations: bool(
+      read(Inputs.SmokeRequireConversations),
+      Inputs.SmokeRequireConversations,
+    ),
+  }
 }
 
 function timeZone(text: string, input: string): string {
@@ -355,6 +415,10 @@ export function parseConfig(
     githubToken: read(Inputs.GithubToken).startsWith('${{')
       ? env.GITHUB_TOKEN || ''
       : read(Inputs.GithubToken),
+    cspFile: read(Inputs.CspFile) === 'none' ? null : read(Inputs.CspFile),
+    cspFileExplicit: get(Inputs.CspFile).trim() !== '',
+    cspStrict: bool(read(Inputs.CspStrict), Inputs.CspStrict),
+    smoke: smokeConfig(read),
     confirm: read(Inputs.Confirm),
     dryRun: bool(read(Inputs.DryRun), Inputs.DryRun),
   }

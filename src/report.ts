@@ -28,6 +28,14 @@ export interface Report {
   warnings: string[]
   /** drill: the JSON Lines file the drill record was appended to. */
   drillLog?: string
+  /** gate: the Content-Security-Policy found in csp-file. */
+  csp?: {
+    file: string
+    markdown: string
+    findings: { directive: string; problem: string; severity: 'fail' | 'warn' }[]
+  }
+  /** drill, restore: the HTTP smoke test's steps. */
+  smoke?: { name: string; ok: boolean; status: number | null; ms: number; detail: string }[]
   /** restore: what was (or, in a dry run, would be) done. */
   restore?: {
     target: string
@@ -165,6 +173,7 @@ export function renderSummary(report: Report): string {
     drill: 'Restore drill',
     gate: 'Security gate',
     restore: 'Restore',
+    smoke: 'Smoke test',
   }[report.mode]
   const failed = failedChecks(report)
   const status = report.error
@@ -173,7 +182,8 @@ export function renderSummary(report: Report): string {
       ? `✅ **passed**: ${report.checks.length} checks`
       : `❌ **failed**: ${failed.join(', ')}`
   // The gate runs tests, not a database engine.
-  const heading = report.mode === 'gate' ? title : `${title} (${report.engine})`
+  const heading =
+    report.mode === 'gate' || report.mode === 'smoke' ? title : `${title} (${report.engine})`
   const lines = [`## OmniAI ${heading}`, '', status, '']
   if (report.checks.length) {
     lines.push('| Check | Result | Detail |', '| --- | --- | --- |')
@@ -199,7 +209,8 @@ export function renderSummary(report: Report): string {
       `${bytes(report.database.bytes)}, ${report.database.tables} tables, ${report.database.rows} rows`,
     ])
   }
-  if (report.mode !== 'gate') facts.push(['Backups in folder', String(report.backupCount)])
+  if (report.mode !== 'gate' && report.mode !== 'smoke')
+    facts.push(['Backups in folder', String(report.backupCount)])
   if (report.artifact) {
     const a = report.artifact
     facts.push([
@@ -220,6 +231,28 @@ export function renderSummary(report: Report): string {
     ])
   }
   lines.push('| | |', '| --- | --- |', ...facts.map(([k, v]) => `| ${k} | ${cell(v)} |`), '')
+  if (report.csp) {
+    lines.push(
+      `### Content-Security-Policy (\`${cell(report.csp.file)}\`)`,
+      '',
+      report.csp.markdown,
+      '',
+    )
+  }
+  if (report.smoke) {
+    lines.push(
+      '### Smoke test',
+      '',
+      '| Step | Result | Status | Time | Detail |',
+      '| --- | --- | --- | --- | --- |',
+    )
+    for (const s of report.smoke) {
+      lines.push(
+        `| ${s.name} | ${s.ok ? '✅' : '❌'} | ${s.status ?? '-'} | ${(s.ms / 1000).toFixed(2)} s | ${cell(s.detail)} |`,
+      )
+    }
+    lines.push('')
+  }
   if (report.restore) {
     const r = report.restore
     lines.push(

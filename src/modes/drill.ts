@@ -7,6 +7,7 @@ import { describeError, UserError } from '../errors.js'
 import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
 import { checkDatabase, runCheck } from '../inspect.js'
+import { smokeInto } from './smoke.js'
 import { ageSeconds, artifactFacts, checksumOf, selectBackup, type Selection } from './verify.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 import { gateOnRestored } from './gate.js'
@@ -94,6 +95,7 @@ async function drillSelected(
       `scratch-dir: cannot create ${config.scratchDir} (${(err as NodeJS.ErrnoException).code}). Fix: set scratch-dir to a writable folder.`,
     )
   }
+  let checksummed = false
   const scratch = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-drill-'))
   try {
     await fs.chmod(scratch, 0o700)
@@ -122,13 +124,17 @@ async function drillSelected(
       }
       report.checks.push(restoreTime(report.restoreSeconds, config.maxRestoreSeconds))
     }
+    // The gate runs only on a drill whose every check passed, the checksum included.
+    report.checks.unshift(await checksumming)
+    checksummed = true
     // The runbook's smoke test: the security gate against the restored copy, before it is deleted.
     if (config.gateAfterDrill) await gateOnRestored(ctx, db, report)
+    await smokeInto(report, ctx)
   } finally {
     // The runbook's "delete restore test database", whatever happened above.
     await fs.rm(scratch, { recursive: true, force: true })
   }
-  report.checks.unshift(await checksumming)
+  if (!checksummed) report.checks.unshift(await checksumming)
   report.backupAgeSeconds = ageSeconds(entry, started)
   report.checks.push(backupAge(report.backupAgeSeconds, config.maxBackupAgeSeconds))
   finish(report, started, now())

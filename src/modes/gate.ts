@@ -14,6 +14,7 @@ import { describeError, UserError } from '../errors.js'
 import { parseJUnit, type JUnitEntry, type JUnitResults } from '../junit.js'
 import type { Log } from '../log.js'
 import { EXIT, exitMeaning, runPytest, showCommand, type PytestRun } from '../pytest.js'
+import { checkCsp } from '../csp.js'
 import type { GateReport, Report } from '../report.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 
@@ -202,6 +203,26 @@ export async function gate({ config, log, now }: ModeContext): Promise<Report> {
   const started = now()
   const report = emptyReport('gate', config.engine, started)
   await gateInto(report, config, log, {})
+  // The runbook's other security item: the CSP directive in the front end's index.html.
+  const cspFile = config.cspFile
+  const present = cspFile
+    ? await fs.stat(cspFile).then(
+        () => true,
+        () => false,
+      )
+    : false
+  if (cspFile && !present && !config.cspFileExplicit) {
+    log.warning(
+      `CSP check skipped: no ${cspFile} here. Set csp-file to the page that carries the Content-Security-Policy, or none.`,
+    )
+  } else if (cspFile) {
+    const csp = await checkCsp({ file: cspFile, strict: config.cspStrict })
+    report.checks.push(csp.check)
+    report.csp = { file: cspFile, markdown: csp.markdown, findings: csp.findings }
+    for (const f of csp.findings.filter((f) => f.severity === 'warn')) {
+      report.warnings.push(`CSP ${f.directive}: ${f.problem}`)
+    }
+  }
   return finish(report, started, now())
 }
 

@@ -9,9 +9,10 @@ import { emptyReport, finish } from './common.js'
 import { drill } from './drill.js'
 import { gate } from './gate.js'
 import { restore } from './restore.js'
+import { smoke } from './smoke.js'
 import { verify } from './verify.js'
 
-const MODES = { backup, verify, drill, gate, restore }
+const MODES = { backup, verify, drill, gate, restore, smoke }
 
 /**
  * Runs the configured mode and writes the JSON report. An error (bad input, unreadable file)

@@ -5,6 +5,7 @@ import type { Report } from '../report.js'
 import { backup } from './backup.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 import { checkRestored } from './drill.js'
+import { smokeInto } from './smoke.js'
 import { artifactFacts, checksumOf, selectBackup, type Selection } from './verify.js'
 
 /**
@@ -136,6 +137,7 @@ async function restoreSelected(
   } finally {
     await db.close()
   }
+  await smokeInto(report, ctx)
   return finish(report, started, now())
 }
 

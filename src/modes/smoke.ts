@@ -1,0 +1,39 @@
+import { UserError } from '../errors.js'
+import type { Report } from '../report.js'
+import { smokeTest } from '../smoke.js'
+import { emptyReport, finish, type ModeContext } from './common.js'
+
+/**
+ * The runbook's restore step 4 (`/v1/health`, login, list conversations) as a check in the
+ * report, when smoke-url is set: after a restore, after a drill, or on its own (mode smoke,
+ * once the backend has been started on the restored database).
+ */
+export async function smokeInto(report: Report, { config, log }: ModeContext): Promise<void> {
+  const smoke = config.smoke
+  if (!smoke) return
+  const result = await log.group('Smoke test', () =>
+    smokeTest({
+      baseUrl: smoke.url,
+      healthPath: smoke.healthPath,
+      timeoutSeconds: smoke.timeoutSeconds,
+      ...(smoke.login ? { login: smoke.login } : {}),
+      ...(smoke.conversationsPath ? { conversationsPath: smoke.conversationsPath } : {}),
+      requireConversations: smoke.requireConversations,
+      log,
+    }),
+  )
+  report.checks.push(result.check)
+  report.smoke = result.steps
+}
+
+export async function smoke(ctx: ModeContext): Promise<Report> {
+  const started = ctx.now()
+  if (!ctx.config.smoke) {
+    throw new UserError(
+      'smoke-url: not set, and mode smoke has nothing else to do. Fix: set smoke-url to the running backend, e.g. http://localhost:8000.',
+    )
+  }
+  const report = emptyReport('smoke', ctx.config.engine, started)
+  await smokeInto(report, ctx)
+  return finish(report, started, ctx.now())
+}
