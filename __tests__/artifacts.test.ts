@@ -34,7 +34,13 @@ describe('backups as artifacts', () => {
     const { dir, db, backups } = await demoWorkspace({ conversations: 30, auditRows: 100 })
     const { report } = await run(
       'backup',
-      { 'connection-string': db, 'backup-dir': backups, 'upload-artifact': 'true', ...token },
+      {
+        'connection-string': db,
+        'backup-dir': backups,
+        'upload-artifact': 'true',
+        'allow-unencrypted-artifact': 'true',
+        ...token,
+      },
       dir,
     )
     expect(report.error).toBeUndefined()
@@ -49,6 +55,9 @@ describe('backups as artifacts', () => {
     const days = (stored.expiresAt.getTime() - stored.createdAt.getTime()) / 86_400_000
     expect(Math.round(days)).toBe(tier.retentionDays)
     uploadedId = stored.id
+    expect(report.warnings.join()).toMatch(
+      /^UNENCRYPTED backup uploaded as artifact "omniai-backup"/,
+    )
     backupName = path.basename(report.backup!.path)
   })
 

@@ -31,7 +31,11 @@ describe('inputs', () => {
 
   // Each bad input: one line, naming the input, saying how to fix it.
   it.each([
-    ['restorex', {}, /^mode: "restorex" is not one of backup, verify, drill, gate, restore, smoke\. Fix:/],
+    [
+      'restorex',
+      {},
+      /^mode: "restorex" is not one of backup, verify, drill, gate, restore, smoke\. Fix:/,
+    ],
     ['', {}, /^mode: not set\. Fix:/],
     ['backup', { engine: 'mysql' }, /^engine: "mysql" is not one of sqlite, postgres/],
     [

@@ -12,7 +12,13 @@
  * 3. The REST API (`GITHUB_API_URL`): list artifacts for a repository / for a workflow run (paginated,
  *    `Link` header), get an artifact, download an artifact (302 to the blob), delete an artifact,
  *    under both `/repos/{owner}/{repo}` and `/repositories/{id}` (the form GitHub's `Link` URLs use).
- * 4. Fault modes per request path: a 403 for a token without `actions: read`, and rate limiting.
+ * 4. The REST API's issues: list a repository's issues (labels, state, sort, direction; paginated,
+ *    pull requests included as GitHub includes them), create, get and update (close, reopen) an issue,
+ *    list an issue's comments (oldest first, paginated) and create a comment. The token acts as
+ *    `github-actions[bot]`; issues and comments by other users can be seeded. A repository can have
+ *    issues disabled (410), and GitHub's silent dropping of labels can be imitated.
+ * 5. Fault modes per request path (and method): a 403 for a token without the permission
+ *    (`actions: read`, `issues: read` / `issues: write`), and rate limiting.
  *
  * Response bodies and header sets come from the templates in `__tests__/data/github/` (see its
  * README for where each one comes from); ids, names, timestamps and URLs are filled in per request.
@@ -58,6 +64,8 @@ export interface StoredArtifact {
 export type FaultKind = '403-permission' | 'rate-limit'
 
 export interface FaultOptions {
+  /** Only requests with this method fail (default: any). */
+  method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'
   /** HTTP status for 'rate-limit': GitHub documents 403 or 429 for a primary rate limit. Default 403. */
   status?: 403 | 429
   /** Seconds until `x-ratelimit-reset`, also sent as `retry-after`. Default 60. */
@@ -69,6 +77,61 @@ export interface AddArtifactInput extends Partial<StoredArtifact> {
   files: Record<string, Buffer>
   /** Used for `expiresAt` when that is not given. Default 90. */
   retentionDays?: number
+}
+
+/** Who wrote an issue or comment. */
+export interface StandInUser {
+  login: string
+  id: number
+  type: 'User' | 'Bot'
+}
+
+export type AuthorAssociation =
+  | 'OWNER'
+  | 'MEMBER'
+  | 'COLLABORATOR'
+  | 'CONTRIBUTOR'
+  | 'FIRST_TIME_CONTRIBUTOR'
+  | 'FIRST_TIMER'
+  | 'NONE'
+
+export interface StoredComment {
+  id: number
+  body: string
+  user: StandInUser
+  authorAssociation: AuthorAssociation
+  createdAt: Date
+  updatedAt: Date
+}
+
+/** An issue, or a pull request (the issues endpoints list both, and number them together). */
+export interface StoredIssue {
+  id: number
+  number: number
+  title: string
+  body: string | null
+  state: 'open' | 'closed'
+  stateReason: 'completed' | 'not_planned' | 'reopened' | null
+  /** Label names, as given. */
+  labels: string[]
+  pullRequest: boolean
+  user: StandInUser
+  authorAssociation: AuthorAssociation
+  createdAt: Date
+  updatedAt: Date
+  closedAt: Date | null
+  closedBy: StandInUser | null
+  /** Oldest first. */
+  comments: StoredComment[]
+}
+
+export interface AddIssueInput extends Partial<Omit<StoredIssue, 'comments'>> {
+  title: string
+  comments?: AddCommentInput[]
+}
+
+export interface AddCommentInput extends Partial<StoredComment> {
+  body: string
 }
 
 export interface GitHubStandIn {
@@ -85,6 +148,17 @@ export interface GitHubStandIn {
   /** Finalized artifacts (uploaded through the client or seeded), oldest first. */
   artifacts: StoredArtifact[]
   addArtifact(a: AddArtifactInput): StoredArtifact
+  /** The identity the token acts as (`github-actions[bot]`, as for GITHUB_TOKEN). */
+  actor: StandInUser
+  /** Issues and pull requests, in the order they were created. */
+  issues: StoredIssue[]
+  addIssue(i: AddIssueInput): StoredIssue
+  addComment(issueNumber: number, c: AddCommentInput): StoredComment
+  /**
+   * `disabled`: issues are turned off in the repository's settings (every issues route answers 410).
+   * `dropLabels`: GitHub silently drops the labels of a new issue (a token without push access).
+   */
+  issueSettings: { disabled: boolean; dropLabels: boolean }
   /** Make requests whose request-target (path + query) matches `path` fail; `times` defaults to every time. */
   fail(path: RegExp, kind: FaultKind, times?: number, opts?: FaultOptions): void
   /** Every request received, in order; `path` is the request-target (path + query). */
@@ -104,6 +178,13 @@ function fixture<T>(name: string): T {
 
 type RestArtifactJson = Record<string, unknown> & { workflow_run: Record<string, unknown> }
 type RestError = { message: string; documentation_url: string; status: string }
+type RestUserJson = Record<string, unknown>
+type RestIssueJson = Record<string, unknown> & {
+  user: RestUserJson
+  labels: Record<string, unknown>[]
+}
+type RestCommentJson = Record<string, unknown> & { user: RestUserJson }
+type RestValidationError = RestError & { errors: Record<string, unknown>[] }
 type TwirpError = { status: number; body: { code: string; msg: string } }
 type AzureError = { status: number; message: string }
 
@@ -118,6 +199,12 @@ const templates = {
   rest404: fixture<RestError>('rest-error-404.json'),
   rest410: fixture<RestError>('rest-error-410-expired.json'),
   restRateLimit: fixture<RestError>('rest-error-rate-limit.json'),
+  restIssue: fixture<RestIssueJson>('rest-get-issue.json'),
+  restIssueList: fixture<RestIssueJson[]>('rest-list-issues.json'),
+  restComment: fixture<RestCommentJson>('rest-create-issue-comment.json'),
+  restCommentList: fixture<RestCommentJson[]>('rest-list-issue-comments.json'),
+  rest410Issues: fixture<RestError>('rest-error-410-issues-disabled.json'),
+  rest422: fixture<RestValidationError>('rest-error-422-validation.json'),
   twirpCreate: fixture<Record<string, unknown>>('twirp-create-artifact.json'),
   twirpFinalize: fixture<Record<string, unknown>>('twirp-finalize-artifact.json'),
   twirpList: fixture<{ artifacts: Record<string, unknown>[] }>('twirp-list-artifacts.json'),
@@ -484,11 +571,12 @@ export async function startGitHubStandIn(
     status: number,
     docUrl?: string,
     headers: Record<string, string> = {},
+    message = template.message,
   ) =>
     new HttpError(
       status,
       fill(template, {
-        message: template.message,
+        message,
         documentation_url: docUrl ?? template.documentation_url,
         status: String(status),
       }),
@@ -496,11 +584,12 @@ export async function startGitHubStandIn(
     )
 
   let rateUsed = 0
-  function restHeaders(): Record<string, string> {
+  function restHeaders(permission?: string): Record<string, string> {
     rateUsed++
     const limit = Number(templates.restHeaders['x-ratelimit-limit'])
     return {
       ...templates.restHeaders,
+      ...(permission ? { 'x-accepted-github-permissions': permission } : {}),
       'x-ratelimit-remaining': String(Math.max(0, limit - rateUsed)),
       'x-ratelimit-used': String(rateUsed),
       'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600),
@@ -512,7 +601,8 @@ export async function startGitHubStandIn(
     }
   }
 
-  function paginate(list: StoredArtifact[], url: URL, canonicalPath: string) {
+  /** One page of `list` and GitHub's `Link` header for it (query parameters kept). */
+  function pageOf<T>(list: T[], url: URL, canonicalPath: string): { slice: T[]; link: string } {
     const perPage = Math.min(100, Math.max(1, Number(url.searchParams.get('per_page') ?? 30) || 30))
     const page = Math.max(1, Number(url.searchParams.get('page') ?? 1) || 1)
     const pages = Math.max(1, Math.ceil(list.length / perPage))
@@ -527,11 +617,36 @@ export async function startGitHubStandIn(
     if (page > 1) links.push(link(Math.min(page - 1, pages), 'prev'))
     if (page < pages) links.push(link(page + 1, 'next'), link(pages, 'last'))
     if (page > 1) links.push(link(1, 'first'))
+    return { slice, link: links.join(', ') }
+  }
+
+  function paginate(list: StoredArtifact[], url: URL, canonicalPath: string) {
+    const { slice, link } = pageOf(list, url, canonicalPath)
     const body = fill(templates.restList, {
       total_count: list.length,
       artifacts: slice.map(restArtifact),
     })
-    return { body, link: links.join(', ') }
+    return { body, link }
+  }
+
+  /**
+   * GitHub's answers before any route: a private repository answers 404 to anonymous requests, 401
+   * to a wrong token, 404 for another repository. `m` is [, owner or id, repo or '', rest].
+   */
+  function authorize(
+    req: http.IncomingMessage,
+    m: RegExpExecArray,
+    doc: string,
+    permission?: string,
+  ) {
+    const sameRepo = m[2]
+      ? m[1]!.toLowerCase() === owner.toLowerCase() && m[2]!.toLowerCase() === repo.toLowerCase()
+      : Number(m[1]) === repositoryId
+    const auth = req.headers.authorization ?? ''
+    const given = /^(?:token|bearer)\s+(.+)$/i.exec(auth)?.[1]
+    if (!auth) throw restError(templates.rest404, 404, doc, restHeaders(permission))
+    if (given !== token) throw restError(templates.rest401, 401, undefined, restHeaders(permission))
+    if (!sameRepo) throw restError(templates.rest404, 404, doc, restHeaders(permission))
   }
 
   async function handleRest(
@@ -544,17 +659,8 @@ export async function startGitHubStandIn(
       /^\/repositories\/(\d+)()(\/actions\/.*)$/.exec(url.pathname)
     if (!m) return false
     const rest = m[3]!
-    const sameRepo = m[2]
-      ? m[1]!.toLowerCase() === owner.toLowerCase() && m[2]!.toLowerCase() === repo.toLowerCase()
-      : Number(m[1]) === repositoryId
     const doc = docFor(req.method ?? 'GET', rest)
-
-    const auth = req.headers.authorization ?? ''
-    const given = /^(?:token|bearer)\s+(.+)$/i.exec(auth)?.[1]
-    // A private repository: anonymous requests get 404, a wrong token 401 (as GitHub answers).
-    if (!auth) throw restError(templates.rest404, 404, doc, restHeaders())
-    if (given !== token) throw restError(templates.rest401, 401, undefined, restHeaders())
-    if (!sameRepo) throw restError(templates.rest404, 404, doc, restHeaders())
+    authorize(req, m, doc)
 
     const canonical = (suffix: string) => `/repositories/${repositoryId}${suffix}`
     const byNewest = (list: StoredArtifact[]) => [...list].sort((a, b) => b.id - a.id)
@@ -606,6 +712,357 @@ export async function startGitHubStandIn(
       }
     }
     throw restError(templates.rest404, 404, doc, restHeaders())
+  }
+
+  // ------------------------------------------------------------------ REST: issues and comments
+
+  /** GITHUB_TOKEN acts as this app bot; 41898282 is its user id on github.com. */
+  const actor: StandInUser = { login: 'github-actions[bot]', id: 41898282, type: 'Bot' }
+  const issues: StoredIssue[] = []
+  const issueSettings = { disabled: false, dropLabels: false }
+  const repoLabels = new Map<string, { id: number; name: string }>()
+  let nextIssueId = 2_000_000_000 + crypto.randomInt(1_000_000)
+  let nextCommentId = 2_500_000_000 + crypto.randomInt(1_000_000)
+  let nextLabelId = 5_000_000_000 + crypto.randomInt(1_000_000)
+  const nodeId = (kind: string, id: number) => Buffer.from(kind + id).toString('base64')
+  const sameUser = (a: StandInUser, b: StandInUser) => a.login === b.login && a.id === b.id
+
+  /** Labels are per repository and matched without regard to case; GitHub makes missing ones. */
+  function ensureLabel(name: string) {
+    let l = repoLabels.get(name.toLowerCase())
+    if (!l) repoLabels.set(name.toLowerCase(), (l = { id: nextLabelId++, name }))
+    return l
+  }
+
+  function addIssue(i: AddIssueInput): StoredIssue {
+    const state = i.state ?? 'open'
+    const user = i.user ?? actor
+    const createdAt = i.createdAt ?? new Date()
+    const issue: StoredIssue = {
+      id: i.id ?? nextIssueId++,
+      number: i.number ?? issues.reduce((n, x) => Math.max(n, x.number), 0) + 1,
+      title: i.title,
+      body: i.body ?? null,
+      state,
+      stateReason: i.stateReason ?? (state === 'closed' ? 'completed' : null),
+      labels: (i.labels ?? []).map((l) => ensureLabel(l).name),
+      pullRequest: i.pullRequest ?? false,
+      user,
+      authorAssociation: i.authorAssociation ?? (sameUser(user, actor) ? 'NONE' : 'OWNER'),
+      createdAt,
+      updatedAt: i.updatedAt ?? createdAt,
+      closedAt: i.closedAt ?? (state === 'closed' ? createdAt : null),
+      closedBy: i.closedBy ?? (state === 'closed' ? user : null),
+      comments: [],
+    }
+    issues.push(issue)
+    for (const c of i.comments ?? []) addComment(issue.number, c)
+    return issue
+  }
+
+  function addComment(issueNumber: number, c: AddCommentInput): StoredComment {
+    const issue = issues.find((x) => x.number === issueNumber)
+    if (!issue) throw new Error(`stand-in: no issue #${issueNumber}`)
+    const user = c.user ?? actor
+    const createdAt = c.createdAt ?? new Date()
+    const comment: StoredComment = {
+      id: c.id ?? nextCommentId++,
+      body: c.body,
+      user,
+      authorAssociation: c.authorAssociation ?? (sameUser(user, actor) ? 'NONE' : 'OWNER'),
+      createdAt,
+      updatedAt: c.updatedAt ?? createdAt,
+    }
+    if (c.id !== undefined && c.id >= nextCommentId) nextCommentId = c.id + 1
+    issue.comments.push(comment)
+    issue.comments.sort((a, b) => a.id - b.id) // GitHub lists them by ascending id
+    if (createdAt > issue.updatedAt) issue.updatedAt = createdAt
+    return comment
+  }
+
+  function restUser(u: StandInUser): RestUserJson {
+    const api = `${baseUrl}/users/${encodeURIComponent(u.login)}`
+    const bot = u.type === 'Bot'
+    return fill(templates.restIssue.user, {
+      login: u.login,
+      id: u.id,
+      node_id: nodeId(bot ? '03:Bot' : '04:User', u.id),
+      avatar_url: `https://avatars.githubusercontent.com/u/${u.id}?v=4`,
+      gravatar_id: '',
+      url: api,
+      html_url: bot
+        ? `https://github.com/apps/${u.login.replace(/\[bot\]$/, '')}`
+        : `https://github.com/${u.login}`,
+      followers_url: `${api}/followers`,
+      following_url: `${api}/following{/other_user}`,
+      gists_url: `${api}/gists{/gist_id}`,
+      starred_url: `${api}/starred{/owner}{/repo}`,
+      subscriptions_url: `${api}/subscriptions`,
+      organizations_url: `${api}/orgs`,
+      repos_url: `${api}/repos`,
+      events_url: `${api}/events{/privacy}`,
+      received_events_url: `${api}/received_events`,
+      type: u.type,
+      site_admin: false,
+    })
+  }
+
+  function restLabel(name: string) {
+    const l = ensureLabel(name)
+    return fill(templates.restIssue.labels[0]!, {
+      id: l.id,
+      node_id: nodeId('05:Label', l.id),
+      url: `${baseUrl}/repos/${owner}/${repo}/labels/${encodeURIComponent(l.name)}`,
+      name: l.name,
+      description: null,
+      // The colour GitHub gives labels it makes on the fly (octokit/fixtures, add-labels-to-issue).
+      color: 'ededed',
+      default: false,
+    })
+  }
+
+  const issueApi = (n: number) => `${baseUrl}/repos/${owner}/${repo}/issues/${n}`
+  const iso = (d: Date | null) => (d ? isoSeconds(d) : null)
+
+  function restIssue(i: StoredIssue, template: RestIssueJson): RestIssueJson {
+    const api = issueApi(i.number)
+    const html = `https://github.com/${owner}/${repo}/${i.pullRequest ? 'pull' : 'issues'}/${i.number}`
+    const out = fill(template, {
+      id: i.id,
+      node_id: nodeId(i.pullRequest ? '011:PullRequest' : '05:Issue', i.id),
+      url: api,
+      repository_url: `${baseUrl}/repos/${owner}/${repo}`,
+      labels_url: `${api}/labels{/name}`,
+      comments_url: `${api}/comments`,
+      events_url: `${api}/events`,
+      html_url: html,
+      number: i.number,
+      state: i.state,
+      title: i.title,
+      body: i.body,
+      user: restUser(i.user),
+      pinned_comment: null,
+      labels: i.labels.map(restLabel),
+      assignee: null,
+      assignees: [],
+      milestone: null,
+      locked: false,
+      active_lock_reason: null,
+      comments: i.comments.length,
+      pull_request: fill(template.pull_request as Record<string, unknown>, {
+        url: `${baseUrl}/repos/${owner}/${repo}/pulls/${i.number}`,
+        html_url: html,
+        diff_url: `${html}.diff`,
+        patch_url: `${html}.patch`,
+      }),
+      closed_at: iso(i.closedAt),
+      created_at: iso(i.createdAt),
+      updated_at: iso(i.updatedAt),
+      closed_by: i.closedBy ? restUser(i.closedBy) : null,
+      author_association: i.authorAssociation,
+      state_reason: i.stateReason,
+    })
+    // "You can identify pull requests by the pull_request key": plain issues do not have it.
+    if (!i.pullRequest) delete out.pull_request
+    return out
+  }
+
+  function restComment(c: StoredComment, issue: StoredIssue, template: RestCommentJson) {
+    return fill(template, {
+      id: c.id,
+      node_id: nodeId('012:IssueComment', c.id),
+      url: `${baseUrl}/repos/${owner}/${repo}/issues/comments/${c.id}`,
+      html_url: `https://github.com/${owner}/${repo}/${issue.pullRequest ? 'pull' : 'issues'}/${issue.number}#issuecomment-${c.id}`,
+      body: c.body,
+      user: restUser(c.user),
+      created_at: iso(c.createdAt),
+      updated_at: iso(c.updatedAt),
+      issue_url: issueApi(issue.number),
+      author_association: c.authorAssociation,
+      pin: null,
+      minimized: null,
+    })
+  }
+
+  const issueDocs = {
+    list: 'https://docs.github.com/rest/issues/issues#list-repository-issues',
+    create: 'https://docs.github.com/rest/issues/issues#create-an-issue',
+    get: 'https://docs.github.com/rest/issues/issues#get-an-issue',
+    update: 'https://docs.github.com/rest/issues/issues#update-an-issue',
+    listComments: 'https://docs.github.com/rest/issues/comments#list-issue-comments',
+    createComment: 'https://docs.github.com/rest/issues/comments#create-an-issue-comment',
+  }
+
+  function issueDocFor(method: string, issuesPath: string): string {
+    if (/^\/issues\/?$/.test(issuesPath))
+      return method === 'POST' ? issueDocs.create : issueDocs.list
+    if (/^\/issues\/\d+\/comments\/?$/.test(issuesPath))
+      return method === 'POST' ? issueDocs.createComment : issueDocs.listComments
+    return method === 'PATCH' ? issueDocs.update : issueDocs.get
+  }
+
+  /** What `x-accepted-github-permissions` says for the issues endpoints (a fine-grained permission). */
+  const issuePermission = (method: string) => (method === 'GET' ? 'issues=read' : 'issues=write')
+
+  const ISSUES_PATH = [
+    /^\/repos\/([^/]+)\/([^/]+)(\/issues(?:\/.*)?)$/,
+    /^\/repositories\/(\d+)()(\/issues(?:\/.*)?)$/,
+  ]
+
+  async function handleIssues(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+  ): Promise<boolean> {
+    const m = ISSUES_PATH[0]!.exec(url.pathname) ?? ISSUES_PATH[1]!.exec(url.pathname)
+    if (!m) return false
+    const method = req.method ?? 'GET'
+    const rest = m[3]!
+    const doc = issueDocFor(method, rest)
+    const permission = issuePermission(method)
+    const raw = await readBody(req)
+    authorize(req, m, doc, permission)
+    if (issueSettings.disabled)
+      throw restError(templates.rest410Issues, 410, doc, restHeaders(permission))
+
+    const canonical = (suffix: string) => `/repositories/${repositoryId}${suffix}`
+    const send = (status: number, body: unknown, extra: Record<string, string> = {}) => {
+      res.writeHead(status, { ...restHeaders(permission), ...extra })
+      res.end(JSON.stringify(body))
+    }
+    const input = (): Record<string, unknown> => {
+      try {
+        const v: unknown = JSON.parse(raw.toString('utf8') || '{}')
+        if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>
+      } catch {
+        // answered below
+      }
+      throw restError(templates.rest404, 400, doc, restHeaders(), 'Problems parsing JSON')
+    }
+    const invalid = (resource: string, field: string, code = 'missing_field') => {
+      const t = templates.rest422
+      return new HttpError(
+        422,
+        fill(t, {
+          message: t.message,
+          errors: [{ resource, code, field }],
+          documentation_url: doc,
+          status: '422',
+        }),
+        restHeaders(permission),
+      )
+    }
+    const text = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : '')
+    const labelNames = (v: unknown): string[] =>
+      Array.isArray(v)
+        ? v.map((l) => (typeof l === 'string' ? l : text((l as { name?: unknown })?.name)))
+        : []
+
+    let mm: RegExpExecArray | null
+    if (/^\/issues\/?$/.test(rest)) {
+      if (method === 'GET') {
+        const q = url.searchParams
+        const state = q.get('state') ?? 'open'
+        const wanted = (q.get('labels') ?? '')
+          .split(',')
+          .map((l) => l.trim().toLowerCase())
+          .filter(Boolean)
+        const sort = q.get('sort') ?? 'created'
+        const dir = q.get('direction') === 'asc' ? 1 : -1
+        const key = (i: StoredIssue) =>
+          sort === 'updated'
+            ? i.updatedAt.getTime()
+            : sort === 'comments'
+              ? i.comments.length
+              : i.createdAt.getTime()
+        const list = issues
+          .filter((i) => state === 'all' || i.state === state)
+          .filter((i) => wanted.every((w) => i.labels.some((l) => l.toLowerCase() === w)))
+          .sort((a, b) => dir * (key(a) - key(b) || a.number - b.number))
+        const { slice, link } = pageOf(list, url, canonical('/issues'))
+        const item = templates.restIssueList[0]!
+        send(
+          200,
+          slice.map((i) => restIssue(i, item)),
+          link ? { link } : {},
+        )
+        return true
+      }
+      if (method === 'POST') {
+        const body = input()
+        const title = text(body.title)
+        if (!title) throw invalid('Issue', 'title')
+        const issue = addIssue({
+          title,
+          body: typeof body.body === 'string' ? body.body : null,
+          // Without push access GitHub drops the labels of a new issue without saying so.
+          labels: issueSettings.dropLabels ? [] : labelNames(body.labels),
+          user: actor,
+        })
+        send(201, restIssue(issue, templates.restIssue), { location: issueApi(issue.number) })
+        return true
+      }
+    }
+    if ((mm = /^\/issues\/(\d+)(\/comments)?\/?$/.exec(rest))) {
+      const issue = issues.find((i) => i.number === Number(mm![1]))
+      if (!issue) throw restError(templates.rest404, 404, doc, restHeaders(permission))
+      if (!mm[2] && method === 'GET') {
+        send(200, restIssue(issue, templates.restIssue))
+        return true
+      }
+      if (!mm[2] && method === 'PATCH') {
+        const body = input()
+        const now = new Date()
+        if (body.title !== undefined) {
+          if (!text(body.title)) throw invalid('Issue', 'title')
+          issue.title = text(body.title)
+        }
+        if (body.body !== undefined) issue.body = typeof body.body === 'string' ? body.body : null
+        if (body.labels !== undefined)
+          issue.labels = labelNames(body.labels).map((l) => ensureLabel(l).name)
+        if (body.state !== undefined) {
+          if (body.state !== 'open' && body.state !== 'closed')
+            throw invalid('Issue', 'state', 'invalid')
+          if (body.state === 'closed' && issue.state === 'open') {
+            issue.state = 'closed'
+            issue.closedAt = now
+            issue.closedBy = actor
+            issue.stateReason = body.state_reason === 'not_planned' ? 'not_planned' : 'completed'
+          } else if (body.state === 'open' && issue.state === 'closed') {
+            issue.state = 'open'
+            issue.closedAt = null
+            issue.stateReason = 'reopened'
+          }
+        }
+        issue.updatedAt = now
+        send(200, restIssue(issue, templates.restIssue))
+        return true
+      }
+      if (mm[2] && method === 'GET') {
+        const { slice, link } = pageOf(
+          issue.comments,
+          url,
+          canonical(`/issues/${issue.number}/comments`),
+        )
+        const item = templates.restCommentList[0]!
+        send(
+          200,
+          slice.map((c) => restComment(c, issue, item)),
+          link ? { link } : {},
+        )
+        return true
+      }
+      if (mm[2] && method === 'POST') {
+        const body = input()
+        if (typeof body.body !== 'string' || !body.body) throw invalid('IssueComment', 'body')
+        const c = addComment(issue.number, { body: body.body, user: actor })
+        send(201, restComment(c, issue, templates.restComment), {
+          location: `${baseUrl}/repos/${owner}/${repo}/issues/comments/${c.id}`,
+        })
+        return true
+      }
+    }
+    throw restError(templates.rest404, 404, doc, restHeaders(permission))
   }
 
   // ------------------------------------------------------------------ Twirp (results service)
@@ -913,17 +1370,26 @@ export async function startGitHubStandIn(
 
   function injectedFault(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     const target = req.url ?? '/'
-    const f = faults.find((x) => x.remaining > 0 && x.path.test(target))
+    const method = req.method ?? 'GET'
+    const f = faults.find(
+      (x) => x.remaining > 0 && x.path.test(target) && (!x.opts.method || x.opts.method === method),
+    )
     if (!f) return false
     f.remaining--
     req.resume()
-    const headers = restHeaders()
+    const pathname = target.split('?')[0]!
+    const actionsPath = /^\/(?:repos\/[^/]+\/[^/]+|repositories\/\d+)(\/actions\/.*)$/.exec(
+      pathname,
+    )?.[1]
+    const issuesPath = (ISSUES_PATH[0]!.exec(pathname) ?? ISSUES_PATH[1]!.exec(pathname))?.[3]
+    const headers = restHeaders(issuesPath ? issuePermission(method) : undefined)
     if (f.kind === '403-permission') {
       const t = templates.rest403
-      const actionsPath = /^\/(?:repos\/[^/]+\/[^/]+|repositories\/\d+)(\/actions\/.*)$/.exec(
-        target.split('?')[0]!,
-      )?.[1]
-      const doc = actionsPath ? docFor(req.method ?? 'GET', actionsPath) : t.documentation_url
+      const doc = actionsPath
+        ? docFor(method, actionsPath)
+        : issuesPath
+          ? issueDocFor(method, issuesPath)
+          : t.documentation_url
       res.writeHead(403, headers)
       res.end(
         JSON.stringify(fill(t, { message: t.message, documentation_url: doc, status: '403' })),
@@ -959,7 +1425,8 @@ export async function startGitHubStandIn(
       if (injectedFault(req, res)) return
       if (url.pathname.startsWith(TWIRP_PREFIX)) return handleTwirp(req, res, url)
       if (url.pathname.startsWith(`/${BLOB_ACCOUNT}/`)) return handleBlob(req, res, url)
-      req.resume() // the REST routes take no request body
+      if (await handleIssues(req, res, url)) return
+      req.resume() // the artifact routes take no request body
       if (await handleRest(req, res, url)) return
       throw restError(templates.rest404, 404, 'https://docs.github.com/rest', restHeaders())
     }
@@ -1010,6 +1477,11 @@ export async function startGitHubStandIn(
     },
     artifacts,
     addArtifact,
+    actor,
+    issues,
+    addIssue,
+    addComment,
+    issueSettings,
     fail(p: RegExp, kind: FaultKind, times = Number.POSITIVE_INFINITY, fopts: FaultOptions = {}) {
       faults.push({ path: p, kind, remaining: times, opts: fopts })
     },

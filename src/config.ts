@@ -5,6 +5,14 @@
 import * as os from 'node:os'
 import * as path from 'node:path'
 import type { EngineName } from './engines/engine.js'
+import {
+  checkEncryption,
+  COMPRESSIONS,
+  ENCRYPTIONS,
+  splitKeyLines,
+  type Compression,
+  type Encryption,
+} from './codec/index.js'
 import { UserError } from './errors.js'
 
 export enum Inputs {
@@ -39,6 +47,15 @@ export enum Inputs {
   ArtifactName = 'artifact-name',
   GithubToken = 'github-token',
   Confirm = 'confirm',
+  Encryption = 'encryption',
+  Compression = 'compression',
+  AgeRecipients = 'age-recipients',
+  AgeIdentity = 'age-identity',
+  AgePassphrase = 'age-passphrase',
+  GpgRecipient = 'gpg-recipient',
+  GpgPassphrase = 'gpg-passphrase',
+  GpgHomedir = 'gpg-homedir',
+  AllowUnencryptedArtifact = 'allow-unencrypted-artifact',
   CspFile = 'csp-file',
   CspStrict = 'csp-strict',
   SmokeUrl = 'smoke-url',
@@ -84,6 +101,15 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.ArtifactName]: 'omniai-backup',
   [Inputs.GithubToken]: '${{ github.token }}',
   [Inputs.Confirm]: '',
+  [Inputs.Encryption]: 'none',
+  [Inputs.Compression]: 'none',
+  [Inputs.AgeRecipients]: '',
+  [Inputs.AgeIdentity]: '',
+  [Inputs.AgePassphrase]: '',
+  [Inputs.GpgRecipient]: '',
+  [Inputs.GpgPassphrase]: '',
+  [Inputs.GpgHomedir]: '',
+  [Inputs.AllowUnencryptedArtifact]: 'false',
   [Inputs.CspFile]: 'frontend/index.html',
   [Inputs.CspStrict]: 'false',
   [Inputs.SmokeUrl]: '',
@@ -159,6 +185,18 @@ export interface Config {
     conversationsPath: string | null
     requireConversations: boolean
   } | null
+  /** backup: how the stored file is compressed and encrypted (public keys only). */
+  compression: Compression
+  encryption: Encryption
+  /** verify, drill, restore: the keys that read an encrypted backup, whichever kind it is. */
+  keys: {
+    ageIdentities: string[]
+    agePassphrase: string | null
+    gpgPassphrase: string | null
+    gpgHomedir: string | null
+  }
+  /** upload-artifact of an unencrypted backup: refused unless this is set. */
+  allowUnencryptedArtifact: boolean
   /** restore: must repeat the live database's name; a restore replaces it. */
   confirm: string
   /** restore: say exactly what would happen, change nothing. */
@@ -204,6 +242,56 @@ function seconds(text: string, input: string): number {
     )
   }
   return n
+}
+
+function codecConfig(read: (input: Inputs) => string, mode: Mode, upload: boolean, jobs: number) {
+  const kind = oneOf(read(Inputs.Encryption), ENCRYPTIONS, Inputs.Encryption)
+  const compression = oneOf(read(Inputs.Compression), COMPRESSIONS, Inputs.Compression)
+  const optional = (input: Inputs) => read(input) || undefined
+  const encryption: Encryption =
+    kind === 'age'
+      ? {
+          kind,
+          recipients: splitKeyLines(read(Inputs.AgeRecipients)),
+          ...(optional(Inputs.AgePassphrase) ? { passphrase: read(Inputs.AgePassphrase) } : {}),
+        }
+      : kind === 'gpg'
+        ? {
+            kind,
+            ...(optional(Inputs.GpgRecipient) ? { recipient: read(Inputs.GpgRecipient) } : {}),
+            ...(optional(Inputs.GpgPassphrase) ? { passphrase: read(Inputs.GpgPassphrase) } : {}),
+            ...(optional(Inputs.GpgHomedir) ? { homedir: read(Inputs.GpgHomedir) } : {}),
+          }
+        : { kind }
+  if (mode === 'backup') {
+    // A bad key stops the job before it takes a snapshot.
+    checkEncryption(encryption)
+    if (jobs > 1 && (kind !== 'none' || compression !== 'none')) {
+      throw new UserError(
+        `jobs: above 1, pg_dump writes a folder, which is not encrypted or compressed as one file. Fix: jobs: 1 with encryption or compression (pg_dump's custom format is compressed already).`,
+      )
+    }
+  }
+  const allowUnencryptedArtifact = bool(
+    read(Inputs.AllowUnencryptedArtifact),
+    Inputs.AllowUnencryptedArtifact,
+  )
+  if (mode === 'backup' && upload && kind === 'none' && !allowUnencryptedArtifact) {
+    throw new UserError(
+      `upload-artifact: the backup is not encrypted, and anyone who can read this repository could download every user's conversations. Fix: set encryption: age with age-recipients (the nightly job needs only the public key), or allow-unencrypted-artifact: true for a repository only operators can read.`,
+    )
+  }
+  return {
+    compression,
+    encryption,
+    keys: {
+      ageIdentities: splitKeyLines(read(Inputs.AgeIdentity)),
+      agePassphrase: read(Inputs.AgePassphrase) || null,
+      gpgPassphrase: read(Inputs.GpgPassphrase) || null,
+      gpgHomedir: read(Inputs.GpgHomedir) || null,
+    },
+    allowUnencryptedArtifact,
+  }
 }
 
 function smokeConfig(read: (input: Inputs) => string): Config['smoke'] {
@@ -419,6 +507,12 @@ export function parseConfig(
     cspFileExplicit: get(Inputs.CspFile).trim() !== '',
     cspStrict: bool(read(Inputs.CspStrict), Inputs.CspStrict),
     smoke: smokeConfig(read),
+    ...codecConfig(
+      read,
+      mode,
+      bool(read(Inputs.UploadArtifact), Inputs.UploadArtifact),
+      integer(read(Inputs.Jobs), Inputs.Jobs, 1, 64),
+    ),
     confirm: read(Inputs.Confirm),
     dryRun: bool(read(Inputs.DryRun), Inputs.DryRun),
   }

@@ -37,6 +37,16 @@ export function failureMessage(report: Report): string {
 export async function run(): Promise<void> {
   maskSecrets(core.getInput(Inputs.ConnectionString))
   maskSecrets(core.getInput(Inputs.RestoreConnectionString))
+  // Keys, passphrases and the smoke test's login body: never in a log line or the summary.
+  for (const input of [
+    Inputs.AgeIdentity,
+    Inputs.AgePassphrase,
+    Inputs.GpgPassphrase,
+    Inputs.SmokeLoginBody,
+  ]) {
+    for (const line of core.getInput(input).split(/\r?\n/))
+      if (line.trim()) core.setSecret(line.trim())
+  }
   let config
   try {
     config = parseConfig((name) => core.getInput(name))

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs/promises'
+import type { Compression, EncryptionKind } from './codec/index.js'
 import type { EngineName } from './engines/engine.js'
 import { UserError } from './errors.js'
 import type { Inventory } from './inventory.js'
@@ -20,7 +21,20 @@ export interface Manifest {
   toolVersion?: string
   /** When the snapshot was taken (the moment the backup's data is from), ISO 8601 UTC. */
   createdAt: string
-  backup: { file: string; sha256: string; bytes: number }
+  /**
+   * The stored file. When compressed or encrypted, sha256 and bytes are of the stored file and
+   * `plain` of what the engine wrote, so verify can prove both.
+   */
+  backup: {
+    file: string
+    sha256: string
+    bytes: number
+    encryption?: EncryptionKind
+    compression?: Compression
+    /** age: the public keys it was encrypted to; which recovery key opens it. */
+    recipients?: string[]
+    plain?: { sha256: string; bytes: number }
+  }
   source: { description: string; bytes: number; journalMode?: string; systemIdentifier?: string }
   inventory: Inventory
   durations: { snapshotMs: number; checksumMs: number }

@@ -26,6 +26,8 @@ export interface Report {
   /** Milliseconds per phase. */
   durations: Record<string, number>
   warnings: string[]
+  /** verify, drill, restore of an encrypted backup: whether the key decrypted it (null: not tried). */
+  decrypted?: boolean | null
   /** drill: the JSON Lines file the drill record was appended to. */
   drillLog?: string
   /** gate: the Content-Security-Policy found in csp-file. */

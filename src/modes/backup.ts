@@ -1,5 +1,7 @@
 import * as fs from 'node:fs/promises'
 import { checksum } from '../checks.js'
+import * as path from 'node:path'
+import { encodedExtension, encodeFile } from '../codec/index.js'
 import { createEngine } from '../engines/index.js'
 import { applyRetention, planRetention, retentionRows } from '../retention.js'
 import { artifactSettings, artifactTier, uploadBackup } from '../store/artifacts.js'
@@ -35,7 +37,13 @@ export async function backup({ config, log, now }: ModeContext): Promise<Report>
 
   await store.prepare()
   const base = `${config.prefix}-${started.toISOString().slice(0, 10)}`
-  const tmp = store.tempPath(base + engine.extension)
+  const encoded = config.encryption.kind !== 'none' || config.compression !== 'none'
+  const suffix = engine.extension + encodedExtension(config.compression, config.encryption.kind)
+  // Encrypted backups are snapshotted into the scratch folder, so no plaintext copy ever sits
+  // in backup-dir, and only the encoded file is moved there.
+  const workDir = encoded ? await fs.mkdtemp(path.join(config.scratchDir, 'omniai-backup-')) : null
+  const tmp = workDir ? path.join(workDir, base + engine.extension) : store.tempPath(base + suffix)
+  const stored = workDir ? store.tempPath(base + suffix) : tmp
   try {
     const t0 = performance.now()
     let hashing: Promise<{ sha256: string; bytes: number }> | null = null
@@ -66,13 +74,42 @@ export async function backup({ config, log, now }: ModeContext): Promise<Report>
     report.durations.snapshotMs = Math.round(performance.now() - t0)
 
     const t1 = performance.now()
-    const { sha256, bytes } = await (hashing ?? digestPath(tmp))
+    const plain = await (hashing ?? digestPath(tmp))
     report.durations.checksumMs = Math.round(performance.now() - t1)
+    let { sha256, bytes } = plain
+    let codec: Partial<Manifest['backup']> = {}
+    if (workDir) {
+      const t2 = performance.now()
+      const digests = await log.group(
+        `Encode (${config.compression}, ${config.encryption.kind})`,
+        () =>
+          encodeFile(tmp, stored, {
+            compression: config.compression,
+            encryption: config.encryption,
+          }),
+      )
+      report.durations.encodeMs = Math.round(performance.now() - t2)
+      if (digests.plainSha256 !== plain.sha256) {
+        throw new Error(
+          `the snapshot changed while it was being encrypted (${digests.plainSha256} after ${plain.sha256})`,
+        )
+      }
+      ;({ sha256, bytes } = digests)
+      await restrictPath(stored)
+      codec = {
+        encryption: config.encryption.kind,
+        compression: config.compression,
+        ...(config.encryption.kind === 'age' && config.encryption.recipients?.length
+          ? { recipients: [...config.encryption.recipients] }
+          : {}),
+        plain: { sha256: plain.sha256, bytes: plain.bytes },
+      }
+    }
 
     const { inventory } = snapshot
     const final = await store.commit(
-      tmp,
-      (n) => (n === 1 ? `${base}${engine.extension}` : `${base}-${n}${engine.extension}`),
+      stored,
+      (n) => (n === 1 ? `${base}${suffix}` : `${base}-${n}${suffix}`),
       (file): Manifest => ({
         format: 1,
         tool: `${TOOL}@${VERSION}`,
@@ -80,7 +117,7 @@ export async function backup({ config, log, now }: ModeContext): Promise<Report>
         engineVersion: snapshot.engineVersion,
         ...(snapshot.toolVersion ? { toolVersion: snapshot.toolVersion } : {}),
         createdAt: started.toISOString(),
-        backup: { file, sha256, bytes },
+        backup: { file, sha256, bytes, ...codec },
         source: snapshot.source,
         inventory,
         durations: {
@@ -95,7 +132,10 @@ export async function backup({ config, log, now }: ModeContext): Promise<Report>
   } catch (err) {
     await fs.rm(tmp, { recursive: true, force: true })
     await fs.rm(`${tmp}-journal`, { force: true })
+    await fs.rm(stored, { recursive: true, force: true })
     throw err
+  } finally {
+    if (workDir) await fs.rm(workDir, { recursive: true, force: true })
   }
   // Nothing older may go, and nothing is uploaded, until the backup is committed as recorded:
   // its manifest reads back from disk and names a file of the size that was hashed. (The
@@ -114,6 +154,11 @@ export async function backup({ config, log, now }: ModeContext): Promise<Report>
         uploadBackup(entry, retentionDays, settings, log),
       )
       report.artifact = { name: config.artifactName, id, tier, retentionDays }
+      if (config.encryption.kind === 'none') {
+        report.warnings.push(
+          `UNENCRYPTED backup uploaded as artifact "${config.artifactName}" (allow-unencrypted-artifact: true): anyone who can read this repository can download every user's conversations.`,
+        )
+      }
     }
     if (config.retention !== 'off') {
       report.retention = await applyRetentionTo(store, entry.path, config)

@@ -2,11 +2,12 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { digestAudit } from '../audit.js'
 import { auditLog, backupAge, restoreTime, spotCheck } from '../checks.js'
-import type { Database } from '../engines/engine.js'
+import type { BackupRef, Database } from '../engines/engine.js'
 import { describeError, UserError } from '../errors.js'
 import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
 import { checkDatabase, runCheck } from '../inspect.js'
+import { isEncoded, plaintextOf } from './plain.js'
 import { smokeInto } from './smoke.js'
 import { ageSeconds, artifactFacts, checksumOf, selectBackup, type Selection } from './verify.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
@@ -95,14 +96,26 @@ async function drillSelected(
       `scratch-dir: cannot create ${config.scratchDir} (${(err as NodeJS.ErrnoException).code}). Fix: set scratch-dir to a writable folder.`,
     )
   }
-  let checksummed = false
   const scratch = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-drill-'))
   try {
     await fs.chmod(scratch, 0o700)
     const t1 = performance.now()
     let db: Database | null = null
+    let ref: BackupRef | null = entry
+    if (isEncoded(entry)) {
+      // Decrypting with the recovery key is part of the drill: it proves the key still works.
+      const plain = await plaintextOf(entry, config, scratch, log).catch((err: unknown) => ({
+        ref: null,
+        check: { name: 'decrypt', ok: false, detail: describeError(err) },
+      }))
+      if (plain.check) report.checks.push(plain.check)
+      report.decrypted = plain.check?.ok ?? null
+      ref = plain.ref
+    }
     try {
-      db = await log.group('Restore', () => engine.restore(entry, scratch, log))
+      if (!ref) throw new Error('the backup could not be decoded (see the decrypt check)')
+      const source = ref
+      db = await log.group('Restore', () => engine.restore(source, scratch, log))
     } catch (err) {
       report.checks.push({
         name: 'restore',
@@ -126,7 +139,6 @@ async function drillSelected(
     }
     // The gate runs only on a drill whose every check passed, the checksum included.
     report.checks.unshift(await checksumming)
-    checksummed = true
     // The runbook's smoke test: the security gate against the restored copy, before it is deleted.
     if (config.gateAfterDrill) await gateOnRestored(ctx, db, report)
     await smokeInto(report, ctx)
@@ -134,7 +146,6 @@ async function drillSelected(
     // The runbook's "delete restore test database", whatever happened above.
     await fs.rm(scratch, { recursive: true, force: true })
   }
-  if (!checksummed) report.checks.unshift(await checksumming)
   report.backupAgeSeconds = ageSeconds(entry, started)
   report.checks.push(backupAge(report.backupAgeSeconds, config.maxBackupAgeSeconds))
   finish(report, started, now())
@@ -157,6 +168,8 @@ export async function appendDrillLog(file: string, report: Report): Promise<void
     restoreSeconds: report.restoreSeconds,
     databaseBytes: report.database?.bytes ?? null,
     backupCount: report.backupCount,
+    decrypted: report.decrypted ?? null,
+    artifact: report.artifact ?? null,
     checks: Object.fromEntries(report.checks.map((c) => [c.name, c.ok])),
     failed: report.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`),
     run: runUrl(),

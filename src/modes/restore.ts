@@ -1,3 +1,4 @@
+import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { createEngine } from '../engines/index.js'
 import { UserError } from '../errors.js'
@@ -5,6 +6,7 @@ import type { Report } from '../report.js'
 import { backup } from './backup.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 import { checkRestored } from './drill.js'
+import { plaintextOf } from './plain.js'
 import { smokeInto } from './smoke.js'
 import { artifactFacts, checksumOf, selectBackup, type Selection } from './verify.js'
 
@@ -18,9 +20,12 @@ import { artifactFacts, checksumOf, selectBackup, type Selection } from './verif
  */
 export async function restore(ctx: ModeContext): Promise<Report> {
   const selection = await selectBackup(ctx)
+  await fs.mkdir(ctx.config.scratchDir, { recursive: true })
+  const work = await fs.mkdtemp(path.join(ctx.config.scratchDir, 'omniai-restore-'))
   try {
-    return await restoreSelected(ctx, selection)
+    return await restoreSelected(ctx, selection, work)
   } finally {
+    await fs.rm(work, { recursive: true, force: true })
     await selection.release()
   }
 }
@@ -28,6 +33,7 @@ export async function restore(ctx: ModeContext): Promise<Report> {
 async function restoreSelected(
   ctx: ModeContext,
   { entry, listing, artifact }: Selection,
+  work: string,
 ): Promise<Report> {
   const { config, log, now } = ctx
   const started = now()
@@ -62,10 +68,14 @@ async function restoreSelected(
   }
 
   // The backup must prove itself before anything is touched.
-  const checks = [
-    await checksumOf(entry),
-    ...(await log.group('Verify the backup', () => engine.verifyBackup(entry, log))).checks,
-  ]
+  const checks = [await checksumOf(entry)]
+  const plain = await plaintextOf(entry, config, work, log)
+  if (plain.check) checks.push(plain.check)
+  const ref = plain.ref
+  if (ref)
+    checks.push(
+      ...(await log.group('Verify the backup', () => engine.verifyBackup(ref, log))).checks,
+    )
   report.checks.push(...checks)
   const bad = checks.filter((c) => !c.ok)
   if (bad.length) {
@@ -126,7 +136,8 @@ async function restoreSelected(
   }
 
   const t0 = performance.now()
-  const db = await log.group('Restore', () => engine.replaceLive(entry, log))
+  if (!ref) throw new Error('unreachable: an undecodable backup fails verification above')
+  const db = await log.group('Restore', () => engine.replaceLive(ref, log))
   report.restoreSeconds = (performance.now() - t0) / 1000
   try {
     const { checks: after, database } = await log.group('Checks', () => checkRestored(db, manifest))

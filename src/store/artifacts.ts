@@ -9,6 +9,7 @@ import { DefaultArtifactClient } from '@actions/artifact'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { UserError } from '../errors.js'
+import { githubRequest, type GitHubResponse, type Refusal } from '../github-api.js'
 import type { Log } from '../log.js'
 import type { BackupEntry } from './local.js'
 
@@ -87,54 +88,11 @@ export async function uploadBackup(
 const PER_PAGE = 100
 /** A repository rarely holds more; past this the list is cut rather than exhaust the rate limit. */
 const MAX_PAGES = 20
-const MAX_RATE_LIMIT_WAITS = 3
-const MAX_WAIT_SECONDS = 60
 
-async function getJson(
-  url: string,
-  settings: ArtifactSettings,
-  log: Log,
-): Promise<{ body: unknown; next: string | null }> {
-  for (let attempt = 0; ; attempt++) {
-    const res = await fetch(url, {
-      headers: {
-        Authorization: `Bearer ${settings.token}`,
-        Accept: 'application/vnd.github+json',
-        'X-GitHub-Api-Version': '2022-11-28',
-        'User-Agent': 'omniai-backups',
-      },
-    })
-    const limited =
-      res.status === 429 || (res.status === 403 && res.headers.get('x-ratelimit-remaining') === '0')
-    if (limited) {
-      const reset = Number(res.headers.get('x-ratelimit-reset') ?? 0) * 1000 - Date.now()
-      const wait = Number(res.headers.get('retry-after') ?? Math.ceil(Math.max(reset, 1000) / 1000))
-      if (attempt < MAX_RATE_LIMIT_WAITS && wait <= MAX_WAIT_SECONDS) {
-        log.warning(`GitHub API rate limit reached; retrying in ${wait} s`)
-        await new Promise((r) => setTimeout(r, wait * 1000))
-        continue
-      }
-      throw new UserError(
-        `github-token: GitHub's API rate limit is exhausted for this token (resets in ${Math.ceil(Math.max(reset, 0) / 1000)} s). Fix: run the drill later, or less often alongside other API-heavy jobs.`,
-      )
-    }
-    if (res.status === 401)
-      throw new UserError(
-        'github-token: GitHub rejected the token (401 Bad credentials). Fix: leave github-token at its default or pass a valid token.',
-      )
-    if (res.status === 403 || res.status === 404) {
-      const message =
-        ((await res.json().catch(() => ({}))) as { message?: string }).message ?? res.statusText
-      throw new UserError(
-        `github-token: cannot list the artifacts of ${settings.owner}/${settings.repo} (${res.status} ${message}). Fix: give the job "permissions: actions: read".`,
-      )
-    }
-    if (!res.ok) throw new Error(`GitHub API ${res.status} ${res.statusText} for ${url}`)
-    const link = res.headers.get('link') ?? ''
-    const next = /<([^>]+)>;\s*rel="next"/.exec(link)?.[1] ?? null
-    return { body: await res.json(), next }
-  }
-}
+const cannotList =
+  (settings: ArtifactSettings): Refusal =>
+  (status, message) =>
+    `github-token: cannot list the artifacts of ${settings.owner}/${settings.repo} (${status} ${message}). Fix: give the job "permissions: actions: read".`
 
 /** Every artifact of `settings.name` in the repository, expired ones included. */
 export async function listArtifacts(settings: ArtifactSettings, log: Log): Promise<RestArtifact[]> {
@@ -142,7 +100,12 @@ export async function listArtifacts(settings: ArtifactSettings, log: Log): Promi
   let url: string | null =
     `${settings.apiUrl}/repos/${settings.owner}/${settings.repo}/actions/artifacts?name=${encodeURIComponent(settings.name)}&per_page=${PER_PAGE}`
   for (let page = 0; url && page < MAX_PAGES; page++) {
-    const { body, next }: { body: unknown; next: string | null } = await getJson(url, settings, log)
+    const { body, next }: GitHubResponse = await githubRequest(
+      url,
+      settings,
+      log,
+      cannotList(settings),
+    )
     const artifacts = (body as { artifacts?: RestArtifact[] }).artifacts ?? []
     all.push(...artifacts.filter((a) => a.name === settings.name))
     url = artifacts.length === 0 ? null : next

@@ -20,7 +20,7 @@ export interface Listing {
   damaged: string[]
 }
 
-const BACKUP_FILE = /\.(db|sqlite3?|dump|dumpdir)$/
+const BACKUP_FILE = /\.(db|sqlite3?|dump|dumpdir)(\.(gz|zst))?(\.(age|gpg))?$/
 
 /**
  * A folder of backups, each `<name>` with `<name>.manifest.json` beside it. The manifest is

@@ -1,0 +1,98 @@
+/** gzip and zstd as streams, with errors that name the `compression` input. */
+import { Transform, type TransformCallback } from 'node:stream'
+import * as zlib from 'node:zlib'
+import { UserError } from '../errors.js'
+import { describeFormat, detectFormat } from './format.js'
+import { CodecInputs } from './inputs.js'
+
+export const COMPRESSIONS = ['none', 'gzip', 'zstd'] as const
+export type Compression = (typeof COMPRESSIONS)[number]
+
+/** zstd arrived in Node 23.8 / 22.15; the action runs on node24, the CLI may run on less. */
+export function zstdAvailable(): boolean {
+  return typeof zlib.createZstdCompress === 'function'
+}
+
+/** Throws a UserError naming `compression` unless `value` is usable here. */
+export function checkCompression(value: string): Compression {
+  if (!(COMPRESSIONS as readonly string[]).includes(value)) {
+    throw new UserError(
+      `${CodecInputs.Compression}: "${value}" is not one of ${COMPRESSIONS.join(', ')}`,
+    )
+  }
+  if (value === 'zstd' && !zstdAvailable()) {
+    throw new UserError(
+      `${CodecInputs.Compression}: zstd needs Node.js 22.15 or later (this is ${process.version}); use gzip`,
+    )
+  }
+  return value as Compression
+}
+
+export function compressStream(compression: Exclude<Compression, 'none'>): Transform {
+  checkCompression(compression)
+  return compression === 'gzip' ? zlib.createGzip() : zlib.createZstdCompress()
+}
+
+/** A stream stage, with what its own errors mean to the user. */
+export interface Stage {
+  stream: NodeJS.ReadWriteStream
+  explain?: (err: Error) => Error
+}
+
+/**
+ * Decompression: first a check of the magic bytes, so a wrong `compression` setting is
+ * reported as that; a zlib error after it means the compressed data itself is damaged.
+ */
+export function decompressStages(compression: Exclude<Compression, 'none'>, file: string): Stage[] {
+  checkCompression(compression)
+  const inflate = compression === 'gzip' ? zlib.createGunzip() : zlib.createZstdDecompress()
+  return [
+    { stream: new MagicCheck(compression, file) },
+    {
+      stream: inflate,
+      // Only zlib's own errors; the pipeline also destroys this stage with other stages' errors.
+      explain: (err) =>
+        err instanceof UserError || !/^(Z_|ZSTD_)/.test(String((err as NodeJS.ErrnoException).code))
+          ? err
+          : new UserError(
+              `${file}: the ${compression} data is damaged (${err.message}); restore from another backup`,
+            ),
+    },
+  ]
+}
+
+class MagicCheck extends Transform {
+  private head: Buffer | null = Buffer.alloc(0)
+
+  constructor(
+    private readonly compression: 'gzip' | 'zstd',
+    private readonly file: string,
+  ) {
+    super()
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (!this.head) return done(null, chunk)
+    const head = Buffer.concat([this.head, chunk])
+    if (head.length < 4) {
+      this.head = head
+      return done()
+    }
+    this.head = null
+    done(this.check(head) ?? null, head)
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (!this.head) return done()
+    done(this.check(this.head))
+  }
+
+  private check(head: Buffer): UserError | undefined {
+    const found = detectFormat(head)
+    if (found === this.compression) return undefined
+    const what = found === 'unknown' ? 'uncompressed data' : describeFormat(found)
+    return new UserError(
+      `${CodecInputs.Compression}: ${this.file} holds ${what}, not ${this.compression} data; set compression to what the backup was made with`,
+    )
+  }
+}

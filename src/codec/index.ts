@@ -1,0 +1,440 @@
+/**
+ * The codec between a database engine and the backup store: optional compression, then optional
+ * encryption (age or gpg), as streams, so memory stays flat whatever the size of the database.
+ * Every call hashes the bytes as they pass and returns the sha256 of both the stored (encoded)
+ * file and the plaintext, without reading anything twice.
+ *
+ * Output is written to a temporary name in the destination's folder, fsynced, and renamed only
+ * once the whole stream has been written and, when decoding, authenticated; on any error the
+ * temporary file is deleted. A partly decrypted backup never sits where a restore could find it.
+ */
+import { createHash } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { Readable, Transform, Writable, type TransformCallback } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { UserError } from '../errors.js'
+import { fsyncDir, tempName } from '../fsutil.js'
+import {
+  ageDecryptStream,
+  ageEncryptStream,
+  parseRecipient,
+  STAGE_BUFFER,
+  splitKeyLines,
+  ageDecryptCheck,
+} from './age.js'
+import {
+  checkCompression,
+  compressStream,
+  decompressStages,
+  type Compression,
+  type Stage,
+} from './compression.js'
+import { describeFormat, detectFormat, HEAD_BYTES, type Format } from './format.js'
+import { gpgDecryptStream, gpgEncryptStream } from './gpg.js'
+import { CodecInputs } from './inputs.js'
+
+export { ageRecipientOf, generateAgeIdentity, splitKeyLines, type AgeKeyPair } from './age.js'
+export { COMPRESSIONS, zstdAvailable, type Compression } from './compression.js'
+export { detectFormat, type Format } from './format.js'
+export { CodecInputs } from './inputs.js'
+
+export const ENCRYPTIONS = ['none', 'age', 'gpg'] as const
+export type EncryptionKind = (typeof ENCRYPTIONS)[number]
+
+/** How backups are written. The nightly job needs only public keys (or a passphrase). */
+export type Encryption =
+  | { kind: 'none' }
+  | {
+      kind: 'age'
+      /** X25519 recipients (age1...); lines of an age recipients file work too. */
+      recipients?: readonly string[]
+      /** Instead of recipients: encrypt with a passphrase (age's scrypt recipient). */
+      passphrase?: string
+      /** log2 of the scrypt work factor; age's default, 18, when unset. */
+      scryptWorkFactor?: number
+    }
+  | {
+      kind: 'gpg'
+      /** A key id, fingerprint or e-mail in the keyring, or an armored public key block. */
+      recipient?: string
+      /** Instead of a recipient: symmetric encryption (AES256) with this passphrase. */
+      passphrase?: string
+      /** GNUPGHOME; gpg's default when unset. */
+      homedir?: string
+    }
+
+/** How backups are read back (verify, drill, restore). */
+export type Decryption =
+  | { kind: 'none' }
+  | {
+      kind: 'age'
+      /** X25519 identities (AGE-SECRET-KEY-1...); the lines of an age-keygen key file work too. */
+      identities?: readonly string[]
+      /** For files encrypted with a passphrase. */
+      passphrase?: string
+      /** Refuse scrypt work factors above 2^this (age's default, 22, when unset). */
+      maxScryptWorkFactor?: number
+    }
+  | {
+      kind: 'gpg'
+      /** The symmetric passphrase, or the passphrase of the secret key in the keyring. */
+      passphrase?: string
+      homedir?: string
+    }
+
+export interface EncodeOptions {
+  compression: Compression
+  encryption: Encryption
+  signal?: AbortSignal
+}
+
+export interface DecodeOptions {
+  /** What the backup was made with; a mismatch is an error naming `compression`. */
+  compression: Compression
+  decryption: Decryption
+  signal?: AbortSignal
+}
+
+/** Both checksums of one backup, hashed as the bytes streamed by. */
+export interface Digests {
+  /** sha256 (hex) and size of the stored file: compressed and encrypted. */
+  sha256: string
+  bytes: number
+  /** sha256 (hex) and size of the plaintext: what the engine wrote, or what was restored. */
+  plainSha256: string
+  plainBytes: number
+}
+
+/** `.gz`/`.zst` then `.age`/`.gpg`, in the order they were applied, for naming backups. */
+export function encodedExtension(compression: Compression, encryption: EncryptionKind): string {
+  const zip = { none: '', gzip: '.gz', zstd: '.zst' }[compression]
+  const lock = { none: '', age: '.age', gpg: '.gpg' }[encryption]
+  return zip + lock
+}
+
+/**
+ * Throws a one-line UserError naming the input at fault; for parsing inputs, so a bad key stops
+ * the job before it takes a snapshot. Never echoes a secret.
+ */
+export function checkEncryption(encryption: Encryption): void {
+  checkKind(encryption.kind)
+  if (encryption.kind === 'age') {
+    const recipients = splitKeyLines(encryption.recipients ?? [])
+    const passphrase = encryption.passphrase
+    if (recipients.length > 0 && passphrase !== undefined) {
+      throw new UserError(
+        `${CodecInputs.AgeRecipients}: set either ${CodecInputs.AgeRecipients} or ${CodecInputs.AgePassphrase}, not both (age does not mix a passphrase with recipients)`,
+      )
+    }
+    if (recipients.length === 0 && passphrase === undefined) {
+      throw new UserError(
+        `${CodecInputs.AgeRecipients}: encryption: age needs one or more recipients (age1..., from age-keygen) or ${CodecInputs.AgePassphrase}`,
+      )
+    }
+    recipients.forEach((r, n) => parseRecipient(r, n + 1))
+    if (passphrase === '') {
+      throw new UserError(`${CodecInputs.AgePassphrase}: the passphrase is empty; set a passphrase`)
+    }
+    const wf = encryption.scryptWorkFactor
+    if (wf !== undefined && !(Number.isInteger(wf) && wf >= 1 && wf <= 30)) {
+      throw new UserError(`${CodecInputs.AgePassphrase}: the scrypt work factor must be 1 to 30`)
+    }
+  } else if (encryption.kind === 'gpg') {
+    const { recipient, passphrase } = encryption
+    if (recipient !== undefined && passphrase !== undefined) {
+      throw new UserError(
+        `${CodecInputs.GpgRecipient}: set either ${CodecInputs.GpgRecipient} or ${CodecInputs.GpgPassphrase} for encryption, not both`,
+      )
+    }
+    if (recipient === undefined && passphrase === undefined) {
+      throw new UserError(
+        `${CodecInputs.GpgRecipient}: encryption: gpg needs ${CodecInputs.GpgRecipient} (a public key) or ${CodecInputs.GpgPassphrase}`,
+      )
+    }
+    if (recipient !== undefined) checkGpgRecipient(recipient)
+    if (passphrase === '') {
+      throw new UserError(`${CodecInputs.GpgPassphrase}: the passphrase is empty; set a passphrase`)
+    }
+  }
+}
+
+/** One key name, or one armored public key; gpg would echo anything else, secrets included. */
+function checkGpgRecipient(recipient: string): void {
+  const text = recipient.trim()
+  const fix =
+    'give a key id, fingerprint or e-mail, or an armored public key (gpg --armor --export)'
+  if (text === '')
+    throw new UserError(`${CodecInputs.GpgRecipient}: the recipient is empty; ${fix}`)
+  if (/PRIVATE KEY/.test(text)) {
+    throw new UserError(
+      `${CodecInputs.GpgRecipient}: this is a private key, which the backup job must not hold; ${fix}`,
+    )
+  }
+  if (/\n/.test(text) && !text.startsWith('-----BEGIN PGP PUBLIC KEY BLOCK-----')) {
+    throw new UserError(
+      `${CodecInputs.GpgRecipient}: spans several lines but is no armored public key; ${fix}`,
+    )
+  }
+}
+
+/** As checkEncryption, for the settings that read backups. */
+export function checkDecryption(decryption: Decryption): void {
+  checkKind(decryption.kind)
+  if (decryption.kind === 'age') ageDecryptCheck(decryption)
+  if (decryption.kind === 'gpg' && decryption.passphrase === '') {
+    throw new UserError(
+      `${CodecInputs.GpgPassphrase}: the passphrase is empty; set a passphrase or leave it unset`,
+    )
+  }
+}
+
+function checkKind(kind: string): void {
+  if (!(ENCRYPTIONS as readonly string[]).includes(kind)) {
+    throw new UserError(
+      `${CodecInputs.Encryption}: "${kind}" is not one of ${ENCRYPTIONS.join(', ')}`,
+    )
+  }
+}
+
+/** Compresses and encrypts `src` into `dest`. */
+export async function encodeFile(src: string, dest: string, opts: EncodeOptions): Promise<Digests> {
+  checkEncryption(opts.encryption)
+  checkCompression(opts.compression)
+  if (path.resolve(src) === path.resolve(dest)) {
+    throw new UserError(`${dest}: cannot encode a file onto itself; choose another destination`)
+  }
+  await mustBeFile(src)
+  return encodeStream(createReadStream(src, { highWaterMark: READ_SIZE }), dest, opts)
+}
+
+/** Compresses and encrypts a stream (say, pg_dump's stdout) into `dest`, with no plaintext file. */
+export async function encodeStream(
+  source: Readable | AsyncIterable<Uint8Array>,
+  dest: string,
+  opts: EncodeOptions,
+): Promise<Digests> {
+  checkEncryption(opts.encryption)
+  checkCompression(opts.compression)
+  const { compression, encryption } = opts
+  const plain = new HashTap()
+  const stages: Stage[] = [{ stream: plain }]
+  if (compression !== 'none') stages.push({ stream: compressStream(compression) })
+  let close = async () => {}
+  if (encryption.kind === 'age') {
+    stages.push({
+      stream: await ageEncryptStream({
+        ...encryption,
+        recipients: splitKeyLines(encryption.recipients ?? []),
+      }),
+    })
+  } else if (encryption.kind === 'gpg') {
+    const gpg = await gpgEncryptStream(encryption)
+    stages.push({ stream: gpg.stream })
+    close = gpg.close
+  }
+  const stored = stages.length === 1 ? plain : new HashTap()
+  if (stored !== plain) stages.push({ stream: stored })
+  try {
+    await intoTempFile(dest, (out) => run(toReadable(source), stages, out, opts.signal))
+  } finally {
+    await close()
+  }
+  return digests(stored, plain)
+}
+
+/** Decrypts and decompresses `src` into `dest`; `dest` appears only if all of it checked out. */
+export async function decodeFile(src: string, dest: string, opts: DecodeOptions): Promise<Digests> {
+  if (path.resolve(src) === path.resolve(dest)) {
+    throw new UserError(`${dest}: cannot decode a file onto itself; choose another destination`)
+  }
+  const { stages, stored, plain } = await decodeStages(src, opts)
+  await intoTempFile(dest, (out) =>
+    run(createReadStream(src, { highWaterMark: READ_SIZE }), stages, out, opts.signal),
+  )
+  return digests(stored, plain)
+}
+
+/**
+ * Decodes `src` all the way and discards the plaintext: proves a backup opens with the keys
+ * at hand and yields the checksums, without putting plaintext on disk.
+ */
+export async function verifyEncodedFile(src: string, opts: DecodeOptions): Promise<Digests> {
+  const { stages, stored, plain } = await decodeStages(src, opts)
+  const discard = new Writable({ write: (_chunk, _encoding, done) => done() })
+  await run(createReadStream(src, { highWaterMark: READ_SIZE }), stages, discard, opts.signal)
+  return digests(stored, plain)
+}
+
+/** What `file` holds, from its first bytes. */
+export async function detectFileFormat(file: string): Promise<Format> {
+  return detectFormat(await readHead(file))
+}
+
+// 1 MiB reads: fewer trips through the stream machinery per gigabyte than the 64 KiB default.
+const READ_SIZE = 1 << 20
+
+async function decodeStages(src: string, opts: DecodeOptions) {
+  checkDecryption(opts.decryption)
+  checkCompression(opts.compression)
+  await mustBeFile(src)
+  checkFormat(src, detectFormat(await readHead(src)), opts.decryption.kind)
+  const { compression, decryption } = opts
+  const stored = new HashTap()
+  const stages: Stage[] = [{ stream: stored }]
+  if (decryption.kind === 'age') stages.push({ stream: ageDecryptStream(decryption, src) })
+  if (decryption.kind === 'gpg') stages.push({ stream: gpgDecryptStream(decryption, src) })
+  if (compression !== 'none') stages.push(...decompressStages(compression, src))
+  const plain = stages.length === 1 ? stored : new HashTap()
+  if (plain !== stored) stages.push({ stream: plain })
+  return { stages, stored, plain }
+}
+
+/** Refuses, before any work, a file that is plainly not what `encryption` says. */
+function checkFormat(file: string, format: Format, kind: EncryptionKind): void {
+  if (format === 'empty' && kind !== 'none') {
+    throw new UserError(
+      `${file}: is empty (0 bytes): the backup was cut off or never written; restore from another backup`,
+    )
+  }
+  if (format === 'age-armor' && kind === 'age') {
+    throw new UserError(
+      `${file}: is an ASCII-armored age file, which this action does not read; convert it with age -d | age -e, or decrypt it with the age CLI`,
+    )
+  }
+  const encrypted: Partial<Record<Format, EncryptionKind>> = {
+    age: 'age',
+    'age-armor': 'age',
+    gpg: 'gpg',
+    'gpg-armor': 'gpg',
+  }
+  const actual = encrypted[format]
+  if (kind === 'none' && actual) {
+    throw new UserError(
+      `${CodecInputs.Encryption}: ${file} is ${describeFormat(format)}, but encryption is none; set encryption: ${actual} and its key`,
+    )
+  }
+  const mismatch =
+    kind === 'age' ? format !== 'age' : kind === 'gpg' && actual !== 'gpg' && format !== 'unknown'
+  if (mismatch) {
+    throw new UserError(
+      `${CodecInputs.Encryption}: ${file} is ${describeFormat(format)}, not ${kind === 'age' ? 'an age file' : 'an OpenPGP message'}; set encryption to what the backup was made with`,
+    )
+  }
+}
+
+async function mustBeFile(file: string): Promise<void> {
+  let stat
+  try {
+    stat = await fs.stat(file)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new UserError(`${file}: no such file; check the path`)
+    }
+    throw err
+  }
+  if (!stat.isFile())
+    throw new UserError(`${file}: is not a regular file; give the path of a backup file`)
+}
+
+async function readHead(file: string): Promise<Buffer> {
+  const handle = await fs.open(file, 'r')
+  try {
+    const buf = Buffer.alloc(HEAD_BYTES)
+    const { bytesRead } = await handle.read(buf, 0, HEAD_BYTES, 0)
+    return buf.subarray(0, bytesRead)
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Passes bytes through, hashing them on the way. */
+class HashTap extends Transform {
+  private readonly hash = createHash('sha256')
+  bytes = 0
+
+  constructor() {
+    super({ highWaterMark: STAGE_BUFFER })
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk)
+    this.bytes += chunk.length
+    done(null, chunk)
+  }
+
+  digest(): string {
+    return this.hash.digest('hex')
+  }
+}
+
+function digests(stored: HashTap, plain: HashTap): Digests {
+  const sha256 = stored.digest()
+  return {
+    sha256,
+    bytes: stored.bytes,
+    plainSha256: plain === stored ? sha256 : plain.digest(),
+    plainBytes: plain.bytes,
+  }
+}
+
+function toReadable(source: Readable | AsyncIterable<Uint8Array>): Readable {
+  return source instanceof Readable ? source : Readable.from(source, { objectMode: false })
+}
+
+async function run(
+  source: Readable,
+  stages: Stage[],
+  sink: Writable,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  // A stage's raw error (zlib's "incorrect header check") is swapped for one that says what it
+  // means for this backup; the first error anywhere stops every stage.
+  const explained = new Map<unknown, Error>()
+  for (const { stream, explain } of stages) {
+    if (explain) stream.on('error', (err: Error) => explained.set(err, explain(err)))
+  }
+  try {
+    await pipeline([source, ...stages.map((s) => s.stream), sink], signal ? { signal } : {})
+  } catch (err) {
+    throw explained.get(err) ?? err
+  }
+}
+
+/**
+ * Runs `write` into a new temporary file beside `dest`, then fsyncs and renames it to `dest`.
+ * On any failure the temporary file is closed and deleted, and `dest` is left as it was.
+ */
+async function intoTempFile(dest: string, write: (out: Writable) => Promise<void>): Promise<void> {
+  const dir = path.dirname(path.resolve(dest))
+  try {
+    if (!(await fs.stat(dir)).isDirectory()) throw new Error('not a directory')
+  } catch {
+    throw new UserError(`${dest}: its folder ${dir} does not exist; create it first`)
+  }
+  const tmp = tempName(dir, path.basename(dest))
+  // flush: fsync before close, so the rename below never exposes a file the disk has not got.
+  const out = createWriteStream(tmp, {
+    flags: 'wx',
+    mode: 0o600,
+    flush: true,
+    highWaterMark: 2 * STAGE_BUFFER,
+  })
+  const closed = new Promise<void>((resolve) => out.on('close', () => resolve()))
+  try {
+    await new Promise<void>((resolve, reject) => {
+      out.once('open', () => resolve())
+      out.once('error', reject)
+    })
+    await write(out)
+    await closed
+    await fs.rename(tmp, dest)
+  } catch (err) {
+    out.destroy()
+    await closed
+    await fs.rm(tmp, { force: true })
+    throw err
+  }
+  await fsyncDir(dir)
+}

@@ -1,0 +1,81 @@
+import * as path from 'node:path'
+import { checkDecryption, decodeFile, type Decryption } from '../codec/index.js'
+import type { Check } from '../checks.js'
+import type { Config } from '../config.js'
+import type { BackupRef } from '../engines/engine.js'
+import { describeError, UserError } from '../errors.js'
+import type { Log } from '../log.js'
+import type { BackupEntry } from '../store/local.js'
+
+/** Whether a backup's stored file is compressed or encrypted, so it must be decoded to be read. */
+export function isEncoded(entry: BackupEntry): boolean {
+  const b = entry.manifest.backup
+  return (b.encryption ?? 'none') !== 'none' || (b.compression ?? 'none') !== 'none'
+}
+
+function decryptionFor(entry: BackupEntry, keys: Config['keys']): Decryption {
+  const b = entry.manifest.backup
+  const file = path.basename(entry.path)
+  switch (b.encryption ?? 'none') {
+    case 'age':
+      if (!keys.ageIdentities.length && !keys.agePassphrase) {
+        const to = b.recipients?.length ? ` (to ${b.recipients.join(', ')})` : ''
+        throw new UserError(
+          `age-identity: ${file} is age-encrypted${to}; reading it needs the recovery key. Fix: pass the AGE-SECRET-KEY-1... key from a secret as age-identity (or age-passphrase for a passphrase backup).`,
+        )
+      }
+      return {
+        kind: 'age',
+        identities: keys.ageIdentities,
+        ...(keys.agePassphrase ? { passphrase: keys.agePassphrase } : {}),
+      }
+    case 'gpg':
+      return {
+        kind: 'gpg',
+        ...(keys.gpgPassphrase ? { passphrase: keys.gpgPassphrase } : {}),
+        ...(keys.gpgHomedir ? { homedir: keys.gpgHomedir } : {}),
+      }
+    default:
+      return { kind: 'none' }
+  }
+}
+
+/**
+ * The backup as the engine reads it: the stored file itself, or for an encoded backup its
+ * plaintext decoded into `scratch` (streamed; a wrong key or a tampered file leaves nothing),
+ * with a `decrypt` check proving the plaintext against the manifest.
+ */
+export async function plaintextOf(
+  entry: BackupEntry,
+  config: Config,
+  scratch: string,
+  log: Log,
+): Promise<{ ref: BackupRef | null; check: Check | null }> {
+  if (!isEncoded(entry)) return { ref: entry, check: null }
+  const b = entry.manifest.backup
+  const decryption = decryptionFor(entry, config.keys)
+  checkDecryption(decryption)
+  const dest = path.join(scratch, `plain${entry.manifest.engine === 'sqlite' ? '.db' : '.dump'}`)
+  const how = `${b.encryption ?? 'none'}${b.compression && b.compression !== 'none' ? `, ${b.compression}` : ''}`
+  try {
+    const digests = await log.group(`Decode (${how})`, () =>
+      decodeFile(entry.path, dest, { compression: b.compression ?? 'none', decryption }),
+    )
+    const want = b.plain
+    const ok = !!want && digests.plainSha256 === want.sha256 && digests.plainBytes === want.bytes
+    const key =
+      b.encryption === 'age' ? 'the recovery key' : b.encryption === 'gpg' ? 'gpg' : 'no key'
+    return {
+      ref: ok ? { path: dest, manifest: entry.manifest } : null,
+      check: {
+        name: 'decrypt',
+        ok,
+        detail: ok
+          ? `decrypted with ${key} (${how}); plaintext sha256 ${digests.plainSha256.slice(0, 12)}… and ${digests.plainBytes} bytes match the manifest`
+          : `decoded (${how}), but the plaintext sha256 ${digests.plainSha256.slice(0, 12)}… does not match the manifest's ${want?.sha256.slice(0, 12) ?? '(none)'}…`,
+      },
+    }
+  } catch (err) {
+    return { ref: null, check: { name: 'decrypt', ok: false, detail: describeError(err) } }
+  }
+}
