@@ -183,3 +183,37 @@ describe('backups as artifacts', () => {
     expect(lists.some((r) => /[?&]page=2\b/.test(r.path))).toBe(true)
   })
 })
+
+describe('drill evidence on the tracking issue', () => {
+  it('a drill records itself on the tracking issue, and max-drill-age reads it back', async () => {
+    const { dir, db, backups } = await demoWorkspace({ conversations: 10, auditRows: 20 })
+    await run('backup', { 'connection-string': db, 'backup-dir': backups, retention: 'off' }, dir)
+    const { report } = await run(
+      'drill',
+      { 'backup-dir': backups, 'drill-log': 'none', ...token },
+      dir,
+    )
+    expect(failed(report)).toEqual({})
+    expect(report.checks.at(-1)!).toMatchObject({ name: 'evidence', ok: true })
+    expect(report.evidence!.issueNumber).toBeGreaterThan(0)
+    expect(report.checks.at(-1)!.detail).toMatch(/^recorded on issue #\d+/)
+    const v = await run('verify', { 'backup-dir': backups, 'max-drill-age': '100', ...token }, dir)
+    expect(v.report.checks.at(-1)!).toMatchObject({ name: 'drill-age', ok: true })
+    expect(v.report.checks.at(-1)!.detail).toMatch(/within max-drill-age 100 days/)
+  })
+
+  it('without issues: write, the drill fails naming the permission', async () => {
+    const { dir, db, backups } = await demoWorkspace({ conversations: 5, auditRows: 5 })
+    await run('backup', { 'connection-string': db, 'backup-dir': backups, retention: 'off' }, dir)
+    standIn.fail(/\/issues\/\d+\/comments$/, '403-permission', 10, { method: 'POST' })
+    const { report } = await run(
+      'drill',
+      { 'backup-dir': backups, 'drill-log': 'none', ...token },
+      dir,
+    )
+    expect(report.ok).toBe(false)
+    expect(failed(report).evidence).toMatch(
+      /^drill-evidence: the token cannot write issues in .*Fix: give the job "permissions: issues: write", or set drill-evidence: none\./,
+    )
+  })
+})

@@ -301,3 +301,33 @@ describe('drill', () => {
     expect(report.ok).toBe(true)
   })
 })
+
+describe('max-drill-age (outside a workflow run: from the drill log)', () => {
+  it('fails with none on record, passes after a drill, fails when the last one is too old', async () => {
+    const { dir, backups } = await backedUp({ conversations: 5, auditRows: 5 })
+    const drillLog = path.join(dir, 'drills.jsonl')
+    const none = await run(
+      'verify',
+      { 'backup-dir': backups, 'drill-log': drillLog, 'max-drill-age': '100' },
+      dir,
+    )
+    expect(failed(none.report)['drill-age']).toMatch(/^no successful drill on record/)
+    await run('drill', { 'backup-dir': backups, 'drill-log': drillLog }, dir)
+    const fresh = await run(
+      'verify',
+      { 'backup-dir': backups, 'drill-log': drillLog, 'max-drill-age': '100' },
+      dir,
+    )
+    expect(failed(fresh.report)).toEqual({})
+    const later = () => new Date(Date.now() + 120 * 86_400_000)
+    const stale = await run(
+      'verify',
+      { 'backup-dir': backups, 'drill-log': drillLog, 'max-drill-age': '100' },
+      dir,
+      later,
+    )
+    expect(failed(stale.report)['drill-age']).toMatch(
+      /^last successful drill \d{4}-\d\d-\d\d \(120 days ago\), over max-drill-age 100 days/,
+    )
+  })
+})

@@ -47,6 +47,9 @@ export enum Inputs {
   ArtifactName = 'artifact-name',
   GithubToken = 'github-token',
   Confirm = 'confirm',
+  DrillEvidence = 'drill-evidence',
+  DrillIssueTitle = 'drill-issue-title',
+  MaxDrillAge = 'max-drill-age',
   Encryption = 'encryption',
   Compression = 'compression',
   AgeRecipients = 'age-recipients',
@@ -101,6 +104,9 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.ArtifactName]: 'omniai-backup',
   [Inputs.GithubToken]: '${{ github.token }}',
   [Inputs.Confirm]: '',
+  [Inputs.DrillEvidence]: 'issue',
+  [Inputs.DrillIssueTitle]: 'OmniAI restore drills',
+  [Inputs.MaxDrillAge]: '',
   [Inputs.Encryption]: 'none',
   [Inputs.Compression]: 'none',
   [Inputs.AgeRecipients]: '',
@@ -197,6 +203,11 @@ export interface Config {
   }
   /** upload-artifact of an unencrypted backup: refused unless this is set. */
   allowUnencryptedArtifact: boolean
+  /** drill: `issue` records each drill on the tracking issue; `none` does not. */
+  drillEvidence: 'issue' | 'none'
+  drillIssueTitle: string
+  /** Any mode: fail when the last successful drill on record is older than this many days. */
+  maxDrillAgeDays: number | null
   /** restore: must repeat the live database's name; a restore replaces it. */
   confirm: string
   /** restore: say exactly what would happen, change nothing. */
@@ -513,6 +524,15 @@ export function parseConfig(
       bool(read(Inputs.UploadArtifact), Inputs.UploadArtifact),
       integer(read(Inputs.Jobs), Inputs.Jobs, 1, 64),
     ),
+    drillEvidence: oneOf(
+      read(Inputs.DrillEvidence),
+      ['issue', 'none'] as const,
+      Inputs.DrillEvidence,
+    ),
+    drillIssueTitle: read(Inputs.DrillIssueTitle),
+    maxDrillAgeDays: read(Inputs.MaxDrillAge)
+      ? integer(read(Inputs.MaxDrillAge), Inputs.MaxDrillAge, 1, 3660)
+      : null,
     confirm: read(Inputs.Confirm),
     dryRun: bool(read(Inputs.DryRun), Inputs.DryRun),
   }

@@ -28,6 +28,8 @@ export interface Report {
   warnings: string[]
   /** verify, drill, restore of an encrypted backup: whether the key decrypted it (null: not tried). */
   decrypted?: boolean | null
+  /** drill: the comment on the tracking issue that records it. */
+  evidence?: { issueNumber: number; commentUrl: string; reopened: boolean; created: boolean }
   /** drill: the JSON Lines file the drill record was appended to. */
   drillLog?: string
   /** gate: the Content-Security-Policy found in csp-file. */

@@ -8,6 +8,8 @@ import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
 import { checkDatabase, runCheck } from '../inspect.js'
 import { isEncoded, plaintextOf } from './plain.js'
+import { recordDrill, type DrillRecord } from '../evidence.js'
+import { artifactSettings } from '../store/artifacts.js'
 import { smokeInto } from './smoke.js'
 import { ageSeconds, artifactFacts, checksumOf, selectBackup, type Selection } from './verify.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
@@ -150,12 +152,45 @@ async function drillSelected(
   report.checks.push(backupAge(report.backupAgeSeconds, config.maxBackupAgeSeconds))
   finish(report, started, now())
   if (config.drillLog) await appendDrillLog(config.drillLog, report)
+  await recordEvidence(ctx, report)
   return report
 }
 
-/** One JSON line per drill: the runbook's "log drill completion date". */
-export async function appendDrillLog(file: string, report: Report): Promise<void> {
-  const record = {
+/**
+ * The drill's record where the team and auditors look: a comment on the tracking issue, which a
+ * failed drill reopens. Outside a workflow run there is no repository to record in. A record
+ * that cannot be written fails the job: a drill nobody can show happened does not count.
+ */
+async function recordEvidence({ config, log, now }: ModeContext, report: Report): Promise<void> {
+  if (config.drillEvidence === 'none') return
+  if (!process.env.GITHUB_REPOSITORY) {
+    log.info(
+      'drill-evidence: not a GitHub Actions run, so no tracking issue; the drill log holds the record',
+    )
+    return
+  }
+  const check = await runCheck('evidence', async () => {
+    const settings = {
+      ...artifactSettings(config.artifactName, config.githubToken),
+      title: config.drillIssueTitle,
+    }
+    const { issueNumber, commentUrl, reopened, created } = await log.group('Drill evidence', () =>
+      recordDrill(drillRecord(report), settings, log),
+    )
+    report.evidence = { issueNumber, commentUrl, reopened, created }
+    return {
+      name: 'evidence',
+      ok: true,
+      detail: `recorded on issue #${issueNumber}${created ? ' (opened now)' : ''}${reopened ? ' (reopened: the drill failed)' : ''}: ${commentUrl}`,
+    }
+  })
+  report.checks.push(check)
+  finish(report, new Date(report.startedAt), now())
+}
+
+/** What a drill leaves on record: in the drill log, and in the tracking issue. */
+export function drillRecord(report: Report): DrillRecord & { artifact: Report['artifact'] | null } {
+  return {
     date: report.finishedAt,
     ok: report.ok,
     engine: report.engine,
@@ -174,6 +209,11 @@ export async function appendDrillLog(file: string, report: Report): Promise<void
     failed: report.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`),
     run: runUrl(),
   }
+}
+
+/** One JSON line per drill: the runbook's "log drill completion date". */
+export async function appendDrillLog(file: string, report: Report): Promise<void> {
+  const record = drillRecord(report)
   try {
     await fs.mkdir(path.dirname(file), { recursive: true })
     const handle = await fs.open(file, 'a', 0o600)

@@ -4,6 +4,9 @@ import type { Config } from '../config.js'
 import { describeError } from '../errors.js'
 import type { Log } from '../log.js'
 import type { Report } from '../report.js'
+import { checkDrillAge, drillHistory } from '../evidence.js'
+import { runCheck } from '../inspect.js'
+import { artifactSettings } from '../store/artifacts.js'
 import { backup } from './backup.js'
 import { emptyReport, finish } from './common.js'
 import { drill } from './drill.js'
@@ -13,6 +16,33 @@ import { smoke } from './smoke.js'
 import { verify } from './verify.js'
 
 const MODES = { backup, verify, drill, gate, restore, smoke }
+
+/**
+ * The staleness gate, usable in any mode (a PR check included): when was the last successful
+ * drill? In a workflow run the tracking issue says; elsewhere the drill log does.
+ */
+async function drillAge(config: Config, log: Log, at: Date) {
+  const maxDays = config.maxDrillAgeDays!
+  if (process.env.GITHUB_REPOSITORY && config.drillEvidence !== 'none') {
+    const settings = {
+      ...artifactSettings(config.artifactName, config.githubToken),
+      title: config.drillIssueTitle,
+    }
+    const history = await drillHistory(settings, log)
+    return checkDrillAge(history.last, maxDays, at, history.issueNumber)
+  }
+  let last: { date: string } | null = null
+  const text = config.drillLog ? await fs.readFile(config.drillLog, 'utf8').catch(() => '') : ''
+  for (const line of text.split('\n')) {
+    try {
+      const r = JSON.parse(line) as { ok?: boolean; date?: string }
+      if (r.ok && r.date) last = { date: r.date }
+    } catch {
+      // a torn or foreign line: not a record
+    }
+  }
+  return checkDrillAge(last, maxDays, at)
+}
 
 /**
  * Runs the configured mode and writes the JSON report. An error (bad input, unreadable file)
@@ -27,6 +57,10 @@ export async function runMode(
   let report: Report
   try {
     report = await MODES[config.mode]({ config, log, now })
+    if (config.maxDrillAgeDays !== null) {
+      report.checks.push(await runCheck('drill-age', () => drillAge(config, log, now())))
+      finish(report, started, now())
+    }
   } catch (err) {
     report = emptyReport(config.mode, config.engine, started)
     report.error = describeError(err)
