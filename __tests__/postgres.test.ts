@@ -374,3 +374,28 @@ describe('postgres: tool errors carry no row values', () => {
     )
   })
 })
+
+describe('postgres: session settings', () => {
+  // Regression: values are compared as the server prints them, so a source whose database
+  // defaults to another time zone than the restore server made every timestamptz "differ".
+  it('a source in another time zone drills clean on a UTC restore server', async () => {
+    const name = `omniai_tz_${process.pid}`
+    await sql(source, `DROP DATABASE IF EXISTS ${name}`)
+    await sql(source, `CREATE DATABASE ${name}`)
+    await sql(source, `ALTER DATABASE ${name} SET TimeZone = 'Asia/Tokyo'`)
+    await sql(source, `ALTER DATABASE ${name} SET DateStyle = 'SQL, DMY'`)
+    const url = onDb(source, name)
+    await generatePostgresDemo(url, { conversations: 10, auditRows: 30 })
+    const dir = await tempDir()
+    const backups = path.join(dir, 'backups')
+    expect(
+      (await run('backup', { 'connection-string': url, 'backup-dir': backups }, dir)).report.ok,
+    ).toBe(true)
+    const { report } = await run(
+      'drill',
+      { 'backup-dir': backups, 'restore-connection-string': restoreServer, 'drill-log': 'none' },
+      dir,
+    )
+    expect(failed(report)).toEqual({})
+  })
+})

@@ -16,12 +16,19 @@ export const AUDIT_CHUNK_ROWS = 1000
 /** A Mersenne prime larger than every 56-bit row hash. */
 const P = (1n << 61n) - 1n
 
+export interface AuditRow {
+  key: string
+  row: readonly unknown[]
+}
+
 export interface AuditRows {
   key: string[]
-  /** Rows in key order, each with its key as text. */
-  rows:
-    | Iterable<{ key: string; row: readonly unknown[] }>
-    | AsyncIterable<{ key: string; row: readonly unknown[] }>
+  /**
+   * Rows in key order, each with its key as text: one at a time from a synchronous source
+   * (SQLite), or in batches from an asynchronous one (a PostgreSQL cursor), so that a million
+   * rows do not cost a million promises.
+   */
+  rows: Iterable<AuditRow> | AsyncIterable<AuditRow[]>
 }
 
 function rowHash(line: string): bigint {
@@ -97,7 +104,7 @@ export async function digestAudit(
   }
   // A synchronous source (SQLite) is read without a promise per row.
   if (Symbol.iterator in source.rows) for (const r of source.rows) add(r)
-  else for await (const r of source.rows) add(r)
+  else for await (const batch of source.rows) for (const r of batch) add(r)
   if (chunk) chunks.push((chunk as Chunk).finish())
   return { table, key: source.key, rows: all.count, lastKey, sha256: all.digest(), chunks }
 }

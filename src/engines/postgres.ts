@@ -43,7 +43,7 @@ import {
 const RAW_TYPES = { getTypeParser: () => (value: string) => value }
 
 /** Rows fetched per round trip when streaming the audit log. */
-const FETCH_ROWS = 2000
+const FETCH_ROWS = 10_000
 
 const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`
 
@@ -86,6 +86,10 @@ async function connect(target: PgTarget, input: string): Promise<pg.Client> {
     types: RAW_TYPES,
     connectionTimeoutMillis: 15_000,
     application_name: 'omniai-backups',
+    // Values are compared as the server prints them: pin every setting that changes how a value
+    // prints, so a restore server in another time zone or with other defaults prints the same.
+    options:
+      '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex',
   })
   // A dropped connection is reported by the query that meets it; this keeps it from also
   // crashing the process as an unhandled 'error' event.
@@ -708,11 +712,11 @@ export class PgDatabase implements Database {
       for (;;) {
         const rows = await this.rows(`FETCH ${FETCH_ROWS} FROM ${cursor}`)
         if (rows.length === 0) break
-        for (const row of rows) {
-          position++
-          // Without a primary key a row is named by its position in column order.
-          yield { key: at.length ? at.map((i) => String(row[i])).join(',') : String(position), row }
-        }
+        // Without a primary key a row is named by its position in column order.
+        yield rows.map((row) => ({
+          key: at.length ? at.map((i) => String(row[i])).join(',') : String(++position),
+          row,
+        }))
       }
       await this.client.query(`CLOSE ${cursor}`)
     } finally {
