@@ -12,6 +12,7 @@ import type { Check } from './checks.js'
 import { formatSeconds } from './checks.js'
 import { githubRequest, type GitHubRepo, type Refusal } from './github-api.js'
 import type { Log } from './log.js'
+import { bytes } from './report.js'
 
 export interface DrillRecord {
   /** When the drill ran (ISO 8601). */
@@ -73,18 +74,6 @@ interface RestComment {
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ')
 /** Inline code; table cells are escaped once, where the row is written. */
 const code = (s: string) => `\`${s.replace(/`/g, "'").replace(/[\r\n]+/g, ' ')}\``
-
-function bytes(n: number): string {
-  if (n < 1024) return `${n} B`
-  const units = ['KiB', 'MiB', 'GiB', 'TiB']
-  let v = n
-  let u = -1
-  do {
-    v /= 1024
-    u++
-  } while (v >= 1024 && u < units.length - 1)
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`
-}
 
 /** `2026-11-26 05:48:12 UTC`, or the text as given when it is not a date. */
 function when(iso: string): string {

@@ -74,6 +74,15 @@ export async function restrictPath(p: string): Promise<void> {
   for (const name of await fs.readdir(p)) await fs.chmod(path.join(p, name), 0o600)
 }
 
+/** Size of a backup: a file's, or the sum of a directory's files (as digestPath counts it). */
+export async function pathBytes(p: string): Promise<number> {
+  const stat = await fs.stat(p)
+  if (!stat.isDirectory()) return stat.size
+  let bytes = 0
+  for (const name of await fs.readdir(p)) bytes += (await fs.stat(path.join(p, name))).size
+  return bytes
+}
+
 /** fsync a file, or every file of a directory and the directory itself. */
 export async function fsyncPath(p: string): Promise<void> {
   if (!(await fs.stat(p)).isDirectory()) return fsyncFile(p)

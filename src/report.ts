@@ -95,7 +95,8 @@ export function failedChecks(report: Report): string[] {
   return report.checks.filter((c) => !c.ok).map((c) => c.name)
 }
 
-function bytes(n: number): string {
+/** A size for people: 1.71 MiB. */
+export function bytes(n: number): string {
   if (n < 1024) return `${n} B`
   const units = ['KiB', 'MiB', 'GiB', 'TiB']
   let v = n

@@ -5,7 +5,7 @@ import { encodedExtension, encodeFile } from '../codec/index.js'
 import { createEngine } from '../engines/index.js'
 import { applyRetention, planRetention, retentionRows } from '../retention.js'
 import { artifactSettings, artifactTier, uploadBackup } from '../store/artifacts.js'
-import { digestInWorker, digestPath, fsyncPath, restrictPath } from '../fsutil.js'
+import { digestInWorker, digestPath, fsyncPath, pathBytes, restrictPath } from '../fsutil.js'
 import { databaseFacts, takeInventory } from '../inspect.js'
 import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
@@ -142,7 +142,7 @@ export async function backup({ config, log, now }: ModeContext): Promise<Report>
   // content itself was hashed once, from the same inode the final name now links to.)
   const entry = await store.entry(report.backup.path)
   const readBack = checksum(
-    { sha256: report.backup.sha256, bytes: (await fs.stat(entry.path)).size },
+    { sha256: report.backup.sha256, bytes: await pathBytes(entry.path) },
     entry.manifest.backup,
   )
   report.checks.push(readBack)

@@ -11,8 +11,8 @@ import { isEncoded, plaintextOf } from './plain.js'
 import { recordDrill, type DrillRecord } from '../evidence.js'
 import { artifactSettings } from '../store/artifacts.js'
 import { smokeInto } from './smoke.js'
-import { ageSeconds, artifactFacts, checksumOf, selectBackup, type Selection } from './verify.js'
-import { emptyReport, finish, type ModeContext } from './common.js'
+import { ageSeconds, checksumOf, reportOn, withSelection, type Selection } from './verify.js'
+import { finish, type ModeContext } from './common.js'
 import { gateOnRestored } from './gate.js'
 
 /** The runbook's post-restore checks, run on the restored copy against the manifest. */
@@ -57,30 +57,15 @@ export async function checkRestored(db: Database, manifest: Manifest) {
  * a check fails).
  */
 export async function drill(ctx: ModeContext): Promise<Report> {
-  const selection = await selectBackup(ctx)
-  try {
-    return await drillSelected(ctx, selection)
-  } finally {
-    await selection.release()
-  }
+  return withSelection(ctx, (selection) => drillSelected(ctx, selection))
 }
 
-async function drillSelected(
-  ctx: ModeContext,
-  { entry, listing, engine, artifact }: Selection,
-): Promise<Report> {
+async function drillSelected(ctx: ModeContext, selection: Selection): Promise<Report> {
   const { config, log, now } = ctx
+  const { entry, engine } = selection
   const started = now()
   const { manifest } = entry
-  const report = emptyReport('drill', manifest.engine, started)
-  report.artifact = artifactFacts(artifact)
-  report.backup = {
-    path: entry.path,
-    sha256: manifest.backup.sha256,
-    bytes: manifest.backup.bytes,
-    createdAt: manifest.createdAt,
-  }
-  report.backupCount = listing.backups.length
+  const report = reportOn('drill', manifest.engine, selection, started)
   log.info(`drill: restoring ${entry.path} (taken ${manifest.createdAt})`)
 
   // The checksum is read on another thread while the restore and checks run on this one; its

@@ -4,11 +4,11 @@ import { createEngine } from '../engines/index.js'
 import { UserError } from '../errors.js'
 import type { Report } from '../report.js'
 import { backup } from './backup.js'
-import { emptyReport, finish, type ModeContext } from './common.js'
+import { finish, type ModeContext } from './common.js'
 import { checkRestored } from './drill.js'
 import { plaintextOf } from './plain.js'
 import { smokeInto } from './smoke.js'
-import { artifactFacts, checksumOf, selectBackup, type Selection } from './verify.js'
+import { checksumOf, reportOn, withSelection, type Selection } from './verify.js'
 
 /**
  * The runbook's Restore: put a backup back as the live database. It destroys the current data,
@@ -19,34 +19,27 @@ import { artifactFacts, checksumOf, selectBackup, type Selection } from './verif
  * on the restored database against the backup's manifest.
  */
 export async function restore(ctx: ModeContext): Promise<Report> {
-  const selection = await selectBackup(ctx)
-  await fs.mkdir(ctx.config.scratchDir, { recursive: true })
-  const work = await fs.mkdtemp(path.join(ctx.config.scratchDir, 'omniai-restore-'))
-  try {
-    return await restoreSelected(ctx, selection, work)
-  } finally {
-    await fs.rm(work, { recursive: true, force: true })
-    await selection.release()
-  }
+  return withSelection(ctx, async (selection) => {
+    await fs.mkdir(ctx.config.scratchDir, { recursive: true })
+    const work = await fs.mkdtemp(path.join(ctx.config.scratchDir, 'omniai-restore-'))
+    try {
+      return await restoreSelected(ctx, selection, work)
+    } finally {
+      await fs.rm(work, { recursive: true, force: true })
+    }
+  })
 }
 
 async function restoreSelected(
   ctx: ModeContext,
-  { entry, listing, artifact }: Selection,
+  selection: Selection,
   work: string,
 ): Promise<Report> {
   const { config, log, now } = ctx
+  const { entry } = selection
   const started = now()
   const { manifest } = entry
-  const report = emptyReport('restore', config.engine, started)
-  report.artifact = artifactFacts(artifact)
-  report.backup = {
-    path: entry.path,
-    sha256: manifest.backup.sha256,
-    bytes: manifest.backup.bytes,
-    createdAt: manifest.createdAt,
-  }
-  report.backupCount = listing.backups.length
+  const report = reportOn('restore', config.engine, selection, started)
 
   if (manifest.engine !== config.engine) {
     throw new UserError(

@@ -63,6 +63,40 @@ export async function selectBackup({ config, log }: ModeContext) {
   return { entry, listing, engine, artifact, release }
 }
 
+/** Selects the backup, runs `fn` on it, and deletes whatever the selection downloaded. */
+export async function withSelection(
+  ctx: ModeContext,
+  fn: (selection: Selection) => Promise<Report>,
+): Promise<Report> {
+  const selection = await selectBackup(ctx)
+  try {
+    return await fn(selection)
+  } finally {
+    await selection.release()
+  }
+}
+
+/** The report of a mode that works on a selected backup, with the backup's facts filled in. */
+export function reportOn(
+  mode: Report['mode'],
+  engine: Report['engine'],
+  selection: Selection,
+  started: Date,
+): Report {
+  const { entry, listing, artifact } = selection
+  const { manifest } = entry
+  const report = emptyReport(mode, engine, started)
+  report.artifact = artifactFacts(artifact)
+  report.backup = {
+    path: entry.path,
+    sha256: manifest.backup.sha256,
+    bytes: manifest.backup.bytes,
+    createdAt: manifest.createdAt,
+  }
+  report.backupCount = listing.backups.length
+  return report
+}
+
 /** What the report says of a downloaded artifact. */
 export function artifactFacts(artifact: RestArtifact | null): Report['artifact'] {
   if (!artifact) return undefined
@@ -86,30 +120,14 @@ export function ageSeconds(entry: BackupEntry, now: Date): number {
 
 /** Prove a backup is whole and readable: checksum, integrity and schema against its manifest. */
 export async function verify(ctx: ModeContext): Promise<Report> {
-  const selection = await selectBackup(ctx)
-  try {
-    return await verifySelected(ctx, selection)
-  } finally {
-    await selection.release()
-  }
+  return withSelection(ctx, (selection) => verifySelected(ctx, selection))
 }
 
-async function verifySelected(
-  ctx: ModeContext,
-  { entry, listing, engine, artifact }: Selection,
-): Promise<Report> {
+async function verifySelected(ctx: ModeContext, selection: Selection): Promise<Report> {
   const { config, log, now } = ctx
+  const { entry, engine } = selection
   const started = now()
-  const { manifest } = entry
-  const report = emptyReport('verify', manifest.engine, started)
-  report.artifact = artifactFacts(artifact)
-  report.backup = {
-    path: entry.path,
-    sha256: manifest.backup.sha256,
-    bytes: manifest.backup.bytes,
-    createdAt: manifest.createdAt,
-  }
-  report.backupCount = listing.backups.length
+  const report = reportOn('verify', entry.manifest.engine, selection, started)
 
   const t0 = performance.now()
   report.checks.push(await checksumOf(entry))
