@@ -401,3 +401,42 @@ describe('postgres: session settings', () => {
     expect(failed(report)).toEqual({})
   })
 })
+
+describe('postgres: pg_dump dies half-way', () => {
+  it('no backup file, no manifest, pg_dump named in the error, older backups untouched', async () => {
+    const url = await demoDb({ conversations: 20000, messageChars: 400, auditRows: 1000 })
+    const dir = await tempDir()
+    const backups = path.join(dir, 'backups')
+    const first = (
+      await run(
+        'backup',
+        { 'connection-string': url, 'backup-dir': backups, retention: 'off' },
+        dir,
+      )
+    ).report
+    expect(first.ok).toBe(true)
+    const before = await fs.readdir(backups)
+    const { execFile } = await import('node:child_process')
+    let killed = false
+    const killer = setInterval(() => {
+      execFile(
+        'pkill',
+        ['-KILL', '-f', `pg_dump --format=custom --snapshot=.* --file=${backups}`],
+        (err) => {
+          if (!err) killed = true
+        },
+      )
+    }, 15)
+    const { report } = await run(
+      'backup',
+      { 'connection-string': url, 'backup-dir': backups, retention: 'off' },
+      dir,
+    )
+    clearInterval(killer)
+    expect(killed).toBe(true)
+    expect(report.error).toMatch(
+      /^connection-string: pg_dump failed \(exit signal\).*No backup was written; older backups are untouched\./,
+    )
+    expect((await fs.readdir(backups)).sort()).toEqual(before.sort())
+  })
+})
