@@ -13,16 +13,13 @@ import { startGitHubStandIn, buildZip } from './github-standin.js'
 const standIn = await startGitHubStandIn()
 const saved = { ...process.env }
 Object.assign(process.env, standIn.env)
-const { demoWorkspace, run, tempDir } = await import('./helpers.js')
+const { demoWorkspace, run, tempDir, failed } = await import('./helpers.js')
 const { artifactTier } = await import('../src/store/artifacts.js')
 
 afterAll(async () => {
   process.env = saved
   await standIn.close()
 })
-
-const failed = (report: { checks: { name: string; ok: boolean; detail: string }[] }) =>
-  Object.fromEntries(report.checks.filter((c) => !c.ok).map((c) => [c.name, c.detail]))
 
 const token = { 'github-token': standIn.token }
 

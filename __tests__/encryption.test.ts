@@ -9,10 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { generateAgeIdentity } from '../src/codec/index.js'
 import { readManifest } from '../src/manifest.js'
 import { renderSummary } from '../src/report.js'
-import { configFor, demoWorkspace, query, run } from './helpers.js'
-
-const failed = (report: { checks: { name: string; ok: boolean; detail: string }[] }) =>
-  Object.fromEntries(report.checks.filter((c) => !c.ok).map((c) => [c.name, c.detail]))
+import { configFor, demoWorkspace, failed, query, run } from './helpers.js'
 
 async function encryptedBackup(compression = 'zstd') {
   const ws = await demoWorkspace({ conversations: 30, auditRows: 200 })

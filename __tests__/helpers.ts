@@ -121,3 +121,7 @@ export async function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = 
     return { code: e.code, stdout: e.stdout, stderr: e.stderr }
   }
 }
+
+/** The failed checks of a report, name to detail: `{}` when every check passed. */
+export const failed = (report: { checks: { name: string; ok: boolean; detail: string }[] }) =>
+  Object.fromEntries(report.checks.filter((c) => !c.ok).map((c) => [c.name, c.detail]))

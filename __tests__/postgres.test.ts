@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest'
 import { generatePostgresDemo } from '../src/demo-postgres.js'
 import { readManifest } from '../src/manifest.js'
 import { PG_PASSWORD } from './pg-cluster.js'
-import { run, tempDir } from './helpers.js'
+import { failed, run, tempDir } from './helpers.js'
 
 const source = inject('pgSource')
 const restoreServer = inject('pgRestore')
@@ -35,9 +35,6 @@ async function demoDb(options = {}) {
   await generatePostgresDemo(url, options)
   return url
 }
-
-const failed = (report: { checks: { name: string; ok: boolean; detail: string }[] }) =>
-  Object.fromEntries(report.checks.filter((c) => !c.ok).map((c) => [c.name, c.detail]))
 
 /** Every file under `dir`, as text, to search for secrets. */
 async function allText(dir: string): Promise<string> {

@@ -4,7 +4,7 @@ import * as path from 'node:path'
 import pg from 'pg'
 import { describe, expect, inject, it } from 'vitest'
 import { generatePostgresDemo } from '../src/demo-postgres.js'
-import { demoWorkspace, query, run, sql } from './helpers.js'
+import { demoWorkspace, failed, query, run, sql } from './helpers.js'
 
 const count = async (db: string, table: string) =>
   Number(((await query(db, `SELECT count(*) AS n FROM ${table}`))[0] as { n: bigint }).n)
@@ -28,9 +28,6 @@ async function liveWithBackup() {
     inputs: { 'connection-string': ws.db, 'backup-dir': ws.backups },
   }
 }
-
-const failed = (report: { checks: { name: string; ok: boolean; detail: string }[] }) =>
-  Object.fromEntries(report.checks.filter((c) => !c.ok).map((c) => [c.name, c.detail]))
 
 describe('restore (SQLite)', () => {
   it('is refused without confirm naming the target, and changes nothing', async () => {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { readManifest, type Manifest } from '../src/manifest.js'
-import { cli, demoWorkspace, query, run, sql, tempDir } from './helpers.js'
+import { cli, demoWorkspace, failed, query, run, sql, tempDir } from './helpers.js'
 
 /** A demo database with one backup of it. */
 async function backedUp(options = {}) {
@@ -19,9 +19,6 @@ async function backedUp(options = {}) {
     manifestPath: `${report.backup!.path}.manifest.json`,
   }
 }
-
-const failed = (report: { checks: { name: string; ok: boolean; detail: string }[] }) =>
-  Object.fromEntries(report.checks.filter((c) => !c.ok).map((c) => [c.name, c.detail]))
 
 async function editManifest(file: string, edit: (m: Manifest) => void) {
   const m = await readManifest(file)
