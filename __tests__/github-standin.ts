@@ -17,7 +17,12 @@
  *    list an issue's comments (oldest first, paginated) and create a comment. The token acts as
  *    `github-actions[bot]`; issues and comments by other users can be seeded. A repository can have
  *    issues disabled (410), and GitHub's silent dropping of labels can be imitated.
- * 5. Fault modes per request path (and method): a 403 for a token without the permission
+ * 5. The cache service v2 that `@actions/cache` v6 uses (Twirp, JSON) at
+ *    `/twirp/github.actions.results.api.v1.CacheService/*`: GetCacheEntryDownloadURL (exact key, then
+ *    each restore key as a prefix, newest entry first, within the same `version`), CreateCacheEntry
+ *    (entries are immutable per key + version) and FinalizeCacheEntryUpload. The archive goes to and
+ *    comes from the same blob store as artifacts.
+ * 6. Fault modes per request path (and method): a 403 for a token without the permission
  *    (`actions: read`, `issues: read` / `issues: write`), and rate limiting.
  *
  * Response bodies and header sets come from the templates in `__tests__/data/github/` (see its
@@ -58,6 +63,18 @@ export interface StoredArtifact {
   headBranch: string
   headSha: string
   /** Path of the blob on this server (`/<account>/actions-results/...zip`). */
+  blobPath: string
+}
+
+/** A cache entry (`@actions/cache` v2 service); `finalized` once FinalizeCacheEntryUpload succeeded. */
+export interface StoredCacheEntry {
+  id: number
+  key: string
+  /** The client's hash of the paths and compression method; restores only match the same version. */
+  version: string
+  sizeBytes: number
+  createdAt: Date
+  finalized: boolean
   blobPath: string
 }
 
@@ -148,6 +165,8 @@ export interface GitHubStandIn {
   /** Finalized artifacts (uploaded through the client or seeded), oldest first. */
   artifacts: StoredArtifact[]
   addArtifact(a: AddArtifactInput): StoredArtifact
+  /** Cache entries (created through `@actions/cache`), oldest first; unfinalized ones included. */
+  caches: StoredCacheEntry[]
   /** The identity the token acts as (`github-actions[bot]`, as for GITHUB_TOKEN). */
   actor: StandInUser
   /** Issues and pull requests, in the order they were created. */
@@ -210,6 +229,9 @@ const templates = {
   twirpList: fixture<{ artifacts: Record<string, unknown>[] }>('twirp-list-artifacts.json'),
   twirpSignedUrl: fixture<Record<string, unknown>>('twirp-get-signed-artifact-url.json'),
   twirpDelete: fixture<Record<string, unknown>>('twirp-delete-artifact.json'),
+  twirpCreateCache: fixture<Record<string, unknown>>('twirp-create-cache-entry.json'),
+  twirpFinalizeCache: fixture<Record<string, unknown>>('twirp-finalize-cache-entry-upload.json'),
+  twirpCacheUrl: fixture<Record<string, unknown>>('twirp-get-cache-entry-download-url.json'),
   twirpErrors: fixture<Record<string, TwirpError>>('twirp-errors.json'),
   azureStageBlock: fixture<Record<string, string>>('azure-stage-block-headers.json'),
   azureCommit: fixture<Record<string, string>>('azure-commit-block-list-headers.json'),
@@ -332,6 +354,7 @@ export function readZip(zip: Buffer): Record<string, Buffer> {
 // ---------------------------------------------------------------------------------------------
 
 const TWIRP_PREFIX = '/twirp/github.actions.results.api.v1.ArtifactService/'
+const CACHE_TWIRP_PREFIX = '/twirp/github.actions.results.api.v1.CacheService/'
 const BLOB_ACCOUNT = 'productionresultssa0'
 const BLOB_CONTAINER = 'actions-results'
 const AZURE_SERVICE_VERSION = '2025-05-05'
@@ -1230,6 +1253,96 @@ export async function startGitHubStandIn(
     res.end(JSON.stringify(out))
   }
 
+  // ------------------------------------------------------------------ Twirp (cache service v2)
+
+  const caches: StoredCacheEntry[] = []
+  let nextCacheId = 1_000 + crypto.randomInt(1_000_000)
+
+  async function handleCacheTwirp(req: http.IncomingMessage, res: http.ServerResponse, url: URL) {
+    const method = url.pathname.slice(CACHE_TWIRP_PREFIX.length)
+    const raw = await readBody(req)
+    if (req.headers.authorization !== `Bearer ${actionsToken}`) throw twirpError('unauthenticated')
+    if (req.method !== 'POST')
+      throw twirpError('bad_route', `unsupported method ${req.method} (only POST is allowed)`)
+    let body: Record<string, unknown>
+    try {
+      body = JSON.parse(raw.toString('utf8') || '{}') as Record<string, unknown>
+    } catch {
+      throw twirpError('invalid_argument', 'the json request could not be decoded')
+    }
+    const key = String(field(body, 'key') ?? '')
+    const version = String(field(body, 'version') ?? '')
+    if (!key || !version) throw twirpError('invalid_argument', 'key and version are required')
+    let out: Record<string, unknown>
+    switch (method) {
+      case 'GetCacheEntryDownloadURL': {
+        const restoreKeys = (field(body, 'restore_keys') as unknown[] | undefined) ?? []
+        const usable = caches
+          .filter((c) => c.finalized && c.version === version)
+          .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.id - a.id)
+        const hit =
+          usable.find((c) => c.key === key) ??
+          restoreKeys
+            .map(String)
+            .map((prefix) => usable.find((c) => c.key.startsWith(prefix)))
+            .find((c) => c !== undefined)
+        out = fill(templates.twirpCacheUrl, {
+          ok: Boolean(hit),
+          signed_download_url: hit ? signedUrl(hit.blobPath, 'r', 10 * 60 * 1000) : '',
+          matched_key: hit?.key ?? '',
+        })
+        break
+      }
+      case 'CreateCacheEntry': {
+        if (caches.some((c) => c.key === key && c.version === version))
+          throw twirpError(
+            'already_exists',
+            'cache entry with the same key, version, and scope already exists',
+          )
+        const entry: StoredCacheEntry = {
+          id: nextCacheId++,
+          key,
+          version,
+          sizeBytes: 0,
+          createdAt: new Date(),
+          finalized: false,
+          blobPath: `/${BLOB_ACCOUNT}/actions-cache/${sha256(`${key}:${version}:${crypto.randomUUID()}`)}`,
+        }
+        caches.push(entry)
+        out = fill(templates.twirpCreateCache, {
+          ok: true,
+          signed_upload_url: signedUrl(entry.blobPath, 'cw', 6 * 60 * 60 * 1000),
+          message: '',
+        })
+        break
+      }
+      case 'FinalizeCacheEntryUpload': {
+        const entry = caches.find((c) => c.key === key && c.version === version && !c.finalized)
+        if (!entry) throw twirpError('not_found', 'cache entry not found')
+        const blob = blobs.get(entry.blobPath)
+        if (!blob) throw twirpError('not_found', 'cache entry upload not found in blob storage')
+        const size = String(field(body, 'size_bytes') ?? '0')
+        if (size !== String(blob.data.length))
+          throw twirpError(
+            'invalid_argument',
+            `size ${size} does not match the uploaded blob (${blob.data.length} bytes)`,
+          )
+        entry.sizeBytes = blob.data.length
+        entry.finalized = true
+        out = fill(templates.twirpFinalizeCache, {
+          ok: true,
+          entry_id: String(entry.id),
+          message: '',
+        })
+        break
+      }
+      default:
+        throw twirpError('bad_route', `no handler for path "${url.pathname}"`)
+    }
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(out))
+  }
+
   // ------------------------------------------------------------------ Azure Blob storage
 
   function azureError(code: string, req: http.IncomingMessage, requestId: string): HttpError {
@@ -1424,6 +1537,7 @@ export async function startGitHubStandIn(
     const handle = async () => {
       if (injectedFault(req, res)) return
       if (url.pathname.startsWith(TWIRP_PREFIX)) return handleTwirp(req, res, url)
+      if (url.pathname.startsWith(CACHE_TWIRP_PREFIX)) return handleCacheTwirp(req, res, url)
       if (url.pathname.startsWith(`/${BLOB_ACCOUNT}/`)) return handleBlob(req, res, url)
       if (await handleIssues(req, res, url)) return
       req.resume() // the artifact routes take no request body
@@ -1466,6 +1580,8 @@ export async function startGitHubStandIn(
       GITHUB_API_URL: baseUrl,
       ACTIONS_RESULTS_URL: `${baseUrl}/`,
       ACTIONS_RUNTIME_TOKEN: actionsToken,
+      // `@actions/cache` uses the v2 service (the Twirp routes above) only when this is set.
+      ACTIONS_CACHE_SERVICE_V2: 'true',
       GITHUB_REPOSITORY: `${owner}/${repo}`,
       GITHUB_REPOSITORY_OWNER: owner,
       GITHUB_RUN_ID: String(runId),
@@ -1477,6 +1593,7 @@ export async function startGitHubStandIn(
     },
     artifacts,
     addArtifact,
+    caches,
     actor,
     issues,
     addIssue,

@@ -28,6 +28,8 @@ export interface Report {
   warnings: string[]
   /** verify, drill, restore of an encrypted backup: whether the key decrypted it (null: not tried). */
   decrypted?: boolean | null
+  /** backup in a workflow run: the trend of database size and backup time, from the catalog. */
+  trend?: string
   /** drill: the comment on the tracking issue that records it. */
   evidence?: { issueNumber: number; commentUrl: string; reopened: boolean; created: boolean }
   /** drill: the JSON Lines file the drill record was appended to. */
@@ -258,6 +260,7 @@ export function renderSummary(report: Report): string {
     }
     lines.push('')
   }
+  if (report.trend) lines.push('### Trend', '', report.trend, '')
   if (report.restore) {
     const r = report.restore
     lines.push(

@@ -2,6 +2,7 @@ import * as fs from 'node:fs/promises'
 import { checksum } from '../checks.js'
 import * as path from 'node:path'
 import { encodedExtension, encodeFile } from '../codec/index.js'
+import { loadCatalog, renderTrend, saveCatalog } from '../catalog.js'
 import { createEngine } from '../engines/index.js'
 import { applyRetention, planRetention, retentionRows } from '../retention.js'
 import { artifactSettings, artifactTier, uploadBackup } from '../store/artifacts.js'
@@ -19,7 +20,8 @@ import { emptyReport, finish, requireTable, type ModeContext } from './common.js
  * the manifest, written last, marks it complete. On any failure the temporary file is removed
  * and no other backup is touched.
  */
-export async function backup({ config, log, now }: ModeContext): Promise<Report> {
+export async function backup(ctx: ModeContext): Promise<Report> {
+  const { config, log, now } = ctx
   const started = now()
   const report = emptyReport('backup', config.engine, started)
   const engine = createEngine(config.engine, config)
@@ -165,7 +167,30 @@ export async function backup({ config, log, now }: ModeContext): Promise<Report>
     }
   }
   report.backupCount = (await store.list()).backups.length
+  await recordTrend(ctx, report)
   return finish(report, started, now())
+}
+
+/**
+ * The backup catalog carried from run to run in the Actions cache (sizes and times), which the
+ * summary turns into a trend of database size and backup time. An optional extra: outside a
+ * workflow run it does nothing, and a cache failure only warns.
+ */
+async function recordTrend({ config, log }: ModeContext, report: Report): Promise<void> {
+  if (!report.backup || !report.database) return
+  const key = `omniai-backups-catalog-${config.prefix}`
+  const entries = await loadCatalog(config.scratchDir, key, log)
+  if (!process.env.ACTIONS_RUNTIME_TOKEN) return
+  entries.push({
+    at: report.backup.createdAt,
+    engine: report.engine,
+    databaseBytes: report.database.bytes,
+    backupBytes: report.backup.bytes,
+    backupSeconds: ((report.durations.snapshotMs ?? 0) + (report.durations.checksumMs ?? 0)) / 1000,
+    ...(report.artifact?.tier ? { tier: report.artifact.tier } : {}),
+  })
+  await saveCatalog(config.scratchDir, key, entries, log)
+  report.trend = renderTrend(entries)
 }
 
 async function applyRetentionTo(store: LocalStore, newest: string, config: ModeContext['config']) {
