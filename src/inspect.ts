@@ -51,14 +51,23 @@ export function databaseFacts(bytes: number, counts: Record<string, number>): Da
  * Integrity, schema and row counts against the manifest. A database too damaged to read fails
  * the check that tried, and the others still run.
  */
+/**
+ * Integrity reads the whole database, and an engine may do it off this thread: start it first,
+ * do other work, and await it last (checkDatabase takes the started check).
+ */
+export function startIntegrity(db: Database): Promise<Check> {
+  return runCheck('integrity', async () => integrity(await db.integrityProblems()))
+}
+
 export async function checkDatabase(
   db: Database,
   manifest: Manifest,
+  started: Promise<Check> = startIntegrity(db),
 ): Promise<{ checks: Check[]; database: DatabaseFacts | null }> {
-  const checks = [await runCheck('integrity', async () => integrity(await db.integrityProblems()))]
-  checks.push(
+  const integrityCheck = started
+  const checks = [
     await runCheck('schema', async () => schema(await db.schema(), manifest.inventory.schema)),
-  )
+  ]
   let database: DatabaseFacts | null = null
   checks.push(
     await runCheck('row-counts', async () => {
@@ -67,5 +76,6 @@ export async function checkDatabase(
       return rowCounts(counts, manifest.inventory.rowCounts)
     }),
   )
+  checks.unshift(await integrityCheck)
   return { checks, database }
 }

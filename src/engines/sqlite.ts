@@ -1,5 +1,6 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
+import { Worker } from 'node:worker_threads'
 import { keyText } from '../digest.js'
 import { describeError, UserError } from '../errors.js'
 import { checkDatabase } from '../inspect.js'
@@ -93,6 +94,44 @@ async function processesWithOpen(file: string): Promise<string[]> {
   return users
 }
 
+function foreignKeyProblem(table: unknown, rowid: unknown, parent: unknown): string {
+  return `foreign key: ${String(table)} row ${keyText(rowid)} references a missing row in ${String(parent)}`
+}
+
+// Node's built-in SQLite in a worker: no native module to locate from inside a bundle.
+const INTEGRITY_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads')
+const { DatabaseSync } = require('node:sqlite')
+const db = new DatabaseSync(workerData, { readOnly: true })
+try {
+  const integrity = db.prepare('PRAGMA integrity_check').all().map((r) => String(Object.values(r)[0]))
+  const fk = db.prepare('PRAGMA foreign_key_check').all().map((r) => [r.table, r.rowid === null ? null : String(r.rowid), r.parent])
+  parentPort.postMessage({ integrity, fk })
+} finally {
+  db.close()
+}
+`
+
+async function integrityInWorker(file: string): Promise<string[]> {
+  const { integrity, fk } = await new Promise<{
+    integrity: string[]
+    fk: [string, string | null, string][]
+  }>((resolve, reject) => {
+    const worker = new Worker(INTEGRITY_WORKER, {
+      eval: true,
+      workerData: file,
+      execArgv: ['--no-warnings'],
+    })
+    worker.once('message', resolve)
+    worker.once('error', reject)
+    worker.once('exit', (code) => code !== 0 && reject(new Error(`integrity worker exit ${code}`)))
+  })
+  return [
+    ...integrity.filter((l) => l !== 'ok'),
+    ...fk.map(([t, r, p]) => foreignKeyProblem(t, r, p)),
+  ]
+}
+
 async function logDriver(log: Log): Promise<void> {
   const driver = await sqliteDriver()
   if (driver.fallback) {
@@ -162,7 +201,13 @@ export class SqliteEngine implements Engine {
     const { size } = await fs.stat(this.source)
     const db = await this.openBackup(dest)
     try {
-      const problems = await db.integrityProblems()
+      // The checks run on another thread while this one takes the inventory.
+      const checking = db.integrityProblems()
+      const inventory = await inspect(db).catch(async (err: unknown) => {
+        await checking.catch(() => undefined)
+        throw err
+      })
+      const problems = await checking
       if (problems.length) {
         throw new UserError(
           `connection-string: the snapshot of ${this.source} fails integrity_check (${problems.slice(0, 3).join('; ')}); the source database is damaged, so no backup was written. Older backups are untouched: restore one of them.`,
@@ -172,7 +217,7 @@ export class SqliteEngine implements Engine {
         engineVersion,
         source: { bytes: size, journalMode, description: path.basename(this.source) },
         verified: 'integrity_check ok, no foreign-key violations',
-        inventory: await inspect(db),
+        inventory,
       }
     } finally {
       await db.close()
@@ -323,15 +368,19 @@ export class SqliteDatabase implements Database {
     return `sqlite:///${path.resolve(this.file)}`
   }
 
+  /**
+   * integrity_check and foreign_key_check, on a second connection in a worker thread where it
+   * can be had: they read the whole file, and meanwhile this thread computes the digests.
+   */
   async integrityProblems(): Promise<string[]> {
+    const lines = await integrityInWorker(this.file).catch(() => null)
+    if (lines) return lines
     const problems = this.db
       .rows('PRAGMA integrity_check')
       .map((r) => String(r[0]))
       .filter((line) => line !== 'ok')
     for (const r of this.db.objects('PRAGMA foreign_key_check')) {
-      problems.push(
-        `foreign key: ${String(r.table)} row ${keyText(r.rowid)} references a missing row in ${String(r.parent)}`,
-      )
+      problems.push(foreignKeyProblem(r.table, r.rowid, r.parent))
     }
     return problems
   }

@@ -1,12 +1,12 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { digestAudit } from '../audit.js'
-import { auditLog, backupAge, restoreTime, spotCheck } from '../checks.js'
+import { auditLog, backupAge, restoreTime, spotCheck, type Check } from '../checks.js'
 import type { BackupRef, Database } from '../engines/engine.js'
 import { describeError, UserError } from '../errors.js'
 import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
-import { checkDatabase, runCheck } from '../inspect.js'
+import { checkDatabase, runCheck, startIntegrity } from '../inspect.js'
 import { isEncoded, plaintextOf } from './plain.js'
 import { recordDrill, type DrillRecord } from '../evidence.js'
 import { artifactSettings } from '../store/artifacts.js'
@@ -18,7 +18,9 @@ import { gateOnRestored } from './gate.js'
 /** The runbook's post-restore checks, run on the restored copy against the manifest. */
 export async function checkRestored(db: Database, manifest: Manifest) {
   const { inventory } = manifest
-  const { checks, database } = await checkDatabase(db, manifest)
+  // SQLite's integrity check runs on another thread meanwhile.
+  const integrityCheck = startIntegrity(db)
+  const checks: Check[] = []
   const conversations = inventory.conversations
   if (conversations) {
     checks.push(
@@ -48,7 +50,8 @@ export async function checkRestored(db: Database, manifest: Manifest) {
       ),
     )
   }
-  return { checks, database }
+  const base = await checkDatabase(db, manifest, integrityCheck)
+  return { checks: [...base.checks, ...checks], database: base.database }
 }
 
 /**
