@@ -23,8 +23,7 @@
  * Exits non-zero only when a command fails; slow ratios are printed, never fatal.
  */
 import { execFile, spawn, spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import { createReadStream, existsSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, rmSync } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as net from 'node:net'
 import * as os from 'node:os'
@@ -32,6 +31,7 @@ import * as path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { fmtRss, log, median, mib, num, sha256Short, timeGroup } from './lib.js'
 
 const execFileP = promisify(execFile)
 
@@ -39,17 +39,12 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const WORK = path.join(ROOT, 'bench', '.work', 'postgres')
 const NODE = process.execPath
 
-const num = (name, dflt) => {
-  const text = process.env[name]
-  if (text === undefined || text === '') return dflt
-  const n = Number(text)
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${text}: not a number`)
-  return n
-}
 const BENCH_MB = num('BENCH_MB', 1024)
 const BREAKDOWN = process.env.BENCH_BREAKDOWN !== '0'
 const RUNS = Math.max(1, Math.round(num('BENCH_RUNS', 3)))
 const WARMUP = Math.round(num('BENCH_WARMUP', 1))
+const measureGroup = (title, entries) =>
+  timeGroup(title, entries, { warmup: WARMUP, runs: RUNS, labelWidth: 36 })
 const MESSAGE_CHARS = Math.round(num('BENCH_MESSAGE_CHARS', 1000))
 const AUDIT_ROWS = Math.round(num('BENCH_AUDIT_ROWS', BENCH_MB * 1000))
 const KEEP = process.env.BENCH_KEEP === '1'
@@ -57,14 +52,6 @@ const GNU_TIME = '/usr/bin/time'
 const HAVE_TIME =
   existsSync(GNU_TIME) && spawnSync(GNU_TIME, ['-v', 'true'], { stdio: 'ignore' }).status === 0
 const IS_ROOT = process.getuid?.() === 0
-
-const log = (...a) => console.log(...a)
-const mib = (bytes) => bytes / (1 << 20)
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
 
 function pgBinDir() {
   if (process.env.PG_BIN) return process.env.PG_BIN
@@ -244,34 +231,6 @@ async function measuredSteps(steps) {
  * the action's report. Pairs run interleaved, alternating which goes first, so drift on a noisy
  * machine hits both alike.
  */
-async function runPair(title, entries) {
-  log(`\n== ${title}`)
-  for (const e of entries) Object.assign(e, { samples: [], phases: [] })
-  const once = async (e, timed) => {
-    if (e.prepare) await e.prepare()
-    const r = await e.sample()
-    const phases = e.after ? await e.after() : null
-    log(
-      `   ${timed ? 'run   ' : 'warmup'} ${e.label.padEnd(36)} ${r.seconds.toFixed(2).padStart(7)} s  ${fmtRss(r.rss)} MiB`,
-    )
-    if (timed) {
-      e.samples.push(r)
-      if (phases) e.phases.push(phases)
-    }
-  }
-  for (let i = 0; i < WARMUP; i++) for (const e of entries) await once(e, false)
-  for (let i = 0; i < RUNS; i++) {
-    const order = i % 2 === 0 ? entries : [...entries].reverse()
-    for (const e of order) await once(e, true)
-  }
-  for (const e of entries) {
-    e.seconds = median(e.samples.map((s) => s.seconds))
-    e.rss = Math.max(...e.samples.map((s) => s.rss))
-  }
-  return entries
-}
-
-const fmtRss = (rss) => (Number.isNaN(rss) ? 'n/a' : rss.toFixed(1)).padStart(7)
 
 async function readPhases(reportFile) {
   const report = JSON.parse(await fs.readFile(reportFile, 'utf8'))
@@ -285,12 +244,6 @@ async function sizeOf(p) {
   let total = 0
   for (const n of await fs.readdir(p)) total += (await fs.stat(path.join(p, n))).size
   return total
-}
-
-async function sha256Short(file) {
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(file)) hash.update(chunk)
-  return hash.digest('hex').slice(0, 12)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -585,7 +538,7 @@ async function main() {
       },
     }
   }
-  const [bareC, actC] = await runPair('backup, custom format (pg_dump -Fc)', [
+  const [bareC, actC] = await measureGroup('backup, custom format (pg_dump -Fc)', [
     {
       label: 'pg_dump -Fc',
       prepare: () => fs.rm(bareFc, { force: true }),
@@ -593,7 +546,7 @@ async function main() {
     },
     actionBackup(1),
   ])
-  const [bareD, actD] = await runPair('backup, directory format, 2 jobs (pg_dump -Fd -j 2)', [
+  const [bareD, actD] = await measureGroup('backup, directory format, 2 jobs (pg_dump -Fd -j 2)', [
     {
       label: 'pg_dump -Fd -j 2',
       prepare: () => fs.rm(bareFd, { recursive: true, force: true }),
@@ -655,11 +608,11 @@ async function main() {
       after: () => readPhases(report),
     }
   }
-  const [bareR, actR] = await runPair('drill, custom format (pg_restore)', [
+  const [bareR, actR] = await measureGroup('drill, custom format (pg_restore)', [
     bareRestore(bareFc, 1),
     actionDrill(1),
   ])
-  const [bareRj, actRj] = await runPair('drill, directory format, 2 jobs (pg_restore -j 2)', [
+  const [bareRj, actRj] = await measureGroup('drill, directory format, 2 jobs (pg_restore -j 2)', [
     bareRestore(bareFd, 2),
     actionDrill(2),
   ])

@@ -40,6 +40,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
+import { log, median, mib, num, sha256Short, timeGroup } from './lib.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const WORK_PARENT = path.join(ROOT, 'bench', '.work')
@@ -47,14 +48,6 @@ const WORK = path.join(WORK_PARENT, 'sqlite')
 const NODE = process.execPath
 const SQLITE3 = 'sqlite3'
 const GNU_TIME = '/usr/bin/time'
-
-const log = (...a) => console.log(...a)
-const mib = (bytes) => bytes / (1 << 20)
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
 
 // ---------------------------------------------------------------------------------------------
 // Probe mode: the action's post-snapshot reads, one at a time, with the action's driver.
@@ -121,19 +114,14 @@ if (process.argv[2] === '--probe') {
 // ---------------------------------------------------------------------------------------------
 // Settings
 
-const num = (name, dflt) => {
-  const text = process.env[name]
-  if (text === undefined || text === '') return dflt
-  const n = Number(text)
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${text}: not a number`)
-  return n
-}
 const BENCH_MB = Math.max(1, num('BENCH_MB', 1024))
 const SMALL_MB = Math.round(
   num('BENCH_SMALL_MB', Math.min(128, Math.max(8, Math.round(BENCH_MB / 8)))),
 )
 const RUNS = Math.max(1, Math.round(num('BENCH_RUNS', 3)))
 const WARMUP = Math.round(num('BENCH_WARMUP', 1))
+const measureGroup = (title, entries) =>
+  timeGroup(title, entries, { warmup: WARMUP, runs: RUNS, labelWidth: 44 })
 const MESSAGE_CHARS = Math.max(1, Math.round(num('BENCH_MESSAGE_CHARS', 4000)))
 // A fixed count when BENCH_AUDIT_ROWS is set, else BENCH_AUDIT_ROWS_PER_MB rows per MiB.
 const AUDIT_ROWS = Math.round(num('BENCH_AUDIT_ROWS', 0))
@@ -253,39 +241,11 @@ async function measured(file, args) {
   return { seconds, rss, out }
 }
 
-const fmtRss = (rss) => (Number.isNaN(rss) ? 'n/a' : rss.toFixed(1)).padStart(7)
-
 /**
  * Entries are measured interleaved: warm-up runs first, then RUNS rounds, alternating the
  * order, so drift on a noisy machine hits every entry alike. `prepare` (untimed) runs before
  * each sample, `after` (untimed) reads the action's report.
  */
-async function runGroup(title, entries) {
-  log(`\n== ${title}`)
-  for (const e of entries) Object.assign(e, { samples: [], phases: [] })
-  const once = async (e, timed) => {
-    if (e.prepare) await e.prepare()
-    const r = await e.sample()
-    const phases = e.after ? await e.after(r) : null
-    log(
-      `   ${timed ? 'run   ' : 'warmup'} ${e.label.padEnd(44)} ${r.seconds.toFixed(2).padStart(7)} s  ${fmtRss(r.rss)} MiB`,
-    )
-    if (timed) {
-      e.samples.push(r)
-      if (phases) e.phases.push(phases)
-    }
-  }
-  for (let i = 0; i < WARMUP; i++) for (const e of entries) await once(e, false)
-  for (let i = 0; i < RUNS; i++) {
-    const order = i % 2 === 0 ? entries : [...entries].reverse()
-    for (const e of order) await once(e, true)
-  }
-  for (const e of entries) {
-    e.seconds = median(e.samples.map((s) => s.seconds))
-    e.rss = Math.max(...e.samples.map((s) => s.rss))
-  }
-  return entries
-}
 
 async function readReport(reportFile) {
   const report = JSON.parse(await fs.readFile(reportFile, 'utf8'))
@@ -296,12 +256,6 @@ async function readReport(reportFile) {
     )
   }
   return report
-}
-
-async function sha256Short(file) {
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(file)) hash.update(chunk)
-  return hash.digest('hex').slice(0, 12)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -425,13 +379,13 @@ async function benchSize(action, demoOptionsFor, mb) {
       },
     },
   ]
-  const [cliBackup, cpBackup, actBackup] = await runGroup(`${mb} MiB: backups`, entries)
+  const [cliBackup, cpBackup, actBackup] = await measureGroup(`${mb} MiB: backups`, entries)
 
   // ---- Drills, both restoring the action's newest backup
   const restored = path.join(dir, 'manual-restored.db')
   const scratch = path.join(dir, 'scratch')
   let drillReport = null
-  const [manualDrill, actDrill] = await runGroup(`${mb} MiB: drills`, [
+  const [manualDrill, actDrill] = await measureGroup(`${mb} MiB: drills`, [
     {
       label: 'sqlite3 ".restore" + PRAGMA integrity_check',
       prepare: () => rmDb(restored),
