@@ -1109,8 +1109,8 @@ export async function startGitHubStandIn(
         ? String((v as { value?: unknown }).value)
         : String(v)
 
-  async function handleTwirp(req: http.IncomingMessage, res: http.ServerResponse, url: URL) {
-    const method = url.pathname.slice(TWIRP_PREFIX.length)
+  /** A Twirp call's JSON body, after the checks the results service makes of every call. */
+  async function readTwirpRequest(req: http.IncomingMessage): Promise<Record<string, unknown>> {
     const raw = await readBody(req)
     if (req.headers.authorization !== `Bearer ${actionsToken}`) throw twirpError('unauthenticated')
     if (req.method !== 'POST')
@@ -1121,6 +1121,12 @@ export async function startGitHubStandIn(
     } catch {
       throw twirpError('invalid_argument', 'the json request could not be decoded')
     }
+    return body
+  }
+
+  async function handleTwirp(req: http.IncomingMessage, res: http.ServerResponse, url: URL) {
+    const method = url.pathname.slice(TWIRP_PREFIX.length)
+    const body = await readTwirpRequest(req)
     const runBackendId = String(field(body, 'workflow_run_backend_id') ?? '')
     const jobBackendId = String(field(body, 'workflow_job_run_backend_id') ?? '')
     const name = field(body, 'name') === undefined ? undefined : String(field(body, 'name'))
@@ -1260,16 +1266,7 @@ export async function startGitHubStandIn(
 
   async function handleCacheTwirp(req: http.IncomingMessage, res: http.ServerResponse, url: URL) {
     const method = url.pathname.slice(CACHE_TWIRP_PREFIX.length)
-    const raw = await readBody(req)
-    if (req.headers.authorization !== `Bearer ${actionsToken}`) throw twirpError('unauthenticated')
-    if (req.method !== 'POST')
-      throw twirpError('bad_route', `unsupported method ${req.method} (only POST is allowed)`)
-    let body: Record<string, unknown>
-    try {
-      body = JSON.parse(raw.toString('utf8') || '{}') as Record<string, unknown>
-    } catch {
-      throw twirpError('invalid_argument', 'the json request could not be decoded')
-    }
+    const body = await readTwirpRequest(req)
     const key = String(field(body, 'key') ?? '')
     const version = String(field(body, 'version') ?? '')
     if (!key || !version) throw twirpError('invalid_argument', 'key and version are required')
