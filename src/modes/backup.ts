@@ -177,10 +177,10 @@ export async function backup(ctx: ModeContext): Promise<Report> {
  * workflow run it does nothing, and a cache failure only warns.
  */
 async function recordTrend({ config, log }: ModeContext, report: Report): Promise<void> {
-  if (!report.backup || !report.database) return
+  // Outside a workflow run there is no cache to carry the catalog in.
+  if (!report.backup || !report.database || !process.env.ACTIONS_RUNTIME_TOKEN) return
   const key = `omniai-backups-catalog-${config.prefix}`
   const entries = await loadCatalog(config.scratchDir, key, log)
-  if (!process.env.ACTIONS_RUNTIME_TOKEN) return
   entries.push({
     at: report.backup.createdAt,
     engine: report.engine,
