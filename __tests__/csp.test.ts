@@ -1,7 +1,9 @@
+import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { checkCsp, POLICY } from '../src/csp.js'
 import { UserError } from '../src/errors.js'
+import { tempDir } from './helpers.js'
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures', 'csp')
 const fixture = (name: string) => path.join(FIXTURES, name)
@@ -192,7 +194,18 @@ describe('checkCsp', () => {
     const err = await checkCsp({ file: missing, strict: false }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(UserError)
     expect((err as Error).message).toBe(
-      `csp-file: ${missing} does not exist. Fix: set csp-file to the HTML file that carries the policy, e.g. frontend/index.html.`,
+      `csp-file: ${missing} does not exist. Fix: set csp-file to the HTML file that carries the policy, e.g. frontend/index.html, or to none to turn the check off.`,
+    )
+  })
+
+  it('names csp-file and the error code when the file cannot be read', async () => {
+    // A symlink to itself: ELOOP, which root cannot read either (unlike a chmod 000 file).
+    const loop = path.join(await tempDir(), 'index.html')
+    await fs.symlink(loop, loop)
+    const err = await checkCsp({ file: loop, strict: false }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(UserError)
+    expect((err as Error).message).toBe(
+      `csp-file: cannot read ${loop} (ELOOP). Fix: make it readable by the job's user, or set csp-file to another page, or to none.`,
     )
   })
 

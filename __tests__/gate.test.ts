@@ -3,12 +3,22 @@
 // and gated through runMode, as the action runs it.
 
 import { spawn } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import * as fs from 'node:fs/promises'
+import * as os from 'node:os'
 import * as path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { splitCommand } from '../src/config.js'
 import { parseJUnit } from '../src/junit.js'
+import { run as runAction } from '../src/main.js'
 import { renderSummary, type Report } from '../src/report.js'
 import {
   configFor,
@@ -51,13 +61,20 @@ async function gate(name: string, inputs: Record<string, string> = {}) {
   return { ...result, check, repo, dir }
 }
 
+/** A gate pytest could not run: its own failed check with one line, no counts, no mode error. */
 const oneLine = (report: Report) => {
-  expect(report.error).toBeDefined()
-  expect(report.error).not.toContain('\n')
-  expect(report.checks).toEqual([])
+  expect(report.error).toBeUndefined()
+  expect(report.gate).toBeUndefined()
+  const check = report.checks.find((c) => c.name === GATE)
+  expect(check?.ok).toBe(false)
+  expect(check?.detail).not.toContain('\n')
   expect(report.ok).toBe(false)
-  return report.error!
+  return check!.detail
 }
+
+/** The CSP warning a checkout without the default page gets, in `dir`. */
+const CSP_SKIPPED = (dir: string) =>
+  `CSP check skipped: no frontend/index.html (the default csp-file) in ${dir}. Fix: point the check at the page that carries the Content-Security-Policy with csp-file: path/to/index.html, or turn it off with csp-file: none.`
 
 describe('gate: what passes and what fails', () => {
   it('all pass: ok, counts, the output streamed in a group, the summary', async () => {
@@ -85,9 +102,8 @@ describe('gate: what passes and what fails', () => {
     expect(log.lines).toContainEqual(expect.stringMatching(/^=+ 3 passed, 1 deselected in .*=+$/))
     expect(log.annotations).toEqual([])
     // The only warning: these sample projects have no frontend/index.html for the CSP check.
-    expect(log.warnings).toEqual([
-      expect.stringMatching(/^CSP check skipped: no frontend\/index\.html here/),
-    ])
+    expect(log.warnings).toEqual([CSP_SKIPPED(process.cwd())])
+    expect(report.warnings).toEqual(log.warnings)
     const summary = renderSummary(report)
     expect(summary).toMatch(/^## OmniAI Security gate$/m)
     expect(summary).toContain('**3 selected**, 3 passed, 0 failed, 0 errors, 0 skipped')
@@ -271,7 +287,7 @@ describe('gate: what passes and what fails', () => {
     expect(log.warnings.filter((w) => !w.startsWith('CSP check skipped'))).toEqual([
       '2 tests of the security gate skipped or xfailed (tests/test_limits.py::test_rate_limit_survives_a_restart, tests/test_limits.py::test_account_locks_after_ten_failures): a skipped gate test is a weakened gate.',
     ])
-    expect(report.warnings).toEqual(log.warnings.filter((w) => !w.startsWith('CSP check skipped')))
+    expect(report.warnings).toEqual(log.warnings)
     const summary = renderSummary(report)
     expect(summary).toContain(
       '- ⚠️ tests/test_limits.py::test_rate_limit_survives_a_restart (tests/test_limits.py:14): skipped: needs a Redis server',
@@ -297,7 +313,7 @@ describe('gate: what passes and what fails', () => {
   })
 })
 
-describe('gate: pytest cannot run the selection, one line with the fix', () => {
+describe('gate: pytest cannot run the selection, a failed security-gate check with the fix', () => {
   it('a marker expression pytest rejects names gate-markers (pytest exit 4)', async () => {
     const { report } = await gate('all-pass', { 'gate-markers': 'security or' })
     expect(oneLine(report)).toMatch(
@@ -466,6 +482,7 @@ describe('drill with gate-after-drill', () => {
     expect(report.checks.map((c) => c.name)).toEqual([
       'checksum',
       'integrity',
+      'foreign-keys',
       'schema',
       'row-counts',
       'spot-check',
@@ -575,13 +592,7 @@ describe('committed bundle: mode gate', () => {
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stdout += d))
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
-    const outputs: Record<string, string> = {}
-    const lines = readFileSync(output, 'utf8').split('\n')
-    for (let i = 0; i < lines.length; i++) {
-      const m = /^([^<]+)<<(.+)$/.exec(lines[i]!)
-      if (m) outputs[m[1]!] = lines[i + 1] === m[2] ? '' : lines[++i]!
-    }
-    return { code, stdout, outputs, summary: readFileSync(summary, 'utf8') }
+    return { code, stdout, outputs: readOutputs(output), summary: readFileSync(summary, 'utf8') }
   }
 
   it('all pass: exit 0, the counts as outputs', async () => {
@@ -687,16 +698,332 @@ describe('gate: the CSP hardening check', () => {
     expect(strict.report.ok).toBe(false)
   })
 
-  it('a csp-file that was set must exist', async () => {
+  it('a csp-file that was set must exist: a failed csp check, and the gate still runs', async () => {
+    const dir = await tempDir()
+    const missing = path.join(dir, 'nope.html')
+    const { report } = await run(
+      'gate',
+      { 'gate-working-directory': path.join(FIXTURES, 'all-pass'), 'csp-file': missing },
+      dir,
+    )
+    expect(report.error).toBeUndefined()
+    expect(report.checks).toEqual([
+      {
+        name: GATE,
+        ok: true,
+        detail: '3 tests selected by -m "security or csrf": 3 passed',
+      },
+      {
+        name: 'csp',
+        ok: false,
+        detail: `csp-file: ${missing} does not exist. Fix: set csp-file to the HTML file that carries the policy, e.g. frontend/index.html, or to none to turn the check off.`,
+      },
+    ])
+    expect(report.gate?.tests).toEqual({ selected: 3, passed: 3, failed: 0, errors: 0, skipped: 0 })
+    expect(report.ok).toBe(false)
+  })
+
+  it.each([
+    ['a folder', async (dir: string) => dir, /^csp-file: .* is a folder\. Fix: name the HTML file/],
+    [
+      'a symlink loop',
+      async (dir: string) => {
+        const loop = path.join(dir, 'index.html')
+        await fs.symlink(loop, loop)
+        return loop
+      },
+      /^csp-file: cannot read .*index\.html \(ELOOP\)\. Fix: /,
+    ],
+  ])('a page that cannot be read (%s) fails the csp check alone', async (_, make, message) => {
     const dir = await tempDir()
     const { report } = await run(
       'gate',
+      { 'gate-working-directory': path.join(FIXTURES, 'all-pass'), 'csp-file': await make(dir) },
+      dir,
+    )
+    expect(report.error).toBeUndefined()
+    expect(report.checks.map((c) => [c.name, c.ok])).toEqual([
+      [GATE, true],
+      ['csp', false],
+    ])
+    expect(report.checks[1]?.detail).toMatch(message)
+    expect(report.gate?.tests).toEqual({ selected: 3, passed: 3, failed: 0, errors: 0, skipped: 0 })
+  })
+
+  it('csp-file: none turns the check off, without a warning', async () => {
+    const dir = await tempDir()
+    const { report, log } = await run(
+      'gate',
+      { 'gate-working-directory': path.join(FIXTURES, 'all-pass'), 'csp-file': 'none' },
+      dir,
+    )
+    expect(report.checks.map((c) => c.name)).toEqual([GATE])
+    expect(report.ok).toBe(true)
+    expect(log.warnings).toEqual([])
+    expect(report.warnings).toEqual([])
+  })
+})
+
+/** GITHUB_OUTPUT as @actions/core writes it: `name<<delimiter`, the value, the delimiter. */
+function readOutputs(file: string): Record<string, string> {
+  const outputs: Record<string, string> = {}
+  const lines = readFileSync(file, 'utf8').split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<]+)<<(.+)$/.exec(lines[i]!)
+    if (m) outputs[m[1]!] = lines[i + 1] === m[2] ? '' : lines[++i]!
+  }
+  return outputs
+}
+
+// A real run on OmniAI (tests in backend/, no frontend/index.html at that commit) lost pytest's
+// 73 passed / 2 failed from the report and outputs to the missing default page. Each part of the
+// gate is its own check now: what happens to one never erases the other's results.
+describe('gate: pytest and the CSP check report apart (OmniAI layout)', () => {
+  // @actions/core keeps the first GITHUB_STEP_SUMMARY it sees for the life of the process, so
+  // every run here writes to one file, emptied before each.
+  const summary = path.join(mkdtempSync(path.join(os.tmpdir(), 'omniai-gate-')), 'summary')
+  afterAll(() => rmSync(path.dirname(summary), { recursive: true, force: true }))
+
+  /** A checkout shaped like OmniAI's: backend/pytest.ini, 5 passing and 2 failing gate tests. */
+  async function checkout() {
+    const repo = await tempDir()
+    await fs.cp(path.join(FIXTURES, 'omniai-layout'), repo, { recursive: true })
+    return repo
+  }
+
+  /**
+   * The action's run() from the source (the committed bundle is the last `npm run bundle`), as a
+   * runner starts it: inputs as INPUT_* variables, the checkout as working directory and
+   * GITHUB_WORKSPACE, outputs and summary in files, workflow commands on stdout.
+   */
+  async function action(repo: string, inputs: Record<string, string>) {
+    const files = await tempDir()
+    const output = path.join(files, 'output')
+    writeFileSync(output, '')
+    writeFileSync(summary, '')
+    const env: Record<string, string> = {
+      GITHUB_OUTPUT: output,
+      GITHUB_STEP_SUMMARY: summary,
+      GITHUB_WORKSPACE: repo,
+      RUNNER_TEMP: files,
+      ...Object.fromEntries(
+        Object.entries({ mode: 'gate', 'gate-working-directory': 'backend', ...inputs }).map(
+          ([k, v]) => [`INPUT_${k.toUpperCase()}`, v],
+        ),
+      ),
+    }
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]))
+    const cwd = process.cwd()
+    const exitCodeBefore = process.exitCode
+    const write = process.stdout.write
+    let stdout = ''
+    process.stdout.write = ((chunk: string | Uint8Array) => {
+      stdout += String(chunk)
+      return true
+    }) as typeof process.stdout.write
+    Object.assign(process.env, env)
+    process.chdir(repo)
+    let exitCode
+    try {
+      await runAction()
+    } finally {
+      process.stdout.write = write
+      process.chdir(cwd)
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k]
+        else process.env[k] = v
+      }
+      exitCode = process.exitCode
+      process.exitCode = exitCodeBefore
+    }
+    const outputs = readOutputs(output)
+    const report = JSON.parse(readFileSync(outputs.report!, 'utf8')) as Report
+    return {
+      failed: exitCode === 1,
+      stdout,
+      outputs,
+      report,
+      summary: readFileSync(summary, 'utf8'),
+    }
+  }
+
+  const FAILED_TESTS =
+    '2 of 7 tests failed: tests/test_forwarded_headers.py::test_forwarded_for_from_untrusted_client_is_ignored, tests/test_v1_csrf.py::test_v1_lookalike_origin_is_rejected'
+  const COUNTS = {
+    'tests-passed': '5',
+    'tests-failed': '2',
+    'tests-errors': '0',
+    'tests-skipped': '0',
+  }
+  /** Only the tests that pass: the selection without the two that catch a bug. */
+  const PASSING = `${PYTEST} -k "not lookalike and not untrusted"`
+
+  it("default csp-file missing: a warning, pytest counts in report and outputs, the verdict is pytest's", async () => {
+    const repo = await checkout()
+    const r = await action(repo, { 'gate-command': PYTEST })
+    expect(r.report.error).toBeUndefined()
+    expect(r.report.checks).toEqual([{ name: GATE, ok: false, detail: FAILED_TESTS }])
+    expect(r.report.gate?.tests).toEqual({
+      selected: 7,
+      passed: 5,
+      failed: 2,
+      errors: 0,
+      skipped: 0,
+    })
+    expect(r.report.gate?.failures.map((f) => f.name)).toEqual([
+      'tests/test_forwarded_headers.py::test_forwarded_for_from_untrusted_client_is_ignored',
+      'tests/test_v1_csrf.py::test_v1_lookalike_origin_is_rejected',
+    ])
+    expect(r.outputs).toMatchObject({ ok: 'false', 'failed-checks': GATE, ...COUNTS })
+    // The warning, in the report and as a warning annotation, says how to point the check.
+    expect(r.report.warnings).toEqual([CSP_SKIPPED(repo)])
+    expect(r.stdout.split('\n')).toContain(`::warning::${CSP_SKIPPED(repo)}`)
+    expect(r.summary).toContain('**7 selected**, 5 passed, 2 failed, 0 errors, 0 skipped')
+    expect(r.summary).toContain(`> ⚠️ ${CSP_SKIPPED(repo)}`)
+    expect(r.failed).toBe(true)
+    expect(r.stdout.split('\n')).toContain(`::error::gate failed: ${GATE}: ${FAILED_TESTS}`)
+
+    // The missing page alone does not fail the gate: with the failing tests left out, it passes.
+    const green = await action(repo, { 'gate-command': PASSING })
+    expect(green.report.checks).toEqual([
+      { name: GATE, ok: true, detail: '5 tests selected by -m "security or csrf": 5 passed' },
+    ])
+    expect(green.outputs).toMatchObject({
+      ok: 'true',
+      'failed-checks': '',
+      'tests-passed': '5',
+      'tests-failed': '0',
+    })
+    expect(green.failed).toBe(false)
+  })
+
+  it('csp-file named and missing: a failed csp check naming it, and pytest counts still reported', async () => {
+    const repo = await checkout()
+    const r = await action(repo, { 'gate-command': PYTEST, 'csp-file': 'frontend/index.html' })
+    expect(r.report.error).toBeUndefined()
+    expect(r.report.checks).toEqual([
+      { name: GATE, ok: false, detail: FAILED_TESTS },
       {
-        'gate-working-directory': path.join(FIXTURES, 'all-pass'),
-        'csp-file': path.join(dir, 'nope.html'),
+        name: 'csp',
+        ok: false,
+        detail:
+          'csp-file: frontend/index.html does not exist. Fix: set csp-file to the HTML file that carries the policy, e.g. frontend/index.html, or to none to turn the check off.',
+      },
+    ])
+    expect(r.report.gate?.tests).toMatchObject({ selected: 7, passed: 5, failed: 2 })
+    expect(r.outputs).toMatchObject({ ok: 'false', 'failed-checks': `${GATE},csp`, ...COUNTS })
+    expect(r.report.warnings).toEqual([])
+    expect(r.summary).toContain('| csp | ❌ fail | csp-file: frontend/index.html does not exist.')
+    expect(r.summary).toContain('**7 selected**, 5 passed, 2 failed')
+
+    // A page the user named decides too: passing tests do not hide it.
+    const green = await action(repo, { 'gate-command': PASSING, 'csp-file': 'frontend/index.html' })
+    expect(green.outputs).toMatchObject({
+      ok: 'false',
+      'failed-checks': 'csp',
+      'tests-passed': '5',
+    })
+  })
+
+  it('a broken page and failing tests: both reported, each with its own check', async () => {
+    const repo = await checkout()
+    await fs.mkdir(path.join(repo, 'frontend'))
+    // Not well-formed, and its policy in <body>, where browsers ignore it.
+    await fs.writeFile(
+      path.join(repo, 'frontend', 'index.html'),
+      `<html><head><title>OmniAI</title>\n<body><div <p class=>\n<meta http-equiv="Content-Security-Policy" content="default-src 'self'">\x00\n</body>`,
+    )
+    const r = await action(repo, { 'gate-command': PYTEST })
+    expect(r.report.error).toBeUndefined()
+    expect(r.report.checks).toEqual([
+      { name: GATE, ok: false, detail: FAILED_TESTS },
+      {
+        name: 'csp',
+        ok: false,
+        detail: expect.stringMatching(
+          /^frontend\/index\.html: no policy, 1 failing: the meta at line 3 is inside <div>, where browsers ignore it/,
+        ),
+      },
+    ])
+    expect(r.report.csp).toMatchObject({
+      file: 'frontend/index.html',
+      findings: [{ directive: '(policy)', severity: 'fail' }],
+    })
+    expect(r.outputs).toMatchObject({ ok: 'false', 'failed-checks': `${GATE},csp`, ...COUNTS })
+    expect(r.summary).toContain('**7 selected**, 5 passed, 2 failed')
+    expect(r.summary).toContain('### Content-Security-Policy')
+    expect(r.stdout.split('\n')).toContain(
+      `::error::gate failed: ${GATE}: ${FAILED_TESTS} | csp: ${r.report.checks[1]!.detail}`,
+    )
+  })
+
+  it('gate-command not found: its own message naming gate-command, no counts, the CSP findings stay', async () => {
+    const repo = await checkout()
+    await fs.mkdir(path.join(repo, 'frontend'))
+    await fs.writeFile(
+      path.join(repo, 'frontend', 'index.html'),
+      `<!doctype html><html><head><meta http-equiv="Content-Security-Policy" content="default-src 'self'; script-src 'self' 'unsafe-inline'; object-src 'none'"></head></html>`,
+    )
+    const r = await action(repo, { 'gate-command': 'omniai-no-such-pytest' })
+    expect(r.report.error).toBeUndefined()
+    const detail =
+      'gate-command: omniai-no-such-pytest was not found on PATH (the command is "omniai-no-such-pytest"). Fix: install pytest in an earlier step (actions/setup-python, then pip install pytest or your project install), or set gate-command to how your project runs it, e.g. python -m pytest or poetry run pytest.'
+    expect(r.report.checks).toEqual([
+      { name: GATE, ok: false, detail },
+      {
+        name: 'csp',
+        ok: true,
+        detail: expect.stringMatching(/^frontend\/index\.html: 3 directives, 1 warning/),
+      },
+    ])
+    expect(r.report.warnings).toEqual([expect.stringMatching(/^CSP script-src: 'unsafe-inline'/)])
+    expect(r.report.csp?.findings).toHaveLength(1)
+    // Not "tests failed": pytest never ran, so there are no counts, and the outputs say so.
+    expect(r.report.gate).toBeUndefined()
+    expect(r.outputs).toMatchObject({
+      ok: 'false',
+      'failed-checks': GATE,
+      'tests-passed': '',
+      'tests-failed': '',
+      'tests-errors': '',
+      'tests-skipped': '',
+    })
+    expect(r.summary).not.toContain('### Security gate')
+    expect(r.stdout.split('\n')).toContain(`::error::gate failed: ${GATE}: ${detail}`)
+  })
+
+  it.each([
+    [
+      'internal-error',
+      {},
+      'pytest crashed with an internal error (exit 3): RuntimeError: conftest hook failed',
+    ],
+    ['none-selected', {}, '0 tests selected by -m "security or csrf"; gate-min-tests is 1'],
+    ['all-pass', { 'gate-markers': 'security or' }, /^gate-markers: pytest rejects the expression/],
+  ])('pytest %s %j: the CSP findings stay', async (name, inputs, message) => {
+    const dir = await tempDir()
+    const page = path.join(dir, 'index.html')
+    await fs.writeFile(page, '<!doctype html><html><head></head></html>')
+    const { report } = await run(
+      'gate',
+      {
+        'gate-working-directory': path.join(FIXTURES, name),
+        'gate-command': PYTEST,
+        'csp-file': page,
+        ...inputs,
       },
       dir,
     )
-    expect(report.error).toMatch(/^csp-file: .*nope\.html does not exist/)
+    expect(report.error).toBeUndefined()
+    expect(report.checks.map((c) => [c.name, c.ok])).toEqual([
+      [GATE, false],
+      ['csp', false],
+    ])
+    expect(report.checks[0]?.detail).toEqual(
+      typeof message === 'string' ? message : expect.stringMatching(message),
+    )
+    expect(report.csp?.findings).toEqual([
+      expect.objectContaining({ directive: '(policy)', severity: 'fail' }),
+    ])
   })
 })

@@ -15,6 +15,9 @@ import { UserError } from './errors.js'
 /** The action input naming the HTML file; used in error messages. */
 export const CSP_FILE_INPUT = 'csp-file'
 
+/** The check's name in the report and the failed-checks output. */
+export const CSP_CHECK = 'csp'
+
 export interface CspOptions {
   /** The HTML file that carries the policy, e.g. frontend/index.html. */
   file: string
@@ -300,7 +303,7 @@ async function readHtml(file: string): Promise<string> {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ENOENT') {
       throw new UserError(
-        `${CSP_FILE_INPUT}: ${file} does not exist. Fix: set ${CSP_FILE_INPUT} to the HTML file that carries the policy, e.g. frontend/index.html.`,
+        `${CSP_FILE_INPUT}: ${file} does not exist. Fix: set ${CSP_FILE_INPUT} to the HTML file that carries the policy, e.g. frontend/index.html, or to none to turn the check off.`,
       )
     }
     if (code === 'EISDIR') {
@@ -308,7 +311,9 @@ async function readHtml(file: string): Promise<string> {
         `${CSP_FILE_INPUT}: ${file} is a folder. Fix: name the HTML file in it, e.g. ${file.replace(/\/+$/, '')}/index.html.`,
       )
     }
-    throw err
+    throw new UserError(
+      `${CSP_FILE_INPUT}: cannot read ${file} (${code ?? (err as Error).message}). Fix: make it readable by the job's user, or set ${CSP_FILE_INPUT} to another page, or to none.`,
+    )
   }
 }
 
@@ -412,7 +417,7 @@ function summarize(
   const more = findings.length > MAX_LISTED ? `; and ${findings.length - MAX_LISTED} more` : ''
   const mode = !fails.length && warns.length && !strict ? ' (strict is off)' : ''
   return {
-    name: 'csp',
+    name: CSP_CHECK,
     ok: fails.length === 0,
     detail: `${parts.join(', ')}${mode}${listed.length ? `: ${listed.join('; ')}${more}` : ''}`,
   }
