@@ -75,6 +75,7 @@ describe('encrypted backups', () => {
       'checksum',
       'decrypt',
       'integrity',
+      'foreign-keys',
       'schema',
       'row-counts',
       'spot-check',

@@ -176,6 +176,7 @@ describe('postgres', () => {
     expect(report.checks.map((c) => c.name)).toEqual([
       'checksum',
       'integrity',
+      'foreign-keys',
       'schema',
       'row-counts',
       'spot-check',

@@ -49,7 +49,7 @@ describe('restore (SQLite)', () => {
     expect(report.error).toBeUndefined()
     expect(report.restore).toMatchObject({ dryRun: true, target: 'omniai.db', safetyBackup: null })
     expect(report.restore!.plan.join('\n')).toMatch(
-      /^verified omniai-.*\.db \(taken .*\): checksum, integrity, schema, row-counts passed\nback up the current omniai\.db into .*pre-restore \(manifest included\)\nreplace omniai\.db with omniai-.*\.db \(written beside it, fsynced, renamed over it; stale -wal\/-shm removed\)\ncheck the restored omniai\.db/,
+      /^verified omniai-.*\.db \(taken .*\): checksum, integrity, foreign-keys, schema, row-counts passed\n0 unexpired user session\(s\) in omniai\.db's sessions table\nback up the current omniai\.db into .*pre-restore \(manifest included; taken whatever state it is in\)\nreplace omniai\.db with omniai-.*\.db \(written beside it, fsynced, renamed over it; stale -wal\/-shm removed\)\ncheck the restored omniai\.db/,
     )
     expect((await fs.readFile(ws.db)).equals(before)).toBe(true)
     await expect(fs.readdir(path.join(ws.backups, 'pre-restore'))).rejects.toThrow()
@@ -77,9 +77,11 @@ describe('restore (SQLite)', () => {
     expect(report.checks.map((c) => c.name)).toEqual([
       'checksum',
       'integrity',
+      'foreign-keys',
       'schema',
       'row-counts',
       'restored-integrity',
+      'foreign-keys',
       'schema',
       'row-counts',
       'spot-check',

@@ -34,6 +34,7 @@ describe('verify', () => {
     expect(report.checks.map((c) => c.name)).toEqual([
       'checksum',
       'integrity',
+      'foreign-keys',
       'schema',
       'row-counts',
       'backup-age',
@@ -172,6 +173,7 @@ describe('drill', () => {
     expect(report.checks.map((c) => c.name)).toEqual([
       'checksum',
       'integrity',
+      'foreign-keys',
       'schema',
       'row-counts',
       'spot-check',

@@ -5,6 +5,10 @@
  *   keySum      = Σ key                 → a deleted or added row's key is the difference
  *   hashSum     = Σ h(row)      mod P   → h'(k) - h(k) for one altered row
  *   weightedSum = Σ key·h(row)  mod P   → k·(h' - h); k = Δweighted / Δhash
+ * Any other key (text, a UUID, a composite key as `a,b`) of up to 62 bytes is turned into a
+ * number from its UTF-8 bytes, so the same sums name it too. Those sums are kept exact (no
+ * modulus: a chunk's sum of 500-bit numbers stays small), so k = Δweighted / Δhash is a plain
+ * division, and the difference is turned back into the key's text.
  */
 import { hash } from 'node:crypto'
 import { RowHasher, encodeRow } from './digest.js'
@@ -39,26 +43,64 @@ function integerKey(key: string): bigint | null {
   return /^-?\d+$/.test(key) ? BigInt(key) : null
 }
 
+/** Longest key, in UTF-8 bytes, that the text sums can name. */
+const MAX_TEXT_KEY_BYTES = 62
+
+/** A text key as a number: 0x01 then its UTF-8 bytes (the 01 keeps leading zero bytes). */
+function textKey(key: string): bigint | null {
+  const bytes = Buffer.from(key, 'utf8')
+  if (bytes.length > MAX_TEXT_KEY_BYTES) return null
+  return BigInt('0x01' + bytes.toString('hex'))
+}
+
+/** The key a number stands for, or null when it is not one textKey made. */
+function keyFromNumber(n: bigint): string | null {
+  if (n <= 0n) return null
+  const digits = n.toString(16)
+  const hex = digits.length % 2 ? `0${digits}` : digits
+  if (!hex.startsWith('01')) return null
+  const bytes = Buffer.from(hex.slice(2), 'hex')
+  if (bytes.length > MAX_TEXT_KEY_BYTES) return null
+  const text = bytes.toString('utf8')
+  // Not what some other key's bytes add up to by chance: valid UTF-8, printable.
+  const unprintable = [...text].some((ch) => {
+    const c = ch.codePointAt(0)!
+    return c < 0x20 || c === 0x7f || c === 0xfffd
+  })
+  if (unprintable || !Buffer.from(text, 'utf8').equals(bytes)) return null
+  return text
+}
+
 class Chunk {
   readonly hasher = new RowHasher()
   lastKey = ''
-  keySum: bigint | null = 0n
+  /** Which sums the keys allow: integers, text, or none once a key fits neither. */
+  coding: 'integer' | 'utf8' | null
+  keySum = 0n
   hashSum = 0n
   weightedSum = 0n
-  constructor(readonly firstKey: string) {}
+  constructor(readonly firstKey: string) {
+    this.coding = integerKey(firstKey) !== null ? 'integer' : 'utf8'
+  }
 
   add(key: string, line: string) {
     this.hasher.addEncoded(line)
     this.lastKey = key
-    const k = integerKey(key)
-    if (k === null || this.keySum === null) {
-      this.keySum = null
+    if (this.coding === null) return
+    const k = this.coding === 'integer' ? integerKey(key) : textKey(key)
+    if (k === null) {
+      this.coding = null
       return
     }
     const h = rowHash(line)
     this.keySum += k
-    this.hashSum = (this.hashSum + h) % P
-    this.weightedSum = (((this.weightedSum + ((k % P) + P) * h) % P) + P) % P
+    if (this.coding === 'integer') {
+      this.hashSum = (this.hashSum + h) % P
+      this.weightedSum = (((this.weightedSum + ((k % P) + P) * h) % P) + P) % P
+    } else {
+      this.hashSum += h
+      this.weightedSum += k * h
+    }
   }
 
   finish(): AuditChunk {
@@ -68,10 +110,11 @@ class Chunk {
       rows: this.hasher.count,
       sha256: this.hasher.digest(),
     }
-    if (this.keySum !== null) {
+    if (this.coding !== null) {
       chunk.keySum = this.keySum.toString()
       chunk.hashSum = this.hashSum.toString()
       chunk.weightedSum = this.weightedSum.toString()
+      if (this.coding === 'utf8') chunk.keyCoding = 'utf8'
     }
     return chunk
   }
@@ -133,26 +176,65 @@ export function describeChunkDifference(
   got: AuditChunk,
 ): string {
   const range = `${table} ${key} ${want.firstKey}..${want.lastKey}`
-  const sums = want.keySum !== undefined && got.keySum !== undefined
-  if (sums && got.rows === want.rows - 1) {
+  const named =
+    want.keyCoding === 'utf8' && got.keyCoding === 'utf8'
+      ? nameTextRow(want, got)
+      : want.keySum !== undefined && got.keySum !== undefined && !want.keyCoding && !got.keyCoding
+        ? nameIntegerRow(want, got)
+        : null
+  if (named) return `${table} row ${key}=${named.key} was ${named.what}`
+  if (got.rows !== want.rows) {
+    return `${range}: ${got.rows} rows where the manifest has ${want.rows} (rows deleted or added)`
+  }
+  return `${range}: ${got.rows} rows as in the manifest, but their content differs (rows altered)`
+}
+
+type Named = { key: string; what: 'deleted' | 'added' | 'altered' } | null
+
+function nameIntegerRow(want: AuditChunk, got: AuditChunk): Named {
+  if (got.rows === want.rows - 1) {
     const k = BigInt(want.keySum!) - BigInt(got.keySum!)
-    if (inRange(k, want)) return `${table} row ${key}=${k} was deleted`
+    if (inRange(k, want)) return { key: String(k), what: 'deleted' }
   }
-  if (sums && got.rows === want.rows + 1) {
+  if (got.rows === want.rows + 1) {
     const k = BigInt(got.keySum!) - BigInt(want.keySum!)
-    if (inRange(k, got)) return `${table} row ${key}=${k} was added`
+    if (inRange(k, got)) return { key: String(k), what: 'added' }
   }
-  if (sums && got.rows === want.rows && got.keySum === want.keySum) {
+  if (got.rows === want.rows && got.keySum === want.keySum) {
     const dh = (BigInt(got.hashSum!) - BigInt(want.hashSum!) + P) % P
     const dw = (BigInt(got.weightedSum!) - BigInt(want.weightedSum!) + P) % P
     if (dh !== 0n) {
       let k = (dw * modInverse(dh)) % P
       if (k > P / 2n) k -= P
-      if (inRange(k, want)) return `${table} row ${key}=${k} was altered`
+      if (inRange(k, want)) return { key: String(k), what: 'altered' }
     }
   }
-  if (got.rows !== want.rows) {
-    return `${range}: ${got.rows} rows where the manifest has ${want.rows} (rows deleted or added)`
+  return null
+}
+
+/** A key named by the text sums must sort inside the chunk, as the database ordered it there. */
+function textInChunk(k: string, c: AuditChunk): boolean {
+  return k.length > 0 && c.rows > 0 && (k === c.firstKey || k === c.lastKey || c.rows > 1)
+}
+
+function nameTextRow(want: AuditChunk, got: AuditChunk): Named {
+  const dk = BigInt(got.keySum!) - BigInt(want.keySum!)
+  if (got.rows === want.rows - 1) {
+    const k = keyFromNumber(-dk)
+    if (k !== null && textInChunk(k, want)) return { key: k, what: 'deleted' }
   }
-  return `${range}: ${got.rows} rows as in the manifest, but their content differs (rows altered)`
+  if (got.rows === want.rows + 1) {
+    const k = keyFromNumber(dk)
+    if (k !== null && textInChunk(k, got)) return { key: k, what: 'added' }
+  }
+  if (got.rows === want.rows && dk === 0n) {
+    const dh = BigInt(got.hashSum!) - BigInt(want.hashSum!)
+    const dw = BigInt(got.weightedSum!) - BigInt(want.weightedSum!)
+    // One altered row: Δweighted = k·Δhash exactly. Several: almost never a whole multiple.
+    if (dh !== 0n && dw % dh === 0n) {
+      const k = keyFromNumber(dw / dh)
+      if (k !== null && textInChunk(k, want)) return { key: k, what: 'altered' }
+    }
+  }
+  return null
 }

@@ -4,7 +4,13 @@
  * engine-neutral inventories, never an engine.
  */
 import { describeChunkDifference } from './audit.js'
-import type { AuditDigest, Conversations, Schema } from './inventory.js'
+import type {
+  AuditDigest,
+  Conversations,
+  ForeignKeyViolation,
+  IntegrityFindings,
+  Schema,
+} from './inventory.js'
 
 export interface Check {
   name: string
@@ -50,8 +56,82 @@ export function checksum(
   }
 }
 
-export function integrity(problems: string[]): Check {
-  return listDifferences('integrity', problems, 'integrity_check ok, no foreign-key violations')
+export function integrity(damage: string[]): Check {
+  return listDifferences('integrity', damage, 'integrity_check ok')
+}
+
+const pairKey = (v: ForeignKeyViolation) =>
+  `${v.table} → ${v.parent}${v.constraint ? ` (${v.constraint})` : ''}`
+
+function listViolations(found: ForeignKeyViolation[]): string {
+  const rows = found.reduce((n, v) => n + v.rows, 0)
+  return `${rows} ${rows === 1 ? 'row points' : 'rows point'} at missing rows: ${found
+    .slice(0, MAX_LISTED)
+    .map((v) => `${pairKey(v)}: ${v.rows}`)
+    .join(
+      ', ',
+    )}${found.length > MAX_LISTED ? `, and ${found.length - MAX_LISTED} more table pairs` : ''}`
+}
+
+/** What a snapshot's integrity checks found, in one line for the report. */
+export function describeFindings(findings: IntegrityFindings): string {
+  if (findings.damage.length)
+    return `integrity_check FAILED: ${findings.damage.slice(0, 3).join('; ')}`
+  const parts = ['integrity_check ok']
+  if (findings.foreignKeys.length)
+    parts.push(`foreign keys: ${listViolations(findings.foreignKeys)} (recorded in the manifest)`)
+  else parts.push('no foreign-key violations')
+  if (findings.notValid?.length)
+    parts.push(`NOT VALID constraints: ${findings.notValid.join(', ')}`)
+  return parts.join('; ')
+}
+
+/**
+ * Foreign-key violations and NOT VALID constraints are data-quality findings: a faithful copy
+ * has exactly those the source had when the backup was taken. The same ones pass (and are
+ * reported); new ones, or a different count, fail naming the table pair.
+ */
+export function foreignKeys(
+  actual: { foreignKeys: ForeignKeyViolation[]; notValid?: string[] },
+  expected: { foreignKeys: ForeignKeyViolation[]; notValid?: string[] },
+): Check {
+  const differences: string[] = []
+  const want = new Map(expected.foreignKeys.map((v) => [pairKey(v), v.rows]))
+  const have = new Map(actual.foreignKeys.map((v) => [pairKey(v), v.rows]))
+  for (const [pair, rows] of have) {
+    const wanted = want.get(pair)
+    if (wanted === undefined)
+      differences.push(
+        `${pair}: ${rows} rows point at missing rows, and the manifest has none (new violations)`,
+      )
+    else if (wanted !== rows)
+      differences.push(
+        `${pair}: ${rows} rows point at missing rows where the manifest has ${wanted}`,
+      )
+  }
+  for (const [pair, rows] of want)
+    if (!have.has(pair))
+      differences.push(
+        `${pair}: no violations where the manifest has ${rows} (rows differ from the backup)`,
+      )
+  // A constraint whose rows the source violated can only be restored NOT VALID.
+  const notValidWant = new Set([
+    ...(expected.notValid ?? []),
+    ...expected.foreignKeys.filter((v) => v.constraint).map((v) => `${v.table}.${v.constraint}`),
+  ])
+  for (const c of actual.notValid ?? [])
+    if (!notValidWant.has(c))
+      differences.push(`constraint ${c} is not validated, and was valid in the source`)
+  if (expected.foreignKeys.length === 0 && !expected.notValid?.length)
+    return listDifferences('foreign-keys', differences, 'no foreign-key violations')
+  const same: string[] = []
+  if (expected.foreignKeys.length) same.push(listViolations(expected.foreignKeys))
+  if (expected.notValid?.length) same.push(`NOT VALID constraints ${expected.notValid.join(', ')}`)
+  return listDifferences(
+    'foreign-keys',
+    differences,
+    `as in the source when the backup was taken (data quality, not damage): ${same.join('; ')}`,
+  )
 }
 
 function byName<T extends { name: string }>(items: T[]): Map<string, T> {

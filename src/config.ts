@@ -70,6 +70,9 @@ export enum Inputs {
   SmokeConversationsPath = 'smoke-conversations-path',
   SmokeRequireConversations = 'smoke-require-conversations',
   DryRun = 'dry-run',
+  StopCommand = 'stop-command',
+  StartCommand = 'start-command',
+  AllowActiveSessions = 'allow-active-sessions',
 }
 
 export const DEFAULTS: Record<Inputs, string> = {
@@ -119,7 +122,7 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.CspFile]: 'frontend/index.html',
   [Inputs.CspStrict]: 'false',
   [Inputs.SmokeUrl]: '',
-  [Inputs.SmokeHealthPath]: '/v1/health',
+  [Inputs.SmokeHealthPath]: '',
   [Inputs.SmokeTimeout]: '120',
   [Inputs.SmokeLoginPath]: '',
   [Inputs.SmokeLoginBody]: '',
@@ -127,6 +130,9 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.SmokeConversationsPath]: '',
   [Inputs.SmokeRequireConversations]: 'false',
   [Inputs.DryRun]: 'false',
+  [Inputs.StopCommand]: '',
+  [Inputs.StartCommand]: '',
+  [Inputs.AllowActiveSessions]: 'false',
 }
 
 export const MODES = ['backup', 'verify', 'drill', 'gate', 'restore', 'smoke'] as const
@@ -185,7 +191,8 @@ export interface Config {
   /** drill, restore: the HTTP smoke test against a running backend; null when smoke-url is empty. */
   smoke: {
     url: string
-    healthPath: string
+    /** null when smoke-health-path is not set: the runbook's /v1/health, then OmniAI's own paths. */
+    healthPath: string | null
     timeoutSeconds: number
     login: { path: string; body: string; tokenField?: string } | null
     conversationsPath: string | null
@@ -212,6 +219,12 @@ export interface Config {
   confirm: string
   /** restore: say exactly what would happen, change nothing. */
   dryRun: boolean
+  /** restore: stops the backend before the database is replaced (argv, no shell); null for none. */
+  stopCommand: string[] | null
+  /** restore: starts the backend again afterwards, before the smoke test. */
+  startCommand: string[] | null
+  /** restore: go ahead while the live database holds unexpired user sessions. */
+  allowActiveSessions: boolean
 }
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }
@@ -318,7 +331,7 @@ function smokeConfig(read: (input: Inputs) => string): Config['smoke'] {
   const tokenField = read(Inputs.SmokeTokenField)
   return {
     url,
-    healthPath: read(Inputs.SmokeHealthPath),
+    healthPath: read(Inputs.SmokeHealthPath) || null,
     timeoutSeconds: seconds(read(Inputs.SmokeTimeout), Inputs.SmokeTimeout),
     login: loginPath
       ? { path: loginPath, body: loginBody, ...(tokenField ? { tokenField } : {}) }
@@ -377,7 +390,11 @@ const SHELL_OPERATORS = new Set(['&&', '||', '|', ';', '&', '>', '>>', '<', '2>&
  * spaces inside a word, and in "..." a backslash escapes " or \. A backslash anywhere else is
  * kept, so Windows paths work as written.
  */
-export function splitCommand(text: string, input: string): string[] {
+export function splitCommand(
+  text: string,
+  input: string,
+  fix = 'give only the command that starts pytest (e.g. poetry run pytest), use gate-working-directory instead of cd, and run other commands in an earlier step',
+): string[] {
   const words: string[] = []
   let word = ''
   let inWord = false
@@ -387,7 +404,7 @@ export function splitCommand(text: string, input: string): string[] {
     if (!inWord) return
     if (!quoted && SHELL_OPERATORS.has(word)) {
       throw new UserError(
-        `${input}: "${word}" needs a shell, and the command runs without one. Fix: give only the command that starts pytest (e.g. poetry run pytest), use gate-working-directory instead of cd, and run other commands in an earlier step.`,
+        `${input}: "${word}" needs a shell, and the command runs without one. Fix: ${fix}.`,
       )
     }
     words.push(word)
@@ -422,6 +439,15 @@ export function splitCommand(text: string, input: string): string[] {
     throw new UserError(`${input}: no command in "${text}". Fix: e.g. ${input}: python -m pytest.`)
   }
   return words
+}
+
+function serviceCommand(text: string, input: string): string[] | null {
+  if (!text) return null
+  return splitCommand(
+    text,
+    input,
+    `give one command (e.g. ${input}: systemctl ${input === Inputs.StopCommand ? 'stop' : 'start'} omniai, or docker compose ${input === Inputs.StopCommand ? 'stop' : 'start'} backend), or a script that does the rest`,
+  )
 }
 
 export function isPostgresUrl(s: string): boolean {
@@ -535,5 +561,8 @@ export function parseConfig(
       : null,
     confirm: read(Inputs.Confirm),
     dryRun: bool(read(Inputs.DryRun), Inputs.DryRun),
+    stopCommand: serviceCommand(read(Inputs.StopCommand), Inputs.StopCommand),
+    startCommand: serviceCommand(read(Inputs.StartCommand), Inputs.StartCommand),
+    allowActiveSessions: bool(read(Inputs.AllowActiveSessions), Inputs.AllowActiveSessions),
   }
 }

@@ -106,7 +106,7 @@ export async function generatePostgresDemo(
     )
     await client.query("SELECT setval('users_id_seq', $1::int)", [users])
     await client.query(
-      `INSERT INTO sessions SELECT 's_' || u, u, md5('csrf' || u), ${base} + interval '400 days' FROM generate_series(1, $1::int) u`,
+      `INSERT INTO sessions SELECT 's_' || u, u, md5('csrf' || u), ${base} + interval '1 day' FROM generate_series(1, $1::int) u`,
       [users],
     )
     await client.query(

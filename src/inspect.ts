@@ -4,7 +4,7 @@
  * checks never know which engine they run on.
  */
 import { digestAudit } from './audit.js'
-import { integrity, rowCounts, schema, type Check } from './checks.js'
+import { foreignKeys, integrity, rowCounts, schema, type Check } from './checks.js'
 import type { Database } from './engines/engine.js'
 import { describeError } from './errors.js'
 import type { Inventory, InventoryOptions } from './inventory.js'
@@ -48,23 +48,30 @@ export function databaseFacts(bytes: number, counts: Record<string, number>): Da
 }
 
 /**
+ * Integrity reads the whole database, and an engine may do it off this thread: start it first,
+ * do other work, and await it last (checkDatabase takes the started findings). Damage fails the
+ * integrity check; foreign-key violations are compared with those the manifest recorded.
+ */
+export function startIntegrity(db: Database, manifest: Manifest): Promise<Check[]> {
+  const expected = {
+    foreignKeys: manifest.inventory.foreignKeyViolations ?? [],
+    notValid: manifest.inventory.notValid ?? [],
+  }
+  return db.integrityProblems().then(
+    (found) => [integrity(found.damage), foreignKeys(found, expected)],
+    (err: unknown) => [{ name: 'integrity', ok: false, detail: describeError(err) }],
+  )
+}
+
+/**
  * Integrity, schema and row counts against the manifest. A database too damaged to read fails
  * the check that tried, and the others still run.
  */
-/**
- * Integrity reads the whole database, and an engine may do it off this thread: start it first,
- * do other work, and await it last (checkDatabase takes the started check).
- */
-export function startIntegrity(db: Database): Promise<Check> {
-  return runCheck('integrity', async () => integrity(await db.integrityProblems()))
-}
-
 export async function checkDatabase(
   db: Database,
   manifest: Manifest,
-  started: Promise<Check> = startIntegrity(db),
+  started: Promise<Check[]> = startIntegrity(db, manifest),
 ): Promise<{ checks: Check[]; database: DatabaseFacts | null }> {
-  const integrityCheck = started
   const checks = [
     await runCheck('schema', async () => schema(await db.schema(), manifest.inventory.schema)),
   ]
@@ -76,6 +83,6 @@ export async function checkDatabase(
       return rowCounts(counts, manifest.inventory.rowCounts)
     }),
   )
-  checks.unshift(await integrityCheck)
+  checks.unshift(...(await started))
   return { checks, database }
 }

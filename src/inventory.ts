@@ -50,10 +50,12 @@ export interface AuditChunk {
   lastKey: string
   rows: number
   sha256: string
-  /** Integer keys only: sums that locate a single deleted, added or altered row (see audit.ts). */
+  /** Sums that locate a single deleted, added or altered row (see audit.ts). */
   keySum?: string
   hashSum?: string
   weightedSum?: string
+  /** `utf8`: the sums are over text keys turned into numbers; absent: integer keys. */
+  keyCoding?: 'utf8'
 }
 
 export interface AuditDigest {
@@ -89,11 +91,41 @@ export interface Conversations {
   items: ConversationDigest[]
 }
 
+/**
+ * Rows whose foreign key points at no row, counted per table pair (and constraint, where the
+ * engine names one). A data-quality finding, not damage: OmniAI never turns SQLite's
+ * foreign-key enforcement on, and some of its deletes do not cascade. Never row values.
+ */
+export interface ForeignKeyViolation {
+  table: string
+  parent: string
+  rows: number
+  /** PostgreSQL: the constraint's name. */
+  constraint?: string
+}
+
+/** What the integrity checks found in a database: damage, and data-quality findings. */
+export interface IntegrityFindings {
+  /** integrity_check lines (SQLite), invalid indexes and sequences behind (PostgreSQL). */
+  damage: string[]
+  foreignKeys: ForeignKeyViolation[]
+  /** PostgreSQL: constraints created NOT VALID (`table.constraint`), which a dump keeps so. */
+  notValid?: string[]
+}
+
 export interface Inventory {
   schema: Schema
   rowCounts: Record<string, number>
   audit: AuditDigest | null
   conversations: Conversations | null
+  /**
+   * The source's foreign-key violations when the backup was taken; a restored copy must have
+   * exactly these. Absent in manifests written before they were recorded (a backup was then
+   * refused when there were any), which means none.
+   */
+  foreignKeyViolations?: ForeignKeyViolation[]
+  /** PostgreSQL: NOT VALID constraints in the source. Absent means none. */
+  notValid?: string[]
 }
 
 /** What the inventory should cover; table names come from inputs. */

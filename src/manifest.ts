@@ -37,6 +37,12 @@ export interface Manifest {
   }
   source: { description: string; bytes: number; journalMode?: string; systemIdentifier?: string }
   inventory: Inventory
+  /**
+   * The source failed its integrity check when this copy was taken: the copy is kept for
+   * recovery by hand, but verify, drill and restore never choose it unless backup-file names it,
+   * and retention never counts it as a day's or week's backup.
+   */
+  damaged?: string[]
   durations: { snapshotMs: number; checksumMs: number }
 }
 

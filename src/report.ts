@@ -50,6 +50,8 @@ export interface Report {
     /** The backup of the live database taken first, and how to go back to it. */
     safetyBackup: string | null
     undo: string | null
+    /** The runbook's "ensure no active user sessions": unexpired logins in the live database. */
+    activeSessions?: { table: string; active: number } | null
   }
   /** backup: what retention kept and deleted in backup-dir. */
   retention?: {

@@ -1,18 +1,22 @@
 import type { AuditRows } from '../audit.js'
 import type { Check } from '../checks.js'
 import type { DatabaseFacts } from '../inspect.js'
-import type { Conversations, Inventory, Schema } from '../inventory.js'
+import type { Conversations, IntegrityFindings, Inventory, Schema } from '../inventory.js'
 import type { Log } from '../log.js'
 import type { Manifest } from '../manifest.js'
 
 export type EngineName = 'sqlite' | 'postgres'
 
+/** Where OmniAI keeps logins, and the column that says until when each is valid. */
+export const SESSION_TABLES = ['sessions', 'user_sessions']
+export const SESSION_EXPIRY_COLUMNS = ['expires_at', 'expires', 'expiry', 'expires_on']
+
 /** An open database (a backup opened read-only, or a restored scratch copy) that can be inspected. */
 export interface Database {
   /** Size on disk in bytes. */
   bytes(): Promise<number>
-  /** Integrity and foreign-key problems, one line each; empty when sound. */
-  integrityProblems(): Promise<string[]>
+  /** Damage (one line each; empty when sound) and foreign-key violations, counted per table pair. */
+  integrityProblems(): Promise<IntegrityFindings>
   schema(): Promise<Schema>
   rowCounts(tables: string[]): Promise<Record<string, number>>
   /** The `count` most recent conversations with the digests of everything hanging off them. */
@@ -42,6 +46,11 @@ export interface Snapshot {
   verified: string
   /** What the manifest records, taken from exactly the data the backup holds. */
   inventory: Inventory
+  /**
+   * What integrity_check found wrong with the source: the copy was still taken (a damaged
+   * database is an emergency, not a reason to keep nothing) and is kept marked damaged.
+   */
+  damage: string[]
 }
 
 export interface Engine {
@@ -73,6 +82,11 @@ export interface Engine {
   liveExists(): Promise<boolean>
   /** Other processes or sessions using the live database, one line each; empty when none. */
   liveUsers(): Promise<string[]>
+  /**
+   * The runbook's "ensure no active user sessions": unexpired rows of the app's sessions table
+   * at `now`, or null when the live database has no such table (or no expiry column).
+   */
+  liveSessions(now: Date): Promise<{ table: string; active: number } | null>
   /**
    * Replaces the live database with a verified backup, so that a failure part-way leaves the
    * old data in place, and opens the result.

@@ -4,24 +4,35 @@
  * very snapshot pg_dump dumps: one REPEATABLE READ transaction exports its snapshot, pg_dump
  * imports it (--snapshot), and the inventory queries run in the exporting transaction.
  */
+import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
+import * as path from 'node:path'
 import pg from 'pg'
 import type { AuditRows } from '../audit.js'
-import { schemaNames } from '../checks.js'
+import { describeFindings, schemaNames } from '../checks.js'
 import type { Config } from '../config.js'
-import { UserError } from '../errors.js'
+import { describeError, UserError } from '../errors.js'
 import { runCheck } from '../inspect.js'
 import type {
   Conversations,
   ConversationDigest,
+  ForeignKeyViolation,
   Index,
+  IntegrityFindings,
   Inventory,
   Schema,
   SchemaObject,
   Table,
 } from '../inventory.js'
 import type { Log } from '../log.js'
-import type { BackupRef, Database, Engine, Snapshot } from './engine.js'
+import {
+  SESSION_EXPIRY_COLUMNS,
+  SESSION_TABLES,
+  type BackupRef,
+  type Database,
+  type Engine,
+  type Snapshot,
+} from './engine.js'
 import {
   findTool,
   parsePgUrl,
@@ -119,7 +130,145 @@ async function serverFacts(client: pg.Client) {
   return { version: rows[0]!.v, major: Math.floor(Number(rows[0]!.n) / 10000), systemIdentifier }
 }
 
+/** How inputs, manifests and reports name a table: bare in public, schema-qualified elsewhere. */
+const displayName = (schema: string, name: string) =>
+  schema === 'public' ? name : `${schema}.${name}`
+
 const majorOf = (version: string | undefined) => Number(/(\d+)/.exec(version ?? '')?.[1] ?? 0)
+
+interface DeferredConstraint {
+  schema: string
+  table: string
+  name: string
+  /** pg_get_constraintdef, from the manifest: `FOREIGN KEY (a) REFERENCES t(b) ...`. */
+  definition: string
+}
+
+/**
+ * Foreign keys the source violated while they were marked valid (its triggers were disabled
+ * while rows were deleted). pg_restore re-creates a constraint with ADD CONSTRAINT, which checks
+ * every row and fails on the orphans, so the whole restore would fail. These are left out of the
+ * restore and added back NOT VALID: the rows as they were, the constraint in force for new rows.
+ */
+function deferredConstraints(backup: BackupRef): DeferredConstraint[] {
+  const { inventory } = backup.manifest
+  const notValid = new Set(inventory.notValid ?? [])
+  const out: DeferredConstraint[] = []
+  for (const v of inventory.foreignKeyViolations ?? []) {
+    if (!v.constraint || notValid.has(`${v.table}.${v.constraint}`)) continue
+    const definition = inventory.schema.constraints?.find(
+      (c) => c.name === `${v.table}.${v.constraint}`,
+    )?.sql
+    // One FOREIGN KEY clause and nothing after it: this text is executed.
+    if (!definition || !/^FOREIGN KEY \([^;]*\) REFERENCES [^;]*$/.test(definition)) {
+      throw new UserError(
+        `backup-file: the manifest records rows violating ${v.table}.${v.constraint} but not a foreign-key definition to re-create it with; the restore would fail at that constraint. Fix: restore another backup.`,
+      )
+    }
+    const dot = v.table.indexOf('.')
+    out.push({
+      schema: dot < 0 ? 'public' : v.table.slice(0, dot),
+      table: dot < 0 ? v.table : v.table.slice(dot + 1),
+      name: v.constraint,
+      definition,
+    })
+  }
+  return out
+}
+
+/**
+ * Writes a pg_restore --use-list file into `dir`: the archive's table of contents with the
+ * deferred constraints commented out. Returns the pg_restore arguments that use it.
+ */
+async function restoreListArgs(
+  tool: string,
+  backup: BackupRef,
+  deferred: DeferredConstraint[],
+  dir: string,
+): Promise<string[]> {
+  if (deferred.length === 0) return []
+  const { stdout } = await runTool(tool, ['--list', backup.path], {})
+  const skip = deferred.map((d) => ` FK CONSTRAINT ${d.schema} ${d.table} ${d.name} `)
+  const list = stdout
+    .split('\n')
+    .map((line) => (skip.some((s) => line.includes(s)) ? `;${line}` : line))
+    .join('\n')
+  const file = path.join(dir, 'restore.list')
+  await fs.writeFile(file, list, { mode: 0o600 })
+  return [`--use-list=${file}`]
+}
+
+/**
+ * `--clean` cannot drop what the restore list leaves out: the live database's own copies of the
+ * deferred constraints go first (their tables' keys cannot be dropped while they stand), and
+ * come back as they were if the restore fails. Returns how to put them back.
+ */
+async function dropLiveConstraints(
+  target: PgTarget,
+  deferred: DeferredConstraint[],
+): Promise<() => Promise<void>> {
+  if (deferred.length === 0) return async () => undefined
+  const client = await connect(target, 'connection-string')
+  const dropped: { table: string; name: string; definition: string; validated: boolean }[] = []
+  try {
+    for (const d of deferred) {
+      const table = `${quoteIdent(d.schema)}.${quoteIdent(d.table)}`
+      const { rows } = await client.query<{ def: string; ok: boolean }>(
+        `SELECT pg_get_constraintdef(k.oid) AS def, k.convalidated AS ok FROM pg_constraint k
+         WHERE k.conrelid = to_regclass($1) AND k.conname = $2`,
+        [table, d.name],
+      )
+      if (!rows[0]) continue
+      await client.query(`ALTER TABLE ${table} DROP CONSTRAINT ${quoteIdent(d.name)}`)
+      dropped.push({
+        table,
+        name: d.name,
+        definition: rows[0].def.replace(/ NOT VALID$/, ''),
+        validated: rows[0].ok,
+      })
+    }
+  } finally {
+    await client.end().catch(() => undefined)
+  }
+  return async () => {
+    const again = await connect(target, 'connection-string')
+    try {
+      for (const d of dropped) {
+        await again.query(
+          `ALTER TABLE ${d.table} ADD CONSTRAINT ${quoteIdent(d.name)} ${d.definition} NOT VALID`,
+        )
+        if (d.validated) {
+          await again.query(`ALTER TABLE ${d.table} VALIDATE CONSTRAINT ${quoteIdent(d.name)}`)
+        }
+      }
+    } finally {
+      await again.end().catch(() => undefined)
+    }
+  }
+}
+
+/** Adds the deferred constraints back, NOT VALID, on a restored database. */
+async function addDeferred(
+  target: PgTarget,
+  input: string,
+  deferred: DeferredConstraint[],
+  log: Log,
+) {
+  if (deferred.length === 0) return
+  const client = await connect(target, input)
+  try {
+    for (const d of deferred) {
+      await client.query(
+        `ALTER TABLE ${quoteIdent(d.schema)}.${quoteIdent(d.table)} ADD CONSTRAINT ${quoteIdent(d.name)} ${d.definition} NOT VALID`,
+      )
+      log.info(
+        `constraint ${d.schema}.${d.table}.${d.name} re-created NOT VALID: the backup holds rows that violate it, as the source did`,
+      )
+    }
+  } finally {
+    await client.end().catch(() => undefined)
+  }
+}
 
 export class PostgresEngine implements Engine {
   readonly name = 'postgres'
@@ -184,6 +333,11 @@ export class PostgresEngine implements Engine {
       dump.catch(() => undefined)
       const db = new PgDatabase(client, target, true)
       const inventory = await inspect(db)
+      // Data-quality findings, from the same snapshot the dump reads: orphans do not stop a
+      // dump, and the manifest records them so a drill can tell them from new ones.
+      const findings = await db.integrityProblems()
+      inventory.foreignKeyViolations = findings.foreignKeys
+      inventory.notValid = findings.notValid ?? []
       const bytes = await db.bytes()
       try {
         await dump
@@ -205,8 +359,11 @@ export class PostgresEngine implements Engine {
           bytes,
           ...(server.systemIdentifier ? { systemIdentifier: server.systemIdentifier } : {}),
         },
-        verified: `pg_restore --list reads ${entries} archive entries`,
+        verified: `pg_restore --list reads ${entries} archive entries; ${describeFindings({ ...findings, damage: [] })}`,
         inventory,
+        // pg_dump read every row: what the server says of its indexes and sequences is checked
+        // on the restored copy, not a reason to mark the dump damaged.
+        damage: [],
       }
     } finally {
       await client.end().catch(() => undefined)
@@ -235,33 +392,72 @@ export class PostgresEngine implements Engine {
     }
   }
 
+  async liveSessions(now: Date): Promise<{ table: string; active: number } | null> {
+    const target = this.source()
+    const client = await connect(target, 'connection-string')
+    try {
+      const { rows } = await client.query<{ s: string; t: string; c: string }>(
+        `SELECT n.nspname AS s, c.relname AS t, a.attname AS c FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+         WHERE c.relkind IN ('r', 'p') AND c.relname = ANY($1) AND a.attname = ANY($2) AND ${USER_SCHEMAS}
+         ORDER BY n.nspname = 'public' DESC, array_position($1, c.relname::text), array_position($2, a.attname::text)
+         LIMIT 1`,
+        [SESSION_TABLES, SESSION_EXPIRY_COLUMNS],
+      )
+      const found = rows[0]
+      if (!found) return null
+      const { rows: counted } = await client.query<{ n: string }>(
+        `SELECT count(*)::text AS n FROM ${quoteIdent(found.s)}.${quoteIdent(found.t)} WHERE ${quoteIdent(found.c)}::timestamptz > $1::timestamptz`,
+        [now.toISOString()],
+      )
+      return { table: displayName(found.s, found.t), active: Number(counted[0]!.n) }
+    } finally {
+      await client.end().catch(() => undefined)
+    }
+  }
+
   async replaceLive(backup: BackupRef, log: Log): Promise<Database> {
     const target = this.source()
     const client = await connect(target, 'connection-string')
     const server = await serverFacts(client).finally(() => client.end().catch(() => undefined))
     const tool = await this.restoreTool(backup, server.major)
-    // The runbook's pg_restore --clean --if-exists, in one transaction: a failure rolls back
-    // and the old data stays.
-    await runTool(
-      tool.path,
-      [
-        '--clean',
-        '--if-exists',
-        '--single-transaction',
-        '--exit-on-error',
-        '--no-password',
-        `--dbname=${target.dbnameArg}`,
-        backup.path,
-      ],
-      target.env,
-    ).catch((err: unknown) => {
-      throw err instanceof ToolError
-        ? new UserError(
-            `${err.message}. The restore was rolled back: the live database is as it was.`,
-          )
-        : err
-    })
+    const deferred = deferredConstraints(backup)
+    const listDir = await fs.mkdtemp(path.join(os.tmpdir(), 'omniai-restore-list-'))
+    const putBack = await dropLiveConstraints(target, deferred)
+    try {
+      // The runbook's pg_restore --clean --if-exists, in one transaction: a failure rolls back
+      // and the old data stays.
+      await runTool(
+        tool.path,
+        [
+          '--clean',
+          '--if-exists',
+          '--single-transaction',
+          '--exit-on-error',
+          '--no-password',
+          ...(await restoreListArgs(tool.path, backup, deferred, listDir)),
+          `--dbname=${target.dbnameArg}`,
+          backup.path,
+        ],
+        target.env,
+      ).catch(async (err: unknown) => {
+        const notBack = await putBack().then(
+          () => '',
+          (e: unknown) =>
+            ` Its foreign keys ${deferred.map((d) => d.name).join(', ')} could not be put back (${describeError(e)}): re-create them by hand.`,
+        )
+        throw err instanceof ToolError
+          ? new UserError(
+              `${err.message}. The restore was rolled back: the live database is as it was.${notBack}`,
+            )
+          : err
+      })
+    } finally {
+      await fs.rm(listDir, { recursive: true, force: true })
+    }
     log.info(`pg_restore --clean --if-exists --single-transaction into ${target.redacted}`)
+    await addDeferred(target, 'connection-string', deferred, log)
     return new PgDatabase(await connect(target, 'connection-string'), target, false)
   }
 
@@ -297,7 +493,7 @@ export class PostgresEngine implements Engine {
     return { checks, database: null }
   }
 
-  async restore(backup: BackupRef, _scratchDir: string, log: Log): Promise<Database> {
+  async restore(backup: BackupRef, scratchDir: string, log: Log): Promise<Database> {
     if (!this.config.restoreConnectionString) {
       throw new UserError(
         'restore-connection-string: not set. A PostgreSQL drill restores into a separate server, never the source. Fix: add a services: postgres container to the drill job and set restore-connection-string to its URL, e.g. postgres://postgres:postgres@localhost:5432/postgres.',
@@ -338,6 +534,7 @@ export class PostgresEngine implements Engine {
         `pg_restore: ${tool.version} into scratch database ${name} on ${admin.host}:${admin.port}`,
       )
       const scratch = withDatabase(admin, name)
+      const deferred = deferredConstraints(backup)
       try {
         await runTool(
           tool.path,
@@ -347,6 +544,7 @@ export class PostgresEngine implements Engine {
             '--exit-on-error',
             '--no-password',
             ...(this.config.jobs > 1 ? [`--jobs=${this.config.jobs}`] : []),
+            ...(await restoreListArgs(tool.path, backup, deferred, scratchDir)),
             `--dbname=${scratch.dbnameArg}`,
             backup.path,
           ],
@@ -355,6 +553,7 @@ export class PostgresEngine implements Engine {
       } catch (err) {
         throw err instanceof ToolError ? new UserError(err.message) : err
       }
+      await addDeferred(scratch, 'restore-connection-string', deferred, log)
       const client = await connect(scratch, 'restore-connection-string')
       return new PgDatabase(client, scratch, false, drop)
     } catch (err) {
@@ -468,18 +667,20 @@ export class PgDatabase implements Database {
     await this.onClose()
   }
 
-  async integrityProblems(): Promise<string[]> {
+  async integrityProblems(): Promise<IntegrityFindings> {
     const problems: string[] = []
     for (const [ix] of await this.rows(
       'SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid',
     )) {
       problems.push(`index ${ix} is not valid`)
     }
-    for (const [name, table] of await this.rows(
-      'SELECT conname, conrelid::regclass::text FROM pg_constraint WHERE NOT convalidated',
-    )) {
-      problems.push(`constraint ${name} on ${table} is not validated`)
-    }
+    const notValid = (
+      await this.rows(
+        `SELECT n.nspname, c.relname, k.conname FROM pg_constraint k
+         JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE NOT k.convalidated AND ${USER_SCHEMAS} ORDER BY 1, 2, 3`,
+      )
+    ).map(([schema, table, name]) => `${displayName(schema!, table!)}.${name}`)
     // A sequence behind its column's maximum hands out ids that already exist: after a bad
     // restore, the first insert fails with a duplicate key.
     const owned = await this.rows(
@@ -498,7 +699,46 @@ export class PgDatabase implements Database {
         )
       }
     }
-    return problems
+    return { damage: problems, foreignKeys: await this.foreignKeyViolations(), notValid }
+  }
+
+  /**
+   * Rows whose foreign key points at no row, per constraint: possible under a NOT VALID
+   * constraint, or after triggers were disabled (session_replication_role = replica, ALTER
+   * TABLE ... DISABLE TRIGGER ALL). MATCH SIMPLE: a key with a NULL in it references nothing.
+   */
+  private async foreignKeyViolations(): Promise<ForeignKeyViolation[]> {
+    const constraints = await this.rows(
+      `SELECT k.conname, cn.nspname, c.relname, pn.nspname, p.relname,
+              (SELECT json_agg(a.attname ORDER BY u.i) FROM unnest(k.conkey) WITH ORDINALITY u(n, i)
+                 JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n)::text,
+              (SELECT json_agg(a.attname ORDER BY u.i) FROM unnest(k.confkey) WITH ORDINALITY u(n, i)
+                 JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n)::text
+       FROM pg_constraint k
+       JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+       JOIN pg_class p ON p.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
+       WHERE k.contype = 'f' AND ${USER_SCHEMAS.replace(/\bn\./g, 'cn.')} ORDER BY 2, 3, 1`,
+    )
+    const found: ForeignKeyViolation[] = []
+    for (const [name, cs, c, ps, p, fromJson, toJson] of constraints) {
+      const from = JSON.parse(fromJson!) as string[]
+      const to = JSON.parse(toJson!) as string[]
+      const child = `${quoteIdent(cs!)}.${quoteIdent(c!)}`
+      const parent = `${quoteIdent(ps!)}.${quoteIdent(p!)}`
+      const [[count]] = (await this.rows(
+        `SELECT count(*)::text FROM ${child} c WHERE ${from.map((f) => `c.${quoteIdent(f)} IS NOT NULL`).join(' AND ')}
+         AND NOT EXISTS (SELECT 1 FROM ${parent} p WHERE ${from.map((f, i) => `p.${quoteIdent(to[i]!)} = c.${quoteIdent(f)}`).join(' AND ')})`,
+      )) as [[string]]
+      if (Number(count) > 0) {
+        found.push({
+          table: displayName(cs!, c!),
+          parent: displayName(ps!, p!),
+          constraint: name!,
+          rows: Number(count),
+        })
+      }
+    }
+    return found
   }
 
   async schema(): Promise<Schema> {
@@ -555,7 +795,9 @@ export class PgDatabase implements Database {
        WHERE NOT t.tgisinternal AND ${USER_SCHEMAS} ORDER BY 1, 2, 3`,
     )
     const constraints = await objects(
-      `SELECT n.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k
+      // Validity is tracked apart (integrityProblems' notValid): a constraint's definition is the
+      // same whether or not it was created NOT VALID.
+      `SELECT n.nspname, c.relname, k.conname, regexp_replace(pg_get_constraintdef(k.oid), ' NOT VALID$', '') FROM pg_constraint k
        JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE ${USER_SCHEMAS} ORDER BY 1, 2, 3`,
     )

@@ -1,12 +1,15 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Worker } from 'node:worker_threads'
+import { describeFindings } from '../checks.js'
 import { keyText } from '../digest.js'
 import { describeError, UserError } from '../errors.js'
 import { checkDatabase } from '../inspect.js'
 import { fsyncDir, fsyncFile, tempName } from '../fsutil.js'
 import type { AuditRows } from '../audit.js'
 import type {
+  ForeignKeyViolation,
+  IntegrityFindings,
   Inventory,
   Conversations,
   ConversationDigest,
@@ -16,7 +19,14 @@ import type {
   Table,
 } from '../inventory.js'
 import { progressLogger, type Log } from '../log.js'
-import type { BackupRef, Database, Engine, Snapshot } from './engine.js'
+import {
+  SESSION_EXPIRY_COLUMNS,
+  SESSION_TABLES,
+  type BackupRef,
+  type Database,
+  type Engine,
+  type Snapshot,
+} from './engine.js'
 import {
   hashRows,
   quoteIdent,
@@ -28,6 +38,7 @@ import {
 import { openSqlite, sqliteDriver, type SqliteConnection } from './sqlite-driver.js'
 
 const HEADER = Buffer.from('SQLite format 3\0', 'latin1')
+const EMPTY_SCHEMA: Schema = { tables: [], indexes: [], triggers: [], views: [] }
 
 /** Fails with a one-line error naming `input` unless `file` is a readable SQLite database. */
 export async function assertSqliteFile(file: string, input: string, fix: string): Promise<void> {
@@ -94,28 +105,39 @@ async function processesWithOpen(file: string): Promise<string[]> {
   return users
 }
 
-function foreignKeyProblem(table: unknown, rowid: unknown, parent: unknown): string {
-  return `foreign key: ${String(table)} row ${keyText(rowid)} references a missing row in ${String(parent)}`
+/** foreign_key_check rows (child table, parent table) counted per table pair, in a stable order. */
+function countViolations(pairs: Iterable<[unknown, unknown]>): ForeignKeyViolation[] {
+  const counts = new Map<string, ForeignKeyViolation>()
+  for (const [table, parent] of pairs) {
+    const id = JSON.stringify([String(table), String(parent)])
+    const v = counts.get(id)
+    if (v) v.rows++
+    else counts.set(id, { table: String(table), parent: String(parent), rows: 1 })
+  }
+  return [...counts.values()].sort(
+    (a, b) => a.table.localeCompare(b.table) || a.parent.localeCompare(b.parent),
+  )
 }
 
-// Node's built-in SQLite in a worker: no native module to locate from inside a bundle.
+// Node's built-in SQLite in a worker: no native module to locate from inside a bundle. Only
+// table names and counts cross back: foreign_key_check's rowids stay in the worker.
 const INTEGRITY_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads')
 const { DatabaseSync } = require('node:sqlite')
 const db = new DatabaseSync(workerData, { readOnly: true })
 try {
   const integrity = db.prepare('PRAGMA integrity_check').all().map((r) => String(Object.values(r)[0]))
-  const fk = db.prepare('PRAGMA foreign_key_check').all().map((r) => [r.table, r.rowid === null ? null : String(r.rowid), r.parent])
+  const fk = db.prepare('PRAGMA foreign_key_check').all().map((r) => [r.table, r.parent])
   parentPort.postMessage({ integrity, fk })
 } finally {
   db.close()
 }
 `
 
-async function integrityInWorker(file: string): Promise<string[]> {
+async function integrityInWorker(file: string): Promise<IntegrityFindings> {
   const { integrity, fk } = await new Promise<{
     integrity: string[]
-    fk: [string, string | null, string][]
+    fk: [string, string][]
   }>((resolve, reject) => {
     const worker = new Worker(INTEGRITY_WORKER, {
       eval: true,
@@ -126,10 +148,7 @@ async function integrityInWorker(file: string): Promise<string[]> {
     worker.once('error', reject)
     worker.once('exit', (code) => code !== 0 && reject(new Error(`integrity worker exit ${code}`)))
   })
-  return [
-    ...integrity.filter((l) => l !== 'ok'),
-    ...fk.map(([t, r, p]) => foreignKeyProblem(t, r, p)),
-  ]
+  return { damage: integrity.filter((l) => l !== 'ok'), foreignKeys: countViolations(fk) }
 }
 
 async function logDriver(log: Log): Promise<void> {
@@ -202,22 +221,35 @@ export class SqliteEngine implements Engine {
     const db = await this.openBackup(dest)
     try {
       // The checks run on another thread while this one takes the inventory.
-      const checking = db.integrityProblems()
-      const inventory = await inspect(db).catch(async (err: unknown) => {
-        await checking.catch(() => undefined)
-        throw err
-      })
-      const problems = await checking
-      if (problems.length) {
-        throw new UserError(
-          `connection-string: the snapshot of ${this.source} fails integrity_check (${problems.slice(0, 3).join('; ')}); the source database is damaged, so no backup was written. Older backups are untouched: restore one of them.`,
-        )
+      const checking = db.integrityProblems().catch((err: unknown): IntegrityFindings => ({
+        damage: [`integrity_check could not run: ${describeError(err)}`],
+        foreignKeys: [],
+      }))
+      let inventory: Inventory | null = null
+      let unreadable: unknown = null
+      try {
+        inventory = await inspect(db)
+      } catch (err) {
+        unreadable = err
       }
+      const findings = await checking
+      // An inventory that fails on a sound file is this tool's problem, not the data's.
+      if (!inventory && findings.damage.length === 0) throw unreadable
       return {
         engineVersion,
         source: { bytes: size, journalMode, description: path.basename(this.source) },
-        verified: 'integrity_check ok, no foreign-key violations',
-        inventory,
+        verified: describeFindings(findings),
+        // A damaged copy records what could be read of it; it is never chosen by default.
+        inventory: {
+          ...(inventory ?? {
+            schema: await db.schema().catch(() => EMPTY_SCHEMA),
+            rowCounts: {},
+            audit: null,
+            conversations: null,
+          }),
+          foreignKeyViolations: findings.foreignKeys,
+        },
+        damage: findings.damage,
       }
     } finally {
       await db.close()
@@ -280,8 +312,41 @@ export class SqliteEngine implements Engine {
       db.exec('BEGIN EXCLUSIVE')
       db.exec('ROLLBACK')
       return []
-    } catch {
+    } catch (err) {
+      // A file too damaged to lock is not in use by anyone: the restore is what it needs.
+      if (!/locked|busy/i.test(describeError(err))) return []
       return ['another connection holds a lock on it']
+    } finally {
+      db.close()
+    }
+  }
+
+  async liveSessions(now: Date): Promise<{ table: string; active: number } | null> {
+    if (!(await this.liveExists())) return null
+    const db = await openSqlite(this.source, { readonly: true })
+    try {
+      const tables = new Set(
+        db.rows("SELECT name FROM sqlite_schema WHERE type = 'table'").map((r) => String(r[0])),
+      )
+      const table = SESSION_TABLES.find((t) => tables.has(t))
+      if (!table) return null
+      const columns = db
+        .objects(`PRAGMA table_info(${quoteIdent(table)})`)
+        .map((c) => String(c.name))
+      const column = SESSION_EXPIRY_COLUMNS.find((c) => columns.includes(c))
+      if (!column) return null
+      const e = quoteIdent(column)
+      // SQLAlchemy stores naive UTC text ('2026-11-29 18:00:00.123456'); others store epoch
+      // seconds or milliseconds.
+      const active = db.rows(
+        `SELECT count(*) FROM ${quoteIdent(table)} WHERE CASE
+           WHEN typeof(${e}) IN ('integer', 'real') THEN
+             (CASE WHEN ${e} > 100000000000 THEN ${e} / 1000.0 ELSE ${e} END) > ?
+           ELSE julianday(${e}) > julianday(?) END`,
+        now.getTime() / 1000,
+        now.toISOString(),
+      )[0]![0]
+      return { table, active: Number(active) }
     } finally {
       db.close()
     }
@@ -372,17 +437,18 @@ export class SqliteDatabase implements Database {
    * integrity_check and foreign_key_check, on a second connection in a worker thread where it
    * can be had: they read the whole file, and meanwhile this thread computes the digests.
    */
-  async integrityProblems(): Promise<string[]> {
-    const lines = await integrityInWorker(this.file).catch(() => null)
-    if (lines) return lines
-    const problems = this.db
-      .rows('PRAGMA integrity_check')
-      .map((r) => String(r[0]))
-      .filter((line) => line !== 'ok')
-    for (const r of this.db.objects('PRAGMA foreign_key_check')) {
-      problems.push(foreignKeyProblem(r.table, r.rowid, r.parent))
+  async integrityProblems(): Promise<IntegrityFindings> {
+    const found = await integrityInWorker(this.file).catch(() => null)
+    if (found) return found
+    return {
+      damage: this.db
+        .rows('PRAGMA integrity_check')
+        .map((r) => String(r[0]))
+        .filter((line) => line !== 'ok'),
+      foreignKeys: countViolations(
+        this.db.objects('PRAGMA foreign_key_check').map((r) => [r.table, r.parent]),
+      ),
     }
-    return problems
   }
 
   private tableNames(): string[] {

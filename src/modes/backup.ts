@@ -1,5 +1,5 @@
 import * as fs from 'node:fs/promises'
-import { checksum } from '../checks.js'
+import { checksum, foreignKeys } from '../checks.js'
 import * as path from 'node:path'
 import { encodedExtension, encodeFile } from '../codec/index.js'
 import { loadCatalog, renderTrend, saveCatalog } from '../catalog.js'
@@ -27,14 +27,17 @@ export async function backup(ctx: ModeContext): Promise<Report> {
   const engine = createEngine(config.engine, config)
   const store = new LocalStore(config.backupDir)
 
-  // Validate table inputs against the live database before copying anything.
-  const source = await engine.openSource()
-  try {
-    const schema = await source.schema()
-    requireTable(schema, config.conversationsTable, 'conversations-table')
-    requireTable(schema, config.auditTable, 'audit-table')
-  } finally {
-    await source.close()
+  // Validate table inputs against the live database before copying anything. The safety
+  // backup before a restore skips this: the live database may be exactly what is broken.
+  if (!ctx.safety) {
+    const source = await engine.openSource()
+    try {
+      const schema = await source.schema()
+      requireTable(schema, config.conversationsTable, 'conversations-table')
+      requireTable(schema, config.auditTable, 'audit-table')
+    } finally {
+      await source.close()
+    }
   }
 
   await store.prepare()
@@ -70,7 +73,17 @@ export async function backup(ctx: ModeContext): Promise<Report> {
         await (hashing as Promise<unknown> | null)?.catch(() => undefined)
         throw err
       })
-    report.checks.push({ name: 'integrity', ok: true, detail: snapshot.verified })
+    const damaged = snapshot.damage.length > 0
+    report.checks.push({ name: 'integrity', ok: !damaged, detail: snapshot.verified })
+    const violations = snapshot.inventory.foreignKeyViolations ?? []
+    if (violations.length) {
+      // A faithful copy of imperfect data: recorded, reported, and compared by every later check.
+      const { detail } = foreignKeys({ foreignKeys: violations }, { foreignKeys: violations })
+      report.checks.push({ name: 'foreign-keys', ok: true, detail })
+      const warning = `foreign keys: ${detail}. The backup was taken and records them; a drill passes while a restored copy has exactly these. To fix the data, delete or re-link the rows (PRAGMA foreign_key_check lists them).`
+      report.warnings.push(warning)
+      log.warning(warning)
+    }
     await restrictPath(tmp)
     await fsyncPath(tmp)
     report.durations.snapshotMs = Math.round(performance.now() - t0)
@@ -109,9 +122,12 @@ export async function backup(ctx: ModeContext): Promise<Report> {
     }
 
     const { inventory } = snapshot
+    // A damaged source is an emergency, not a reason to keep nothing: the copy is kept under a
+    // name that says so, for recovery by hand, and nothing ever chooses it by default.
+    const name = damaged ? `${base}-damaged` : base
     const final = await store.commit(
       stored,
-      (n) => (n === 1 ? `${base}${suffix}` : `${base}-${n}${suffix}`),
+      (n) => (n === 1 ? `${name}${suffix}` : `${name}-${n}${suffix}`),
       (file): Manifest => ({
         format: 1,
         tool: `${TOOL}@${VERSION}`,
@@ -122,6 +138,7 @@ export async function backup(ctx: ModeContext): Promise<Report> {
         backup: { file, sha256, bytes, ...codec },
         source: snapshot.source,
         inventory,
+        ...(damaged ? { damaged: snapshot.damage } : {}),
         durations: {
           snapshotMs: report.durations.snapshotMs!,
           checksumMs: report.durations.checksumMs!,
@@ -148,7 +165,11 @@ export async function backup(ctx: ModeContext): Promise<Report> {
     entry.manifest.backup,
   )
   report.checks.push(readBack)
-  if (readBack.ok) {
+  if (entry.manifest.damaged) {
+    const error = `connection-string: ${path.basename(config.connectionString)} is DAMAGED (${entry.manifest.damaged.slice(0, 3).join('; ')}). A copy was kept as ${report.backup.path}, marked damaged: verify, drill and restore never choose it unless backup-file names it, and retention deleted nothing. Fix: restore the newest good backup (mode restore), or recover rows from the damaged copy by hand.`
+    report.warnings.push(error)
+    log.warning(error)
+  } else if (readBack.ok) {
     if (config.uploadArtifact) {
       const settings = artifactSettings(config.artifactName, config.githubToken)
       const { tier, retentionDays } = artifactTier(started, config.keepDaily, config.keepWeekly)
@@ -167,7 +188,7 @@ export async function backup(ctx: ModeContext): Promise<Report> {
     }
   }
   report.backupCount = (await store.list()).backups.length
-  await recordTrend(ctx, report)
+  if (!ctx.safety) await recordTrend(ctx, report)
   return finish(report, started, now())
 }
 
@@ -194,8 +215,10 @@ async function recordTrend({ config, log }: ModeContext, report: Report): Promis
 }
 
 async function applyRetentionTo(store: LocalStore, newest: string, config: ModeContext['config']) {
+  // Damaged copies are never a day's or week's backup (they would push out a good one), and
+  // retention leaves them for a person to remove.
   const decisions = planRetention(
-    (await store.list()).backups,
+    (await store.list()).backups.filter((e) => !e.manifest.damaged),
     {
       keepDaily: config.keepDaily,
       keepWeekly: config.keepWeekly,

@@ -44,4 +44,6 @@ export interface ModeContext {
   config: Config
   log: import('../log.js').Log
   now: () => Date
+  /** backup: the safety backup taken before a restore, which nothing about the live data may block. */
+  safety?: boolean
 }

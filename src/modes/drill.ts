@@ -19,7 +19,7 @@ import { gateOnRestored } from './gate.js'
 export async function checkRestored(db: Database, manifest: Manifest) {
   const { inventory } = manifest
   // SQLite's integrity check runs on another thread meanwhile.
-  const integrityCheck = startIntegrity(db)
+  const integrityCheck = startIntegrity(db, manifest)
   const checks: Check[] = []
   const conversations = inventory.conversations
   if (conversations) {

@@ -1,10 +1,15 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
+import { Inputs } from '../config.js'
+import type { Database } from '../engines/engine.js'
 import { createEngine } from '../engines/index.js'
-import { UserError } from '../errors.js'
+import { describeError, UserError } from '../errors.js'
+import { digestPath, fsyncPath } from '../fsutil.js'
+import type { Log } from '../log.js'
 import type { Report } from '../report.js'
+import { runServiceCommand } from '../service.js'
 import { backup } from './backup.js'
-import { finish, type ModeContext } from './common.js'
+import { emptyReport, finish, type ModeContext } from './common.js'
 import { checkRestored } from './drill.js'
 import { plaintextOf } from './plain.js'
 import { smokeInto } from './smoke.js'
@@ -76,61 +81,88 @@ async function restoreSelected(
       `backup-file: ${path.basename(entry.path)} fails verification (${bad.map((c) => `${c.name}: ${c.detail}`).join('; ')}); nothing was changed. Fix: restore another backup (backup-file).`,
     )
   }
-  const users = await engine.liveUsers()
-  if (users.length) {
-    throw new UserError(
-      `connection-string: ${target} is in use by ${users.join(', ')}. Fix: stop the OmniAI backend first (the runbook's restore step 1), then run the restore again; nothing was changed.`,
-    )
-  }
-
   const exists = await engine.liveExists()
+  // The runbook's pre-drill "ensure no active user sessions": a restore logs everyone out and
+  // drops what they did since the backup.
+  const sessions = exists ? await engine.liveSessions(started).catch(() => null) : null
   const safetyDir = path.join(config.backupDir, 'pre-restore')
   const plan = [
     `verified ${path.basename(entry.path)} (taken ${manifest.createdAt}): ${checks.map((c) => c.name).join(', ')} passed`,
+    ...(sessions
+      ? [
+          `${sessions.active} unexpired user session(s) in ${target}'s ${sessions.table} table${sessions.active && config.allowActiveSessions ? ' (allow-active-sessions: true)' : ''}`,
+        ]
+      : []),
+    ...(config.stopCommand ? [`stop the backend: ${config.stopCommand.join(' ')}`] : []),
     exists
-      ? `back up the current ${target} into ${safetyDir} (manifest included)`
+      ? `back up the current ${target} into ${safetyDir} (manifest included; taken whatever state it is in)`
       : `${target} does not exist yet: no safety backup needed`,
     `replace ${target} with ${path.basename(entry.path)}${config.engine === 'sqlite' ? ' (written beside it, fsynced, renamed over it; stale -wal/-shm removed)' : ' (pg_restore --clean --if-exists in one transaction)'}`,
-    `check the restored ${target} against the backup's manifest: schema, row counts, recent conversations, audit log`,
+    `check the restored ${target} against the backup's manifest: schema, row counts, foreign keys, recent conversations, audit log`,
+    ...(config.startCommand ? [`start the backend: ${config.startCommand.join(' ')}`] : []),
+    ...(config.smoke
+      ? [
+          `smoke test ${config.smoke.url} (waiting up to ${config.smoke.timeoutSeconds} s for health)`,
+        ]
+      : []),
   ]
-  report.restore = { target, dryRun: config.dryRun, plan, safetyBackup: null, undo: null }
+  report.restore = {
+    target,
+    dryRun: config.dryRun,
+    plan,
+    safetyBackup: null,
+    undo: null,
+    activeSessions: sessions,
+  }
+  const refusal =
+    sessions?.active && !config.allowActiveSessions
+      ? `allow-active-sessions: ${target} holds ${sessions.active} unexpired user session(s) in ${sessions.table}; a restore logs them out and loses what they did since the backup. Fix: announce the maintenance window and wait for them to end (the runbook's "ensure no active user sessions"), or set allow-active-sessions: true; nothing was changed.`
+      : null
   if (config.dryRun) {
+    // A dry run shows the whole plan, and says what would stop the real run.
+    if (refusal) {
+      report.warnings.push(refusal)
+      log.warning(refusal)
+    }
     log.info(`dry run: ${plan.join('; ')}`)
     return finish(report, started, now())
   }
+  if (refusal) throw new UserError(refusal)
 
-  if (exists) {
-    const safety = await log.group('Safety backup of the current database', () =>
-      backup({
-        ...ctx,
-        config: {
-          ...config,
-          backupDir: safetyDir,
-          prefix: `${config.prefix}-pre-restore`,
-          retention: 'off',
-          uploadArtifact: false,
-        },
-      }),
-    )
-    if (!safety.ok || !safety.backup) {
-      throw new UserError(
-        `connection-string: the safety backup of ${target} failed (${
-          safety.error ??
-          safety.checks
-            .filter((c) => !c.ok)
-            .map((c) => c.detail)
-            .join('; ')
-        }); nothing was changed.`,
+  if (config.stopCommand) await runServiceCommand(config.stopCommand, Inputs.StopCommand, log)
+  // Whatever fails from here until the database is replaced leaves the old data in place:
+  // the backend goes back up as it was.
+  const restart = async (err: unknown) => {
+    if (config.startCommand) {
+      await runServiceCommand(config.startCommand, Inputs.StartCommand, log).catch(
+        (startErr: unknown) =>
+          log.warning(`the backend was not started again: ${describeError(startErr)}`),
       )
     }
-    report.restore.safetyBackup = safety.backup.path
-    report.restore.undo = `omniai-backup restore --connection-string ${config.engine === 'sqlite' ? config.connectionString : '<the same URL>'} --backup-dir ${safetyDir} --backup-file ${safety.backup.path} --confirm ${target}`
-    log.info(`safety backup: ${safety.backup.path}. To undo this restore: ${report.restore.undo}`)
+    throw err
+  }
+  try {
+    const users = await engine.liveUsers()
+    if (users.length) {
+      throw new UserError(
+        config.stopCommand
+          ? `stop-command: ${target} is still in use by ${users.join(', ')} after "${config.stopCommand.join(' ')}". Fix: make stop-command wait until the backend has exited; nothing was changed.`
+          : `connection-string: ${target} is in use by ${users.join(', ')}. Fix: stop the OmniAI backend first (the runbook's restore step 1, or set stop-command and start-command), then run the restore again; nothing was changed.`,
+      )
+    }
+    if (exists) await safetyBackup(ctx, report, target, safetyDir)
+  } catch (err) {
+    await restart(err)
   }
 
   const t0 = performance.now()
   if (!ref) throw new Error('unreachable: an undecodable backup fails verification above')
-  const db = await log.group('Restore', () => engine.replaceLive(ref, log))
+  let db: Database
+  try {
+    db = await log.group('Restore', () => engine.replaceLive(ref, log))
+  } catch (err) {
+    return restart(err)
+  }
   report.restoreSeconds = (performance.now() - t0) / 1000
   try {
     const { checks: after, database } = await log.group('Checks', () => checkRestored(db, manifest))
@@ -141,8 +173,84 @@ async function restoreSelected(
   } finally {
     await db.close()
   }
+  if (config.startCommand) {
+    try {
+      await runServiceCommand(config.startCommand, Inputs.StartCommand, log)
+    } catch (err) {
+      throw new UserError(
+        `${describeError(err)} The database WAS replaced with ${path.basename(entry.path)}.${report.restore.undo ? ` To go back to what was there before: ${report.restore.undo}` : ''}`,
+      )
+    }
+  }
   await smokeInto(report, ctx)
   return finish(report, started, now())
+}
+
+/**
+ * The backup of the live database before it is replaced, through the normal backup path. It is
+ * never blocked by the state of the live database, which may be exactly what is broken: a
+ * damaged database is copied and marked damaged, tables the inputs name need not be there, and
+ * a SQLite file the backup cannot even open is copied byte for byte.
+ */
+async function safetyBackup(ctx: ModeContext, report: Report, target: string, safetyDir: string) {
+  const { config, log } = ctx
+  const restore = report.restore!
+  const prefix = `${config.prefix}-pre-restore`
+  const safety = await log.group('Safety backup of the current database', () =>
+    backup({
+      ...ctx,
+      safety: true,
+      config: { ...config, backupDir: safetyDir, prefix, retention: 'off', uploadArtifact: false },
+    }).catch(async (err: unknown) => {
+      if (config.engine !== 'sqlite') throw err
+      return rawCopy(config.connectionString, safetyDir, prefix, err, log)
+    }),
+  )
+  if (!safety.backup || safety.checks.some((c) => c.name === 'checksum' && !c.ok)) {
+    throw new UserError(
+      `connection-string: the safety backup of ${target} could not be written (${
+        safety.error ??
+        safety.checks
+          .filter((c) => !c.ok)
+          .map((c) => c.detail)
+          .join('; ')
+      }); nothing was changed.`,
+    )
+  }
+  for (const w of safety.warnings) report.warnings.push(`safety backup: ${w}`)
+  restore.safetyBackup = safety.backup.path
+  restore.undo =
+    'raw' in safety
+      ? `stop the backend, then copy ${safety.backup.path} over ${config.connectionString}`
+      : `omniai-backup restore --connection-string ${config.engine === 'sqlite' ? config.connectionString : '<the same URL>'} --backup-dir ${safetyDir} --backup-file ${safety.backup.path} --confirm ${target}`
+  log.info(`safety backup: ${safety.backup.path}. To undo this restore: ${restore.undo}`)
+}
+
+/** A byte-for-byte copy of a SQLite file (and its -wal) that the backup could not open. */
+async function rawCopy(
+  source: string,
+  dir: string,
+  prefix: string,
+  why: unknown,
+  log: Log,
+): Promise<Report & { raw: true }> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 })
+  const name = `${prefix}-${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}-raw.db`
+  const dest = path.join(dir, name)
+  await fs.copyFile(source, dest, fs.constants.COPYFILE_EXCL)
+  await fs
+    .copyFile(`${source}-wal`, `${dest}-wal`, fs.constants.COPYFILE_EXCL)
+    .catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err
+    })
+  await fsyncPath(dest)
+  const warning = `the live database could not be backed up the normal way (${describeError(why)}); it was copied byte for byte to ${dest} instead.`
+  log.warning(warning)
+  const report = emptyReport('backup', 'sqlite', new Date())
+  const { sha256, bytes } = await digestPath(dest)
+  report.backup = { path: dest, sha256, bytes, createdAt: new Date().toISOString() }
+  report.warnings.push(warning)
+  return { ...report, raw: true }
 }
 
 /** The source's name as the manifest recorded it: a SQLite file name, or a PostgreSQL URL's database. */

@@ -89,11 +89,23 @@ export class LocalStore {
         listing,
       }
     }
-    const newest = listing.backups[0]
+    // A copy of a damaged source is kept for recovery by hand, never chosen on its own.
+    const newest = listing.backups.find((b) => !b.manifest.damaged)
+    for (const b of listing.backups) {
+      if (newest && b === newest) break
+      log.warning(
+        `${path.basename(b.path)} was taken from a damaged database and is not chosen; name it in backup-file to use it anyway.`,
+      )
+    }
     if (!newest) {
       const orphans = listing.orphans.length
         ? ` It holds ${listing.orphans.length} backup file(s) without a manifest (${listing.orphans.map((o) => path.basename(o)).join(', ')}), which cannot be verified.`
         : ''
+      if (listing.backups.length) {
+        throw new UserError(
+          `backup-dir: every backup in ${this.dir} was taken from a damaged database (${listing.backups.map((b) => path.basename(b.path)).join(', ')}), so none is chosen on its own. Fix: set backup-file to one of them to use it anyway, or set backup-dir to a folder with good backups.`,
+        )
+      }
       throw new UserError(
         `backup-dir: no backups with a manifest in ${this.dir}.${orphans} Fix: run mode backup first, or set backup-dir to the folder your backup job writes.`,
       )
