@@ -3,6 +3,16 @@
  * a login works, and the conversations list comes back. The backend is usually still starting
  * when this runs, so the health endpoint is polled until it answers 2xx or the time runs out.
  *
+ * Unless a health path is given, the runbook's /v1/health is tried first and then the paths
+ * OmniAI itself serves (/health, /healthz, /readyz, /v1/status; backend/api/health.py and
+ * backend/api/v1/status.py): the runbook names an endpoint the real backend does not have.
+ *
+ * OmniAI logs in with cookies (backend/api/auth.py): POST /api/auth/login answers with a session
+ * cookie (omni_session, HttpOnly) and a CSRF cookie (omni_csrf), and the CSRF token again as
+ * csrf_token in the JSON. A state-changing request that carries the session cookie must echo the
+ * token in X-CSRF-Token and carry an allowed Origin, or it gets 403 (backend/core/middleware.py,
+ * ChatCSRFMiddleware). A bearer-token login (smoke-token-field) works as well.
+ *
  * The login body and whatever the login returns (cookies, a bearer token) are credentials from
  * secrets: they are sent on and never written to a log line, a detail or an error message;
  * response bodies are never quoted either, since a server may echo what it was sent.
@@ -12,10 +22,7 @@ import type { Check } from './checks.js'
 import { UserError } from './errors.js'
 import type { Log } from './log.js'
 
-/**
- * Input names assumed for the error messages; action.yml and config.ts do not have them yet.
- * Rename here when they are wired in.
- */
+/** Input names for the error messages (as in action.yml and config.ts). */
 export const SMOKE_INPUTS = {
   url: 'smoke-url',
   healthPath: 'smoke-health-path',
@@ -26,12 +33,22 @@ export const SMOKE_INPUTS = {
   conversationsPath: 'smoke-conversations-path',
 } as const
 
-export const DEFAULT_HEALTH_PATH = '/v1/health'
+/** The runbook's health path first, then OmniAI's own, in the order tried when none is given. */
+export const DEFAULT_HEALTH_PATHS = ['/v1/health', '/health', '/healthz', '/readyz', '/v1/status']
+
+/** OmniAI's csrf_header_name (backend/config/settings.py). */
+export const CSRF_HEADER = 'X-CSRF-Token'
+
+/** A cookie whose value a CSRF check wants back in the header: omni_csrf, csrftoken, XSRF-TOKEN. */
+const CSRF_COOKIE = /csrf|xsrf/i
 
 export interface SmokeOptions {
   /** The backend's address, e.g. http://localhost:8000; may end in a path prefix (/api). */
   baseUrl: string
-  /** Relative to baseUrl; default /v1/health. */
+  /**
+   * Relative to baseUrl and used exactly as given. Unset: DEFAULT_HEALTH_PATHS, each tried in turn
+   * while the one before answers 404 or 405 (not served there).
+   */
   healthPath?: string
   /** How long the health endpoint may take to answer 2xx, in all. */
   timeoutSeconds: number
@@ -41,7 +58,10 @@ export interface SmokeOptions {
     path: string
     /** JSON, sent as is with POST. A secret: never logged. */
     body: string
-    /** Where the bearer token is in the response JSON: `access_token`, or a dotted path `data.token`. */
+    /**
+     * Where the bearer token is in the response JSON: `access_token`, or a dotted path `data.token`.
+     * Unset: the login must set a cookie (OmniAI's session cookie).
+     */
     tokenField?: string
   }
   /** Skipped when not set. */
@@ -108,10 +128,15 @@ function endpoint(base: URL, path: string, input: string): URL {
   const url = new URL(path.replace(/^\/+/, ''), base)
   if (url.origin !== base.origin || /^[a-z][a-z0-9+.-]*:/i.test(path)) {
     throw new UserError(
-      `${input}: "${path}" is not a path. Fix: give a path on ${SMOKE_INPUTS.url}, e.g. ${DEFAULT_HEALTH_PATH}.`,
+      `${input}: "${path}" is not a path. Fix: give a path on ${SMOKE_INPUTS.url}, e.g. /health.`,
     )
   }
   return url
+}
+
+/** Short values (flags like "1") are not masked: that would hide every such string in the log. */
+function maskLong(log: Log, value: string): void {
+  if (value.length >= 8) log.mask?.(value)
 }
 
 /** Cookies by name, as a browser would send them back to the same server. */
@@ -120,7 +145,9 @@ class CookieJar {
 
   constructor(private readonly log: Log) {}
 
-  store(res: Response): void {
+  /** Keeps the response's cookies; returns the names it set (names are not secret, values are). */
+  store(res: Response): string[] {
+    const set: string[] = []
     for (const line of res.headers.getSetCookie()) {
       const [pair = '', ...attributes] = line.split(';')
       const eq = pair.indexOf('=')
@@ -135,21 +162,52 @@ class CookieJar {
       })
       if (expired) this.cookies.delete(name)
       else {
-        // Short values (flags like "1") would mask every such string in the Actions log.
-        if (value.length >= 8) this.log.mask?.(value)
+        maskLong(this.log, value)
         this.cookies.set(name, value)
+        set.push(name)
       }
     }
+    return set
   }
 
   get size(): number {
     return this.cookies.size
   }
 
+  /** The value of the CSRF cookie (OmniAI's omni_csrf), which the CSRF header must repeat. */
+  csrfCookie(): string | null {
+    for (const [name, value] of this.cookies) if (CSRF_COOKIE.test(name) && value) return value
+    return null
+  }
+
   header(): Record<string, string> {
     if (this.cookies.size === 0) return {}
     return { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') }
   }
+}
+
+/** What the login leaves for the requests after it. */
+interface Session {
+  jar: CookieJar
+  /** From the login's JSON (OmniAI: csrf_token), used when no CSRF cookie holds it. */
+  csrfToken: string | null
+  bearer: string | null
+}
+
+/**
+ * The headers a page on the backend's own origin adds to a POST: the CSRF token in X-CSRF-Token
+ * when one is known, and Origin when cookies go along. Origin only with cookies, because that is
+ * when OmniAI checks it (ChatCSRFMiddleware: a request carrying the session cookie without Origin
+ * gets 403), and because OmniAI drops Set-Cookie from its answer to any request that has an Origin
+ * header (SecurityHeadersMiddleware compares an int port with a str and never finds a request
+ * same-site): a login sent with Origin gets 200 and no session.
+ */
+function stateChangingHeaders(base: URL, session: Session): Record<string, string> {
+  const headers: Record<string, string> = {}
+  const csrf = session.jar.csrfCookie() ?? session.csrfToken
+  if (csrf) headers[CSRF_HEADER] = csrf
+  if (session.jar.size) headers.origin = base.origin
+  return headers
 }
 
 /** Why a request got no answer, without the request itself. */
@@ -174,6 +232,10 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`
 
+/** "a, b or c" */
+const either = (items: string[]) =>
+  items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`
+
 /** The value at a dotted path in parsed JSON. */
 function at(json: unknown, path: string): unknown {
   let v = json
@@ -182,6 +244,13 @@ function at(json: unknown, path: string): unknown {
     v = (v as Record<string, unknown>)[key]
   }
   return v
+}
+
+/** Every string in parsed JSON (the login body's password among them). */
+function strings(json: unknown): string[] {
+  if (typeof json === 'string') return [json]
+  if (json && typeof json === 'object') return Object.values(json).flatMap(strings)
+  return []
 }
 
 const LIST_KEYS = ['items', 'data', 'conversations'] as const
@@ -216,43 +285,51 @@ export async function smokeTest(opts: SmokeOptions): Promise<SmokeResult> {
       `${SMOKE_INPUTS.timeout}: "${opts.timeoutSeconds}" is not a number of seconds above 0. Fix: e.g. ${SMOKE_INPUTS.timeout}: 120.`,
     )
   }
-  const healthUrl = endpoint(base, opts.healthPath || DEFAULT_HEALTH_PATH, SMOKE_INPUTS.healthPath)
+  const explicit = Boolean(opts.healthPath)
+  const healthPaths = opts.healthPath ? [opts.healthPath] : DEFAULT_HEALTH_PATHS
+  const candidates = healthPaths.map((path) => ({
+    path,
+    url: endpoint(base, path, SMOKE_INPUTS.healthPath),
+  }))
   const loginUrl = opts.login && endpoint(base, opts.login.path, SMOKE_INPUTS.loginPath)
   const listUrl =
     opts.conversationsPath && endpoint(base, opts.conversationsPath, SMOKE_INPUTS.conversationsPath)
   if (opts.login) {
+    let body: unknown
     try {
-      JSON.parse(opts.login.body)
+      body = JSON.parse(opts.login.body)
     } catch {
       // JSON.parse's message quotes the text, which holds the password: not passed on.
       throw new UserError(
-        `${SMOKE_INPUTS.loginBody}: is not valid JSON. Fix: e.g. ${SMOKE_INPUTS.loginBody}: '{"email": "\${{ secrets.SMOKE_EMAIL }}", "password": "\${{ secrets.SMOKE_PASSWORD }}"}'.`,
+        `${SMOKE_INPUTS.loginBody}: is not valid JSON. Fix: e.g. ${SMOKE_INPUTS.loginBody}: '{"username": "\${{ secrets.SMOKE_USERNAME }}", "password": "\${{ secrets.SMOKE_PASSWORD }}"}'.`,
       )
     }
     opts.log.mask?.(opts.login.body)
+    // The password alone too: a server may answer with it, and an answer could reach a log some day.
+    for (const value of strings(body)) maskLong(opts.log, value)
   }
   const fetchImpl = opts.fetchImpl ?? fetch
   const requestSeconds = opts.requestTimeoutSeconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS
   const requestMs = Math.ceil(
     (requestSeconds > 0 ? requestSeconds : DEFAULT_REQUEST_TIMEOUT_SECONDS) * 1000,
   )
-  const jar = new CookieJar(opts.log)
+  const session: Session = { jar: new CookieJar(opts.log), csrfToken: null, bearer: null }
   const steps: SmokeStep[] = []
 
-  const health = await pollHealth(
-    healthUrl,
-    opts.timeoutSeconds * 1000,
-    requestMs,
-    jar,
-    opts,
-    fetchImpl,
+  steps.push(
+    await pollHealth(
+      base,
+      candidates,
+      explicit,
+      opts.timeoutSeconds * 1000,
+      requestMs,
+      session.jar,
+      opts.log,
+      fetchImpl,
+    ),
   )
-  steps.push(health)
-  let token: string | null = null
-  if (health.ok && opts.login && loginUrl) {
-    const result = await login(loginUrl, opts.login, requestMs, jar, opts.log, fetchImpl)
-    steps.push(result.step)
-    token = result.token
+  if (steps[0]!.ok && opts.login && loginUrl) {
+    steps.push(await login(base, loginUrl, opts.login, requestMs, session, opts.log, fetchImpl))
   }
   if (steps.every((s) => s.ok) && listUrl) {
     steps.push(
@@ -260,8 +337,7 @@ export async function smokeTest(opts: SmokeOptions): Promise<SmokeResult> {
         listUrl,
         opts.requireConversations,
         requestMs,
-        jar,
-        token,
+        session,
         opts.log,
         fetchImpl,
       ),
@@ -279,21 +355,35 @@ export async function smokeTest(opts: SmokeOptions): Promise<SmokeResult> {
   return { check: { name: 'smoke-test', ok, detail }, steps }
 }
 
+/** 404 and 405: the server is up and this path is not its health endpoint. */
+const notServed = (status: number | null) => status === 404 || status === 405
+
+/**
+ * Polls the candidates until one answers 2xx. No answer (still starting) or an answer other than
+ * 404/405 (a health endpoint that says "not yet") waits and asks the same path again; 404/405
+ * moves on to the next path at once, and after the last one starts over after the wait.
+ */
 async function pollHealth(
-  url: URL,
+  base: URL,
+  candidates: { path: string; url: URL }[],
+  explicit: boolean,
   timeoutMs: number,
   requestMs: number,
   jar: CookieJar,
-  opts: SmokeOptions,
+  log: Log,
   fetchImpl: typeof fetch,
 ): Promise<SmokeStep> {
   const started = performance.now()
   const deadline = started + timeoutMs
   let delay = FIRST_DELAY_MS
   let tries = 0
+  let i = 0
   let status: number | null
   let why: string
+  /** The last answer of each path that was asked, for the detail. */
+  const answers = new Map<string, string>()
   for (;;) {
+    const { path, url } = candidates[i]!
     tries++
     // AbortSignal.timeout takes whole milliseconds only.
     const limit = Math.ceil(
@@ -309,63 +399,90 @@ async function pollHealth(
       jar.store(res)
       status = res.status
       why = `${res.status}`
+      answers.set(path, why)
       if (res.ok) {
         const ms = performance.now() - started
-        const detail = `health ${res.status} after ${plural(tries, 'try', 'tries')} (${seconds(ms)})`
-        opts.log.info(`smoke: GET ${url.href} → ${res.status}: ${detail}`)
+        // The paths before this one, each of which answered 404 or 405 last.
+        const skipped = candidates
+          .slice(0, i)
+          .map((c) => `${c.path} ${answers.get(c.path)}`)
+          .join(', ')
+        const detail = `health ${res.status} from ${path} after ${plural(tries, 'try', 'tries')} (${seconds(ms)}${skipped ? `; not served: ${skipped}` : ''})`
+        log.info(`smoke: GET ${url.href} → ${res.status}: ${detail}`)
         return { name: 'health', ok: true, status, ms, detail }
       }
     } catch (err) {
       status = null
       why = whyNoAnswer(err, limit)
     }
+    const next = candidates[i + 1]
+    if (notServed(status) && next) {
+      // The server is up: ask its next path now. A round of these ends even past the deadline,
+      // so a backend that came up at the last moment still gets all its paths asked.
+      log.info(`smoke: GET ${url.href} → ${why} (not served here); trying ${next.path}`)
+      i++
+      continue
+    }
+    if (notServed(status)) i = 0
     const left = deadline - performance.now()
     if (left <= 0) break
     const wait = Math.min(delay, left)
-    opts.log.info(
-      `smoke: GET ${url.href} → ${why} (try ${tries}, ${seconds(performance.now() - started)}); trying again in ${seconds(wait)}`,
+    log.info(
+      `smoke: GET ${url.href} → ${why} (try ${tries}, ${seconds(performance.now() - started)}); trying ${candidates[i]!.url.href === url.href ? 'again' : candidates[i]!.path} in ${seconds(wait)}`,
     )
     await sleep(wait)
     delay = Math.min(delay * 2, MAX_DELAY_MS)
   }
   const ms = performance.now() - started
-  const hint =
-    status === 404 || status === 405
+  const last = `${plural(tries, 'try', 'tries')}, last: ${why}`
+  let detail: string
+  if (explicit) {
+    const hint = notServed(status)
       ? `; check ${SMOKE_INPUTS.healthPath}`
       : status === null
-        ? `; is the backend running at ${url.origin}?`
+        ? `; is the backend running at ${base.origin}?`
         : ''
-  const detail = `health: no 2xx from ${url.href} within ${seconds(timeoutMs)} (${plural(tries, 'try', 'tries')}, last: ${why})${hint}`
-  opts.log.info(`smoke: ${detail}`)
+    detail = `health: no 2xx from ${candidates[0]!.url.href} within ${seconds(timeoutMs)} (${last})${hint}`
+  } else {
+    const asked = [...answers].map(([p, a]) => `${p} ${a}`).join(', ')
+    const hint =
+      status === null
+        ? `; is the backend running at ${base.origin}?`
+        : answers.size === candidates.length &&
+            [...answers.values()].every((a) => /^40[45]$/.test(a))
+          ? `; none of them is served: set ${SMOKE_INPUTS.healthPath} to the backend's health endpoint`
+          : ''
+    detail = `health: no 2xx from ${either(candidates.map((c) => c.path))} at ${base.href} within ${seconds(timeoutMs)} (${last}${asked ? `; answers: ${asked}` : ''})${hint}`
+  }
+  log.info(`smoke: ${detail}`)
   return { name: 'health', ok: false, status, ms, detail }
 }
 
 async function login(
+  base: URL,
   url: URL,
   login: NonNullable<SmokeOptions['login']>,
   requestMs: number,
-  jar: CookieJar,
+  session: Session,
   log: Log,
   fetchImpl: typeof fetch,
-): Promise<{ step: SmokeStep; token: string | null }> {
+): Promise<SmokeStep> {
   const started = performance.now()
-  const done = (
-    ok: boolean,
-    status: number | null,
-    detail: string,
-    token: string | null = null,
-  ) => {
+  const done = (ok: boolean, status: number | null, detail: string): SmokeStep => {
     log.info(`smoke: POST ${url.href} → ${detail}`)
-    return {
-      step: { name: 'login' as const, ok, status, ms: performance.now() - started, detail },
-      token,
-    }
+    return { name: 'login', ok, status, ms: performance.now() - started, detail }
   }
+  const extra = stateChangingHeaders(base, session)
   let res: Response
   try {
     res = await fetchImpl(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json', ...jar.header() },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        ...session.jar.header(),
+        ...extra,
+      },
       body: login.body,
       // A form-style login answers 302/303 with the session cookie: keep it, do not follow.
       redirect: 'manual',
@@ -374,27 +491,48 @@ async function login(
   } catch (err) {
     return done(false, null, `login: ${whyNoAnswer(err, requestMs)}`)
   }
-  jar.store(res)
+  const set = session.jar.store(res)
   const redirected = res.status >= 300 && res.status < 400
   if (!res.ok && !redirected) {
     await res.arrayBuffer().catch(() => undefined)
+    const sent = [CSRF_HEADER in extra && CSRF_HEADER, extra.origin && `Origin ${extra.origin}`]
+      .filter(Boolean)
+      .join(' and ')
     const hint =
       res.status === 401 || res.status === 403
-        ? `: check the credentials in ${SMOKE_INPUTS.loginBody}`
+        ? `: check the credentials in ${SMOKE_INPUTS.loginBody}${res.status === 403 && sent ? `, or the server's CSRF check (sent ${sent})` : ''}`
         : res.status === 404 || res.status === 405
           ? `: check ${SMOKE_INPUTS.loginPath}`
           : res.status === 422 || res.status === 400
             ? `: check the fields in ${SMOKE_INPUTS.loginBody}`
-            : ''
+            : res.status === 429
+              ? ': too many login attempts, the server refuses more for now'
+              : ''
     return done(false, res.status, `login ${res.status} (expected 2xx${hint})`)
   }
-  const got = jar.size ? [plural(jar.size, 'cookie')] : []
-  if (!login.tokenField) {
-    await res.arrayBuffer().catch(() => undefined)
-    return done(true, res.status, `login ${res.status}${got.length ? ` (${got.join(', ')})` : ''}`)
-  }
-  const field = login.tokenField
   const body = redirected ? { notJson: `a ${res.status} redirect` } : await readJson(res)
+  if ('json' in body) {
+    const csrf = at(body.json, 'csrf_token')
+    if (typeof csrf === 'string' && csrf !== '') {
+      maskLong(log, csrf)
+      session.csrfToken = csrf
+    }
+  }
+  const got = [
+    ...(set.length ? [`${set.length === 1 ? 'cookie' : 'cookies'} ${set.join(', ')}`] : []),
+    ...(session.jar.csrfCookie() || session.csrfToken ? ['CSRF token'] : []),
+  ]
+  const field = login.tokenField
+  if (!field) {
+    if (session.jar.size === 0) {
+      return done(
+        false,
+        res.status,
+        `login ${res.status} but it set no cookie, and ${SMOKE_INPUTS.tokenField} is not set: nothing carries the session to the next request`,
+      )
+    }
+    return done(true, res.status, `login ${res.status} (${got.join('; ')})`)
+  }
   if ('notJson' in body) {
     return done(
       false,
@@ -416,20 +554,15 @@ async function login(
     )
   }
   log.mask?.(token)
-  return done(
-    true,
-    res.status,
-    `login ${res.status} (${[...got, 'bearer token'].join(', ')})`,
-    token,
-  )
+  session.bearer = token
+  return done(true, res.status, `login ${res.status} (${[...got, 'bearer token'].join('; ')})`)
 }
 
 async function conversations(
   url: URL,
   require: boolean,
   requestMs: number,
-  jar: CookieJar,
-  token: string | null,
+  session: Session,
   log: Log,
   fetchImpl: typeof fetch,
 ): Promise<SmokeStep> {
@@ -440,11 +573,12 @@ async function conversations(
   }
   let res: Response
   try {
+    // A GET: no CSRF header or Origin, as OmniAI asks for neither on a read.
     res = await fetchImpl(url, {
       headers: {
         accept: 'application/json',
-        ...jar.header(),
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...session.jar.header(),
+        ...(session.bearer ? { authorization: `Bearer ${session.bearer}` } : {}),
       },
       signal: AbortSignal.timeout(requestMs),
     })

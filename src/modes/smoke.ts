@@ -4,9 +4,9 @@ import { smokeTest } from '../smoke.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 
 /**
- * The runbook's restore step 4 (`/v1/health`, login, list conversations) as a check in the
- * report, when smoke-url is set: after a restore, after a drill, or on its own (mode smoke,
- * once the backend has been started on the restored database).
+ * The runbook's restore step 4 (health, login, list conversations) as a check in the report,
+ * when smoke-url is set: after a restore, after a drill, or on its own (mode smoke, once the
+ * backend has been started on the restored database).
  */
 export async function smokeInto(report: Report, { config, log }: ModeContext): Promise<void> {
   const smoke = config.smoke
@@ -14,7 +14,7 @@ export async function smokeInto(report: Report, { config, log }: ModeContext): P
   const result = await log.group('Smoke test', () =>
     smokeTest({
       baseUrl: smoke.url,
-      healthPath: smoke.healthPath,
+      ...(smoke.healthPath ? { healthPath: smoke.healthPath } : {}),
       timeoutSeconds: smoke.timeoutSeconds,
       ...(smoke.login ? { login: smoke.login } : {}),
       ...(smoke.conversationsPath ? { conversationsPath: smoke.conversationsPath } : {}),
