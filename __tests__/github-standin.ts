@@ -24,6 +24,12 @@
  *    comes from the same blob store as artifacts.
  * 6. Fault modes per request path (and method): a 403 for a token without the permission
  *    (`actions: read`, `issues: read` / `issues: write`), and rate limiting.
+ * 7. Tokens and what they may do: `token` acts as github-actions[bot] with every permission;
+ *    `permissions` can take some away and `addToken` makes others (an app's bot, a person), and
+ *    every REST route answers GitHub's 403 when the token lacks its permission. Get a repository
+ *    (`default_branch`) and get a workflow run (`status`, `conclusion`, `head_branch`); this job's
+ *    run is in progress. Comments get their author and times from the server; editing one
+ *    (`PATCH …/issues/comments/{id}`) moves its `updated_at`.
  *
  * Response bodies and header sets come from the templates in `__tests__/data/github/` (see its
  * README for where each one comes from); ids, names, timestamps and URLs are filled in per request.
@@ -103,6 +109,46 @@ export interface StandInUser {
   type: 'User' | 'Bot'
 }
 
+/** A repository permission as a workflow's `permissions:` (or an app installation) grants it. */
+export type PermissionLevel = 'none' | 'read' | 'write'
+
+/** What a token may do. Routes check these as GitHub does: 403 when the level is too low. */
+export interface TokenPermissions {
+  actions: PermissionLevel
+  issues: PermissionLevel
+  metadata: PermissionLevel
+}
+
+/** A workflow run, as `GET /repos/{owner}/{repo}/actions/runs/{run_id}` shows it. */
+export interface StoredWorkflowRun {
+  id: number
+  name: string
+  /** `.github/workflows/<file>@<ref>`, as GitHub reports it. */
+  path: string
+  event: string
+  headBranch: string
+  headSha: string
+  /** The repository whose code ran: this one, or a fork (a fork's pull request). */
+  headRepository: { id: number; fullName: string }
+  status: 'requested' | 'queued' | 'pending' | 'waiting' | 'in_progress' | 'completed'
+  /** null until the run completes. */
+  conclusion:
+    | 'success'
+    | 'failure'
+    | 'cancelled'
+    | 'skipped'
+    | 'timed_out'
+    | 'neutral'
+    | 'action_required'
+    | 'stale'
+    | 'startup_failure'
+    | null
+  runNumber: number
+  runAttempt: number
+  createdAt: Date
+  updatedAt: Date
+}
+
 export type AuthorAssociation =
   | 'OWNER'
   | 'MEMBER'
@@ -178,6 +224,18 @@ export interface GitHubStandIn {
    * `dropLabels`: GitHub silently drops the labels of a new issue (a token without push access).
    */
   issueSettings: { disabled: boolean; dropLabels: boolean }
+  /** `default_branch` of `GET /repos/{owner}/{repo}`. Default `main`. */
+  repoSettings: { defaultBranch: string }
+  /**
+   * What `token` may do; everything by default. Take a permission away (`permissions.actions =
+   * 'none'`) to get GitHub's 403 for a job without it.
+   */
+  permissions: TokenPermissions
+  /** Another token that acts as `user` (a GitHub App's bot, a person's PAT), with its own permissions. */
+  addToken(user: StandInUser, permissions?: Partial<TokenPermissions>): string
+  /** Workflow runs; this run (`runId`) is in progress on the default branch. */
+  workflowRuns: StoredWorkflowRun[]
+  addWorkflowRun(r: Partial<StoredWorkflowRun>): StoredWorkflowRun
   /** Make requests whose request-target (path + query) matches `path` fail; `times` defaults to every time. */
   fail(path: RegExp, kind: FaultKind, times?: number, opts?: FaultOptions): void
   /** Every request received, in order; `path` is the request-target (path + query). */
@@ -224,6 +282,8 @@ const templates = {
   restCommentList: fixture<RestCommentJson[]>('rest-list-issue-comments.json'),
   rest410Issues: fixture<RestError>('rest-error-410-issues-disabled.json'),
   rest422: fixture<RestValidationError>('rest-error-422-validation.json'),
+  restRepository: fixture<Record<string, unknown>>('rest-get-repository.json'),
+  restWorkflowRun: fixture<Record<string, unknown>>('rest-get-workflow-run.json'),
   twirpCreate: fixture<Record<string, unknown>>('twirp-create-artifact.json'),
   twirpFinalize: fixture<Record<string, unknown>>('twirp-finalize-artifact.json'),
   twirpList: fixture<{ artifacts: Record<string, unknown>[] }>('twirp-list-artifacts.json'),
@@ -579,10 +639,12 @@ export async function startGitHubStandIn(
     get: 'https://docs.github.com/rest/actions/artifacts#get-an-artifact',
     download: 'https://docs.github.com/rest/actions/artifacts#download-an-artifact',
     delete: 'https://docs.github.com/rest/actions/artifacts#delete-an-artifact',
+    getRun: 'https://docs.github.com/rest/actions/workflow-runs#get-a-workflow-run',
   }
 
   /** GitHub puts the endpoint's documentation URL in its error bodies. */
   function docFor(method: string, actionsPath: string): string {
+    if (/^\/actions\/runs\/\d+\/?$/.test(actionsPath)) return docs.getRun
     if (/^\/actions\/runs\/\d+\/artifacts\/?$/.test(actionsPath)) return docs.listRun
     if (/^\/actions\/artifacts\/?$/.test(actionsPath)) return docs.listRepo
     if (/^\/actions\/artifacts\/\d+\/[^/]+\/?$/.test(actionsPath)) return docs.download
@@ -654,22 +716,33 @@ export async function startGitHubStandIn(
 
   /**
    * GitHub's answers before any route: a private repository answers 404 to anonymous requests, 401
-   * to a wrong token, 404 for another repository. `m` is [, owner or id, repo or '', rest].
+   * to a wrong token, 404 for another repository, 403 to a token without the route's permission
+   * (`permission` is what `x-accepted-github-permissions` says, e.g. `issues=write`). `m` is
+   * [, owner or id, repo or '', rest]. Returns who the token acts as.
    */
   function authorize(
     req: http.IncomingMessage,
     m: RegExpExecArray,
     doc: string,
     permission?: string,
-  ) {
+  ): StandInUser {
     const sameRepo = m[2]
       ? m[1]!.toLowerCase() === owner.toLowerCase() && m[2]!.toLowerCase() === repo.toLowerCase()
       : Number(m[1]) === repositoryId
     const auth = req.headers.authorization ?? ''
     const given = /^(?:token|bearer)\s+(.+)$/i.exec(auth)?.[1]
+    const grant = given === undefined ? undefined : tokens.get(given)
     if (!auth) throw restError(templates.rest404, 404, doc, restHeaders(permission))
-    if (given !== token) throw restError(templates.rest401, 401, undefined, restHeaders(permission))
+    if (!grant) throw restError(templates.rest401, 401, undefined, restHeaders(permission))
     if (!sameRepo) throw restError(templates.rest404, 404, doc, restHeaders(permission))
+    const [scope, level] = (permission ?? '').split('=') as [
+      keyof TokenPermissions,
+      PermissionLevel,
+    ]
+    const rank = { none: 0, read: 1, write: 2 }
+    if (permission && rank[grant.permissions[scope]] < rank[level])
+      throw restError(templates.rest403, 403, doc, restHeaders(permission))
+    return grant.user
   }
 
   async function handleRest(
@@ -683,7 +756,7 @@ export async function startGitHubStandIn(
     if (!m) return false
     const rest = m[3]!
     const doc = docFor(req.method ?? 'GET', rest)
-    authorize(req, m, doc)
+    authorize(req, m, doc, req.method === 'DELETE' ? 'actions=write' : 'actions=read')
 
     const canonical = (suffix: string) => `/repositories/${repositoryId}${suffix}`
     const byNewest = (list: StoredArtifact[]) => [...list].sort((a, b) => b.id - a.id)
@@ -708,6 +781,12 @@ export async function startGitHubStandIn(
       )
       const { body, link } = paginate(list, url, canonical(`/actions/runs/${run}/artifacts`))
       send(200, body, link ? { link } : {})
+      return true
+    }
+    if (req.method === 'GET' && (mm = /^\/actions\/runs\/(\d+)\/?$/.exec(rest))) {
+      const run = workflowRuns.find((r) => r.id === Number(mm![1]))
+      if (!run) throw restError(templates.rest404, 404, doc, restHeaders())
+      send(200, restWorkflowRun(run))
       return true
     }
     if ((mm = /^\/actions\/artifacts\/(\d+)(?:\/([^/]+))?\/?$/.exec(rest))) {
@@ -737,10 +816,175 @@ export async function startGitHubStandIn(
     throw restError(templates.rest404, 404, doc, restHeaders())
   }
 
-  // ------------------------------------------------------------------ REST: issues and comments
+  // ------------------------------------------------------------------ REST: tokens, repository, runs
 
   /** GITHUB_TOKEN acts as this app bot; 41898282 is its user id on github.com. */
   const actor: StandInUser = { login: 'github-actions[bot]', id: 41898282, type: 'Bot' }
+  const permissions: TokenPermissions = { actions: 'write', issues: 'write', metadata: 'read' }
+  const tokens = new Map<string, { user: StandInUser; permissions: TokenPermissions }>([
+    [token, { user: actor, permissions }],
+  ])
+
+  function addToken(user: StandInUser, granted: Partial<TokenPermissions> = {}): string {
+    const t = `ghs_${crypto.randomBytes(18).toString('base64url')}`
+    const all: TokenPermissions = { actions: 'none', issues: 'none', metadata: 'read', ...granted }
+    tokens.set(t, { user, permissions: all })
+    return t
+  }
+
+  const repoSettings = { defaultBranch: 'main' }
+  const workflowRuns: StoredWorkflowRun[] = []
+  let nextRunId = runId - 1_000_000
+
+  /** A run, completed with success unless told otherwise; one with the same id is replaced. */
+  function addWorkflowRun(r: Partial<StoredWorkflowRun>): StoredWorkflowRun {
+    const id = r.id ?? nextRunId++
+    const status = r.status ?? 'completed'
+    const headBranch = r.headBranch ?? repoSettings.defaultBranch
+    const createdAt = r.createdAt ?? new Date()
+    const run: StoredWorkflowRun = {
+      id,
+      name: r.name ?? 'OmniAI restore drill',
+      path: r.path ?? `.github/workflows/drill.yml@${headBranch}`,
+      event: r.event ?? 'schedule',
+      headBranch,
+      headSha: r.headSha ?? runFor(id).headSha,
+      headRepository: r.headRepository ?? { id: repositoryId, fullName: `${owner}/${repo}` },
+      status,
+      conclusion:
+        r.conclusion !== undefined ? r.conclusion : status === 'completed' ? 'success' : null,
+      runNumber: r.runNumber ?? workflowRuns.length + 1,
+      runAttempt: r.runAttempt ?? 1,
+      createdAt,
+      updatedAt: r.updatedAt ?? createdAt,
+    }
+    const i = workflowRuns.findIndex((x) => x.id === id)
+    if (i >= 0) workflowRuns.splice(i, 1, run)
+    else workflowRuns.push(run)
+    return run
+  }
+  // This job's own run: still in progress while the action runs in it.
+  addWorkflowRun({ id: runId, status: 'in_progress', event: 'workflow_dispatch' })
+
+  /**
+   * A repository object of a template (the examples describe octocat/Hello-World or
+   * octo-org/octo-repo), made to describe `fullName` on this server: its names, id and every URL.
+   * Values the action never reads (counts, flags, the license) stay the example's.
+   */
+  function repositoryLike(
+    template: Record<string, unknown>,
+    fullName: string,
+    id: number,
+  ): Record<string, unknown> {
+    const from = String(template.full_name)
+    const fromOwner = String((template.owner as { login?: unknown } | null)?.login)
+    const [toOwner, name] = fullName.split('/') as [string, string]
+    const swap = (v: unknown): unknown => {
+      if (typeof v === 'string')
+        return v
+          .split(from)
+          .join(fullName)
+          .replace(/^https?:\/\/api\.github\.com/, baseUrl)
+          .replace(new RegExp(`(/users/|github\\.com/)${fromOwner}(?=$|[/{])`), `$1${toOwner}`)
+      if (Array.isArray(v)) return v.map(swap)
+      if (v && typeof v === 'object')
+        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, swap(x)]))
+      return v
+    }
+    const out = swap(template) as Record<string, unknown>
+    const ownerJson = out.owner as Record<string, unknown>
+    return {
+      ...out,
+      id,
+      node_id: nodeId('010:Repository', id),
+      name,
+      full_name: fullName,
+      owner: { ...ownerJson, login: toOwner },
+    }
+  }
+
+  function restRepository(): Record<string, unknown> {
+    const t = templates.restRepository
+    return fill(t, {
+      ...repositoryLike(t, `${owner}/${repo}`, repositoryId),
+      default_branch: repoSettings.defaultBranch,
+    })
+  }
+
+  function restWorkflowRun(r: StoredWorkflowRun): Record<string, unknown> {
+    const t = templates.restWorkflowRun as Record<string, Record<string, unknown>>
+    const repoApi = `${baseUrl}/repos/${owner}/${repo}`
+    const api = `${repoApi}/actions/runs/${r.id}`
+    // Who started the run: the example's user (the action never reads it).
+    const person = restUser({
+      login: String(t.actor!.login),
+      id: Number(t.actor!.id),
+      type: 'User',
+    })
+    return fill(t, {
+      id: r.id,
+      name: r.name,
+      node_id: nodeId('012:Workflow Run', r.id),
+      check_suite_id: r.id + 7,
+      check_suite_node_id: nodeId('010:CheckSuite', r.id + 7),
+      head_branch: r.headBranch,
+      head_sha: r.headSha,
+      path: r.path,
+      run_number: r.runNumber,
+      event: r.event,
+      display_title: r.name,
+      status: r.status,
+      conclusion: r.conclusion,
+      workflow_id: t.workflow_id,
+      url: api,
+      html_url: `https://github.com/${owner}/${repo}/actions/runs/${r.id}`,
+      pull_requests: [],
+      created_at: iso(r.createdAt),
+      updated_at: iso(r.updatedAt),
+      actor: person,
+      run_attempt: r.runAttempt,
+      referenced_workflows: [],
+      run_started_at: iso(r.createdAt),
+      triggering_actor: person,
+      jobs_url: `${api}/jobs`,
+      logs_url: `${api}/logs`,
+      check_suite_url: `${repoApi}/check-suites/${r.id + 7}`,
+      artifacts_url: `${api}/artifacts`,
+      cancel_url: `${api}/cancel`,
+      rerun_url: `${api}/rerun`,
+      previous_attempt_url: r.runAttempt > 1 ? `${api}/attempts/${r.runAttempt - 1}` : null,
+      workflow_url: `${repoApi}/actions/workflows/${String(t.workflow_id)}`,
+      head_commit: fill(t.head_commit!, { ...t.head_commit, id: r.headSha }),
+      repository: fill(
+        t.repository!,
+        repositoryLike(t.repository!, `${owner}/${repo}`, repositoryId),
+      ),
+      head_repository: fill(
+        t.head_repository!,
+        repositoryLike(t.head_repository!, r.headRepository.fullName, r.headRepository.id),
+      ),
+    })
+  }
+
+  /** `GET /repos/{owner}/{repo}`: any token of the repository may read it (`metadata: read`). */
+  function handleRepository(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+  ): boolean {
+    const m =
+      /^\/repos\/([^/]+)\/([^/]+)\/?$/.exec(url.pathname) ??
+      /^\/repositories\/(\d+)()\/?$/.exec(url.pathname)
+    if (!m || req.method !== 'GET') return false
+    req.resume()
+    authorize(req, m, 'https://docs.github.com/rest/repos/repos#get-a-repository', 'metadata=read')
+    res.writeHead(200, restHeaders('metadata=read'))
+    res.end(JSON.stringify(restRepository()))
+    return true
+  }
+
+  // ------------------------------------------------------------------ REST: issues and comments
+
   const issues: StoredIssue[] = []
   const issueSettings = { disabled: false, dropLabels: false }
   const repoLabels = new Map<string, { id: number; name: string }>()
@@ -914,9 +1158,11 @@ export async function startGitHubStandIn(
     update: 'https://docs.github.com/rest/issues/issues#update-an-issue',
     listComments: 'https://docs.github.com/rest/issues/comments#list-issue-comments',
     createComment: 'https://docs.github.com/rest/issues/comments#create-an-issue-comment',
+    updateComment: 'https://docs.github.com/rest/issues/comments#update-an-issue-comment',
   }
 
   function issueDocFor(method: string, issuesPath: string): string {
+    if (/^\/issues\/comments\/\d+\/?$/.test(issuesPath)) return issueDocs.updateComment
     if (/^\/issues\/?$/.test(issuesPath))
       return method === 'POST' ? issueDocs.create : issueDocs.list
     if (/^\/issues\/\d+\/comments\/?$/.test(issuesPath))
@@ -944,7 +1190,7 @@ export async function startGitHubStandIn(
     const doc = issueDocFor(method, rest)
     const permission = issuePermission(method)
     const raw = await readBody(req)
-    authorize(req, m, doc, permission)
+    const caller = authorize(req, m, doc, permission)
     if (issueSettings.disabled)
       throw restError(templates.rest410Issues, 410, doc, restHeaders(permission))
 
@@ -982,6 +1228,18 @@ export async function startGitHubStandIn(
         : []
 
     let mm: RegExpExecArray | null
+    if (method === 'PATCH' && (mm = /^\/issues\/comments\/(\d+)\/?$/.exec(rest))) {
+      const id = Number(mm[1])
+      const issue = issues.find((i) => i.comments.some((c) => c.id === id))
+      const c = issue?.comments.find((x) => x.id === id)
+      if (!issue || !c) throw restError(templates.rest404, 404, doc, restHeaders(permission))
+      const body = input()
+      if (typeof body.body !== 'string' || !body.body) throw invalid('IssueComment', 'body')
+      c.body = body.body
+      c.updatedAt = new Date()
+      send(200, restComment(c, issue, templates.restComment))
+      return true
+    }
     if (/^\/issues\/?$/.test(rest)) {
       if (method === 'GET') {
         const q = url.searchParams
@@ -1020,7 +1278,7 @@ export async function startGitHubStandIn(
           body: typeof body.body === 'string' ? body.body : null,
           // Without push access GitHub drops the labels of a new issue without saying so.
           labels: issueSettings.dropLabels ? [] : labelNames(body.labels),
-          user: actor,
+          user: caller,
         })
         send(201, restIssue(issue, templates.restIssue), { location: issueApi(issue.number) })
         return true
@@ -1049,7 +1307,7 @@ export async function startGitHubStandIn(
           if (body.state === 'closed' && issue.state === 'open') {
             issue.state = 'closed'
             issue.closedAt = now
-            issue.closedBy = actor
+            issue.closedBy = caller
             issue.stateReason = body.state_reason === 'not_planned' ? 'not_planned' : 'completed'
           } else if (body.state === 'open' && issue.state === 'closed') {
             issue.state = 'open'
@@ -1078,7 +1336,8 @@ export async function startGitHubStandIn(
       if (mm[2] && method === 'POST') {
         const body = input()
         if (typeof body.body !== 'string' || !body.body) throw invalid('IssueComment', 'body')
-        const c = addComment(issue.number, { body: body.body, user: actor })
+        // GitHub sets the author and both times; a client cannot (other fields are ignored).
+        const c = addComment(issue.number, { body: body.body, user: caller })
         send(201, restComment(c, issue, templates.restComment), {
           location: `${baseUrl}/repos/${owner}/${repo}/issues/comments/${c.id}`,
         })
@@ -1536,6 +1795,7 @@ export async function startGitHubStandIn(
       if (url.pathname.startsWith(TWIRP_PREFIX)) return handleTwirp(req, res, url)
       if (url.pathname.startsWith(CACHE_TWIRP_PREFIX)) return handleCacheTwirp(req, res, url)
       if (url.pathname.startsWith(`/${BLOB_ACCOUNT}/`)) return handleBlob(req, res, url)
+      if (handleRepository(req, res, url)) return
       if (await handleIssues(req, res, url)) return
       req.resume() // the artifact routes take no request body
       if (await handleRest(req, res, url)) return
@@ -1596,6 +1856,11 @@ export async function startGitHubStandIn(
     addIssue,
     addComment,
     issueSettings,
+    repoSettings,
+    permissions,
+    addToken,
+    workflowRuns,
+    addWorkflowRun,
     fail(p: RegExp, kind: FaultKind, times = Number.POSITIVE_INFINITY, fopts: FaultOptions = {}) {
       faults.push({ path: p, kind, remaining: times, opts: fopts })
     },

@@ -49,6 +49,7 @@ export enum Inputs {
   Confirm = 'confirm',
   DrillEvidence = 'drill-evidence',
   DrillIssueTitle = 'drill-issue-title',
+  DrillEvidenceAuthor = 'drill-evidence-author',
   MaxDrillAge = 'max-drill-age',
   Encryption = 'encryption',
   Compression = 'compression',
@@ -109,6 +110,7 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.Confirm]: '',
   [Inputs.DrillEvidence]: 'issue',
   [Inputs.DrillIssueTitle]: 'OmniAI restore drills',
+  [Inputs.DrillEvidenceAuthor]: 'github-actions[bot]',
   [Inputs.MaxDrillAge]: '',
   [Inputs.Encryption]: 'none',
   [Inputs.Compression]: 'none',
@@ -216,6 +218,8 @@ export interface Config {
   /** drill: `issue` records each drill on the tracking issue; `none` does not. */
   drillEvidence: 'issue' | 'none'
   drillIssueTitle: string
+  /** The bot that writes the drill records; records by anyone else do not count. */
+  drillEvidenceAuthor: string
   /** Any mode: fail when the last successful drill on record is older than this many days. */
   maxDrillAgeDays: number | null
   /** restore: must repeat the live database's name; a restore replaces it. */
@@ -379,6 +383,16 @@ function tableName(text: string, input: string): string | null {
 }
 
 /** `true` or `false` as YAML 1.2 and core.getBooleanInput spell them. */
+/** A bot's login (`github-actions[bot]`, `my-app[bot]`): people cannot hold one. */
+function botLogin(text: string, input: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9-]{0,38}\[bot\]$/.test(text)) {
+    throw new UserError(
+      `${input}: "${text}" is not a bot's login. Fix: github-actions[bot] for the job's GITHUB_TOKEN, or <app-slug>[bot] for a GitHub App's token; a person's comments never count as drill records.`,
+    )
+  }
+  return text
+}
+
 function bool(text: string, input: string): boolean {
   if (['true', 'True', 'TRUE'].includes(text)) return true
   if (['false', 'False', 'FALSE'].includes(text)) return false
@@ -561,6 +575,7 @@ export function parseConfig(
       Inputs.DrillEvidence,
     ),
     drillIssueTitle: read(Inputs.DrillIssueTitle),
+    drillEvidenceAuthor: botLogin(read(Inputs.DrillEvidenceAuthor), Inputs.DrillEvidenceAuthor),
     maxDrillAgeDays: read(Inputs.MaxDrillAge)
       ? integer(read(Inputs.MaxDrillAge), Inputs.MaxDrillAge, 1, 3660)
       : null,

@@ -66,7 +66,12 @@ export async function githubRequest(
   repo: GitHubRepo,
   log: Log,
   refusal: Refusal,
-  init: { method?: 'GET' | 'POST' | 'PATCH'; body?: unknown } = {},
+  init: {
+    method?: 'GET' | 'POST' | 'PATCH'
+    body?: unknown
+    /** Refusals (403, 404, 410) the caller handles: returned with GitHub's message as `body.message`. */
+    handle?: number[]
+  } = {},
 ): Promise<GitHubResponse> {
   const method = init.method ?? 'GET'
   const headers: Record<string, string> = {
@@ -104,6 +109,8 @@ export async function githubRequest(
       throw new UserError(
         'github-token: GitHub rejected the token (401 Bad credentials). Fix: leave github-token at its default or pass a valid token.',
       )
+    if (init.handle?.includes(res.status))
+      return { status: res.status, body: { message }, next: null }
     if (res.status === 403 || res.status === 404 || res.status === 410)
       throw new UserError(refusal(res.status, message))
     throw new Error(`GitHub API ${method} ${new URL(url).pathname}: ${res.status} ${message}`)

@@ -8,8 +8,7 @@ import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
 import { checkDatabase, runCheck, startIntegrity } from '../inspect.js'
 import { isEncoded, plaintextOf } from './plain.js'
-import { recordDrill, type DrillRecord } from '../evidence.js'
-import { artifactSettings } from '../store/artifacts.js'
+import { evidenceSettings, recordDrill, type DrillRecord } from '../evidence.js'
 import { smokeInto } from './smoke.js'
 import { ageSeconds, checksumOf, reportOn, withSelection, type Selection } from './verify.js'
 import { finish, type ModeContext } from './common.js'
@@ -158,10 +157,11 @@ async function recordEvidence({ config, log, now }: ModeContext, report: Report)
     return
   }
   const check = await runCheck('evidence', async () => {
-    const settings = {
-      ...artifactSettings(config.artifactName, config.githubToken),
+    const settings = evidenceSettings({
+      token: config.githubToken,
       title: config.drillIssueTitle,
-    }
+      author: config.drillEvidenceAuthor,
+    })
     const { issueNumber, commentUrl, reopened, created } = await log.group('Drill evidence', () =>
       recordDrill(drillRecord(report), settings, log),
     )

@@ -4,9 +4,8 @@ import type { Config } from '../config.js'
 import { describeError } from '../errors.js'
 import type { Log } from '../log.js'
 import type { Report } from '../report.js'
-import { checkDrillAge, drillHistory } from '../evidence.js'
+import { checkDrillAge, drillHistory, evidenceSettings } from '../evidence.js'
 import { runCheck } from '../inspect.js'
-import { artifactSettings } from '../store/artifacts.js'
 import { backup } from './backup.js'
 import { emptyReport, finish } from './common.js'
 import { drill } from './drill.js'
@@ -24,12 +23,21 @@ const MODES = { backup, verify, drill, gate, restore, smoke }
 async function drillAge(config: Config, log: Log, at: Date) {
   const maxDays = config.maxDrillAgeDays!
   if (process.env.GITHUB_REPOSITORY && config.drillEvidence !== 'none') {
-    const settings = {
-      ...artifactSettings(config.artifactName, config.githubToken),
+    const settings = evidenceSettings({
+      token: config.githubToken,
       title: config.drillIssueTitle,
-    }
+      author: config.drillEvidenceAuthor,
+    })
     const history = await drillHistory(settings, log)
-    return checkDrillAge(history.last, maxDays, at, history.issueNumber)
+    const check = checkDrillAge(history.last, maxDays, at, history.issueNumber)
+    // Say what the verdict rests on: records left out, and a run that could not be checked.
+    const notes: string[] = []
+    if (history.ignored.length)
+      notes.push(`${history.ignored.length} record(s) that do not count left out, see the log`)
+    if (history.runProof === 'skipped')
+      notes.push('its workflow run not checked: the job has no actions: read')
+    if (notes.length) check.detail += ` (${notes.join('; ')})`
+    return check
   }
   let last: { date: string } | null = null
   const text = config.drillLog ? await fs.readFile(config.drillLog, 'utf8').catch(() => '') : ''
