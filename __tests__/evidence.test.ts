@@ -61,8 +61,18 @@ const outsider: StandInUser = { login: 'mallory', id: 6_666, type: 'User' }
 const dependabot: StandInUser = { login: 'dependabot[bot]', id: 49_699_333, type: 'Bot' }
 /** The run URL a drill records, for a run of the stand-in's repository. */
 const runUrl = (id: number) => `https://github.com/${s.owner}/${s.repo}/actions/runs/${id}`
-/** A finished drill run (success on the default branch unless told otherwise), and its URL. */
-const pastRun = (over: Partial<StoredWorkflowRun> = {}) => runUrl(s.addWorkflowRun(over).id)
+/**
+ * A finished drill run (success on the default branch unless told otherwise) that ran from ten
+ * minutes before `at` to ten minutes after, and its URL.
+ */
+const pastRun = (over: Partial<StoredWorkflowRun> = {}, at = new Date()) =>
+  runUrl(
+    s.addWorkflowRun({
+      createdAt: new Date(at.getTime() - 10 * 60_000),
+      updatedAt: new Date(at.getTime() + 10 * 60_000),
+      ...over,
+    }).id,
+  )
 
 const CHECKS = ['checksum', 'integrity', 'schema', 'spot-check', 'audit-log']
 
@@ -364,7 +374,9 @@ describe('forged records do not count (each attempt beside the genuine record th
     const tracking = s.addIssue({ title: TITLE, labels: [LABEL] })
     const genuine = new Date(Date.now() - 20 * DAY)
     s.addComment(tracking.number, {
-      body: evidence.renderDrillComment(drill({ date: genuine.toISOString(), run: pastRun() })),
+      body: evidence.renderDrillComment(
+        drill({ date: genuine.toISOString(), run: pastRun({}, genuine) }),
+      ),
       createdAt: new Date(genuine.getTime() + 60_000),
     })
     return { tracking, genuine: genuine.toISOString() }
@@ -488,7 +500,7 @@ describe('forged records do not count (each attempt beside the genuine record th
     // Positive control: within the clock skew allowed (the runner's clock a little ahead).
     const ahead = new Date(written.getTime() + evidence.CLOCK_SKEW_MS - 1000).toISOString()
     s.addComment(tracking.number, {
-      body: evidence.renderDrillComment(drill({ date: ahead, run: pastRun() })),
+      body: evidence.renderDrillComment(drill({ date: ahead, run: pastRun({}, written) })),
       createdAt: written,
     })
     expect((await evidence.drillHistory(settings, memoryLog())).last?.date).toBe(ahead)
@@ -523,6 +535,13 @@ describe('forged records do not count (each attempt beside the genuine record th
       ],
       [pastRun({ headRepository: forks }), "ran another repository's code (a fork's pull request)"],
       [pastRun({ status: 'in_progress' }), 'is still in_progress, so its outcome is not known yet'],
+      // A successful run that was over before the comment was written: the link is borrowed.
+      [pastRun({}, new Date(Date.now() - 2 * DAY)), 'after its run'],
+      // Re-run: the attempt that succeeded started after the comment; an earlier attempt wrote it.
+      [
+        pastRun({ runAttempt: 2, runStartedAt: new Date(Date.now() + 5 * 60_000) }),
+        'latest attempt started',
+      ],
       [runUrl(123), 'does not exist in omniai/omniai-backups'],
       [
         `https://github.com/mallory/omniai-backups/actions/runs/${s.runId}`,
@@ -541,13 +560,30 @@ describe('forged records do not count (each attempt beside the genuine record th
         reasons.some((r) => r.includes(why)),
         why,
       ).toBe(true)
-    // Positive controls: this very run, still in progress, counts; so does a run that later
-    // succeeded.
+    // Positive control: this very run, still in progress, counts; once it has failed it does
+    // not, and the genuine record is the last again.
     const now = drill({ run: runUrl(s.runId) })
     s.addComment(tracking.number, { body: evidence.renderDrillComment(now) })
     expect((await evidence.drillHistory(settings, memoryLog())).last?.date).toBe(now.date)
     s.addWorkflowRun({ id: s.runId, status: 'completed', conclusion: 'failure' })
     expect((await evidence.drillHistory(settings, memoryLog())).last?.date).toBe(genuine)
+  })
+
+  it('a burst of records whose runs do not back them is looked through 25 deep, then the gate says so', async () => {
+    const { tracking, genuine } = withGenuine()
+    for (let i = 0; i < 24; i++)
+      s.addComment(tracking.number, {
+        body: evidence.renderDrillComment(drill({ run: pastRun({ conclusion: 'failure' }) })),
+      })
+    expect((await evidence.drillHistory(settings, memoryLog())).last?.date).toBe(genuine)
+    s.addComment(tracking.number, {
+      body: evidence.renderDrillComment(drill({ run: pastRun({ conclusion: 'failure' }) })),
+    })
+    const history = await evidence.drillHistory(settings, memoryLog())
+    expect(history.last).toBeNull()
+    expect(history.ignored.at(-1)).toBe(
+      '1 older passing records: not looked at after 25 whose runs did not back them',
+    )
   })
 
   it('without actions: read, the run proof is skipped, and said so once', async () => {

@@ -146,6 +146,9 @@ export interface StoredWorkflowRun {
   runNumber: number
   runAttempt: number
   createdAt: Date
+  /** When the latest attempt started (`run_started_at`): later than `createdAt` after a re-run. */
+  runStartedAt: Date
+  /** Last change; for a completed run, when it ended. */
   updatedAt: Date
 }
 
@@ -856,6 +859,7 @@ export async function startGitHubStandIn(
       runNumber: r.runNumber ?? workflowRuns.length + 1,
       runAttempt: r.runAttempt ?? 1,
       createdAt,
+      runStartedAt: r.runStartedAt ?? createdAt,
       updatedAt: r.updatedAt ?? createdAt,
     }
     const i = workflowRuns.findIndex((x) => x.id === id)
@@ -944,7 +948,7 @@ export async function startGitHubStandIn(
       actor: person,
       run_attempt: r.runAttempt,
       referenced_workflows: [],
-      run_started_at: iso(r.createdAt),
+      run_started_at: iso(r.runStartedAt),
       triggering_actor: person,
       jobs_url: `${api}/jobs`,
       logs_url: `${api}/logs`,

@@ -27,9 +27,11 @@
  * 4. The record's date is no later than the comment's `created_at` (GitHub's clock) plus
  *    CLOCK_SKEW_MS for the runner's clock.
  * 5. With `actions: read`: its workflow run is a run of this repository's code on the default
- *    branch that concluded `success`, or this very run, still in progress. A run that is still
- *    going elsewhere proves nothing yet; one that failed, was cancelled or was re-run into failure
- *    does not count. Without the permission this proof is skipped, and the gate says so.
+ *    branch that concluded `success`, or this very run, still in progress; and the comment was
+ *    written while that run's latest attempt ran (so a record cannot borrow another run's success,
+ *    and a re-run's outcome does not vouch for an earlier attempt). A run that is still going
+ *    elsewhere proves nothing yet; one that failed or was cancelled does not count. Without the
+ *    permission this proof is skipped, and the gate says so.
  */
 import type { Check } from './checks.js'
 import { formatSeconds } from './checks.js'
@@ -89,8 +91,12 @@ export const DEFAULT_AUTHOR = 'github-actions[bot]'
 export const GITHUB_ACTIONS_BOT_ID = 41898282
 /** How far a record's date may be ahead of its comment's created_at: the runner's clock is not GitHub's. */
 export const CLOCK_SKEW_MS = 5 * 60 * 1000
-/** Passing records whose workflow run is looked up, newest first, before the gate gives up. */
-const MAX_RUN_LOOKUPS = 10
+/**
+ * Passing records whose workflow run is looked up, newest first, before the gate gives up: enough
+ * to see past a burst of records that do not hold up, few enough for the rate limit (1,000 an hour
+ * for GITHUB_TOKEN).
+ */
+const MAX_RUN_LOOKUPS = 25
 /** Free text in a record (a failed check's detail) is cut to this many characters... */
 const MAX_TEXT = 500
 /** ...and at most this many failed checks are listed, so a comment stays within GitHub's 65,536. */
@@ -527,6 +533,9 @@ interface RestRun {
   status?: string | null
   conclusion?: string | null
   head_branch?: string | null
+  /** When its latest attempt started, and last changed (for a completed run: when it ended). */
+  run_started_at?: string
+  updated_at?: string
   repository?: { id?: number } | null
   head_repository?: { id?: number } | null
 }
@@ -548,6 +557,7 @@ const SKIPPED = Symbol('skipped')
  */
 async function disproveRun(
   record: DrillRecord,
+  written: string,
   s: EvidenceSettings,
   log: Log,
   cache: { defaultBranch?: string },
@@ -576,6 +586,15 @@ async function disproveRun(
     return `its run ${id} ran another repository's code (a fork's pull request)`
   if (run.head_branch !== cache.defaultBranch)
     return `its run ${id} ran branch "${run.head_branch ?? ''}", not the default branch "${cache.defaultBranch}"`
+  // The record names its run, but whoever writes a comment chooses that link: the comment must
+  // have been written while the run's latest attempt ran (GitHub's clock on both sides). This
+  // also drops the record of an attempt that was re-run.
+  const at = Date.parse(written)
+  const started = Date.parse(run.run_started_at ?? '')
+  if (!(at >= started))
+    return `its comment was written (${written}) before its run ${id}'s latest attempt started (${run.run_started_at})`
+  if (run.status === 'completed' && !(at <= Date.parse(run.updated_at ?? '')))
+    return `its comment was written (${written}) after its run ${id} ended (${run.updated_at})`
   if (run.status !== 'completed')
     return id === s.runId
       ? null
@@ -597,7 +616,7 @@ export async function drillHistory(settings: EvidenceSettings, log: Log): Promis
     refusal,
   )
   const ignored: string[] = []
-  const passing: { record: DrillRecord; url: string }[] = []
+  const passing: { record: DrillRecord; url: string; written: string }[] = []
   let records = 0
   for (const c of comments) {
     const record = parseDrillComment(c.body ?? '')
@@ -608,7 +627,7 @@ export async function drillHistory(settings: EvidenceSettings, log: Log): Promis
       continue
     }
     records++
-    if (record.ok) passing.push({ record, url: c.html_url })
+    if (record.ok) passing.push({ record, url: c.html_url, written: c.created_at! })
   }
   // Comments are listed oldest first: try the newest passing record first.
   passing.reverse()
@@ -622,7 +641,7 @@ export async function drillHistory(settings: EvidenceSettings, log: Log): Promis
       )
       break
     }
-    const why = await disproveRun(p.record, settings, log, cache)
+    const why = await disproveRun(p.record, p.written, settings, log, cache)
     if (why === SKIPPED) {
       // No run can be read: the newest passing record counts on rules 1 to 4 alone.
       const newest = passing[0]!.record
