@@ -602,7 +602,7 @@ export async function startGitHubStandIn(
       expired: a.expired ?? false,
       zip,
       digest: a.digest ?? `sha256:${sha256(zip)}`,
-      headBranch: a.headBranch ?? 'main',
+      headBranch: a.headBranch ?? runOf(artifactRunId)?.headBranch ?? 'main',
       headSha: a.headSha ?? run.headSha,
       blobPath,
     }
@@ -629,7 +629,8 @@ export async function startGitHubStandIn(
       workflow_run: fill(templates.restArtifact.workflow_run, {
         id: a.runId,
         repository_id: repositoryId,
-        head_repository_id: repositoryId,
+        // A fork's pull request runs the fork's code: GitHub names the fork here.
+        head_repository_id: runOf(a.runId)?.headRepository.id ?? repositoryId,
         head_branch: a.headBranch,
         head_sha: a.headSha,
       }),
@@ -837,6 +838,10 @@ export async function startGitHubStandIn(
 
   const repoSettings = { defaultBranch: 'main' }
   const workflowRuns: StoredWorkflowRun[] = []
+  /** The run an artifact belongs to, when the test made it (addWorkflowRun). */
+  function runOf(id: number): StoredWorkflowRun | undefined {
+    return workflowRuns.find((r) => r.id === id)
+  }
   let nextRunId = runId - 1_000_000
 
   /** A run, completed with success unless told otherwise; one with the same id is replaced. */
@@ -1463,7 +1468,7 @@ export async function startGitHubStandIn(
           expired: false,
           zip: blob.data,
           digest,
-          headBranch: 'main',
+          headBranch: runOf(p.runId)?.headBranch ?? 'main',
           headSha: runFor(p.runId).headSha,
           blobPath: p.blobPath,
         }

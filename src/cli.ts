@@ -14,10 +14,12 @@ import { consoleLog } from './log.js'
 import { failureMessage } from './main.js'
 import { runMode } from './modes/index.js'
 import { renderSummary } from './report.js'
+import { generateKeyPair } from './signature.js'
 
 const USAGE = `usage: omniai-backup <${MODES.join('|')}> [--<input> <value> ...]
        omniai-backup demo-db --out <file> | --postgres <url> [--conversations N] [--message-chars N] [--audit-rows N]
        omniai-backup demo [--dir <folder>]
+       omniai-backup keygen --out <private key file>   (an Ed25519 pair for signing-key / verify-key)
 
 inputs (as in action.yml):
 ${Object.values(Inputs)
@@ -116,6 +118,31 @@ async function demo(flags: Map<string, string>): Promise<boolean> {
   return true
 }
 
+/**
+ * A key pair for signed manifests: the private key goes to a new 0600 file (never to the
+ * terminal, whose scrollback and logs outlive it), the public key to stdout.
+ */
+async function keygen(flags: Map<string, string>): Promise<void> {
+  const out = flags.get('out')
+  if (!out) throw new UserError('--out: not set. Fix: keygen --out signing-key.pem')
+  const pair = generateKeyPair()
+  await fs.writeFile(out, pair.privatePem, { mode: 0o600, flag: 'wx' }).catch((err) => {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new UserError(
+        `--out: ${out} already exists. Fix: choose another file; keys are never overwritten.`,
+      )
+    throw err
+  })
+  console.log(`private key (signing-key, key id ${pair.keyId}) written to ${out}, readable only by you.
+Store it as a secret of the backup job, then delete the file:
+  gh secret set OMNIAI_BACKUP_SIGNING_KEY < ${out}
+
+public key (verify-key for verify, drill and restore; not secret):
+${pair.publicPem.trim()}
+
+or on one line: ${pair.publicBase64}`)
+}
+
 /** Returns the process exit code: 0 ok, 1 failed, 2 bad usage. */
 export async function cli(args: string[]): Promise<number> {
   const [command, ...rest] = args
@@ -125,6 +152,9 @@ export async function cli(args: string[]): Promise<number> {
         await demoDb(
           parseFlags(rest, ['out', 'postgres', 'conversations', 'message-chars', 'audit-rows']),
         )
+        return 0
+      case 'keygen':
+        await keygen(parseFlags(rest, ['out']))
         return 0
       case 'demo':
         return (await demo(parseFlags(rest, ['dir']))) ? 0 : 1

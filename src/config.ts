@@ -14,6 +14,7 @@ import {
   type Encryption,
 } from './codec/index.js'
 import { UserError } from './errors.js'
+import { parseSigningKey, parseVerifyKeys, type SigningKey, type VerifyKey } from './signature.js'
 
 export enum Inputs {
   Mode = 'mode',
@@ -74,6 +75,10 @@ export enum Inputs {
   StopCommand = 'stop-command',
   StartCommand = 'start-command',
   AllowActiveSessions = 'allow-active-sessions',
+  BackupWorkflow = 'backup-workflow',
+  ArtifactId = 'artifact-id',
+  SigningKey = 'signing-key',
+  VerifyKey = 'verify-key',
 }
 
 export const DEFAULTS: Record<Inputs, string> = {
@@ -135,6 +140,10 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.StopCommand]: '',
   [Inputs.StartCommand]: '',
   [Inputs.AllowActiveSessions]: 'false',
+  [Inputs.BackupWorkflow]: '',
+  [Inputs.ArtifactId]: '',
+  [Inputs.SigningKey]: '',
+  [Inputs.VerifyKey]: '',
 }
 
 /** The page the gate's CSP check reads when csp-file is not set (OmniAI's front end). */
@@ -232,6 +241,14 @@ export interface Config {
   startCommand: string[] | null
   /** restore: go ahead while the live database holds unexpired user sessions. */
   allowActiveSessions: boolean
+  /** download-artifact: only artifacts of this workflow file's runs count (`nightly.yml`); null: any. */
+  backupWorkflow: string | null
+  /** download-artifact: this artifact, not the newest; restore requires it. */
+  artifactId: number | null
+  /** backup: signs each manifest (Ed25519); null: unsigned. */
+  signingKey: SigningKey | null
+  /** verify, drill, restore: a manifest must be signed by one of these; empty: not required. */
+  verifyKeys: VerifyKey[]
 }
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }
@@ -584,5 +601,52 @@ export function parseConfig(
     stopCommand: serviceCommand(read(Inputs.StopCommand), Inputs.StopCommand),
     startCommand: serviceCommand(read(Inputs.StartCommand), Inputs.StartCommand),
     allowActiveSessions: bool(read(Inputs.AllowActiveSessions), Inputs.AllowActiveSessions),
+    ...trustConfig(read, mode, bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact)),
+  }
+}
+
+/** Where backups may come from, and the keys that sign and check their manifests. */
+function trustConfig(read: (input: Inputs) => string, mode: Mode, downloadArtifact: boolean) {
+  const workflowText = read(Inputs.BackupWorkflow)
+  const idText = read(Inputs.ArtifactId)
+  for (const [input, text] of [
+    [Inputs.BackupWorkflow, workflowText],
+    [Inputs.ArtifactId, idText],
+  ] as const) {
+    if (text && !downloadArtifact) {
+      throw new UserError(
+        `${input}: only applies to artifacts, and download-artifact is not true. Fix: set download-artifact: true, or remove ${input}.`,
+      )
+    }
+  }
+  const workflow = workflowText.replace(/^\.?\/?\.github\/workflows\//, '')
+  if (workflowText && !/^[^/\\@]+\.ya?ml$/.test(workflow)) {
+    throw new UserError(
+      `backup-workflow: "${workflowText}" is not a workflow file name. Fix: the name of the backup workflow's file under .github/workflows, e.g. backup-workflow: nightly.yml.`,
+    )
+  }
+  if (idText && !/^[1-9]\d{0,15}$/.test(idText)) {
+    throw new UserError(
+      `artifact-id: "${idText}" is not an artifact id. Fix: the number the backup run's summary shows ("Artifact omniai-backup (id 1234567890)").`,
+    )
+  }
+  // Restore replaces the live database: which backup must be a decision, not whatever is newest.
+  if (mode === 'restore' && downloadArtifact && !idText) {
+    throw new UserError(
+      `artifact-id: restore replaces the live database, so with download-artifact it does not take the newest artifact on its own. Fix: set artifact-id to the artifact to restore (the backup run's summary shows "Artifact omniai-backup (id N)"; a drill's report too), or restore a local backup with backup-file.`,
+    )
+  }
+  const signingText = read(Inputs.SigningKey)
+  if (signingText && mode !== 'backup' && mode !== 'restore') {
+    throw new UserError(
+      `signing-key: ${mode} signs nothing, and the private key belongs only in the backup job. Fix: remove signing-key here; verify-key (the public key) checks signatures.`,
+    )
+  }
+  const verifyText = read(Inputs.VerifyKey)
+  return {
+    backupWorkflow: workflowText ? workflow : null,
+    artifactId: idText ? Number(idText) : null,
+    signingKey: signingText ? parseSigningKey(signingText, Inputs.SigningKey) : null,
+    verifyKeys: verifyText ? parseVerifyKeys(verifyText, Inputs.VerifyKey) : [],
   }
 }

@@ -43,6 +43,7 @@ export async function run(): Promise<void> {
     Inputs.AgePassphrase,
     Inputs.GpgPassphrase,
     Inputs.SmokeLoginBody,
+    Inputs.SigningKey,
   ]) {
     for (const line of core.getInput(input).split(/\r?\n/))
       if (line.trim()) core.setSecret(line.trim())

@@ -11,6 +11,8 @@ import { databaseFacts, takeInventory } from '../inspect.js'
 import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
 import { LocalStore } from '../store/local.js'
+import { Inputs } from '../config.js'
+import { checkSignature, signatureFor, verifyKeyOf } from '../signature.js'
 import { TOOL, VERSION } from '../version.js'
 import { emptyReport, finish, requireTable, type ModeContext } from './common.js'
 
@@ -22,6 +24,7 @@ import { emptyReport, finish, requireTable, type ModeContext } from './common.js
  */
 export async function backup(ctx: ModeContext): Promise<Report> {
   const { config, log, now } = ctx
+  const { signingKey } = config
   const started = now()
   const report = emptyReport('backup', config.engine, started)
   const engine = createEngine(config.engine, config)
@@ -144,6 +147,7 @@ export async function backup(ctx: ModeContext): Promise<Report> {
           checksumMs: report.durations.checksumMs!,
         },
       }),
+      signingKey ? (bytes) => signatureFor(bytes, signingKey) : undefined,
     )
     log.info(`backup written: ${final} (${bytes} bytes, sha256 ${sha256})`)
     report.backup = { path: final, sha256, bytes, createdAt: started.toISOString() }
@@ -165,11 +169,21 @@ export async function backup(ctx: ModeContext): Promise<Report> {
     entry.manifest.backup,
   )
   report.checks.push(readBack)
+  // The signature reads back too: against verify-key when this job holds it, so that a key pair
+  // that does not match is found the night it is set up, not at the next drill.
+  const signed = signingKey
+    ? await checkSignature(
+        entry,
+        config.verifyKeys.length ? config.verifyKeys : [verifyKeyOf(signingKey)],
+        config.verifyKeys.length ? Inputs.VerifyKey : Inputs.SigningKey,
+      )
+    : null
+  if (signed) report.checks.push(signed)
   if (entry.manifest.damaged) {
     const error = `connection-string: ${path.basename(config.connectionString)} is DAMAGED (${entry.manifest.damaged.slice(0, 3).join('; ')}). A copy was kept as ${report.backup.path}, marked damaged: verify, drill and restore never choose it unless backup-file names it, and retention deleted nothing. Fix: restore the newest good backup (mode restore), or recover rows from the damaged copy by hand.`
     report.warnings.push(error)
     log.warning(error)
-  } else if (readBack.ok) {
+  } else if (readBack.ok && signed?.ok !== false) {
     if (config.uploadArtifact) {
       const settings = artifactSettings(config.artifactName, config.githubToken)
       const { tier, retentionDays } = artifactTier(started, config.keepDaily, config.keepWeekly)

@@ -13,6 +13,7 @@ import { smokeInto } from './smoke.js'
 import { ageSeconds, checksumOf, reportOn, withSelection, type Selection } from './verify.js'
 import { finish, type ModeContext } from './common.js'
 import { gateOnRestored } from './gate.js'
+import { trustChecks } from './trust.js'
 
 /** The runbook's post-restore checks, run on the restored copy against the manifest. */
 export async function checkRestored(db: Database, manifest: Manifest) {
@@ -68,6 +69,16 @@ async function drillSelected(ctx: ModeContext, selection: Selection): Promise<Re
   const started = now()
   const { manifest } = entry
   const report = reportOn('drill', manifest.engine, selection, started)
+  // A backup this job's inputs do not trust is neither decoded nor restored; the failed drill
+  // is still recorded.
+  const trust = await trustChecks(entry, config)
+  report.checks.push(...trust)
+  if (trust.some((c) => !c.ok)) {
+    finish(report, started, now())
+    if (config.drillLog) await appendDrillLog(config.drillLog, report)
+    await recordEvidence(ctx, report)
+    return report
+  }
   log.info(`drill: restoring ${entry.path} (taken ${manifest.createdAt})`)
 
   // The checksum is read on another thread while the restore and checks run on this one; its

@@ -11,6 +11,7 @@ import { runServiceCommand } from '../service.js'
 import { backup } from './backup.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 import { checkRestored } from './drill.js'
+import { trustChecks } from './trust.js'
 import { plaintextOf } from './plain.js'
 import { smokeInto } from './smoke.js'
 import { checksumOf, reportOn, withSelection, type Selection } from './verify.js'
@@ -45,6 +46,14 @@ async function restoreSelected(
   const started = now()
   const { manifest } = entry
   const report = reportOn('restore', config.engine, selection, started)
+
+  // Whether the backup may be read at all comes first: everything below believes its manifest.
+  const trust = await trustChecks(entry, config)
+  report.checks.push(...trust)
+  const untrusted = trust.find((c) => !c.ok)
+  if (untrusted) {
+    throw new UserError(untrusted.detail.replace(/ Fix: /, ' Nothing was changed. Fix: '))
+  }
 
   if (manifest.engine !== config.engine) {
     throw new UserError(

@@ -8,36 +8,45 @@ import { isEncoded, plaintextOf } from './plain.js'
 import type { Report } from '../report.js'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { artifactSettings, downloadNewestBackup, type RestArtifact } from '../store/artifacts.js'
+import {
+  artifactSettings,
+  downloadBackup,
+  type RestArtifact,
+  type SkippedArtifact,
+} from '../store/artifacts.js'
 import { LocalStore, type BackupEntry } from '../store/local.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
+import { trustChecks } from './trust.js'
 
 export type Selection = Awaited<ReturnType<typeof selectBackup>>
 
 /**
  * The backup to use and the engine its manifest says made it: from backup-dir, or with
- * download-artifact the newest unexpired backup artifact, downloaded into the scratch folder.
- * `release()` deletes what was downloaded.
+ * download-artifact the artifact artifact-id names or the newest unexpired one the backup job
+ * made, downloaded into the scratch folder. `release()` deletes what was downloaded.
  */
 export async function selectBackup({ config, log }: ModeContext) {
   let dir = config.backupDir
   let artifact: RestArtifact | null = null
+  let skipped: SkippedArtifact[] = []
   let release = async () => {}
   if (config.downloadArtifact) {
     if (config.backupFile) {
       throw new UserError(
-        'backup-file: cannot be combined with download-artifact, which takes the newest backup artifact. Fix: remove one of them.',
+        'backup-file: cannot be combined with download-artifact, which takes a backup artifact (artifact-id, or the newest the backup job made). Fix: remove one of them.',
       )
     }
     const settings = artifactSettings(config.artifactName, config.githubToken)
     await fs.mkdir(config.scratchDir, { recursive: true })
-    dir = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-artifact-'))
-    const downloaded = dir
+    const downloaded = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-artifact-'))
     release = () => fs.rm(downloaded, { recursive: true, force: true })
     try {
-      artifact = await log.group('Download artifact', () =>
-        downloadNewestBackup(settings, downloaded, log),
-      )
+      ;({ artifact, dir, skipped } = await log.group('Download artifact', () =>
+        downloadBackup(settings, downloaded, log, {
+          artifactId: config.artifactId,
+          workflow: config.backupWorkflow,
+        }),
+      ))
     } catch (err) {
       await release()
       throw err
@@ -60,7 +69,7 @@ export async function selectBackup({ config, log }: ModeContext) {
       `${orphan} has no manifest: it cannot be verified and is never chosen as the newest backup.`,
     )
   }
-  return { entry, listing, engine, artifact, release }
+  return { entry, listing, engine, artifact, skipped, release }
 }
 
 /** Selects the backup, runs `fn` on it, and deletes whatever the selection downloaded. */
@@ -94,6 +103,10 @@ export function reportOn(
     createdAt: manifest.createdAt,
   }
   report.backupCount = listing.backups.length
+  // Newer artifacts of the name that the backup job did not make: a fork's pull request may
+  // have uploaded one on purpose, so the summary names each.
+  for (const s of selection.skipped)
+    report.warnings.push(`artifact ${s.id} (created ${s.createdAt}) skipped: ${s.reason}`)
   return report
 }
 
@@ -128,6 +141,11 @@ async function verifySelected(ctx: ModeContext, selection: Selection): Promise<R
   const { entry, engine } = selection
   const started = now()
   const report = reportOn('verify', entry.manifest.engine, selection, started)
+
+  // A backup this job's inputs do not trust is not read at all.
+  const trust = await trustChecks(entry, config)
+  report.checks.push(...trust)
+  if (trust.some((c) => !c.ok)) return finish(report, started, now())
 
   const t0 = performance.now()
   report.checks.push(await checksumOf(entry))

@@ -1,9 +1,11 @@
 /**
  * Backups kept as GitHub artifacts: the nightly job uploads the backup and its manifest with a
  * retention period from its tier, so GitHub enforces the retention policy on stored artifacts;
- * the drill, usually another workflow, finds the newest unexpired artifact of that name in the
- * repository through the REST API and downloads it. The drill's checksum check then proves the
- * download against the manifest before anything is restored.
+ * the drill, usually another workflow, finds the newest unexpired artifact of that name that the
+ * backup job made (provenance.ts: this repository, the default branch, no pull request) through
+ * the REST API, downloads the zip as it is, and extracts it itself (unzip.ts), refusing any entry
+ * that would land outside the folder. The drill's checksum check then proves the download
+ * against the manifest before anything is restored.
  */
 import { DefaultArtifactClient } from '@actions/artifact'
 import * as fs from 'node:fs/promises'
@@ -11,7 +13,18 @@ import * as path from 'node:path'
 import { UserError } from '../errors.js'
 import { githubRequest, type GitHubResponse, type Refusal } from '../github-api.js'
 import type { Log } from '../log.js'
+import { signaturePathFor } from '../signature.js'
 import type { BackupEntry } from './local.js'
+import {
+  artifactRunRefusal,
+  provenanceFor,
+  readWorkflowRun,
+  workflowRunRefusal,
+  type ArtifactRun,
+  type Provenance,
+  type WorkflowRun,
+} from './provenance.js'
+import { extractZip, UnsafeZipError } from './unzip.js'
 
 export interface ArtifactSettings {
   name: string
@@ -19,6 +32,9 @@ export interface ArtifactSettings {
   owner: string
   repo: string
   apiUrl: string
+  /** GITHUB_REPOSITORY_ID and GITHUB_EVENT_PATH, when the runner sets them. */
+  repositoryId?: string
+  eventPath?: string
 }
 
 /** What the REST API says of an artifact (the fields used here). */
@@ -29,7 +45,9 @@ export interface RestArtifact {
   expired: boolean
   created_at: string
   expires_at: string | null
-  workflow_run?: { id?: number } | null
+  /** `sha256:<hex>` of the zip, for artifacts uploaded since GitHub records it. */
+  digest?: string | null
+  workflow_run?: ArtifactRun | null
 }
 
 /** The settings from the runner's environment; a missing piece names the input that supplies it. */
@@ -55,16 +73,23 @@ export function artifactSettings(
     owner,
     repo,
     apiUrl: (env.GITHUB_API_URL || 'https://api.github.com').replace(/\/$/, ''),
+    ...(env.GITHUB_REPOSITORY_ID ? { repositoryId: env.GITHUB_REPOSITORY_ID } : {}),
+    ...(env.GITHUB_EVENT_PATH ? { eventPath: env.GITHUB_EVENT_PATH } : {}),
   }
 }
 
-/** The files of a backup (a file, or a pg_dump directory's files) and its manifest. */
+/** The files of a backup (a file, or a pg_dump directory's files), its manifest and signature. */
 async function backupFiles(entry: BackupEntry): Promise<string[]> {
   const stat = await fs.stat(entry.path)
   const files = stat.isDirectory()
     ? (await fs.readdir(entry.path)).sort().map((f) => path.join(entry.path, f))
     : [entry.path]
-  return [...files, entry.manifestPath]
+  const signature = signaturePathFor(entry.manifestPath)
+  const signed = await fs.access(signature).then(
+    () => true,
+    () => false,
+  )
+  return [...files, entry.manifestPath, ...(signed ? [signature] : [])]
 }
 
 export async function uploadBackup(
@@ -113,32 +138,143 @@ export async function listArtifacts(settings: ArtifactSettings, log: Log): Promi
   return all
 }
 
+/** One artifact, by id. */
+async function getArtifact(
+  settings: ArtifactSettings,
+  id: number,
+  log: Log,
+): Promise<RestArtifact> {
+  const { body } = await githubRequest(
+    `${settings.apiUrl}/repos/${settings.owner}/${settings.repo}/actions/artifacts/${id}`,
+    settings,
+    log,
+    (status, message) =>
+      status === 404
+        ? `artifact-id: no artifact ${id} in ${settings.owner}/${settings.repo} (404 ${message}). Fix: copy the id from the backup run's summary ("Artifact ${settings.name} (id N)"); a deleted artifact cannot be used.`
+        : cannotList(settings)(status, message),
+  )
+  return body as RestArtifact
+}
+
+/** An artifact the provenance rules passed over, and why. */
+export interface SkippedArtifact {
+  id: number
+  createdAt: string
+  reason: string
+}
+
+export interface DownloadedBackup {
+  artifact: RestArtifact
+  /** The folder the artifact was extracted into: the backup, its manifest and signature. */
+  dir: string
+  /** Newer artifacts of the name that the backup job did not make. */
+  skipped: SkippedArtifact[]
+}
+
+/** At most this many workflow runs are read while looking for one the backup job made. */
+const MAX_RUN_LOOKUPS = 50
+
+const describeArtifact = (a: RestArtifact) =>
+  `artifact "${a.name}" id ${a.id} (created ${a.created_at})`
+
+/** Why an artifact does not count, or null when the backup job made it. */
+async function refusal(
+  a: RestArtifact,
+  provenance: Provenance,
+  runs: Map<number, WorkflowRun | null>,
+  settings: ArtifactSettings,
+  log: Log,
+): Promise<string | null> {
+  const cheap = artifactRunRefusal(a.workflow_run, provenance)
+  if (cheap) return cheap
+  const runId = a.workflow_run!.id!
+  if (!runs.has(runId)) runs.set(runId, await readWorkflowRun(settings, runId, log))
+  const run = runs.get(runId)
+  return run
+    ? workflowRunRefusal(run, provenance)
+    : `its run ${runId} no longer exists, so nothing shows who made it`
+}
+
 /**
- * Downloads the newest unexpired artifact of `settings.name` into `dest`, returning it. The
- * caller reads the backup from `dest` as a local backup folder.
+ * Downloads a backup artifact the backup job made, and extracts it into a new folder under
+ * `dest`: the artifact `artifactId` names, or else the newest unexpired one of `settings.name`
+ * whose workflow run passes the provenance rules (each one passed over is logged, with why).
  */
-export async function downloadNewestBackup(
+export async function downloadBackup(
   settings: ArtifactSettings,
   dest: string,
   log: Log,
-): Promise<RestArtifact> {
-  const candidates = (await listArtifacts(settings, log))
-    .filter((a) => !a.expired)
-    .sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at))
-  const newest = candidates[0]
-  if (!newest) {
-    throw new UserError(
-      `artifact-name: no unexpired artifact named "${settings.name}" in ${settings.owner}/${settings.repo}. Fix: run the backup workflow with upload-artifact: true first, or set artifact-name to the name it uploads.`,
-    )
+  options: { artifactId: number | null; workflow: string | null },
+): Promise<DownloadedBackup> {
+  const provenance = await provenanceFor(settings, options.workflow, settings, log)
+  const where = `${settings.owner}/${settings.repo}`
+  const rule = `a ${['schedule', 'workflow_dispatch', 'push'].join(', ')} run of ${where}'s default branch "${provenance.defaultBranch}"${provenance.workflow ? ` from backup-workflow ${provenance.workflow}` : ''}`
+  const runs = new Map<number, WorkflowRun | null>()
+  const skipped: SkippedArtifact[] = []
+  let chosen: RestArtifact | null = null
+  if (options.artifactId !== null) {
+    const a = await getArtifact(settings, options.artifactId, log)
+    if (a.name !== settings.name) {
+      throw new UserError(
+        `artifact-id: artifact ${a.id} is named "${a.name}", not "${settings.name}" (artifact-name). Fix: give the id of a backup artifact, or set artifact-name to "${a.name}".`,
+      )
+    }
+    if (a.expired) {
+      throw new UserError(
+        `artifact-id: ${describeArtifact(a)} has expired. Fix: choose an unexpired backup artifact.`,
+      )
+    }
+    const why = await refusal(a, provenance, runs, settings, log)
+    if (why) {
+      throw new UserError(
+        `artifact-id: ${describeArtifact(a)} was not made by the backup job: ${why}. Only ${rule} counts. Fix: choose the id of an artifact the backup workflow uploaded (its run's summary names it).`,
+      )
+    }
+    chosen = a
+  } else {
+    const candidates = (await listArtifacts(settings, log))
+      .filter((a) => !a.expired)
+      .sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at) || b.id - a.id)
+    if (!candidates.length) {
+      throw new UserError(
+        `artifact-name: no unexpired artifact named "${settings.name}" in ${where}. Fix: run the backup workflow with upload-artifact: true first, or set artifact-name to the name it uploads.`,
+      )
+    }
+    for (const a of candidates) {
+      // A flood of artifacts from pull requests costs no requests (artifactRunRefusal); this
+      // bounds the rest.
+      if (runs.size >= MAX_RUN_LOOKUPS) break
+      const why = await refusal(a, provenance, runs, settings, log)
+      if (!why) {
+        chosen = a
+        break
+      }
+      skipped.push({ id: a.id, createdAt: a.created_at, reason: why })
+      log.warning(`skipped ${describeArtifact(a)}: ${why}`)
+    }
+    if (!chosen) {
+      const reasons = skipped
+        .slice(0, 5)
+        .map((s) => `id ${s.id}: ${s.reason}`)
+        .join('; ')
+      throw new UserError(
+        `artifact-name: none of the ${candidates.length} unexpired artifacts named "${settings.name}" in ${where} was made by the backup job (${rule}): ${reasons}${skipped.length > 5 ? `; and ${skipped.length - 5} more` : ''}. Fix: run the backup workflow on "${provenance.defaultBranch}" (workflow_dispatch or its schedule)${provenance.workflow ? ', and check that backup-workflow names its file' : ''}.`,
+      )
+    }
   }
-  const runId = newest.workflow_run?.id
-  if (!runId) throw new Error(`artifact ${newest.id} has no workflow run`)
+  const runId = chosen.workflow_run!.id!
+  const input = options.artifactId !== null ? 'artifact-id' : 'artifact-name'
   log.info(
-    `downloading artifact "${newest.name}" (id ${newest.id}, ${newest.size_in_bytes} bytes, created ${newest.created_at}, run ${runId})`,
+    `downloading ${describeArtifact(chosen)}, ${chosen.size_in_bytes} bytes, from run ${runId} (${rule})`,
   )
-  await fs.mkdir(dest, { recursive: true })
-  await new DefaultArtifactClient().downloadArtifact(newest.id, {
-    path: dest,
+  const zipDir = path.join(dest, 'zip')
+  const dir = path.join(dest, 'backup')
+  await fs.mkdir(zipDir, { recursive: true })
+  // The zip is kept as it is and extracted here, so that every path in it is checked first.
+  const { digestMismatch } = await new DefaultArtifactClient().downloadArtifact(chosen.id, {
+    path: zipDir,
+    skipDecompress: true,
+    ...(chosen.digest ? { expectedHash: chosen.digest } : {}),
     findBy: {
       token: settings.token,
       workflowRunId: runId,
@@ -146,7 +282,23 @@ export async function downloadNewestBackup(
       repositoryName: settings.repo,
     },
   })
-  return newest
+  if (digestMismatch) {
+    throw new UserError(
+      `${input}: ${describeArtifact(chosen)} downloaded with another sha256 than GitHub recorded for it (${chosen.digest}), so it was not used. Fix: run again; if it happens again, delete the artifact and run the backup workflow.`,
+    )
+  }
+  const [zip] = await fs.readdir(zipDir)
+  if (!zip) throw new Error(`the download of artifact ${chosen.id} left no file`)
+  try {
+    await extractZip(path.join(zipDir, zip), dir)
+  } catch (err) {
+    if (!(err instanceof UnsafeZipError)) throw err
+    throw new UserError(
+      `${input}: ${describeArtifact(chosen)} from run ${runId} was refused: ${err.message}, and nothing of it is used. Fix: delete that artifact, and find out what run ${runId} ran.`,
+    )
+  }
+  await fs.rm(zipDir, { recursive: true, force: true })
+  return { artifact: chosen, dir, skipped }
 }
 
 /**

@@ -4,6 +4,7 @@ import { UserError, describeError } from '../errors.js'
 import { commitNoClobber, tempName, writeFileAtomic } from '../fsutil.js'
 import type { Log } from '../log.js'
 import { MANIFEST_SUFFIX, manifestPathFor, readManifest, type Manifest } from '../manifest.js'
+import { signaturePathFor } from '../signature.js'
 
 export interface BackupEntry {
   path: string
@@ -126,6 +127,7 @@ export class LocalStore {
    */
   async remove(entry: BackupEntry): Promise<void> {
     await fs.rm(entry.manifestPath)
+    await fs.rm(signaturePathFor(entry.manifestPath), { force: true })
     await fs.rm(entry.path, { recursive: true })
   }
 
@@ -146,18 +148,21 @@ export class LocalStore {
 
   /**
    * Moves a finished backup to its final name (never replacing another backup) and writes its
-   * manifest beside it. Returns the backup's final path.
+   * manifest beside it, and before the manifest its signature when `sign` is given (so a
+   * manifest never stands without the signature it was made with). Returns the final path.
    */
   async commit(
     tmp: string,
     nameFor: (n: number) => string,
     manifestFor: (file: string) => Manifest,
+    sign?: (manifestBytes: Buffer) => string,
   ): Promise<string> {
     const final = await commitNoClobber(tmp, this.dir, nameFor)
-    await writeFileAtomic(
-      manifestPathFor(final),
-      JSON.stringify(manifestFor(path.basename(final)), null, 2) + '\n',
-    )
+    const text = JSON.stringify(manifestFor(path.basename(final)), null, 2) + '\n'
+    if (sign) {
+      await writeFileAtomic(signaturePathFor(manifestPathFor(final)), sign(Buffer.from(text)))
+    }
+    await writeFileAtomic(manifestPathFor(final), text)
     return final
   }
 }
