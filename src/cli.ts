@@ -8,13 +8,14 @@ import * as path from 'node:path'
 import { DEFAULTS, Inputs, MODES, parseConfig } from './config.js'
 import { DEMO_DEFAULTS, generateDemoDatabase } from './demo.js'
 import { generatePostgresDemo } from './demo-postgres.js'
-import { parsePgUrl } from './engines/pg-tools.js'
+import { parsePgUrl, pgSecrets } from './engines/pg-tools.js'
 import { describeError, UserError } from './errors.js'
 import { consoleLog } from './log.js'
 import { failureMessage } from './main.js'
 import { runMode } from './modes/index.js'
 import { renderSummary } from './report.js'
 import { generateKeyPair } from './signature.js'
+import { SECRET_INPUTS, secretEnvName, type SecretInput } from './secrets.js'
 
 const USAGE = `usage: omniai-backup <${MODES.join('|')}> [--<input> <value> ...]
        omniai-backup demo-db --out <file> | --postgres <url> [--conversations N] [--message-chars N] [--audit-rows N]
@@ -25,7 +26,64 @@ inputs (as in action.yml):
 ${Object.values(Inputs)
   .filter((i) => i !== Inputs.Mode)
   .map((i) => `  --${i}${DEFAULTS[i] ? ` (default ${DEFAULTS[i]})` : ''}`)
-  .join('\n')}`
+  .join('\n')}
+
+secrets (${SECRET_INPUTS.join(', ')}): every local user can read a command line
+(ps, /proc/<pid>/cmdline), so give each from a file or an environment variable instead:
+${SECRET_INPUTS.map((i) => `  --${i}-file <file>  or  ${secretEnvName(i)}=...`).join('\n')}`
+
+/** The flags a mode takes: every input, and a -file twin for each secret. */
+const MODE_FLAGS = [
+  ...Object.values(Inputs).filter((i) => i !== Inputs.Mode),
+  ...SECRET_INPUTS.map((i) => `${i}-file`),
+]
+
+/**
+ * A secret input's value: from --<input>-file, else the OMNIAI_ environment variable, else the
+ * flag itself (with a warning: a command line is public on this machine). Two of them at once
+ * are refused: which one counts would be a guess.
+ */
+export async function secretValue(
+  input: SecretInput,
+  flags: Map<string, string>,
+  env: NodeJS.ProcessEnv = process.env,
+  warn: (message: string) => void = (m) => console.error(`warning: ${m}`),
+): Promise<string | undefined> {
+  const envName = secretEnvName(input)
+  const given = [
+    flags.has(input) && `--${input}`,
+    flags.has(`${input}-file`) && `--${input}-file`,
+    env[envName] && envName,
+  ].filter(Boolean)
+  if (given.length > 1) {
+    throw new UserError(
+      `${input}: given as ${given.join(' and ')}. Fix: give it once, preferably as --${input}-file or ${envName}.`,
+    )
+  }
+  const file = flags.get(`${input}-file`)
+  if (file !== undefined) {
+    try {
+      // The file as written, without the line end an editor adds: a key file may hold several lines.
+      return (await fs.readFile(file, 'utf8')).replace(/\r?\n$/, '')
+    } catch (err) {
+      throw new UserError(
+        `--${input}-file: cannot read ${file} (${(err as NodeJS.ErrnoException).code}). Fix: give a readable file that holds only the ${input}.`,
+      )
+    }
+  }
+  if (env[envName]) return env[envName]
+  const value = flags.get(input)
+  const secret =
+    input === Inputs.ConnectionString || input === Inputs.RestoreConnectionString
+      ? pgSecrets(value ?? '', {}).length > 0
+      : Boolean(value)
+  if (secret) {
+    warn(
+      `--${input} on the command line can be read by every user of this machine (ps, /proc/<pid>/cmdline). Use --${input}-file <file> or ${envName} instead.`,
+    )
+  }
+  return value
+}
 
 /** `--name value` pairs into a map; every name must be one of `allowed`. */
 export function parseFlags(args: string[], allowed: readonly string[]): Map<string, string> {
@@ -52,7 +110,14 @@ export function parseFlags(args: string[], allowed: readonly string[]): Map<stri
 }
 
 async function runOne(mode: string, flags: Map<string, string>): Promise<boolean> {
-  const config = parseConfig((name) => (name === Inputs.Mode ? mode : (flags.get(name) ?? '')))
+  const secrets = new Map<string, string>()
+  for (const input of SECRET_INPUTS) {
+    const value = await secretValue(input, flags)
+    if (value !== undefined) secrets.set(input, value)
+  }
+  const config = parseConfig((name) =>
+    name === Inputs.Mode ? mode : (secrets.get(name) ?? flags.get(name) ?? ''),
+  )
   const report = await runMode(config, consoleLog)
   console.log('\n' + renderSummary(report))
   console.log(`report: ${config.reportFile}`)
@@ -168,15 +233,7 @@ export async function cli(args: string[]): Promise<number> {
           console.error(`Error: unknown command "${command ?? ''}".\n${USAGE}`)
           return 2
         }
-        return (await runOne(
-          command!,
-          parseFlags(
-            rest,
-            Object.values(Inputs).filter((i) => i !== Inputs.Mode),
-          ),
-        ))
-          ? 0
-          : 1
+        return (await runOne(command!, parseFlags(rest, MODE_FLAGS))) ? 0 : 1
     }
   } catch (err) {
     console.error(`Error: ${describeError(err)}`)

@@ -1,9 +1,11 @@
 import * as core from '@actions/core'
 import { Inputs, parseConfig } from './config.js'
+import { pgSecrets } from './engines/pg-tools.js'
 import { describeError } from './errors.js'
 import type { Log } from './log.js'
 import { runMode } from './modes/index.js'
 import { failedChecks, renderSummary, type Report } from './report.js'
+import { SECRET_INPUTS } from './secrets.js'
 
 const actionsLog: Log = {
   info: (message) => core.info(message),
@@ -14,17 +16,13 @@ const actionsLog: Log = {
   mask: (secret) => core.setSecret(secret),
 }
 
-/** Masks the password of a database URL so no log line, summary or output can show it. */
-export function maskSecrets(connectionString: string): void {
-  try {
-    const url = new URL(connectionString)
-    if (url.password) {
-      core.setSecret(url.password)
-      core.setSecret(decodeURIComponent(url.password))
-    }
-  } catch {
-    // Not a URL (a SQLite path): nothing secret in it.
-  }
+/**
+ * Masks every password of a database URL (user info, `?password=`, `?sslpassword=`, and
+ * PGPASSWORD when it supplies one) so no log line, summary or output can show it. A SQLite
+ * path has none.
+ */
+export function maskSecrets(connectionString: string, env = process.env): void {
+  for (const secret of pgSecrets(connectionString, env)) core.setSecret(secret)
 }
 
 export function failureMessage(report: Report): string {
@@ -37,14 +35,10 @@ export function failureMessage(report: Report): string {
 export async function run(): Promise<void> {
   maskSecrets(core.getInput(Inputs.ConnectionString))
   maskSecrets(core.getInput(Inputs.RestoreConnectionString))
-  // Keys, passphrases and the smoke test's login body: never in a log line or the summary.
-  for (const input of [
-    Inputs.AgeIdentity,
-    Inputs.AgePassphrase,
-    Inputs.GpgPassphrase,
-    Inputs.SmokeLoginBody,
-    Inputs.SigningKey,
-  ]) {
+  if (process.env.PGPASSWORD) core.setSecret(process.env.PGPASSWORD)
+  // Keys, passphrases, the smoke test's login body, the token: never in a log line or the summary.
+  for (const input of SECRET_INPUTS) {
+    if (input === Inputs.ConnectionString || input === Inputs.RestoreConnectionString) continue
     for (const line of core.getInput(input).split(/\r?\n/))
       if (line.trim()) core.setSecret(line.trim())
   }

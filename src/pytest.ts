@@ -10,13 +10,14 @@ import * as path from 'node:path'
 import { createInterface } from 'node:readline'
 import { UserError } from './errors.js'
 import type { Log } from './log.js'
+import { childEnv } from './secrets.js'
 
 export interface PytestOptions {
   /** argv that starts pytest, e.g. ['python', '-m', 'pytest']. */
   command: string[]
   markers: string
   cwd: string
-  /** Added to this process's environment. */
+  /** Added to the environment pytest gets (childEnv: without the action's secrets). */
   env: Record<string, string>
   /** Where pytest writes its JUnit XML report. */
   junitFile: string
@@ -118,7 +119,9 @@ export async function runPytest(options: PytestOptions, log: Log): Promise<Pytes
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd,
       // Python buffers output written to a pipe; unbuffered, the log shows each test as it ends.
-      env: { ...process.env, PYTHONUNBUFFERED: '1', ...options.env },
+      // The tests get the runner's environment without the action's inputs and tokens: the
+      // project's code must not be able to read the recovery key.
+      env: childEnv({ PYTHONUNBUFFERED: '1', ...options.env }),
       stdio: ['ignore', 'pipe', 'pipe'],
       windowsHide: true,
     })

@@ -6,29 +6,10 @@
 import { spawn } from 'node:child_process'
 import { UserError } from './errors.js'
 import type { Log } from './log.js'
+import { childEnv } from './secrets.js'
 
 /** How long a stop or start command may take before it counts as failed. */
 export const SERVICE_COMMAND_TIMEOUT_MS = 10 * 60 * 1000
-
-/**
- * What a service command inherits: the runner's environment without the action's inputs and
- * tokens. `systemctl` and `docker compose` need PATH, HOME and their own settings, never
- * INPUT_AGE-IDENTITY or the GitHub token.
- */
-export function serviceEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(env)) {
-    if (/^INPUT_/i.test(k)) continue
-    if (
-      /^(ACTIONS_RUNTIME_TOKEN|ACTIONS_ID_TOKEN_REQUEST_TOKEN|ACTIONS_ID_TOKEN_REQUEST_URL|GITHUB_TOKEN|GH_TOKEN|PGPASSWORD|PGSSLPASSWORD)$/i.test(
-        k,
-      )
-    )
-      continue
-    out[k] = v
-  }
-  return out
-}
 
 /**
  * Runs `argv` (e.g. ['systemctl', 'stop', 'omniai']) to completion, its output line by line in
@@ -52,7 +33,9 @@ export async function runServiceCommand(
       const tail: string[] = []
       let timedOut = false
       const child = spawn(argv[0]!, argv.slice(1), {
-        env: serviceEnv(),
+        // systemctl and docker compose need PATH, HOME and their own settings, never the
+        // recovery key or the GitHub token.
+        env: childEnv(),
         stdio: ['ignore', 'pipe', 'pipe'],
       })
       const timer = setTimeout(() => {

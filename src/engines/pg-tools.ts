@@ -1,29 +1,68 @@
 /**
  * PostgreSQL connection strings and client tools (pg_dump, pg_restore). Passwords never reach an
- * argument list (visible in `ps`) or a message: the tools get the URL without its password and
- * the password through PGPASSWORD in their environment.
+ * argument list (visible in `ps` to every local user) or a message: every way libpq takes one
+ * (`user:password@`, `?password=`, `?sslpassword=`, PGPASSWORD) is found here, and the tools get
+ * the URL without them, the password through PGPASSWORD and sslpassword through a 0600 service
+ * file (toolConnection).
  */
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs/promises'
+import * as os from 'node:os'
 import * as path from 'node:path'
 import { UserError } from '../errors.js'
+import { childEnv } from '../secrets.js'
 
 export interface PgTarget {
-  /** For the `pg` client: the whole URL, password included. */
+  /** For the `pg` client and the gate's DATABASE_URL: the whole URL, the password in it. */
   url: string
-  /** For messages, reports and manifests: the URL with the password replaced by `***`. */
+  /** For messages, reports and manifests: user, host, port and database, a password as `***`, no query. */
   redacted: string
-  /** For pg_dump and pg_restore `--dbname`: the URL without its password. */
+  /** For pg_dump and pg_restore `--dbname` (through toolConnection): the URL without any secret. */
   dbnameArg: string
-  /** Environment for the tools: PGPASSWORD when the URL has a password. */
+  /** Environment for the tools: PGPASSWORD when there is a password. */
   env: Record<string, string>
+  /** `?sslpassword=`: libpq reads it from no environment variable, so a service file carries it. */
+  sslPassword: string | null
+  /** Every secret, as written and decoded, for masking. */
+  secrets: string[]
   host: string
   port: string
   database: string
 }
 
-/** Parses a postgres:// URL; a bad one is a one-line error naming `input`, never echoing it. */
-export function parsePgUrl(text: string, input: string): PgTarget {
+/** Query parameters that hold a secret: libpq's password and the client key's passphrase. */
+const SECRET_PARAMS = new Set(['password', 'sslpassword'])
+
+/** A query's `key=value` pairs, raw and decoded the way libpq decodes them (no `+` for space). */
+function queryPairs(search: string, input: string) {
+  return search
+    .replace(/^\?/, '')
+    .split('&')
+    .filter(Boolean)
+    .map((raw) => {
+      const eq = raw.indexOf('=')
+      const key = eq < 0 ? raw : raw.slice(0, eq)
+      const value = eq < 0 ? '' : raw.slice(eq + 1)
+      try {
+        return {
+          raw,
+          rawValue: value,
+          key: decodeURIComponent(key),
+          value: decodeURIComponent(value),
+        }
+      } catch {
+        throw new UserError(
+          `${input}: a query parameter of the URL is not percent-encoded correctly. Fix: write a % in a value as %25.`,
+        )
+      }
+    })
+}
+
+/**
+ * Parses a postgres:// URL; a bad one is a one-line error naming `input`, never echoing it.
+ * A URL without a password takes PGPASSWORD from `env`, as libpq would.
+ */
+export function parsePgUrl(text: string, input: string, env = process.env): PgTarget {
   let url: URL
   try {
     url = new URL(text)
@@ -43,19 +82,103 @@ export function parsePgUrl(text: string, input: string): PgTarget {
       `${input}: the URL names no database. Fix: end it with /DATABASE, e.g. postgres://USER@HOST:5432/omniai.`,
     )
   }
-  const password = decodeURIComponent(url.password)
+  const pairs = queryPairs(url.search, input)
+  const secrets = [url.password, decodeURIComponent(url.password)]
+  let password = decodeURIComponent(url.password)
+  let sslPassword: string | null = null
+  for (const p of pairs) {
+    if (!SECRET_PARAMS.has(p.key)) continue
+    secrets.push(p.rawValue, p.value)
+    // libpq reads the query after the user info: the last word wins.
+    if (p.key === 'password') password = p.value
+    else sslPassword = p.value
+  }
+  if (!password && env.PGPASSWORD) {
+    password = env.PGPASSWORD
+    secrets.push(password)
+  }
+  if (sslPassword !== null && (/[\r\n]/.test(sslPassword) || sslPassword !== sslPassword.trim())) {
+    throw new UserError(
+      `${input}: sslpassword starts or ends with a space or holds a line break, which pg_dump cannot be given without showing it on its command line. Fix: choose a passphrase for the client key without them.`,
+    )
+  }
+  const keep = pairs.filter((p) => p.key !== 'password').map((p) => p.raw)
+  const noSecrets = pairs.filter((p) => !SECRET_PARAMS.has(p.key)).map((p) => p.raw)
+  const withQuery = (u: URL, raw: string[]) => {
+    u.search = raw.length ? `?${raw.join('&')}` : ''
+    return u.href
+  }
+  // One place for the password, the user info, which the pg client and libpq both read.
+  const full = new URL(url.href)
+  full.password = password ? encodeURIComponent(password) : ''
   const bare = new URL(url.href)
   bare.password = ''
   const redacted = new URL(url.href)
-  if (password) redacted.password = '***'
+  redacted.password = password ? '***' : ''
+  redacted.search = ''
   return {
-    url: url.href,
+    url: withQuery(full, keep),
     redacted: redacted.href,
-    dbnameArg: bare.href,
+    dbnameArg: withQuery(bare, noSecrets),
     env: password ? { PGPASSWORD: password } : {},
+    sslPassword,
+    secrets: [...new Set(secrets.filter(Boolean))],
     host: url.hostname || 'localhost',
     port: url.port || '5432',
     database,
+  }
+}
+
+/** The secrets in a connection string (none for a SQLite path), for masking. */
+export function pgSecrets(text: string, env = process.env): string[] {
+  if (!/^postgres(ql)?:\/\//i.test(text)) return []
+  try {
+    return parsePgUrl(text, 'connection-string', env).secrets
+  } catch {
+    // Not a URL after all: parsing the inputs names the problem; anything after `:` may be secret.
+    return text.includes('@') ? [text] : []
+  }
+}
+
+/** A connection URL as messages and logs may show it: no password, no query. */
+export function redactPgUrl(text: string): string {
+  try {
+    return parsePgUrl(text, 'connection-string', {}).redacted
+  } catch {
+    return '(a connection string)'
+  }
+}
+
+/** The name of the service the 0600 service file describes. */
+const SERVICE = 'omniai_backups'
+
+/**
+ * Runs `use` with the `--dbname` value and environment a pg tool connects with: the password in
+ * PGPASSWORD, sslpassword (no libpq environment variable carries it) in a 0600 service file
+ * named by PGSERVICEFILE and deleted afterwards. Never a secret on argv.
+ */
+export async function toolConnection<T>(
+  target: PgTarget,
+  use: (dbname: string, env: Record<string, string>) => Promise<T>,
+): Promise<T> {
+  if (target.sslPassword === null) return use(target.dbnameArg, target.env)
+  const dbname = new URL(target.dbnameArg)
+  if (dbname.searchParams.has('service')) {
+    throw new UserError(
+      `connection-string: service= and sslpassword= together cannot reach pg_dump without showing the passphrase. Fix: put sslpassword in that service's entry of your pg_service.conf and remove it from the URL.`,
+    )
+  }
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'omniai-pgservice-'))
+  try {
+    const file = path.join(dir, 'pg_service.conf')
+    await fs.writeFile(file, `[${SERVICE}]\nsslpassword=${target.sslPassword}\n`, {
+      mode: 0o600,
+      flag: 'wx',
+    })
+    dbname.search = `${dbname.search ? `${dbname.search}&` : '?'}service=${SERVICE}`
+    return await use(dbname.href, { ...target.env, PGSERVICEFILE: file })
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true })
   }
 }
 
@@ -169,7 +292,8 @@ export function runTool(
 ): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
-      env: { ...process.env, ...env },
+      // The runner's environment without the action's secrets; the target's own come in `env`.
+      env: childEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
       windowsHide: true,
     })

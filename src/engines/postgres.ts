@@ -38,6 +38,7 @@ import {
   parsePgUrl,
   runTool,
   ToolError,
+  toolConnection,
   withDatabase,
   type PgTarget,
 } from './pg-tools.js'
@@ -58,10 +59,18 @@ const FETCH_ROWS = 10_000
 
 const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`
 
-/** One line for a failed connection, naming the input; never the password. */
+/**
+ * One line for a failed connection, naming the input, host and database; never the URL, whose
+ * user info and query may hold a password.
+ */
 function connectionError(err: unknown, target: PgTarget, input: string): UserError {
   const e = err as { code?: string; message?: string }
   const where = `${target.host}:${target.port}`
+  // The driver's own words, with any secret it might repeat taken out.
+  const said = target.secrets.reduce(
+    (text, secret) => text.split(secret).join('***'),
+    e.message ?? String(err),
+  )
   switch (e.code) {
     case 'ECONNREFUSED':
       return new UserError(
@@ -82,11 +91,11 @@ function connectionError(err: unknown, target: PgTarget, input: string): UserErr
       )
     case '28000':
       return new UserError(
-        `${input}: ${e.message} (at ${where}). Fix: check the user name and the server's pg_hba.conf.`,
+        `${input}: ${said} (at ${where}). Fix: check the user name and the server's pg_hba.conf.`,
       )
     default:
       return new UserError(
-        `${input}: cannot connect to ${target.redacted}: ${e.message ?? String(err)}`,
+        `${input}: cannot connect to database "${target.database}" at ${where}: ${said}`,
       )
   }
 }
@@ -317,17 +326,19 @@ export class PostgresEngine implements Engine {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
       const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')
       const parallel = this.config.jobs > 1
-      const dump = runTool(
-        dumpTool.path,
-        [
-          parallel ? '--format=directory' : '--format=custom',
-          ...(parallel ? [`--jobs=${this.config.jobs}`] : []),
-          `--snapshot=${rows[0]!.id}`,
-          '--no-password',
-          `--file=${dest}`,
-          `--dbname=${target.dbnameArg}`,
-        ],
-        target.env,
+      const dump = toolConnection(target, (dbname, env) =>
+        runTool(
+          dumpTool.path,
+          [
+            parallel ? '--format=directory' : '--format=custom',
+            ...(parallel ? [`--jobs=${this.config.jobs}`] : []),
+            `--snapshot=${rows[0]!.id}`,
+            '--no-password',
+            `--file=${dest}`,
+            `--dbname=${dbname}`,
+          ],
+          env,
+        ),
       )
       // Settled below; this keeps an early failure from being reported as unhandled meanwhile.
       dump.catch(() => undefined)
@@ -428,19 +439,22 @@ export class PostgresEngine implements Engine {
     try {
       // The runbook's pg_restore --clean --if-exists, in one transaction: a failure rolls back
       // and the old data stays.
-      await runTool(
-        tool.path,
-        [
-          '--clean',
-          '--if-exists',
-          '--single-transaction',
-          '--exit-on-error',
-          '--no-password',
-          ...(await restoreListArgs(tool.path, backup, deferred, listDir)),
-          `--dbname=${target.dbnameArg}`,
-          backup.path,
-        ],
-        target.env,
+      const listArgs = await restoreListArgs(tool.path, backup, deferred, listDir)
+      await toolConnection(target, (dbname, env) =>
+        runTool(
+          tool.path,
+          [
+            '--clean',
+            '--if-exists',
+            '--single-transaction',
+            '--exit-on-error',
+            '--no-password',
+            ...listArgs,
+            `--dbname=${dbname}`,
+            backup.path,
+          ],
+          env,
+        ),
       ).catch(async (err: unknown) => {
         const notBack = await putBack().then(
           () => '',
@@ -536,19 +550,22 @@ export class PostgresEngine implements Engine {
       const scratch = withDatabase(admin, name)
       const deferred = deferredConstraints(backup)
       try {
-        await runTool(
-          tool.path,
-          [
-            '--no-owner',
-            '--no-acl',
-            '--exit-on-error',
-            '--no-password',
-            ...(this.config.jobs > 1 ? [`--jobs=${this.config.jobs}`] : []),
-            ...(await restoreListArgs(tool.path, backup, deferred, scratchDir)),
-            `--dbname=${scratch.dbnameArg}`,
-            backup.path,
-          ],
-          scratch.env,
+        const listArgs = await restoreListArgs(tool.path, backup, deferred, scratchDir)
+        await toolConnection(scratch, (dbname, env) =>
+          runTool(
+            tool.path,
+            [
+              '--no-owner',
+              '--no-acl',
+              '--exit-on-error',
+              '--no-password',
+              ...(this.config.jobs > 1 ? [`--jobs=${this.config.jobs}`] : []),
+              ...listArgs,
+              `--dbname=${dbname}`,
+              backup.path,
+            ],
+            env,
+          ),
         )
       } catch (err) {
         throw err instanceof ToolError ? new UserError(err.message) : err

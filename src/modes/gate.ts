@@ -9,8 +9,9 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Check } from '../checks.js'
-import type { Config } from '../config.js'
+import { isPostgresUrl, type Config } from '../config.js'
 import type { Database } from '../engines/engine.js'
+import { pgSecrets, redactPgUrl } from '../engines/pg-tools.js'
 import { describeError, UserError } from '../errors.js'
 import { parseJUnit, type JUnitEntry, type JUnitResults } from '../junit.js'
 import type { Log } from '../log.js'
@@ -273,18 +274,10 @@ export async function gateOnRestored(
   const url = db.url()
   const env: Record<string, string> = { DATABASE_URL: url }
   if (url.startsWith('sqlite:///')) env.OMNIAI_DB_PATH = url.slice('sqlite:///'.length)
-  let shown = url
-  try {
-    const parsed = new URL(url)
-    if (parsed.password) {
-      log.mask?.(parsed.password)
-      log.mask?.(decodeURIComponent(parsed.password))
-      parsed.password = '***'
-      shown = parsed.href
-    }
-  } catch {
-    // Not a URL with a password (SQLite): nothing to hide.
-  }
+  // The restore server's password (user info, query or PGPASSWORD) reaches pytest in
+  // DATABASE_URL, which its tests need; the log shows the URL without it or its query.
+  for (const secret of pgSecrets(url)) log.mask?.(secret)
+  const shown = isPostgresUrl(url) ? redactPgUrl(url) : url
   log.info(`security gate against the restored copy: DATABASE_URL=${shown}`)
   await gateInto(report, config, log, env)
 }
