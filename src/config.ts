@@ -75,6 +75,7 @@ export enum Inputs {
   StopCommand = 'stop-command',
   StartCommand = 'start-command',
   AllowActiveSessions = 'allow-active-sessions',
+  AllowUnencryptedSafetyBackup = 'allow-unencrypted-safety-backup',
   BackupWorkflow = 'backup-workflow',
   ArtifactId = 'artifact-id',
   SigningKey = 'signing-key',
@@ -140,6 +141,7 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.StopCommand]: '',
   [Inputs.StartCommand]: '',
   [Inputs.AllowActiveSessions]: 'false',
+  [Inputs.AllowUnencryptedSafetyBackup]: 'false',
   [Inputs.BackupWorkflow]: '',
   [Inputs.ArtifactId]: '',
   [Inputs.SigningKey]: '',
@@ -241,6 +243,8 @@ export interface Config {
   startCommand: string[] | null
   /** restore: go ahead while the live database holds unexpired user sessions. */
   allowActiveSessions: boolean
+  /** restore of an encrypted backup: permit a plaintext safety backup when it cannot be encrypted. */
+  allowUnencryptedSafetyBackup: boolean
   /** download-artifact: only artifacts of this workflow file's runs count (`nightly.yml`); null: any. */
   backupWorkflow: string | null
   /** download-artifact: this artifact, not the newest; restore requires it. */
@@ -601,6 +605,10 @@ export function parseConfig(
     stopCommand: serviceCommand(read(Inputs.StopCommand), Inputs.StopCommand),
     startCommand: serviceCommand(read(Inputs.StartCommand), Inputs.StartCommand),
     allowActiveSessions: bool(read(Inputs.AllowActiveSessions), Inputs.AllowActiveSessions),
+    allowUnencryptedSafetyBackup: bool(
+      read(Inputs.AllowUnencryptedSafetyBackup),
+      Inputs.AllowUnencryptedSafetyBackup,
+    ),
     ...trustConfig(read, mode, bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact)),
   }
 }

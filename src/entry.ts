@@ -1,11 +1,20 @@
 import * as core from '@actions/core'
+import { exitOnSignals } from './cleanup.js'
 import { cli } from './cli.js'
 import { describeError } from './errors.js'
-import { run } from './main.js'
+import { actionsLog, run } from './main.js'
+import { runPost } from './post.js'
 import { hideSecretEnvironment } from './secrets.js'
+
+/**
+ * Owner-only from the first byte: a snapshot, a decrypted copy or a report is never group- or
+ * world-readable while it is being written (children such as pg_dump inherit it).
+ */
+export const UMASK = 0o077
 
 /** The runner starts `node dist/index.js` with no arguments; anything else is the CLI. */
 export async function main(args: string[]): Promise<void> {
+  process.umask(UMASK)
   const action = args.length === 0
   // First, before anything async: the secrets leave this process's start-up environment,
   // where pytest or a stop command running as the same user could read them (secrets.ts).
@@ -26,10 +35,14 @@ export async function main(args: string[]): Promise<void> {
     if (action) core.warning(warning)
     else console.error(`warning: ${warning}`)
   }
+  // SIGINT/SIGTERM (a cancelled run, a timeout, Ctrl-C): scratch data removed, then exit 128+n.
+  exitOnSignals()
   if (!action) {
     process.exitCode = await cli(args)
     return
   }
+  // The runner calls this same file again as the post step; main saved isPost for it.
+  if (core.getState('isPost') === 'true') return runPost(actionsLog)
   try {
     await run()
   } catch (err) {

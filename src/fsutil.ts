@@ -74,6 +74,22 @@ export async function restrictPath(p: string): Promise<void> {
   for (const name of await fs.readdir(p)) await fs.chmod(path.join(p, name), 0o600)
 }
 
+/**
+ * Gives `file` the owner, group and permission bits of `like` (the file it is about to replace),
+ * so whoever could open the old one opens the new one. Throws EPERM when this process may not
+ * give that owner (only root may give a file away).
+ */
+export async function takeOwnership(
+  file: string,
+  like: { uid: number; gid: number; mode: number },
+): Promise<void> {
+  if (process.platform === 'win32') return
+  const mine = await fs.stat(file)
+  // chown first: it may clear set-id bits that the chmod then puts back.
+  if (mine.uid !== like.uid || mine.gid !== like.gid) await fs.chown(file, like.uid, like.gid)
+  await fs.chmod(file, like.mode & 0o7777)
+}
+
 /** Size of a backup: a file's, or the sum of a directory's files (as digestPath counts it). */
 export async function pathBytes(p: string): Promise<number> {
   const stat = await fs.stat(p)

@@ -7,7 +7,7 @@ import { runMode } from './modes/index.js'
 import { failedChecks, renderSummary, type Report } from './report.js'
 import { SECRET_INPUTS } from './secrets.js'
 
-const actionsLog: Log = {
+export const actionsLog: Log = {
   info: (message) => core.info(message),
   warning: (message) => core.warning(message),
   group: (name, fn) => core.group(name, fn),
@@ -33,6 +33,8 @@ export function failureMessage(report: Report): string {
 
 /** The action: inputs into a Config, the mode, then outputs, summary and the job's status. */
 export async function run(): Promise<void> {
+  // Tells the post step (the same file, run again at the end of the job) that it is the post step.
+  core.saveState('isPost', 'true')
   maskSecrets(core.getInput(Inputs.ConnectionString))
   maskSecrets(core.getInput(Inputs.RestoreConnectionString))
   if (process.env.PGPASSWORD) core.setSecret(process.env.PGPASSWORD)

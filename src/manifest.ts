@@ -33,6 +33,8 @@ export interface Manifest {
     compression?: Compression
     /** age: the public keys it was encrypted to; which recovery key opens it. */
     recipients?: string[]
+    /** gpg: the recipient it was encrypted to (key id, fingerprint, e-mail or armored public key). */
+    gpgRecipient?: string
     plain?: { sha256: string; bytes: number }
   }
   source: { description: string; bytes: number; journalMode?: string; systemIdentifier?: string }

@@ -14,6 +14,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Readable, Transform, Writable, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { removeOnInterrupt } from '../cleanup.js'
 import { UserError } from '../errors.js'
 import { fsyncDir, tempName } from '../fsutil.js'
 import {
@@ -94,6 +95,12 @@ export interface DecodeOptions {
   /** What the backup was made with; a mismatch is an error naming `compression`. */
   compression: Compression
   decryption: Decryption
+  /**
+   * The plaintext's size as the manifest recorded it: decoding stops with an error at the first
+   * byte beyond it, so a decompression bomb (or a gpg message with its own compression) cannot
+   * fill the disk. Unset: no limit.
+   */
+  maxPlainBytes?: number
   signal?: AbortSignal
 }
 
@@ -286,6 +293,9 @@ async function decodeStages(src: string, opts: DecodeOptions) {
   if (decryption.kind === 'age') stages.push({ stream: ageDecryptStream(decryption, src) })
   if (decryption.kind === 'gpg') stages.push({ stream: gpgDecryptStream(decryption, src) })
   if (compression !== 'none') stages.push(...decompressStages(compression, src))
+  if (opts.maxPlainBytes !== undefined) {
+    stages.push({ stream: new ByteLimit(opts.maxPlainBytes, src) })
+  }
   const plain = stages.length === 1 ? stored : new HashTap()
   if (plain !== stored) stages.push({ stream: plain })
   return { stages, stored, plain }
@@ -369,6 +379,28 @@ class HashTap extends Transform {
   }
 }
 
+/** Passes at most `max` bytes; one more is an error that stops every stage. */
+class ByteLimit extends Transform {
+  private bytes = 0
+
+  constructor(
+    private readonly max: number,
+    private readonly file: string,
+  ) {
+    super({ highWaterMark: STAGE_BUFFER })
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length
+    if (this.bytes <= this.max) return done(null, chunk)
+    done(
+      new UserError(
+        `${this.file}: decodes to more than the ${this.max} bytes of plaintext its manifest records (backup.plain.bytes), so decoding stopped there and nothing was kept: the backup was damaged or replaced (a decompression bomb looks like this); restore from another backup`,
+      ),
+    )
+  }
+}
+
 function digests(stored: HashTap, plain: HashTap): Digests {
   const sha256 = stored.digest()
   return {
@@ -414,6 +446,8 @@ async function intoTempFile(dest: string, write: (out: Writable) => Promise<void
     throw new UserError(`${dest}: its folder ${dir} does not exist; create it first`)
   }
   const tmp = tempName(dir, path.basename(dest))
+  // Interrupted (SIGINT/SIGTERM): a partly written file, perhaps plaintext, is removed first.
+  const forget = removeOnInterrupt(tmp, 'partial file')
   // flush: fsync before close, so the rename below never exposes a file the disk has not got.
   const out = createWriteStream(tmp, {
     flags: 'wx',
@@ -435,6 +469,8 @@ async function intoTempFile(dest: string, write: (out: Writable) => Promise<void
     await closed
     await fs.rm(tmp, { force: true })
     throw err
+  } finally {
+    forget()
   }
   await fsyncDir(dir)
 }

@@ -10,6 +10,7 @@ import * as path from 'node:path'
 import pg from 'pg'
 import type { AuditRows } from '../audit.js'
 import { describeFindings, schemaNames } from '../checks.js'
+import { cleanups } from '../cleanup.js'
 import type { Config } from '../config.js'
 import { describeError, UserError } from '../errors.js'
 import { runCheck } from '../inspect.js'
@@ -528,9 +529,12 @@ export class PostgresEngine implements Engine {
     const drop = async () => {
       if (dropped) return
       dropped = true
+      forgetDrop()
       await adminClient.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`)
       await adminClient.end().catch(() => undefined)
     }
+    // Also on SIGINT/SIGTERM: a restored copy of every user's data must not outlive the drill.
+    const forgetDrop = cleanups.add(`scratch database ${name}`, drop)
     try {
       const server = await serverFacts(adminClient)
       if (

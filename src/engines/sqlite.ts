@@ -5,7 +5,8 @@ import { describeFindings } from '../checks.js'
 import { keyText } from '../digest.js'
 import { describeError, UserError } from '../errors.js'
 import { checkDatabase } from '../inspect.js'
-import { fsyncDir, fsyncFile, tempName } from '../fsutil.js'
+import { removeOnInterrupt } from '../cleanup.js'
+import { fsyncDir, fsyncFile, takeOwnership, tempName } from '../fsutil.js'
 import type { AuditRows } from '../audit.js'
 import type {
   ForeignKeyViolation,
@@ -357,6 +358,10 @@ export class SqliteEngine implements Engine {
     const target = path.resolve(this.source)
     const dir = path.dirname(target)
     const tmp = tempName(dir, path.basename(target))
+    const forget = removeOnInterrupt(tmp, 'partial restore')
+    // The restored file takes the live one's owner and mode: the backend often runs as another
+    // user (omniai, 0640) and could not open a new file, which is this process's and 0600.
+    const live = await fs.stat(target).catch(() => null)
     try {
       const src = await openSqlite(backup.path, { readonly: true })
       try {
@@ -378,6 +383,14 @@ export class SqliteEngine implements Engine {
       } finally {
         out.close()
       }
+      if (live) {
+        await takeOwnership(tmp, live).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EPERM') throw err
+          throw new UserError(
+            `connection-string: ${target} belongs to uid ${live.uid} (group ${live.gid}), and this process (uid ${process.getuid?.()}) cannot give the restored file that owner, so the backend could no longer open it; the live database was not touched. Fix: run the restore as root (sudo) or as the file's owner.`,
+          )
+        })
+      }
       await fsyncFile(tmp)
       // A -wal left beside the old file would be replayed onto the restored one: its frames
       // belong to the old database. The safety backup already holds what they contained.
@@ -389,6 +402,8 @@ export class SqliteEngine implements Engine {
     } catch (err) {
       await fs.rm(tmp, { force: true })
       throw err
+    } finally {
+      forget()
     }
     return new SqliteDatabase(target, await openSqlite(target, { readonly: false }))
   }

@@ -3,6 +3,7 @@ import { checksum, foreignKeys } from '../checks.js'
 import * as path from 'node:path'
 import { encodedExtension, encodeFile } from '../codec/index.js'
 import { loadCatalog, renderTrend, saveCatalog } from '../catalog.js'
+import { removeOnInterrupt } from '../cleanup.js'
 import { createEngine } from '../engines/index.js'
 import { applyRetention, planRetention, retentionRows } from '../retention.js'
 import { artifactSettings, artifactTier, uploadBackup } from '../store/artifacts.js'
@@ -49,9 +50,17 @@ export async function backup(ctx: ModeContext): Promise<Report> {
   const suffix = engine.extension + encodedExtension(config.compression, config.encryption.kind)
   // Encrypted backups are snapshotted into the scratch folder, so no plaintext copy ever sits
   // in backup-dir, and only the encoded file is moved there.
+  if (encoded) await fs.mkdir(config.scratchDir, { recursive: true })
   const workDir = encoded ? await fs.mkdtemp(path.join(config.scratchDir, 'omniai-backup-')) : null
   const tmp = workDir ? path.join(workDir, base + engine.extension) : store.tempPath(base + suffix)
   const stored = workDir ? store.tempPath(base + suffix) : tmp
+  // Interrupted (SIGINT/SIGTERM): the plaintext snapshot and the partial backup go first.
+  const forget = [
+    ...(workDir ? [removeOnInterrupt(workDir)] : []),
+    removeOnInterrupt(tmp, 'partial snapshot'),
+    removeOnInterrupt(`${tmp}-journal`, 'partial snapshot'),
+    ...(stored !== tmp ? [removeOnInterrupt(stored, 'partial backup')] : []),
+  ]
   try {
     const t0 = performance.now()
     let hashing: Promise<{ sha256: string; bytes: number }> | null = null
@@ -120,6 +129,10 @@ export async function backup(ctx: ModeContext): Promise<Report> {
         ...(config.encryption.kind === 'age' && config.encryption.recipients?.length
           ? { recipients: [...config.encryption.recipients] }
           : {}),
+        // What a safety backup before restoring this one is encrypted to (mode restore).
+        ...(config.encryption.kind === 'gpg' && config.encryption.recipient
+          ? { gpgRecipient: config.encryption.recipient }
+          : {}),
         plain: { sha256: plain.sha256, bytes: plain.bytes },
       }
     }
@@ -159,6 +172,7 @@ export async function backup(ctx: ModeContext): Promise<Report> {
     throw err
   } finally {
     if (workDir) await fs.rm(workDir, { recursive: true, force: true })
+    for (const f of forget) f()
   }
   // Nothing older may go, and nothing is uploaded, until the backup is committed as recorded:
   // its manifest reads back from disk and names a file of the size that was hashed. (The

@@ -8,6 +8,7 @@ import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
 import { checkDatabase, runCheck, startIntegrity } from '../inspect.js'
 import { isEncoded, plaintextOf } from './plain.js'
+import { removeOnInterrupt } from '../cleanup.js'
 import { evidenceSettings, recordDrill, type DrillRecord } from '../evidence.js'
 import { smokeInto } from './smoke.js'
 import { ageSeconds, checksumOf, reportOn, withSelection, type Selection } from './verify.js'
@@ -97,6 +98,7 @@ async function drillSelected(ctx: ModeContext, selection: Selection): Promise<Re
     )
   }
   const scratch = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-drill-'))
+  const forget = removeOnInterrupt(scratch)
   try {
     await fs.chmod(scratch, 0o700)
     const t1 = performance.now()
@@ -145,6 +147,7 @@ async function drillSelected(ctx: ModeContext, selection: Selection): Promise<Re
   } finally {
     // The runbook's "delete restore test database", whatever happened above.
     await fs.rm(scratch, { recursive: true, force: true })
+    forget()
   }
   report.backupAgeSeconds = ageSeconds(entry, started)
   report.checks.push(backupAge(report.backupAgeSeconds, config.maxBackupAgeSeconds))

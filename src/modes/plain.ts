@@ -59,7 +59,12 @@ export async function plaintextOf(
   const how = `${b.encryption ?? 'none'}${b.compression && b.compression !== 'none' ? `, ${b.compression}` : ''}`
   try {
     const digests = await log.group(`Decode (${how})`, () =>
-      decodeFile(entry.path, dest, { compression: b.compression ?? 'none', decryption }),
+      decodeFile(entry.path, dest, {
+        compression: b.compression ?? 'none',
+        decryption,
+        // Never more than the manifest says: a bomb in a replaced backup cannot fill the disk.
+        ...(b.plain ? { maxPlainBytes: b.plain.bytes } : {}),
+      }),
     )
     const want = b.plain
     const ok = !!want && digests.plainSha256 === want.sha256 && digests.plainBytes === want.bytes

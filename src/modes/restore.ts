@@ -1,5 +1,6 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
+import { cleanups, removeOnInterrupt } from '../cleanup.js'
 import { Inputs } from '../config.js'
 import type { Database } from '../engines/engine.js'
 import { createEngine } from '../engines/index.js'
@@ -8,6 +9,8 @@ import { digestPath, fsyncPath } from '../fsutil.js'
 import type { Log } from '../log.js'
 import type { Report } from '../report.js'
 import { runServiceCommand } from '../service.js'
+import { encodedExtension, encodeFile } from '../codec/index.js'
+import { safetyCodec, type SafetyCodec } from './safety-codec.js'
 import { backup } from './backup.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 import { checkRestored } from './drill.js'
@@ -28,10 +31,12 @@ export async function restore(ctx: ModeContext): Promise<Report> {
   return withSelection(ctx, async (selection) => {
     await fs.mkdir(ctx.config.scratchDir, { recursive: true })
     const work = await fs.mkdtemp(path.join(ctx.config.scratchDir, 'omniai-restore-'))
+    const forget = removeOnInterrupt(work)
     try {
       return await restoreSelected(ctx, selection, work)
     } finally {
       await fs.rm(work, { recursive: true, force: true })
+      forget()
     }
   })
 }
@@ -95,6 +100,8 @@ async function restoreSelected(
   // drops what they did since the backup.
   const sessions = exists ? await engine.liveSessions(started).catch(() => null) : null
   const safetyDir = path.join(config.backupDir, 'pre-restore')
+  // The safety backup holds the same users' data as the backup: encrypted the same way.
+  const codec = exists ? safetyCodec(manifest, entry.path, config) : null
   const plan = [
     `verified ${path.basename(entry.path)} (taken ${manifest.createdAt}): ${checks.map((c) => c.name).join(', ')} passed`,
     ...(sessions
@@ -104,7 +111,7 @@ async function restoreSelected(
       : []),
     ...(config.stopCommand ? [`stop the backend: ${config.stopCommand.join(' ')}`] : []),
     exists
-      ? `back up the current ${target} into ${safetyDir} (manifest included; taken whatever state it is in)`
+      ? `back up the current ${target} into ${safetyDir}${codec && 'how' in codec && codec.how ? `, ${codec.how}` : ''} (manifest included; taken whatever state it is in)`
       : `${target} does not exist yet: no safety backup needed`,
     `replace ${target} with ${path.basename(entry.path)}${config.engine === 'sqlite' ? ' (written beside it, fsynced, renamed over it; stale -wal/-shm removed)' : ' (pg_restore --clean --if-exists in one transaction)'}`,
     `check the restored ${target} against the backup's manifest: schema, row counts, foreign keys, recent conversations, audit log`,
@@ -127,21 +134,32 @@ async function restoreSelected(
     sessions?.active && !config.allowActiveSessions
       ? `allow-active-sessions: ${target} holds ${sessions.active} unexpired user session(s) in ${sessions.table}; a restore logs them out and loses what they did since the backup. Fix: announce the maintenance window and wait for them to end (the runbook's "ensure no active user sessions"), or set allow-active-sessions: true; nothing was changed.`
       : null
+  const codecRefusal = codec && 'refusal' in codec ? codec.refusal : null
   if (config.dryRun) {
     // A dry run shows the whole plan, and says what would stop the real run.
-    if (refusal) {
-      report.warnings.push(refusal)
-      log.warning(refusal)
+    for (const r of [refusal, codecRefusal]) {
+      if (!r) continue
+      report.warnings.push(r)
+      log.warning(r)
     }
     log.info(`dry run: ${plan.join('; ')}`)
     return finish(report, started, now())
   }
   if (refusal) throw new UserError(refusal)
+  if (codecRefusal) throw new UserError(codecRefusal)
 
+  // Interrupted (SIGINT/SIGTERM) from here on, the backend is started again, as on a failure.
+  const start = config.startCommand
+  const forgetStart = start
+    ? cleanups.add(`the backend started again (${start.join(' ')})`, () =>
+        runServiceCommand(start, Inputs.StartCommand, log),
+      )
+    : () => {}
   if (config.stopCommand) await runServiceCommand(config.stopCommand, Inputs.StopCommand, log)
   // Whatever fails from here until the database is replaced leaves the old data in place:
   // the backend goes back up as it was.
   const restart = async (err: unknown) => {
+    forgetStart()
     if (config.startCommand) {
       await runServiceCommand(config.startCommand, Inputs.StartCommand, log).catch(
         (startErr: unknown) =>
@@ -159,7 +177,7 @@ async function restoreSelected(
           : `connection-string: ${target} is in use by ${users.join(', ')}. Fix: stop the OmniAI backend first (the runbook's restore step 1, or set stop-command and start-command), then run the restore again; nothing was changed.`,
       )
     }
-    if (exists) await safetyBackup(ctx, report, target, safetyDir)
+    if (codec && 'how' in codec) await safetyBackup(ctx, report, target, safetyDir, codec)
   } catch (err) {
     await restart(err)
   }
@@ -182,6 +200,7 @@ async function restoreSelected(
   } finally {
     await db.close()
   }
+  forgetStart()
   if (config.startCommand) {
     try {
       await runServiceCommand(config.startCommand, Inputs.StartCommand, log)
@@ -201,20 +220,39 @@ async function restoreSelected(
  * damaged database is copied and marked damaged, tables the inputs name need not be there, and
  * a SQLite file the backup cannot even open is copied byte for byte.
  */
-async function safetyBackup(ctx: ModeContext, report: Report, target: string, safetyDir: string) {
+async function safetyBackup(
+  ctx: ModeContext,
+  report: Report,
+  target: string,
+  safetyDir: string,
+  codec: SafetyCodec,
+) {
   const { config, log } = ctx
   const restore = report.restore!
   const prefix = `${config.prefix}-pre-restore`
+  const { encryption, compression } = codec
   const safety = await log.group('Safety backup of the current database', () =>
     backup({
       ...ctx,
       safety: true,
-      config: { ...config, backupDir: safetyDir, prefix, retention: 'off', uploadArtifact: false },
+      config: {
+        ...config,
+        backupDir: safetyDir,
+        prefix,
+        retention: 'off',
+        uploadArtifact: false,
+        encryption,
+        compression,
+      },
     }).catch(async (err: unknown) => {
       if (config.engine !== 'sqlite') throw err
-      return rawCopy(config.connectionString, safetyDir, prefix, err, log)
+      return rawCopy(config.connectionString, safetyDir, prefix, err, log, codec)
     }),
   )
+  if (codec.warning) {
+    report.warnings.push(codec.warning)
+    log.warning(codec.warning)
+  }
   if (!safety.backup || safety.checks.some((c) => c.name === 'checksum' && !c.ok)) {
     throw new UserError(
       `connection-string: the safety backup of ${target} could not be written (${
@@ -230,7 +268,7 @@ async function safetyBackup(ctx: ModeContext, report: Report, target: string, sa
   restore.safetyBackup = safety.backup.path
   restore.undo =
     'raw' in safety
-      ? `stop the backend, then copy ${safety.backup.path} over ${config.connectionString}`
+      ? safety.raw
       : `omniai-backup restore --connection-string ${config.engine === 'sqlite' ? config.connectionString : '<the same URL>'} --backup-dir ${safetyDir} --backup-file ${safety.backup.path} --confirm ${target}`
   log.info(`safety backup: ${safety.backup.path}. To undo this restore: ${restore.undo}`)
 }
@@ -242,24 +280,47 @@ async function rawCopy(
   prefix: string,
   why: unknown,
   log: Log,
-): Promise<Report & { raw: true }> {
+  codec: SafetyCodec,
+): Promise<Report & { raw: string }> {
   await fs.mkdir(dir, { recursive: true, mode: 0o700 })
   const name = `${prefix}-${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}-raw.db`
-  const dest = path.join(dir, name)
-  await fs.copyFile(source, dest, fs.constants.COPYFILE_EXCL)
-  await fs
-    .copyFile(`${source}-wal`, `${dest}-wal`, fs.constants.COPYFILE_EXCL)
-    .catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err
-    })
-  await fsyncPath(dest)
+  const ext = encodedExtension(codec.compression, codec.encryption.kind)
+  const dest = path.join(dir, name + ext)
+  // Encoded like the backups when they are (encodeFile writes a new file, fsynced).
+  const copy = async (from: string, to: string) => {
+    if (!ext) return fs.copyFile(from, to, fs.constants.COPYFILE_EXCL)
+    if (await fs.stat(to).catch(() => null)) throw new Error(`${to} exists`)
+    await encodeFile(from, to, { compression: codec.compression, encryption: codec.encryption })
+  }
+  await copy(source, dest)
+  const wal = path.join(dir, `${name}-wal${ext}`)
+  await copy(`${source}-wal`, wal).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT' && !/no such file/.test(err.message)) throw err
+  })
+  if (!ext) await fsyncPath(dest)
   const warning = `the live database could not be backed up the normal way (${describeError(why)}); it was copied byte for byte to ${dest} instead.`
   log.warning(warning)
   const report = emptyReport('backup', 'sqlite', new Date())
   const { sha256, bytes } = await digestPath(dest)
   report.backup = { path: dest, sha256, bytes, createdAt: new Date().toISOString() }
   report.warnings.push(warning)
-  return { ...report, raw: true }
+  const undo = ext
+    ? `stop the backend, then ${decodeCommand(codec, dest)} > ${source} (and ${decodeCommand(codec, wal)} > ${source}-wal if that file exists)`
+    : `stop the backend, then copy ${dest} over ${source}`
+  return { ...report, raw: undo }
+}
+
+/** The shell command that turns a raw copy back into the database file, with the standard tools. */
+function decodeCommand(codec: SafetyCodec, file: string): string {
+  const e = codec.encryption
+  const decrypt =
+    e.kind === 'age'
+      ? `age -d${e.recipients?.length ? ' -i <recovery key file>' : ''} ${file}`
+      : e.kind === 'gpg'
+        ? `gpg -d ${file}`
+        : `cat ${file}`
+  const unzip = { none: '', gzip: ' | gunzip', zstd: ' | zstd -d' }[codec.compression]
+  return decrypt + unzip
 }
 
 /** The source's name as the manifest recorded it: a SQLite file name, or a PostgreSQL URL's database. */

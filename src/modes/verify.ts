@@ -1,3 +1,4 @@
+import { removeOnInterrupt } from '../cleanup.js'
 import { backupAge, checksum } from '../checks.js'
 import { createEngine } from '../engines/index.js'
 import { UserError } from '../errors.js'
@@ -39,7 +40,11 @@ export async function selectBackup({ config, log }: ModeContext) {
     const settings = artifactSettings(config.artifactName, config.githubToken)
     await fs.mkdir(config.scratchDir, { recursive: true })
     const downloaded = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-artifact-'))
-    release = () => fs.rm(downloaded, { recursive: true, force: true })
+    const forget = removeOnInterrupt(downloaded)
+    release = async () => {
+      await fs.rm(downloaded, { recursive: true, force: true })
+      forget()
+    }
     try {
       ;({ artifact, dir, skipped } = await log.group('Download artifact', () =>
         downloadBackup(settings, downloaded, log, {
@@ -154,6 +159,7 @@ async function verifySelected(ctx: ModeContext, selection: Selection): Promise<R
   const t1 = performance.now()
   await fs.mkdir(config.scratchDir, { recursive: true })
   const work = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-verify-'))
+  const forget = removeOnInterrupt(work)
   try {
     let ref: BackupRef | null = entry
     if (isEncoded(entry)) {
@@ -180,6 +186,7 @@ async function verifySelected(ctx: ModeContext, selection: Selection): Promise<R
     }
   } finally {
     await fs.rm(work, { recursive: true, force: true })
+    forget()
   }
   report.durations.checksMs = Math.round(performance.now() - t1)
   report.backupAgeSeconds = ageSeconds(entry, started)
