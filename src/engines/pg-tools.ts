@@ -264,10 +264,15 @@ export async function findTool(
  * failed); reports and logs carry no row contents, so those lines are dropped.
  */
 export function withoutRowValues(stderr: string): string {
-  return stderr
-    .split('\n')
-    .filter((line) => !/^\s*(DETAIL:\s+(Key|Failing row)|CONTEXT:\s+COPY)/.test(line))
-    .join('\n')
+  return (
+    stderr
+      .split('\n')
+      // A COPY context line may also come last in a longer CONTEXT, under a function's lines.
+      .filter(
+        (line) => !/^\s*(DETAIL:\s+(Key|Failing row)|(CONTEXT:\s+)?COPY .*, line \d+)/.test(line),
+      )
+      .join('\n')
+  )
 }
 
 /** A client tool failed; its message is one line ending with the tool's own last words. */

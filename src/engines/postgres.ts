@@ -40,9 +40,9 @@ import {
   runTool,
   ToolError,
   toolConnection,
-  withDatabase,
   type PgTarget,
 } from './pg-tools.js'
+import { archiveExtensions, deniedRights, DrillRole, liveRights } from './pg-roles.js'
 import {
   hashRows,
   quoteIdent,
@@ -188,17 +188,22 @@ function deferredConstraints(backup: BackupRef): DeferredConstraint[] {
 
 /**
  * Writes a pg_restore --use-list file into `dir`: the archive's table of contents with the
- * deferred constraints commented out. Returns the pg_restore arguments that use it.
+ * deferred constraints, and the entries `leave` begins (`COMMENT - EXTENSION x `), commented
+ * out. Returns the pg_restore arguments that use it.
  */
 async function restoreListArgs(
   tool: string,
   backup: BackupRef,
   deferred: DeferredConstraint[],
   dir: string,
+  leave: string[] = [],
 ): Promise<string[]> {
-  if (deferred.length === 0) return []
+  if (deferred.length === 0 && leave.length === 0) return []
   const { stdout } = await runTool(tool, ['--list', backup.path], {})
-  const skip = deferred.map((d) => ` FK CONSTRAINT ${d.schema} ${d.table} ${d.name} `)
+  const skip = [
+    ...deferred.map((d) => ` FK CONSTRAINT ${d.schema} ${d.table} ${d.name} `),
+    ...leave.map((entry) => ` ${entry}`),
+  ]
   const list = stdout
     .split('\n')
     .map((line) => (skip.some((s) => line.includes(s)) ? `;${line}` : line))
@@ -435,13 +440,15 @@ export class PostgresEngine implements Engine {
     const server = await serverFacts(client).finally(() => client.end().catch(() => undefined))
     const tool = await this.restoreTool(backup, server.major)
     const deferred = deferredConstraints(backup)
+    // Code in the backup runs during the restore: with the owner's rights where it can.
+    const rights = await liveRights(target, tool.path, backup.path, connect, log)
     const listDir = await fs.mkdtemp(path.join(os.tmpdir(), 'omniai-restore-list-'))
-    const putBack = await dropLiveConstraints(target, deferred)
     try {
+      const putBack = await dropLiveConstraints(target, deferred)
       // The runbook's pg_restore --clean --if-exists, in one transaction: a failure rolls back
       // and the old data stays.
-      const listArgs = await restoreListArgs(tool.path, backup, deferred, listDir)
-      await toolConnection(target, (dbname, env) =>
+      const listArgs = await restoreListArgs(tool.path, backup, deferred, listDir, rights.leave)
+      await toolConnection(rights.target, (dbname, env) =>
         runTool(
           tool.path,
           [
@@ -450,6 +457,7 @@ export class PostgresEngine implements Engine {
             '--single-transaction',
             '--exit-on-error',
             '--no-password',
+            ...rights.args,
             ...listArgs,
             `--dbname=${dbname}`,
             backup.path,
@@ -464,14 +472,17 @@ export class PostgresEngine implements Engine {
         )
         throw err instanceof ToolError
           ? new UserError(
-              `${err.message}. The restore was rolled back: the live database is as it was.${notBack}`,
+              `${(deniedRights(err, rights.who.replace(/^as /, '')) ?? err).message.replace(/\.$/, '')}. The restore was rolled back: the live database is as it was.${notBack}`,
             )
           : err
       })
     } finally {
+      await rights.done()
       await fs.rm(listDir, { recursive: true, force: true })
     }
-    log.info(`pg_restore --clean --if-exists --single-transaction into ${target.redacted}`)
+    log.info(
+      `pg_restore --clean --if-exists --single-transaction into ${target.redacted} ${rights.who}`,
+    )
     await addDeferred(target, 'connection-string', deferred, log)
     return new PgDatabase(await connect(target, 'connection-string'), target, false)
   }
@@ -526,12 +537,18 @@ export class PostgresEngine implements Engine {
     const adminClient = await connect(admin, 'restore-connection-string')
     let dropped = false
     const name = `omniai_drill_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}_${Math.random().toString(36).slice(2, 8)}`
+    // The code a dump carries runs during pg_restore: as a role with no rights beyond the
+    // scratch database, never as the superuser restore-connection-string usually names.
+    const role = new DrillRole(adminClient, admin, name, log)
     const drop = async () => {
       if (dropped) return
       dropped = true
       forgetDrop()
-      await adminClient.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`)
-      await adminClient.end().catch(() => undefined)
+      try {
+        await role.drop()
+      } finally {
+        await adminClient.end().catch(() => undefined)
+      }
     }
     // Also on SIGINT/SIGTERM: a restored copy of every user's data must not outlive the drill.
     const forgetDrop = cleanups.add(`scratch database ${name}`, drop)
@@ -546,15 +563,20 @@ export class PostgresEngine implements Engine {
         )
       }
       const tool = await this.restoreTool(backup, server.major)
-      // A fresh database of the action's own: pg_restore never touches an existing one.
-      await adminClient.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`)
       log.info(
-        `pg_restore: ${tool.version} into scratch database ${name} on ${admin.host}:${admin.port}`,
+        `pg_restore: ${tool.version} into scratch database ${name} on ${admin.host}:${admin.port}, as ${name}, a role made for the drill (no superuser, CREATEDB or CREATEROLE; owner of that database only; dropped with it)`,
       )
-      const scratch = withDatabase(admin, name)
+      await role.create()
+      const leave = await role.prepare(
+        await archiveExtensions(tool.path, backup.path, scratchDir),
+        connect,
+        server.major,
+        log,
+      )
+      const scratch = await role.login()
       const deferred = deferredConstraints(backup)
       try {
-        const listArgs = await restoreListArgs(tool.path, backup, deferred, scratchDir)
+        const listArgs = await restoreListArgs(tool.path, backup, deferred, scratchDir, leave)
         await toolConnection(scratch, (dbname, env) =>
           runTool(
             tool.path,
@@ -572,13 +594,16 @@ export class PostgresEngine implements Engine {
           ),
         )
       } catch (err) {
-        throw err instanceof ToolError ? new UserError(err.message) : err
+        throw err instanceof ToolError
+          ? (deniedRights(err, `${name}, the drill's own role without superuser rights`) ??
+              new UserError(err.message))
+          : err
       }
       await addDeferred(scratch, 'restore-connection-string', deferred, log)
       const client = await connect(scratch, 'restore-connection-string')
       return new PgDatabase(client, scratch, false, drop)
     } catch (err) {
-      await drop().catch(() => undefined)
+      await drop().catch((e: unknown) => log.warning(describeError(e)))
       throw err
     }
   }
