@@ -34,6 +34,8 @@ interface Run {
   stderr: string
   outputs: Record<string, string>
   summary: string
+  /** What the step saved for its post step (GITHUB_STATE). */
+  state?: Record<string, string>
 }
 
 /** GITHUB_OUTPUT as @actions/core writes it: `name<<delim\nvalue\ndelim` (or `name=value`). */
@@ -135,8 +137,10 @@ class Workspace {
     mkdirSync(files)
     const outputFile = join(files, 'output')
     const summaryFile = join(files, 'summary')
+    const stateFile = join(files, 'state')
     writeFileSync(outputFile, '')
     writeFileSync(summaryFile, '')
+    writeFileSync(stateFile, '')
     // As the runner does: every input action.yml declares arrives, with its default when the
     // step does not set it (an expression default such as the token as the runner expands it:
     // here, empty).
@@ -152,6 +156,7 @@ class Workspace {
         ...inputEnv,
         GITHUB_OUTPUT: outputFile,
         GITHUB_STEP_SUMMARY: summaryFile,
+        GITHUB_STATE: stateFile,
         RUNNER_TEMP: this.runnerTemp,
         ...extraEnv,
       }),
@@ -160,6 +165,7 @@ class Workspace {
       ...result,
       outputs: parseGithubOutput(readFileSync(outputFile, 'utf8')),
       summary: readFileSync(summaryFile, 'utf8'),
+      state: parseGithubOutput(readFileSync(stateFile, 'utf8')),
     }
   }
 
@@ -281,6 +287,29 @@ describe('committed bundle, run as a GitHub runner runs it', () => {
         .map(String)
         .filter((f) => f.includes('node_modules')),
     ).toEqual([])
+  })
+
+  it('the post step (the same file, STATE_isPost) removes what a killed step left, nothing else', async () => {
+    // main saves the state that tells the runner's later call of dist/index.js it is the post step.
+    const main = await ws.action({ mode: 'smoke', 'smoke-url': '' })
+    expect(main.state?.isPost).toBe('true')
+    const scratch = ws.path('post-scratch')
+    mkdirSync(join(scratch, 'omniai-drill-AbC123'), { recursive: true })
+    writeFileSync(join(scratch, 'omniai-drill-AbC123', 'plain.db'), 'decrypted rows')
+    mkdirSync(join(scratch, 'omniai-notes'))
+    const post = await ws.action(
+      { mode: 'drill', 'scratch-dir': scratch },
+      { STATE_isPost: 'true' },
+    )
+    expect(post.code, explain(post)).toBe(0)
+    expect(readdirSync(scratch)).toEqual(['omniai-notes'])
+    // Positive control: without STATE_isPost the same call is the drill itself, not the post step.
+    const notPost = await ws.action({
+      mode: 'drill',
+      'scratch-dir': scratch,
+      'backup-dir': 'none-here',
+    })
+    expect(notPost.code).not.toBe(0)
   })
 
   it('backup: writes the backup, outputs, report and summary', async () => {

@@ -73,6 +73,7 @@ describe('encrypted backups', () => {
     expect(failed(report)).toEqual({})
     expect(report.checks.map((c) => c.name)).toEqual([
       'checksum',
+      'encryption',
       'decrypt',
       'integrity',
       'foreign-keys',
@@ -83,7 +84,7 @@ describe('encrypted backups', () => {
       'restore-time',
       'backup-age',
     ])
-    expect(report.checks[1]!.detail).toMatch(
+    expect(report.checks[2]!.detail).toMatch(
       /^decrypted with the recovery key \(age, zstd\); plaintext sha256 .* match the manifest/,
     )
     expect(JSON.parse((await fs.readFile(drillLog, 'utf8')).trim())).toMatchObject({

@@ -4,6 +4,7 @@
  * tool does). Neither may stop a dump, a drill or a restore.
  */
 import { execFile } from 'node:child_process'
+import { cp } from 'node:fs/promises'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
@@ -165,3 +166,33 @@ describe.skipIf(!inject('pgSource'))(
     })
   },
 )
+
+describe.skipIf(!inject('pgSource'))('PostgreSQL drill with gate-after-drill', () => {
+  it('the gate runs against the restored scratch database while it still exists', async () => {
+    const db = await imperfect()
+    await run('backup', { 'connection-string': db.url, 'backup-dir': db.backups }, db.dir)
+    const tests = path.join(db.dir, 'backend')
+    await cp(path.join(import.meta.dirname, 'fixtures', 'pytest', 'restored-pg'), tests, {
+      recursive: true,
+    })
+    const { report, log } = await run(
+      'drill',
+      {
+        'backup-dir': db.backups,
+        'restore-connection-string': restoreServer,
+        'drill-log': 'none',
+        'gate-after-drill': 'true',
+        'gate-command': 'python3 -m pytest',
+        'gate-working-directory': tests,
+      },
+      db.dir,
+    )
+    expect(failed(report)).toEqual({})
+    expect(report.gate?.tests).toEqual({ selected: 2, passed: 2, failed: 0, errors: 0, skipped: 0 })
+    // The copy the gate saw is gone afterwards.
+    const line = log.lines.find((l) => l.startsWith('security gate against the restored copy'))!
+    const scratch = /\/(omniai_drill_\w+)/.exec(line)![1]!
+    const left = await exec(restoreServer, `SELECT 1 FROM pg_database WHERE datname = '${scratch}'`)
+    expect(left).toEqual([])
+  })
+})

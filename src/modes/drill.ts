@@ -125,24 +125,28 @@ async function drillSelected(ctx: ModeContext, selection: Selection): Promise<Re
         detail: `the backup did not restore: ${describeError(err)}`,
       })
     }
-    if (db) {
-      report.restoreSeconds = (performance.now() - t1) / 1000
-      report.durations.restoreMs = Math.round(performance.now() - t1)
-      try {
+    const restored = db
+    try {
+      if (restored) {
+        report.restoreSeconds = (performance.now() - t1) / 1000
+        report.durations.restoreMs = Math.round(performance.now() - t1)
         const t2 = performance.now()
-        const { checks, database } = await log.group('Checks', () => checkRestored(db, manifest))
+        const { checks, database } = await log.group('Checks', () =>
+          checkRestored(restored, manifest),
+        )
         report.checks.push(...checks)
         report.durations.checksMs = Math.round(performance.now() - t2)
         report.database = database
-      } finally {
-        await db.close()
+        report.checks.push(restoreTime(report.restoreSeconds, config.maxRestoreSeconds))
       }
-      report.checks.push(restoreTime(report.restoreSeconds, config.maxRestoreSeconds))
+      // The gate runs only on a drill whose every check passed, the checksum included.
+      report.checks.unshift(await checksumming)
+      // The runbook's smoke test: the security gate against the restored copy while it still
+      // exists (closing a PostgreSQL copy drops its scratch database and role).
+      if (config.gateAfterDrill) await gateOnRestored(ctx, restored, report)
+    } finally {
+      await restored?.close()
     }
-    // The gate runs only on a drill whose every check passed, the checksum included.
-    report.checks.unshift(await checksumming)
-    // The runbook's smoke test: the security gate against the restored copy, before it is deleted.
-    if (config.gateAfterDrill) await gateOnRestored(ctx, db, report)
     await smokeInto(report, ctx)
   } finally {
     // The runbook's "delete restore test database", whatever happened above.
