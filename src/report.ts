@@ -53,6 +53,8 @@ export interface Report {
     /** The runbook's "ensure no active user sessions": unexpired logins in the live database. */
     activeSessions?: { table: string; active: number } | null
   }
+  /** backup: free space beside the backups, the folder's size, the newest backup's size. */
+  space?: { dir: string; free: number; folderBytes: number; newestBytes: number; nextFits: boolean }
   /** backup: what retention kept and deleted in backup-dir. */
   retention?: {
     mode: 'apply' | 'dry-run'
@@ -220,6 +222,13 @@ export function renderSummary(report: Report): string {
   }
   if (report.mode !== 'gate' && report.mode !== 'smoke')
     facts.push(['Backups in folder', String(report.backupCount)])
+  if (report.space) {
+    const s = report.space
+    facts.push([
+      'Disk space',
+      `${bytes(s.free)} free beside the backups (folder ${bytes(s.folderBytes)}, newest ${bytes(s.newestBytes)})${s.nextFits ? '' : ': ⚠️ the next backup will not fit'}`,
+    ])
+  }
   if (report.artifact) {
     const a = report.artifact
     facts.push([

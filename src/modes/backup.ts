@@ -14,6 +14,7 @@ import type { Report } from '../report.js'
 import { LocalStore } from '../store/local.js'
 import { Inputs } from '../config.js'
 import { checkSignature, signatureFor, verifyKeyOf } from '../signature.js'
+import { asWriteFailure, formatBytes, requireSpace, spaceAt, type Need } from '../space.js'
 import { TOOL, VERSION } from '../version.js'
 import { emptyReport, finish, requireTable, type ModeContext } from './common.js'
 
@@ -47,6 +48,8 @@ export async function backup(ctx: ModeContext): Promise<Report> {
   await store.prepare()
   const base = `${config.prefix}-${started.toISOString().slice(0, 10)}`
   const encoded = config.encryption.kind !== 'none' || config.compression !== 'none'
+  // Room for what this backup will write, before anything is written.
+  await requireSpace(await backupNeeds(ctx, store, encoded))
   const suffix = engine.extension + encodedExtension(config.compression, config.encryption.kind)
   // Encrypted backups are snapshotted into the scratch folder, so no plaintext copy ever sits
   // in backup-dir, and only the encoded file is moved there.
@@ -61,6 +64,10 @@ export async function backup(ctx: ModeContext): Promise<Report> {
     removeOnInterrupt(`${tmp}-journal`, 'partial snapshot'),
     ...(stored !== tmp ? [removeOnInterrupt(stored, 'partial backup')] : []),
   ]
+  // Which input names the folder being written, for a write that fails anyway.
+  let writing: { input: string; path: string } = workDir
+    ? { input: Inputs.ScratchDir, path: workDir }
+    : { input: Inputs.BackupDir, path: config.backupDir }
   try {
     const t0 = performance.now()
     let hashing: Promise<{ sha256: string; bytes: number }> | null = null
@@ -107,6 +114,7 @@ export async function backup(ctx: ModeContext): Promise<Report> {
     let codec: Partial<Manifest['backup']> = {}
     if (workDir) {
       const t2 = performance.now()
+      writing = { input: Inputs.BackupDir, path: config.backupDir }
       const digests = await log.group(
         `Encode (${config.compression}, ${config.encryption.kind})`,
         () =>
@@ -169,7 +177,12 @@ export async function backup(ctx: ModeContext): Promise<Report> {
     await fs.rm(tmp, { recursive: true, force: true })
     await fs.rm(`${tmp}-journal`, { force: true })
     await fs.rm(stored, { recursive: true, force: true })
-    throw err
+    throw await asWriteFailure(
+      err,
+      writing.input,
+      writing.path,
+      'no backup was written; older backups are untouched',
+    )
   } finally {
     if (workDir) await fs.rm(workDir, { recursive: true, force: true })
     for (const f of forget) f()
@@ -215,7 +228,22 @@ export async function backup(ctx: ModeContext): Promise<Report> {
       report.retention = await applyRetentionTo(store, entry.path, config)
     }
   }
-  report.backupCount = (await store.list()).backups.length
+  const listing = await store.list()
+  report.backupCount = listing.backups.length
+  // The summary shows the room left beside the backups, and warns before the next one fails.
+  const space = await spaceFacts(
+    config.backupDir,
+    report.backup.bytes,
+    listing.backups.reduce((n, b) => n + b.manifest.backup.bytes, 0),
+  )
+  if (space) {
+    report.space = space
+    if (!space.nextFits && !ctx.safety) {
+      const warning = `backup-dir: ${formatBytes(space.free)} free in ${config.backupDir}, and the newest backup is ${formatBytes(space.newestBytes)}: the next backup will not fit. Fix: free space, lower keep-daily/keep-weekly, or move backup-dir.`
+      report.warnings.push(warning)
+      log.warning(warning)
+    }
+  }
   if (!ctx.safety) await recordTrend(ctx, report)
   return finish(report, started, now())
 }
@@ -260,5 +288,61 @@ async function applyRetentionTo(store: LocalStore, newest: string, config: ModeC
     mode: dryRun ? ('dry-run' as const) : ('apply' as const),
     ...summary,
     decisions: retentionRows(decisions),
+  }
+}
+
+/**
+ * What a backup will write, estimated before it starts: SQLite's snapshot is the size of the
+ * database (and its WAL); the stored file is that times the ratio the newest backup here had
+ * (compression), or for PostgreSQL the newest dump's size. With no history and no local file to
+ * measure, nothing is estimated and the write itself reports a full disk.
+ */
+async function backupNeeds(
+  { config, safety }: ModeContext,
+  store: LocalStore,
+  encoded: boolean,
+): Promise<Need[]> {
+  const newest = (await store.list().catch(() => null))?.backups.find((b) => !b.manifest.damaged)
+  let source: number | null = null
+  if (config.engine === 'sqlite') {
+    const size = async (f: string) => (await fs.stat(f).catch(() => null))?.size ?? 0
+    source = (await size(config.connectionString)) + (await size(`${config.connectionString}-wal`))
+  }
+  const ratio =
+    newest && newest.manifest.source.bytes > 0 && encoded
+      ? newest.manifest.backup.bytes / newest.manifest.source.bytes
+      : 1
+  const stored =
+    source !== null ? Math.ceil(source * Math.min(1, ratio)) : (newest?.manifest.backup.bytes ?? 0)
+  const name = path.basename(config.connectionString)
+  const needs: Need[] = [
+    {
+      input: Inputs.BackupDir,
+      dir: config.backupDir,
+      bytes: stored,
+      what: `the ${safety ? 'safety ' : ''}backup of ${config.engine === 'sqlite' ? name : 'the database'} (${formatBytes(stored)}${encoded && newest ? ", at the last backup's compression" : ''})`,
+    },
+  ]
+  if (encoded && source !== null) {
+    needs.push({
+      input: Inputs.ScratchDir,
+      dir: config.scratchDir,
+      bytes: source,
+      what: `the plaintext snapshot before it is encrypted (${formatBytes(source)})`,
+    })
+  }
+  return needs
+}
+
+/** Free space beside the backups, and whether the next backup of this size still fits. */
+export async function spaceFacts(dir: string, newestBytes: number, folderBytes: number) {
+  const space = await spaceAt(dir)
+  if (!space) return null
+  return {
+    dir,
+    free: space.free,
+    folderBytes,
+    newestBytes,
+    nextFits: space.free >= newestBytes * 1.05,
   }
 }

@@ -10,6 +10,8 @@ import { checkDatabase, runCheck, startIntegrity } from '../inspect.js'
 import { isEncoded, plaintextOf } from './plain.js'
 import { removeOnInterrupt } from '../cleanup.js'
 import { evidenceSettings, recordDrill, type DrillRecord } from '../evidence.js'
+import { Inputs } from '../config.js'
+import { asWriteFailure, requireSpace, scratchNeed, writeFailureCause } from '../space.js'
 import { smokeInto } from './smoke.js'
 import { ageSeconds, checksumOf, reportOn, withSelection, type Selection } from './verify.js'
 import { finish, type ModeContext } from './common.js'
@@ -97,6 +99,8 @@ async function drillSelected(ctx: ModeContext, selection: Selection): Promise<Re
       `scratch-dir: cannot create ${config.scratchDir} (${(err as NodeJS.ErrnoException).code}). Fix: set scratch-dir to a writable folder.`,
     )
   }
+  // Room for the decoded backup and the restored copy, before anything is written.
+  await requireSpace([scratchNeed(manifest, config.scratchDir, manifest.engine === 'sqlite')])
   const scratch = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-drill-'))
   const forget = removeOnInterrupt(scratch)
   try {
@@ -119,10 +123,19 @@ async function drillSelected(ctx: ModeContext, selection: Selection): Promise<Re
       const source = ref
       db = await log.group('Restore', () => engine.restore(source, scratch, log))
     } catch (err) {
+      const why =
+        manifest.engine === 'sqlite'
+          ? await asWriteFailure(err, Inputs.ScratchDir, scratch, 'the scratch copy was removed')
+          : await asWriteFailure(
+              err,
+              Inputs.RestoreConnectionString,
+              'the restore server',
+              'the scratch database was dropped',
+            )
       report.checks.push({
         name: 'restore',
         ok: false,
-        detail: `the backup did not restore: ${describeError(err)}`,
+        detail: `the backup did not restore: ${describeError(why)}`,
       })
     }
     const restored = db
@@ -230,8 +243,10 @@ export async function appendDrillLog(file: string, report: Report): Promise<void
       await handle.close()
     }
   } catch (err) {
+    const cause =
+      writeFailureCause(err) ?? (err as NodeJS.ErrnoException).code ?? describeError(err)
     throw new UserError(
-      `drill-log: cannot append to ${file} (${(err as NodeJS.ErrnoException).code}). Fix: set drill-log to a writable file, or none.`,
+      `drill-log: cannot append to ${file}: ${cause}. Fix: set drill-log to a writable file with room, or none.`,
     )
   }
   report.drillLog = file

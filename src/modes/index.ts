@@ -6,6 +6,7 @@ import type { Log } from '../log.js'
 import type { Report } from '../report.js'
 import { checkDrillAge, drillHistory, evidenceSettings } from '../evidence.js'
 import { runCheck } from '../inspect.js'
+import { writeFailureCause } from '../space.js'
 import { backup } from './backup.js'
 import { emptyReport, finish } from './common.js'
 import { drill } from './drill.js'
@@ -79,7 +80,9 @@ export async function runMode(
     await fs.writeFile(config.reportFile, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 })
   } catch (err) {
     // The report is evidence, not the result: the mode's outcome stands, the problem is logged.
-    log.warning(`report-file: cannot write ${config.reportFile} (${describeError(err)}).`)
+    log.warning(
+      `report-file: cannot write ${config.reportFile}: ${writeFailureCause(err) ?? describeError(err)}. Fix: set report-file to a writable path with room.`,
+    )
   }
   return report
 }

@@ -2,6 +2,7 @@ import * as path from 'node:path'
 import { checkDecryption, decodeFile, type Decryption } from '../codec/index.js'
 import type { Check } from '../checks.js'
 import type { Config } from '../config.js'
+import { asWriteFailure } from '../space.js'
 import type { BackupRef } from '../engines/engine.js'
 import { describeError, UserError } from '../errors.js'
 import type { Log } from '../log.js'
@@ -81,6 +82,7 @@ export async function plaintextOf(
       },
     }
   } catch (err) {
-    return { ref: null, check: { name: 'decrypt', ok: false, detail: describeError(err) } }
+    const why = await asWriteFailure(err, 'scratch-dir', scratch, 'the partial copy was removed')
+    return { ref: null, check: { name: 'decrypt', ok: false, detail: describeError(why) } }
   }
 }

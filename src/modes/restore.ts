@@ -7,8 +7,10 @@ import { createEngine } from '../engines/index.js'
 import { describeError, UserError } from '../errors.js'
 import { digestPath, fsyncPath } from '../fsutil.js'
 import type { Log } from '../log.js'
+import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
 import { runServiceCommand } from '../service.js'
+import { asWriteFailure, formatBytes, requireSpace, scratchNeed, type Need } from '../space.js'
 import { encodedExtension, encodeFile } from '../codec/index.js'
 import { safetyCodec, type SafetyCodec } from './safety-codec.js'
 import { backup } from './backup.js'
@@ -78,6 +80,10 @@ async function restoreSelected(
       `confirm: a restore replaces the live database ${target}${config.confirm ? ` (confirm says "${config.confirm}")` : ''}. Fix: set confirm: ${target} to proceed, or dry-run: true to see the plan first.`,
     )
   }
+
+  // Room for everything the restore writes, before anything is written: the decoded backup,
+  // the safety backup of the live database, and (SQLite) the new file beside the live one.
+  await requireSpace(await restoreNeeds(config, manifest))
 
   // The backup must prove itself before anything is touched.
   const checks = [await checksumOf(entry)]
@@ -188,7 +194,21 @@ async function restoreSelected(
   try {
     db = await log.group('Restore', () => engine.replaceLive(ref, log))
   } catch (err) {
-    return restart(err)
+    return restart(
+      config.engine === 'sqlite'
+        ? await asWriteFailure(
+            err,
+            Inputs.ConnectionString,
+            path.dirname(path.resolve(config.connectionString)),
+            'the live database was not touched',
+          )
+        : await asWriteFailure(
+            err,
+            Inputs.ConnectionString,
+            'the database server',
+            'the restore was rolled back',
+          ),
+    )
   }
   report.restoreSeconds = (performance.now() - t0) / 1000
   try {
@@ -332,4 +352,28 @@ function sourceName(description: string): string {
     // a file name
   }
   return path.basename(description)
+}
+
+async function restoreNeeds(config: ModeContext['config'], manifest: Manifest): Promise<Need[]> {
+  const needs: Need[] = [scratchNeed(manifest, config.scratchDir, false)]
+  if (config.engine !== 'sqlite') return needs
+  const plain = manifest.backup.plain?.bytes ?? manifest.backup.bytes
+  const live = path.resolve(config.connectionString)
+  const size = async (f: string) => (await fs.stat(f).catch(() => null))?.size ?? 0
+  const liveBytes = (await size(live)) + (await size(`${live}-wal`))
+  needs.push({
+    input: Inputs.ConnectionString,
+    dir: path.dirname(live),
+    bytes: plain,
+    what: `the restored database beside the live one (${formatBytes(plain)})`,
+  })
+  if (liveBytes > 0) {
+    needs.push({
+      input: Inputs.BackupDir,
+      dir: path.join(config.backupDir, 'pre-restore'),
+      bytes: liveBytes,
+      what: `the safety backup of the live database (${formatBytes(liveBytes)})`,
+    })
+  }
+  return needs
 }
