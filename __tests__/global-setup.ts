@@ -5,21 +5,27 @@
  */
 import type { TestProject } from 'vitest/node'
 import { clientMajor, defaultBinDir, startCluster, type Cluster } from './pg-cluster.js'
+import { s3ForRun, stopS3Server, type S3Server } from './s3-server.js'
 import { HAS_AGE_CLI, HAS_GPG, reportMissing, type Missing } from './tools.js'
 
 declare module 'vitest' {
   export interface ProvidedContext {
     pgSource: string
     pgRestore: string
+    /** The S3 server (Ceph RGW), when an S3 test file runs and Ceph is installed. */
+    s3Server: S3Server | null
   }
 }
 
 const started: Cluster[] = []
+let s3: S3Server | null = null
 
 export async function setup(project: TestProject) {
   let source = process.env.DATABASE_URL ?? ''
   let restore = process.env.RESTORE_DATABASE_URL ?? ''
   const missing: Missing[] = []
+  const s3Starting = s3ForRun(project)
+  s3Starting.catch(() => undefined) // awaited below; not unhandled while PostgreSQL starts
   if (!source || !restore) {
     // The server: the system's, else the npm package's (a devDependency). The client tools
     // (pg_dump, pg_restore) come only from the operating system.
@@ -57,6 +63,9 @@ export async function setup(project: TestProject) {
     })
   }
   try {
+    const s3Run = await s3Starting
+    s3 = s3Run.server
+    if (s3Run.missing) missing.push(s3Run.missing)
     reportMissing(missing)
   } catch (err) {
     await teardown()
@@ -64,8 +73,9 @@ export async function setup(project: TestProject) {
   }
   project.provide('pgSource', source)
   project.provide('pgRestore', restore)
+  project.provide('s3Server', s3)
 }
 
 export async function teardown() {
-  await Promise.all(started.map((c) => c.stop()))
+  await Promise.all([...started.map((c) => c.stop()), ...(s3 ? [stopS3Server(s3)] : [])])
 }
