@@ -467,11 +467,11 @@ describeS3('S3 store on a real S3 server (Ceph RGW)', () => {
     const wrongSecret = await storeFor(bucket, { SecretAccessKey: 'not-the-secret' })
     expectUserError(
       await rejection(wrongSecret.check()),
-      'credentials',
+      's3-secret-access-key',
       /refused the credentials from s3-access-key-id \/ s3-secret-access-key \(SignatureDoesNotMatch 403\)/,
     )
     const unknownKey = await storeFor(bucket, { AccessKeyId: 'AKIANOBODY' })
-    expectUserError(await rejection(unknownKey.list()), 'credentials', /InvalidAccessKeyId/)
+    expectUserError(await rejection(unknownKey.list()), 's3-access-key-id', /InvalidAccessKeyId/)
     const missing = await storeFor('no-such-bucket-here')
     expectUserError(
       await rejection(missing.check()),

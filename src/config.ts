@@ -14,6 +14,7 @@ import {
   type Encryption,
 } from './codec/index.js'
 import { UserError } from './errors.js'
+import { parseS3Settings, type S3Settings } from './store/s3-settings.js'
 import { parseSigningKey, parseVerifyKeys, type SigningKey, type VerifyKey } from './signature.js'
 
 export enum Inputs {
@@ -80,6 +81,14 @@ export enum Inputs {
   ArtifactId = 'artifact-id',
   SigningKey = 'signing-key',
   VerifyKey = 'verify-key',
+  Storage = 'storage',
+  S3Endpoint = 's3-endpoint',
+  S3Region = 's3-region',
+  S3PathStyle = 's3-path-style',
+  S3AccessKeyId = 's3-access-key-id',
+  S3SecretAccessKey = 's3-secret-access-key',
+  S3SessionToken = 's3-session-token',
+  S3ObjectLock = 's3-object-lock',
 }
 
 export const DEFAULTS: Record<Inputs, string> = {
@@ -146,6 +155,14 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.ArtifactId]: '',
   [Inputs.SigningKey]: '',
   [Inputs.VerifyKey]: '',
+  [Inputs.Storage]: '',
+  [Inputs.S3Endpoint]: '',
+  [Inputs.S3Region]: '',
+  [Inputs.S3PathStyle]: 'auto',
+  [Inputs.S3AccessKeyId]: '',
+  [Inputs.S3SecretAccessKey]: '',
+  [Inputs.S3SessionToken]: '',
+  [Inputs.S3ObjectLock]: 'off',
 }
 
 /** The page the gate's CSP check reads when csp-file is not set (OmniAI's front end). */
@@ -253,6 +270,8 @@ export interface Config {
   signingKey: SigningKey | null
   /** verify, drill, restore: a manifest must be signed by one of these; empty: not required. */
   verifyKeys: VerifyKey[]
+  /** backup, verify, drill, restore: an S3-compatible bucket, beside backup-dir; null when unset. */
+  s3: S3Settings | null
 }
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }
@@ -610,7 +629,36 @@ export function parseConfig(
       Inputs.AllowUnencryptedSafetyBackup,
     ),
     ...trustConfig(read, mode, bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact)),
+    s3: storageConfig(read, env, bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact)),
   }
+}
+
+/** The S3 store's settings when `storage` is set (the SDK is loaded only then, by the mode). */
+function storageConfig(
+  read: (input: Inputs) => string,
+  env: NodeJS.ProcessEnv,
+  downloadArtifact: boolean,
+): S3Settings | null {
+  const storage = read(Inputs.Storage)
+  if (!storage) return null
+  if (downloadArtifact) {
+    throw new UserError(
+      'storage: verify, drill and restore read one place, and download-artifact is also true. Fix: remove one of them (storage reads the bucket; download-artifact reads the newest artifact).',
+    )
+  }
+  return parseS3Settings(
+    {
+      Storage: storage,
+      Endpoint: read(Inputs.S3Endpoint),
+      Region: read(Inputs.S3Region),
+      PathStyle: read(Inputs.S3PathStyle),
+      AccessKeyId: read(Inputs.S3AccessKeyId),
+      SecretAccessKey: read(Inputs.S3SecretAccessKey),
+      SessionToken: read(Inputs.S3SessionToken),
+      ObjectLock: read(Inputs.S3ObjectLock),
+    },
+    env,
+  )
 }
 
 /** Where backups may come from, and the keys that sign and check their manifests. */

@@ -38,6 +38,9 @@ export async function run(): Promise<void> {
   maskSecrets(core.getInput(Inputs.ConnectionString))
   maskSecrets(core.getInput(Inputs.RestoreConnectionString))
   if (process.env.PGPASSWORD) core.setSecret(process.env.PGPASSWORD)
+  // S3 credentials from the environment (aws-actions/configure-aws-credentials sets these).
+  for (const name of ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'])
+    if (process.env[name]) core.setSecret(process.env[name])
   // Keys, passphrases, the smoke test's login body, the token: never in a log line or the summary.
   for (const input of SECRET_INPUTS) {
     if (input === Inputs.ConnectionString || input === Inputs.RestoreConnectionString) continue

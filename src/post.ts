@@ -22,7 +22,8 @@ import { maskSecrets } from './main.js'
  * The folders the modes make with mkdtemp (its six random characters at the end). Only these:
  * scratch-dir may be a folder that holds other things named omniai-something.
  */
-export const SCRATCH_FOLDER = /^omniai-(backup|drill|restore|verify|artifact|gate)-[A-Za-z0-9]{6}$/
+export const SCRATCH_FOLDER =
+  /^omniai-(backup|drill|restore|verify|artifact|gate|s3)-[A-Za-z0-9]{6}$/
 
 /** Scratch databases as the PostgreSQL engine names them (src/engines/postgres.ts). */
 export const SCRATCH_DATABASE = '^omniai_drill_[0-9]{14}_[a-z0-9]+$'

@@ -38,7 +38,7 @@ export interface Report {
   csp?: {
     file: string
     markdown: string
-    findings: { directive: string; problem: string; severity: 'fail' | 'warn' }[]
+    findings: { directive: string; problem: string; severity: 'fail' | 'warn'; line?: number }[]
   }
   /** drill, restore: the HTTP smoke test's steps. */
   smoke?: { name: string; ok: boolean; status: number | null; ms: number; detail: string }[]
@@ -62,6 +62,14 @@ export interface Report {
     deleted: number
     freedBytes: number
     decisions: RetentionRow[]
+  }
+  /** backup with storage: where the backup went off-site, and retention in the bucket. */
+  s3?: {
+    location: string
+    key: string
+    tier: string
+    lockedUntil: string | null
+    retention?: Report['retention']
   }
   /** backup with upload-artifact, verify and drill with download-artifact. */
   artifact?: {
@@ -281,6 +289,25 @@ export function renderSummary(report: Report): string {
       '',
     )
     if (r.undo) lines.push(`To undo: \`${cell(r.undo)}\``, '')
+  }
+  if (report.s3) {
+    const o = report.s3
+    lines.push(
+      '### Off-site (S3)',
+      '',
+      `\`${o.location}${o.key.split('/').pop()}\` (${o.tier})${o.lockedUntil ? `, Object Lock until ${o.lockedUntil}` : ''}`,
+      '',
+    )
+    if (o.retention) {
+      const r = o.retention
+      lines.push(
+        r.mode === 'dry-run'
+          ? `Retention (dry run): ${r.decisions.filter((d) => !d.keep).length} would be deleted, ${r.kept} kept`
+          : `Retention: ${r.deleted} deleted (${bytes(r.freedBytes)} freed), ${r.kept} kept`,
+        '',
+        renderRetention(r.decisions),
+      )
+    }
   }
   if (report.retention) {
     const r = report.retention

@@ -19,6 +19,8 @@ export const SECRET_INPUTS = [
   'smoke-login-body',
   'github-token',
   'signing-key',
+  's3-secret-access-key',
+  's3-session-token',
 ] as const satisfies readonly `${Inputs}`[]
 
 export type SecretInput = (typeof SECRET_INPUTS)[number]

@@ -11,7 +11,8 @@ import { digestInWorker, digestPath, fsyncPath, pathBytes, restrictPath } from '
 import { databaseFacts, takeInventory } from '../inspect.js'
 import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
-import { LocalStore } from '../store/local.js'
+import { LocalStore, type BackupEntry } from '../store/local.js'
+import { createS3Store, keepLocked, type S3Entry, type S3Store } from '../store/s3.js'
 import { Inputs } from '../config.js'
 import { checkSignature, signatureFor, verifyKeyOf } from '../signature.js'
 import { asWriteFailure, formatBytes, requireSpace, spaceAt, type Need } from '../space.js'
@@ -44,6 +45,10 @@ export async function backup(ctx: ModeContext): Promise<Report> {
       await source.close()
     }
   }
+
+  // The bucket is reached (and, with Object Lock, checked for it) before any snapshot is taken.
+  const s3 = config.s3 && !ctx.safety ? await createS3Store(config.s3) : null
+  if (s3) await log.group('Check S3 storage', () => s3.check())
 
   await store.prepare()
   const base = `${config.prefix}-${started.toISOString().slice(0, 10)}`
@@ -227,6 +232,7 @@ export async function backup(ctx: ModeContext): Promise<Report> {
     if (config.retention !== 'off') {
       report.retention = await applyRetentionTo(store, entry.path, config)
     }
+    if (s3) report.s3 = await offsite(s3, entry, ctx, started)
   }
   const listing = await store.list()
   report.backupCount = listing.backups.length
@@ -288,6 +294,57 @@ async function applyRetentionTo(store: LocalStore, newest: string, config: ModeC
     mode: dryRun ? ('dry-run' as const) : ('apply' as const),
     ...summary,
     decisions: retentionRows(decisions),
+  }
+}
+
+/**
+ * Off-site: the committed backup (signature, then manifest last) streamed to the bucket, then
+ * retention there, which never deletes a backup still under Object Lock. An upload that fails
+ * leaves nothing under a backup name and fails the job before retention runs.
+ */
+async function offsite(s3: S3Store, entry: BackupEntry, ctx: ModeContext, started: Date) {
+  const { config, log, now } = ctx
+  const { tier, retentionDays } = artifactTier(started, config.keepDaily, config.keepWeekly)
+  const up = await log.group(`Upload to ${s3.location}`, () =>
+    s3.upload(entry, { retentionDays, log }),
+  )
+  log.info(
+    `uploaded ${up.key}${up.lock ? ` (Object Lock ${up.lock.mode} until ${up.lock.until.toISOString()})` : ''}`,
+  )
+  let retention: Report['retention']
+  if (config.retention !== 'off') {
+    const decisions = keepLocked(
+      planRetention(
+        (await s3.list()).backups.filter((e) => !e.manifest.damaged),
+        {
+          keepDaily: config.keepDaily,
+          keepWeekly: config.keepWeekly,
+          timeZone: config.retentionTimeZone,
+        },
+        { protect: [up.path] },
+      ),
+      now(),
+    )
+    const dryRun = config.retention === 'dry-run'
+    const summary = await applyRetention(decisions, {
+      dryRun,
+      remove: async (e) => {
+        const r = await s3.remove(e as S3Entry, log)
+        if (!r.removed) log.warning(`retention in ${s3.location}: ${r.reason}`)
+      },
+    })
+    retention = {
+      mode: dryRun ? 'dry-run' : 'apply',
+      ...summary,
+      decisions: retentionRows(decisions),
+    }
+  }
+  return {
+    location: s3.location,
+    key: up.key,
+    tier,
+    lockedUntil: up.lock?.until.toISOString() ?? null,
+    ...(retention ? { retention } : {}),
   }
 }
 

@@ -15,7 +15,8 @@ import {
   type RestArtifact,
   type SkippedArtifact,
 } from '../store/artifacts.js'
-import { LocalStore, type BackupEntry } from '../store/local.js'
+import { createS3Store } from '../store/s3.js'
+import { LocalStore, type BackupEntry, type Listing } from '../store/local.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 import { trustChecks } from './trust.js'
 
@@ -57,11 +58,40 @@ export async function selectBackup({ config, log }: ModeContext) {
       throw err
     }
   }
+  // From the bucket: the newest backup by manifest time (or backup-file's), downloaded into the
+  // scratch folder and proved against its manifest's sha256 on the way.
+  let remote: Listing | null = null
+  let fetched: string | null = null
+  if (config.s3) {
+    const settings = config.s3
+    await fs.mkdir(config.scratchDir, { recursive: true })
+    const downloaded = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-s3-'))
+    const forget = removeOnInterrupt(downloaded)
+    release = async () => {
+      await fs.rm(downloaded, { recursive: true, force: true })
+      forget()
+    }
+    try {
+      const got = await log.group('Download from S3', async () => {
+        const s3 = await createS3Store(settings)
+        const selected = await s3.select(config.backupFile, log)
+        return { listing: selected.listing, local: await s3.fetch(selected.entry, downloaded, log) }
+      })
+      remote = got.listing
+      fetched = got.local.path
+      dir = downloaded
+    } catch (err) {
+      await release()
+      throw err
+    }
+  }
   const store = new LocalStore(dir)
-  const { entry, listing } = await store.select(config.backupFile, log).catch(async (err) => {
+  const selected = await store.select(fetched ?? config.backupFile, log).catch(async (err) => {
     await release()
     throw err
   })
+  const { entry } = selected
+  const listing = remote ?? selected.listing
   const { manifest } = entry
   if (config.engineExplicit && config.engine !== manifest.engine) {
     throw new UserError(

@@ -59,11 +59,11 @@ export function s3Error(
       name,
     )
   ) {
-    message = `credentials: ${endpointName(settings)} refused the credentials from ${settings.credentialsFrom} (${detail}) while trying to ${what} ${where}${after}. Fix: set ${S3Inputs.AccessKeyId} and ${S3Inputs.SecretAccessKey} from secrets, or run aws-actions/configure-aws-credentials first; check the key is active and its session not expired.`
+    message = `${credentialsInput(settings, detail)}: ${endpointName(settings)} refused the credentials from ${settings.credentialsFrom} (${detail}) while trying to ${what} ${where}${after}. Fix: set ${S3Inputs.AccessKeyId} and ${S3Inputs.SecretAccessKey} from secrets, or run aws-actions/configure-aws-credentials first; check the key is active and its session not expired.`
   } else if (/^(QuotaExceeded|EntityTooLarge)$/.test(name)) {
     message = `${S3Inputs.Storage}: bucket "${settings.bucket}" refused to ${what} ${where}: it is over its quota (${detail})${after}. Fix: make room (lower keep-daily / keep-weekly, or delete old backups) or raise the bucket's quota.`
   } else if (name === 'AccessDenied' || status === 403) {
-    message = `credentials: the credentials from ${settings.credentialsFrom} may not ${what} ${where} (${detail})${after}. Fix: grant them s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject and s3:AbortMultipartUpload on the bucket and prefix${settings.objectLock ? ', and s3:PutObjectRetention / s3:GetObjectRetention' : ''}.`
+    message = `${credentialsInput(settings, detail)}: the credentials from ${settings.credentialsFrom} may not ${what} ${where} (${detail})${after}. Fix: grant them s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject and s3:AbortMultipartUpload on the bucket and prefix${settings.objectLock ? ', and s3:PutObjectRetention / s3:GetObjectRetention' : ''}.`
   } else if (
     /^(PermanentRedirect|AuthorizationHeaderMalformed|IllegalLocationConstraintException)$/.test(
       name,
@@ -79,4 +79,12 @@ export function s3Error(
   const mapped = new UserError(message)
   mapped.cause = err
   return mapped
+}
+
+/** The input a credentials problem is fixed in: the secret given, or the key id to give. */
+function credentialsInput(settings: S3Settings, detail: string): string {
+  return settings.credentialsFrom.startsWith(S3Inputs.AccessKeyId) &&
+    !/InvalidAccessKeyId/.test(detail)
+    ? S3Inputs.SecretAccessKey
+    : S3Inputs.AccessKeyId
 }
