@@ -106,50 +106,181 @@ async function processesWithOpen(file: string): Promise<string[]> {
   return users
 }
 
-/** foreign_key_check rows (child table, parent table) counted per table pair, in a stable order. */
-function countViolations(pairs: Iterable<[unknown, unknown]>): ForeignKeyViolation[] {
+/** Foreign-key violations (child table, parent table, rows) summed per table pair, in a stable order. */
+function countViolations(pairs: Iterable<[unknown, unknown, number?]>): ForeignKeyViolation[] {
   const counts = new Map<string, ForeignKeyViolation>()
-  for (const [table, parent] of pairs) {
+  for (const [table, parent, rows = 1] of pairs) {
+    if (rows === 0) continue
     const id = JSON.stringify([String(table), String(parent)])
     const v = counts.get(id)
-    if (v) v.rows++
-    else counts.set(id, { table: String(table), parent: String(parent), rows: 1 })
+    if (v) v.rows += rows
+    else counts.set(id, { table: String(table), parent: String(parent), rows })
   }
   return [...counts.values()].sort(
     (a, b) => a.table.localeCompare(b.table) || a.parent.localeCompare(b.parent),
   )
 }
 
-// Node's built-in SQLite in a worker: no native module to locate from inside a bundle. Only
-// table names and counts cross back: foreign_key_check's rowids stay in the worker.
-const INTEGRITY_WORKER = `
+// Node's built-in SQLite in worker threads: no native module to locate from inside a bundle.
+// One worker runs integrity_check, another the foreign-key check, so on two cores they overlap
+// each other and the inventory on this thread. Only table names and counts cross back.
+//
+// The foreign-key check counts violations per foreign key with an anti-join, which reads the
+// child's index on the key column instead of every row of the child table (messages is nearly
+// the whole file: 0.25 s instead of 2.2 s at 1 GiB). It gives PRAGMA foreign_key_check's
+// answer only where the lookup is the same one: a single-column key whose parent column is the
+// rowid or has a unique BINARY index, with the same affinity on both sides (so no conversion
+// makes '5' and 5 meet in one and not the other). Every other child table runs the pragma.
+const CHECK_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads')
 const { DatabaseSync } = require('node:sqlite')
-const db = new DatabaseSync(workerData, { readOnly: true })
+const db = new DatabaseSync(workerData.file, { readOnly: true })
+const q = (name) => '"' + String(name).replace(/"/g, '""') + '"'
+const all = (sql) => db.prepare(sql).all()
+function affinity(type) {
+  const t = String(type ?? '').toUpperCase()
+  if (t.includes('INT')) return 'integer'
+  if (/CHAR|CLOB|TEXT/.test(t)) return 'text'
+  if (t === '' || t.includes('BLOB')) return 'blob'
+  if (/REAL|FLOA|DOUB/.test(t)) return 'real'
+  return 'numeric'
+}
+function columnsOf(table) {
+  return new Map(all('PRAGMA table_info(' + q(table) + ')').map((c) => [c.name, c]))
+}
+/** The anti-join for one foreign key, or null when only the pragma gives its exact answer. */
+function antiJoin(child, fk, childCols) {
+  const parentCols = columnsOf(fk.table)
+  if (parentCols.size === 0) return null
+  const pk = [...parentCols.values()].filter((c) => c.pk > 0)
+  const to = fk.to ?? (pk.length === 1 ? pk[0].name : null)
+  const from = childCols.get(fk.from)
+  const target = to === null ? null : parentCols.get(to)
+  if (!from || !target || affinity(from.type) !== affinity(target.type)) return null
+  const rowid = pk.length === 1 && pk[0].name === to && affinity(target.type) === 'integer' &&
+    /^INTEGER$/i.test(String(target.type).trim())
+  const unique = all('PRAGMA index_list(' + q(fk.table) + ')').some((ix) => {
+    if (!ix.unique || ix.partial) return false
+    const cols = all('PRAGMA index_xinfo(' + q(ix.name) + ')').filter((c) => c.key)
+    return cols.length === 1 && cols[0].name === to && String(cols[0].coll).toUpperCase() === 'BINARY'
+  })
+  if (!rowid && !unique) return null
+  return 'SELECT count(*) AS n FROM ' + q(child) + ' AS c WHERE c.' + q(fk.from) +
+    ' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ' + q(fk.table) + ' AS p WHERE p.' + q(to) +
+    ' = c.' + q(fk.from) + ')'
+}
+function foreignKeys() {
+  const counts = []
+  const tables = all("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+  for (const { name } of tables) {
+    const fks = all('PRAGMA foreign_key_list(' + q(name) + ')')
+    if (fks.length === 0) continue
+    const perId = new Map()
+    for (const fk of fks) perId.set(fk.id, (perId.get(fk.id) ?? 0) + 1)
+    const childCols = columnsOf(name)
+    const joins = fks.map((fk) => (perId.get(fk.id) === 1 ? antiJoin(name, fk, childCols) : null))
+    if (joins.every((sql) => sql !== null)) {
+      fks.forEach((fk, i) => counts.push([name, fk.table, Number(db.prepare(joins[i]).get().n)]))
+    } else {
+      for (const r of all('PRAGMA foreign_key_check(' + q(name) + ')')) counts.push([r.table, r.parent, 1])
+    }
+  }
+  return counts
+}
 try {
-  const integrity = db.prepare('PRAGMA integrity_check').all().map((r) => String(Object.values(r)[0]))
-  const fk = db.prepare('PRAGMA foreign_key_check').all().map((r) => [r.table, r.parent])
-  parentPort.postMessage({ integrity, fk })
+  if (workerData.job === 'integrity') {
+    parentPort.postMessage(all('PRAGMA integrity_check').map((r) => String(Object.values(r)[0])))
+  } else {
+    parentPort.postMessage(foreignKeys())
+  }
 } finally {
   db.close()
 }
 `
 
-async function integrityInWorker(file: string): Promise<IntegrityFindings> {
-  const { integrity, fk } = await new Promise<{
-    integrity: string[]
-    fk: [string, string][]
-  }>((resolve, reject) => {
-    const worker = new Worker(INTEGRITY_WORKER, {
+function inWorker<T>(file: string, job: 'integrity' | 'foreign-keys'): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const worker = new Worker(CHECK_WORKER, {
       eval: true,
-      workerData: file,
+      workerData: { file, job },
       execArgv: ['--no-warnings'],
     })
     worker.once('message', resolve)
     worker.once('error', reject)
-    worker.once('exit', (code) => code !== 0 && reject(new Error(`integrity worker exit ${code}`)))
+    worker.once('exit', (code) => code !== 0 && reject(new Error(`${job} worker exit ${code}`)))
   })
+}
+
+async function integrityInWorker(file: string): Promise<IntegrityFindings> {
+  const [integrity, fk] = await Promise.all([
+    inWorker<string[]>(file, 'integrity'),
+    inWorker<[string, string, number][]>(file, 'foreign-keys'),
+  ])
   return { damage: integrity.filter((l) => l !== 'ok'), foreignKeys: countViolations(fk) }
+}
+
+/**
+ * Copies a database file while the caller's read transaction on it is open, the way Litestream
+ * snapshots: the whole file, and in WAL mode the WAL beside it, with the kernel's file copy
+ * instead of one backup step per page. Returns what it did, or null where only the backup API
+ * can copy (journal_mode MEMORY or OFF).
+ *
+ * Why the copy is one committed state, in WAL mode (see wal.c): the open read transaction holds
+ * a read lock on slot K of the wal-index.
+ * - K > 0 (the snapshot uses WAL frames 1..M): no writer may restart the WAL (that needs every
+ *   slot 1..N), so frames 1..M stay in place; a checkpoint may write only pages of frames <= M
+ *   into the main file meanwhile, and replaying the copied WAL overwrites every such page,
+ *   torn or not. Frames after M that writers append are kept only up to the last commit whose
+ *   checksum chain is whole, as after a crash: the copy is that commit's state, a later one.
+ * - K = 0 (every frame was already in the main file): no checkpoint may run (it needs slot 0),
+ *   so the main file is the snapshot, but a writer may restart the WAL while it is read. A
+ *   restart changes the WAL header's salts; if the header read after the copy differs from the
+ *   copied one, the copied WAL is dropped and the main file alone is the snapshot.
+ * In rollback-journal modes the read transaction's SHARED lock keeps every writer out of the
+ * main file until it ends.
+ */
+async function copyUnderReadLock(
+  source: string,
+  dest: string,
+  journalMode: string,
+  log: Log,
+): Promise<string | null> {
+  const mode = journalMode.toLowerCase()
+  if (!['wal', 'delete', 'truncate', 'persist'].includes(mode)) return null
+  const t0 = performance.now()
+  await fs.copyFile(source, dest)
+  const ms = () => `${Math.round(performance.now() - t0)} ms`
+  if (mode !== 'wal') return `file copy under a shared lock (${ms()})`
+  const wal = `${source}-wal`
+  const copied = await fs.copyFile(wal, `${dest}-wal`).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return false
+      throw err
+    },
+  )
+  if (!copied) return `file copy, no WAL file (${ms()})`
+  const [before, after] = await Promise.all([walHeader(`${dest}-wal`), walHeader(wal)])
+  const bytes = (await fs.stat(`${dest}-wal`)).size
+  if (!before.equals(after)) {
+    await fs.rm(`${dest}-wal`, { force: true })
+    log.info('snapshot: the WAL restarted while it was copied; the main file alone is the snapshot')
+    return `file copy, WAL restarted during the copy so not used (${ms()})`
+  }
+  return `file copy and its WAL (${bytes} bytes) replayed to the last whole commit (${ms()})`
+}
+
+/** The 32-byte WAL header (magic, page size, checkpoint sequence, salts, checksum), or empty. */
+async function walHeader(file: string): Promise<Buffer> {
+  const handle = await fs.open(file, 'r').catch(() => null)
+  if (!handle) return Buffer.alloc(0)
+  try {
+    const buf = Buffer.alloc(32)
+    const { bytesRead } = await handle.read(buf, 0, 32, 0)
+    return buf.subarray(0, bytesRead)
+  } finally {
+    await handle.close()
+  }
 }
 
 async function logDriver(log: Log): Promise<void> {
@@ -191,18 +322,19 @@ export class SqliteEngine implements Engine {
     const src = await openSqlite(this.source, { readonly: true })
     let journalMode: string
     let engineVersion: string
+    let method: string | null
     try {
       // A writer in rollback-journal mode holds its lock briefly; wait for it rather than fail.
       src.exec('PRAGMA busy_timeout = 30000')
       journalMode = String(src.objects('PRAGMA journal_mode')[0]?.journal_mode ?? 'unknown')
       engineVersion = String(src.rows('SELECT sqlite_version()')[0]![0])
-      // One read transaction around every backup step pins one snapshot: the copy is
-      // consistent while other processes keep writing (WAL readers do not block them), and
-      // the backup never restarts because the source changed between steps.
+      // One read transaction pins one snapshot: the copy is consistent while other processes
+      // keep writing (WAL readers do not block them).
       src.exec('BEGIN')
       try {
         src.rows('SELECT count(*) FROM sqlite_schema')
-        await src.backup(dest, progressLogger(log, 'snapshot'))
+        method = await copyUnderReadLock(this.source, dest, journalMode, log)
+        if (!method) await src.backup(dest, progressLogger(log, 'snapshot'))
       } finally {
         src.exec('COMMIT')
       }
@@ -210,13 +342,17 @@ export class SqliteEngine implements Engine {
       src.close()
     }
     // A backup is one self-contained file: out of WAL mode, reading it never creates or
-    // needs -wal and -shm files beside it.
+    // needs -wal and -shm files beside it. Opening a copied WAL replays its committed frames
+    // (SQLite's own recovery), and leaving WAL mode checkpoints them into the file.
     const out = await openSqlite(dest, { readonly: false })
     try {
       out.exec('PRAGMA journal_mode = DELETE')
     } finally {
       out.close()
     }
+    await fs.rm(`${dest}-wal`, { force: true })
+    await fs.rm(`${dest}-shm`, { force: true })
+    log.info(`snapshot: ${method ?? 'online backup API, page by page'}`)
     written?.()
     const { size } = await fs.stat(this.source)
     const db = await this.openBackup(dest)
@@ -411,14 +547,13 @@ export class SqliteEngine implements Engine {
   async restore({ path: file }: BackupRef, scratchDir: string, log: Log): Promise<Database> {
     await logDriver(log)
     const restored = path.join(scratchDir, 'restored.db')
-    // The runbook's `sqlite3 restored.db ".restore backup.db"`: the online backup API, from the
-    // backup file into a fresh database in the scratch folder.
-    const src = await openSqlite(file, { readonly: true })
-    try {
-      await src.backup(restored, progressLogger(log, 'restore'))
-    } finally {
-      src.close()
-    }
+    // The runbook's `sqlite3 restored.db ".restore backup.db"`. A backup is one file in
+    // rollback-journal mode that nothing else writes, so a file copy (in the kernel) gives the
+    // same database as the backup API's page-by-page copy, several times faster; the checks
+    // that follow read the restored copy, not the backup.
+    const t0 = performance.now()
+    await fs.copyFile(file, restored)
+    log.info(`restore: file copy (${Math.round(performance.now() - t0)} ms)`)
     return new SqliteDatabase(restored, await openSqlite(restored, { readonly: false }))
   }
 }

@@ -1,0 +1,63 @@
+import * as path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { SqliteEngine } from '../src/engines/sqlite.js'
+import { openSqlite } from '../src/engines/sqlite-driver.js'
+import { tempDir } from './helpers.js'
+
+// The foreign-key check counts violations with an anti-join where that gives the pragma's exact
+// answer, and runs PRAGMA foreign_key_check elsewhere: on every shape here the counts per table
+// pair must be the pragma's own.
+describe('SQLite foreign-key check', () => {
+  it('counts the same violations per table pair as PRAGMA foreign_key_check, whichever way it counts', async () => {
+    const dir = await tempDir()
+    const file = path.join(dir, 'shapes.db')
+    const db = await openSqlite(file, { readonly: false }).catch(async () => {
+      const { writeFile } = await import('node:fs/promises')
+      await writeFile(file, '')
+      return openSqlite(file, { readonly: false })
+    })
+    db.exec(`
+      PRAGMA foreign_keys = OFF;
+      CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);
+      CREATE TABLE convs (id TEXT PRIMARY KEY, user_id INTEGER REFERENCES users(id));
+      CREATE TABLE msgs (id INTEGER PRIMARY KEY, conv_id TEXT NOT NULL REFERENCES convs(id), body TEXT);
+      CREATE INDEX msgs_conv ON msgs(conv_id);
+      CREATE TABLE loose (id INTEGER PRIMARY KEY, user_ref TEXT REFERENCES users(id));
+      CREATE TABLE nocase_parent (code TEXT COLLATE NOCASE UNIQUE);
+      CREATE TABLE nocase_child (code TEXT REFERENCES nocase_parent(code));
+      CREATE TABLE pair_parent (a INTEGER, b INTEGER, PRIMARY KEY (a, b));
+      CREATE TABLE pair_child (a INTEGER, b INTEGER, FOREIGN KEY (a, b) REFERENCES pair_parent(a, b));
+      CREATE TABLE orphaned (id INTEGER PRIMARY KEY, gone_id INTEGER REFERENCES gone(id));
+      CREATE TABLE two_keys (id INTEGER PRIMARY KEY, u1 INTEGER REFERENCES users(id), u2 INTEGER REFERENCES users);
+      INSERT INTO users VALUES (1, 'a'), (2, 'b');
+      INSERT INTO convs VALUES ('c1', 1), ('c2', 9), ('c3', NULL);
+      INSERT INTO msgs (conv_id, body) VALUES ('c1', 'x'), ('c2', 'y'), ('cX', 'z'), ('cY', 'z'), ('cY', 'w');
+      INSERT INTO loose VALUES (1, '1'), (2, '01'), (3, 'x'), (4, NULL);
+      INSERT INTO nocase_parent VALUES ('abc');
+      INSERT INTO nocase_child VALUES ('ABC'), ('zzz');
+      INSERT INTO pair_parent VALUES (1, 1);
+      INSERT INTO pair_child VALUES (1, 1), (1, 2), (NULL, 5);
+      INSERT INTO orphaned VALUES (1, 1), (2, NULL);
+      INSERT INTO two_keys VALUES (1, 1, 2), (2, 7, 8), (3, 1, 9);
+    `)
+    const expected = new Map<string, number>()
+    for (const r of db.objects('PRAGMA foreign_key_check')) {
+      const id = `${String(r.table)} -> ${String(r.parent)}`
+      expected.set(id, (expected.get(id) ?? 0) + 1)
+    }
+    db.close()
+    const backup = await new SqliteEngine(file).openBackup(file)
+    try {
+      const { damage, foreignKeys } = await backup.integrityProblems()
+      expect(damage).toEqual([])
+      const got = new Map(foreignKeys.map((v) => [`${v.table} -> ${v.parent}`, v.rows]))
+      expect(got).toEqual(expected)
+      // The shapes above do produce violations of each kind.
+      expect(got.get('msgs -> convs')).toBe(3)
+      expect(got.get('two_keys -> users')).toBe(3)
+      expect(got.get('loose -> users')).toBeGreaterThan(0)
+    } finally {
+      await backup.close()
+    }
+  })
+})
