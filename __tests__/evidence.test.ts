@@ -5,6 +5,8 @@
  * and rate limits end in messages that say what to do.
  */
 import fs from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Log } from '../src/log.js'
 import { startGitHubStandIn, type StandInUser, type StoredWorkflowRun } from './github-standin.js'
@@ -947,5 +949,44 @@ describe('the stand-in’s issues routes, through Octokit', () => {
     ).rejects.toMatchObject({ status: 404 })
     const anon = await fetch(`${s.url}/repos/${s.owner}/${s.repo}/issues`)
     expect(anon.status).toBe(404)
+  })
+})
+
+describe('GitHub Enterprise Server', () => {
+  it('the API is GITHUB_API_URL with its /api/v3 path, and records link runs on GITHUB_SERVER_URL', async () => {
+    // GHES serves the REST API under /api/v3 of its own host: a front here strips that prefix
+    // and passes each request on to the stand-in, keeping what it was asked.
+    const asked: string[] = []
+    const front = http.createServer((req, res) => {
+      asked.push(`${req.method} ${req.url}`)
+      const upstream = http.request(
+        `${s.url}${(req.url ?? '').replace(/^\/api\/v3/, '')}`,
+        { method: req.method, headers: req.headers },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers)
+          up.pipe(res)
+        },
+      )
+      req.pipe(upstream)
+    })
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve))
+    try {
+      const api = `http://127.0.0.1:${(front.address() as AddressInfo).port}/api/v3`
+      const server = 'https://github.example.com'
+      const ghes = evidence.evidenceSettings(
+        { token: s.token, title: TITLE, author: 'github-actions[bot]' },
+        { ...s.env, GITHUB_API_URL: `${api}/`, GITHUB_SERVER_URL: server },
+      )
+      expect(ghes).toMatchObject({ apiUrl: api, serverUrl: server })
+      const run = `${server}/${s.owner}/${s.repo}/actions/runs/${s.runId}`
+      await evidence.recordDrill(drill({ run }), ghes, memoryLog())
+      const history = await evidence.drillHistory(ghes, memoryLog())
+      expect(history).toMatchObject({ last: { run }, runProof: 'checked', ignored: [] })
+      expect(asked.length).toBeGreaterThanOrEqual(5)
+      expect(asked.filter((a) => !a.includes(`/api/v3/repos/${s.owner}/${s.repo}`))).toEqual([])
+      expect(s.requests).toHaveLength(asked.length)
+    } finally {
+      front.close()
+    }
   })
 })

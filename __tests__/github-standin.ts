@@ -84,13 +84,20 @@ export interface StoredCacheEntry {
   blobPath: string
 }
 
-export type FaultKind = '403-permission' | 'rate-limit'
+/**
+ * `server-error`: a 5xx (502 unless `status` says) with GitHub's `{"message": "Server Error"}`
+ * body (not from a recording); `reset`: the connection is dropped before any response.
+ */
+export type FaultKind = '403-permission' | 'rate-limit' | 'server-error' | 'reset'
 
 export interface FaultOptions {
   /** Only requests with this method fail (default: any). */
   method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'
-  /** HTTP status for 'rate-limit': GitHub documents 403 or 429 for a primary rate limit. Default 403. */
-  status?: 403 | 429
+  /**
+   * HTTP status for 'rate-limit': GitHub documents 403 or 429 for a primary rate limit. Default 403.
+   * For 'server-error': default 502.
+   */
+  status?: 403 | 429 | 500 | 502 | 503 | 504
   /** Seconds until `x-ratelimit-reset`, also sent as `retry-after`. Default 60. */
   retryAfterSeconds?: number
 }
@@ -1755,6 +1762,15 @@ export async function startGitHubStandIn(
     if (!f) return false
     f.remaining--
     req.resume()
+    if (f.kind === 'reset') {
+      req.socket.destroy()
+      return true
+    }
+    if (f.kind === 'server-error') {
+      res.writeHead(f.opts.status ?? 502, { 'content-type': 'application/json; charset=utf-8' })
+      res.end(JSON.stringify({ message: 'Server Error' }))
+      return true
+    }
     const pathname = target.split('?')[0]!
     const actionsPath = /^\/(?:repos\/[^/]+\/[^/]+|repositories\/\d+)(\/actions\/.*)$/.exec(
       pathname,

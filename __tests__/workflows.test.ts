@@ -472,6 +472,12 @@ describe("the job's token", () => {
     expect(step({ mode: 'verify', 'download-artifact': 'true' })).toEqual([
       { scope: 'actions', level: 'read', why: 'download-artifact' },
     ])
+    // drill-evidence: auto, the default, records when the token may: an example grants it, so
+    // that the drill is on the tracking issue as copied.
+    expect(actionDefault('drill-evidence')).toBe('auto')
+    expect(step({ mode: 'drill' })).toEqual([
+      { scope: 'issues', level: 'write', why: 'a drill with drill-evidence' },
+    ])
     // Write covers read; an unneeded grant in an example is reported.
     const job: TokenJob = {
       where: 'x',

@@ -123,7 +123,7 @@ export const DEFAULTS: Record<Inputs, string> = {
   [Inputs.ArtifactName]: 'omniai-backup',
   [Inputs.GithubToken]: '${{ github.token }}',
   [Inputs.Confirm]: '',
-  [Inputs.DrillEvidence]: 'issue',
+  [Inputs.DrillEvidence]: 'auto',
   [Inputs.DrillIssueTitle]: 'OmniAI restore drills',
   [Inputs.DrillEvidenceAuthor]: 'github-actions[bot]',
   [Inputs.MaxDrillAge]: '',
@@ -243,8 +243,11 @@ export interface Config {
   }
   /** upload-artifact of an unencrypted backup: refused unless this is set. */
   allowUnencryptedArtifact: boolean
-  /** drill: `issue` records each drill on the tracking issue; `none` does not. */
-  drillEvidence: 'issue' | 'none'
+  /**
+   * drill: `auto` records each drill on the tracking issue when the token may, and otherwise warns;
+   * `issue` requires the record (a drill that cannot write it fails); `none` does not record.
+   */
+  drillEvidence: 'auto' | 'issue' | 'none'
   drillIssueTitle: string
   /** The bot that writes the drill records; records by anyone else do not count. */
   drillEvidenceAuthor: string
@@ -611,7 +614,7 @@ export function parseConfig(
     ),
     drillEvidence: oneOf(
       read(Inputs.DrillEvidence),
-      ['issue', 'none'] as const,
+      ['auto', 'issue', 'none'] as const,
       Inputs.DrillEvidence,
     ),
     drillIssueTitle: read(Inputs.DrillIssueTitle),

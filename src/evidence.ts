@@ -374,6 +374,27 @@ const cannotRead =
       ? `max-drill-age: issues are disabled in ${s.owner}/${s.repo} (410 ${message}), so there is no drill record to read. Fix: turn on Issues in the repository's settings, or remove max-drill-age.`
       : `max-drill-age: the token cannot read issues in ${s.owner}/${s.repo} (${status} ${message}). Fix: give the job "permissions: issues: read", or remove max-drill-age.`
 
+/**
+ * GitHub refused the issues routes (403 or 404: the token may not; 410: Issues are turned off), as
+ * opposed to any other failure. drill-evidence: auto turns only this into a warning.
+ */
+export class IssuesRefused extends UserError {}
+
+/** Runs `fn` with `refusal`, and marks the UserError it throws for a refusal as IssuesRefused. */
+async function marked<T>(refusal: Refusal, fn: (refusal: Refusal) => Promise<T>): Promise<T> {
+  let refused = false
+  try {
+    return await fn((status, message) => {
+      refused = true
+      return refusal(status, message)
+    })
+  } catch (err) {
+    if (refused && err instanceof UserError && !(err instanceof IssuesRefused))
+      throw new IssuesRefused(err.message)
+    throw err
+  }
+}
+
 /** Every page of a list, following `Link: rel="next"`. */
 async function listAll<T>(url: string, s: GitHubRepo, log: Log, refusal: Refusal): Promise<T[]> {
   const all: T[] = []
@@ -447,7 +468,15 @@ export async function recordDrill(
   settings: EvidenceSettings,
   log: Log,
 ): Promise<{ issueNumber: number; commentUrl: string; reopened: boolean; created: boolean }> {
-  const refusal = cannotWrite(settings)
+  return marked(cannotWrite(settings), (refusal) => writeRecord(record, settings, log, refusal))
+}
+
+async function writeRecord(
+  record: DrillRecord,
+  settings: EvidenceSettings,
+  log: Log,
+  refusal: Refusal,
+): Promise<{ issueNumber: number; commentUrl: string; reopened: boolean; created: boolean }> {
   const title = settings.title ?? DEFAULT_TITLE
   const label = settings.label ?? DEFAULT_LABEL
   let issue = await findTrackingIssue(settings, log, refusal)
@@ -606,7 +635,14 @@ async function disproveRun(
 
 /** The tracking issue's drill records that count, read back for the staleness gate. */
 export async function drillHistory(settings: EvidenceSettings, log: Log): Promise<DrillHistory> {
-  const refusal = cannotRead(settings)
+  return marked(cannotRead(settings), (refusal) => readHistory(settings, log, refusal))
+}
+
+async function readHistory(
+  settings: EvidenceSettings,
+  log: Log,
+  refusal: Refusal,
+): Promise<DrillHistory> {
   const issue = await findTrackingIssue(settings, log, refusal)
   if (!issue) return { issueNumber: null, last: null, records: 0, ignored: [], runProof: null }
   const comments = await listAll<RestComment>(

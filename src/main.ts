@@ -78,6 +78,9 @@ export async function run(): Promise<void> {
   core.setOutput('tests-failed', tests ? String(tests.failed) : '')
   core.setOutput('tests-errors', tests ? String(tests.errors) : '')
   core.setOutput('tests-skipped', tests ? String(tests.skipped) : '')
+  core.setOutput('artifact-id', report.artifact ? String(report.artifact.id) : '')
+  core.setOutput('drill-issue-number', report.evidence ? String(report.evidence.issueNumber) : '')
+  core.setOutput('drill-comment-url', report.evidence?.commentUrl ?? '')
   try {
     await core.summary.addRaw(renderSummary(report)).write()
   } catch (err) {

@@ -9,7 +9,7 @@ import type { Report } from '../report.js'
 import { checkDatabase, runCheck, startIntegrity } from '../inspect.js'
 import { isEncoded, plaintextOf } from './plain.js'
 import { removeOnInterrupt } from '../cleanup.js'
-import { evidenceSettings, recordDrill, type DrillRecord } from '../evidence.js'
+import { evidenceSettings, IssuesRefused, recordDrill, type DrillRecord } from '../evidence.js'
 import { Inputs } from '../config.js'
 import { asWriteFailure, requireSpace, scratchNeed, writeFailureCause } from '../space.js'
 import { smokeInto } from './smoke.js'
@@ -176,8 +176,13 @@ async function drillSelected(ctx: ModeContext, selection: Selection): Promise<Re
 
 /**
  * The drill's record where the team and auditors look: a comment on the tracking issue, which a
- * failed drill reopens. Outside a workflow run there is no repository to record in. A record
- * that cannot be written fails the job: a drill nobody can show happened does not count.
+ * failed drill reopens. Outside a workflow run there is no repository to record in. With
+ * drill-evidence: issue a record that cannot be written fails the job: a drill nobody can show
+ * happened does not count. With auto (the default) a token that may not write issues, or a
+ * repository with Issues turned off, is one warning with the fix, and the drill's own checks
+ * decide the job: a workflow copied without `issues: write` still says whether the backup
+ * restores. Any other failure (a bad token, GitHub down after retries, a record that would not
+ * count) fails the drill under auto too: the team set it up to record, and it does not.
  */
 async function recordEvidence({ config, log, now }: ModeContext, report: Report): Promise<void> {
   if (config.drillEvidence === 'none') return
@@ -187,15 +192,19 @@ async function recordEvidence({ config, log, now }: ModeContext, report: Report)
     )
     return
   }
+  const auto: { refused?: IssuesRefused } = {}
   const check = await runCheck('evidence', async () => {
     const settings = evidenceSettings({
       token: config.githubToken,
       title: config.drillIssueTitle,
       author: config.drillEvidenceAuthor,
     })
-    const { issueNumber, commentUrl, reopened, created } = await log.group('Drill evidence', () =>
-      recordDrill(drillRecord(report), settings, log),
-    )
+    const { issueNumber, commentUrl, reopened, created } = await log
+      .group('Drill evidence', () => recordDrill(drillRecord(report), settings, log))
+      .catch((err: unknown) => {
+        if (err instanceof IssuesRefused && config.drillEvidence === 'auto') auto.refused = err
+        throw err
+      })
     report.evidence = { issueNumber, commentUrl, reopened, created }
     return {
       name: 'evidence',
@@ -203,6 +212,12 @@ async function recordEvidence({ config, log, now }: ModeContext, report: Report)
       detail: `recorded on issue #${issueNumber}${created ? ' (opened now)' : ''}${reopened ? ' (reopened: the drill failed)' : ''}: ${commentUrl}`,
     }
   })
+  if (auto.refused) {
+    const warning = `${auto.refused.message} (drill-evidence: auto, so this drill is not on the tracking issue and its own checks decide the job)`
+    report.warnings.push(warning)
+    log.warning(warning)
+    return
+  }
   report.checks.push(check)
   finish(report, new Date(report.startedAt), now())
 }

@@ -1,10 +1,11 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Config } from '../config.js'
-import { describeError } from '../errors.js'
+import { describeError, UserError } from '../errors.js'
 import type { Log } from '../log.js'
 import type { Report } from '../report.js'
-import { checkDrillAge, drillHistory, evidenceSettings } from '../evidence.js'
+import type { Check } from '../checks.js'
+import { checkDrillAge, drillHistory, evidenceSettings, IssuesRefused } from '../evidence.js'
 import { runCheck } from '../inspect.js'
 import { writeFailureCause } from '../space.js'
 import { backup } from './backup.js'
@@ -21,7 +22,7 @@ const MODES = { backup, verify, drill, gate, restore, smoke }
  * The staleness gate, usable in any mode (a PR check included): when was the last successful
  * drill? In a workflow run the tracking issue says; elsewhere the drill log does.
  */
-async function drillAge(config: Config, log: Log, at: Date) {
+async function drillAge(config: Config, log: Log, at: Date, report: Report) {
   const maxDays = config.maxDrillAgeDays!
   if (process.env.GITHUB_REPOSITORY && config.drillEvidence !== 'none') {
     const settings = evidenceSettings({
@@ -29,7 +30,13 @@ async function drillAge(config: Config, log: Log, at: Date) {
       title: config.drillIssueTitle,
       author: config.drillEvidenceAuthor,
     })
-    const history = await drillHistory(settings, log)
+    let history
+    try {
+      history = await drillHistory(settings, log)
+    } catch (err) {
+      if (!(err instanceof IssuesRefused) || config.drillEvidence !== 'auto') throw err
+      return drillLogInstead(config, log, at, report, err)
+    }
     const check = checkDrillAge(history.last, maxDays, at, history.issueNumber)
     // Say what the verdict rests on: records left out, and a run that could not be checked.
     const notes: string[] = []
@@ -40,8 +47,13 @@ async function drillAge(config: Config, log: Log, at: Date) {
     if (notes.length) check.detail += ` (${notes.join('; ')})`
     return check
   }
-  let last: { date: string } | null = null
   const text = config.drillLog ? await fs.readFile(config.drillLog, 'utf8').catch(() => '') : ''
+  return checkDrillAge(lastInDrillLog(text), maxDays, at)
+}
+
+/** The newest passing drill in the drill log's text (JSON Lines), or null. */
+function lastInDrillLog(text: string): { date: string } | null {
+  let last: { date: string } | null = null
   for (const line of text.split('\n')) {
     try {
       const r = JSON.parse(line) as { ok?: boolean; date?: string }
@@ -50,7 +62,45 @@ async function drillAge(config: Config, log: Log, at: Date) {
       // a torn or foreign line: not a record
     }
   }
-  return checkDrillAge(last, maxDays, at)
+  return last
+}
+
+/**
+ * drill-evidence: auto, and the tracking issue cannot be read (no `issues: read`, or Issues turned
+ * off): the drill log decides, with a warning that names the fix, when there is one. Never in a
+ * pull request's run (or a merge queue's): its files are the pull request's, and a drill log it
+ * brings would let it pass the gate. Without a drill log to read, the gate fails with the fix.
+ */
+async function drillLogInstead(
+  config: Config,
+  log: Log,
+  at: Date,
+  report: Report,
+  refused: IssuesRefused,
+): Promise<Check> {
+  const event = process.env.GITHUB_EVENT_NAME ?? ''
+  if (/^pull_request/.test(event) || event === 'merge_group') {
+    throw new UserError(
+      `${refused.message} (drill-evidence: auto reads no drill log instead in a ${event} run, whose files a pull request can write)`,
+    )
+  }
+  const text = config.drillLog ? await fs.readFile(config.drillLog, 'utf8').catch(() => null) : null
+  if (text === null) {
+    throw new UserError(
+      `${refused.message} (drill-evidence: auto found no drill log to read instead${config.drillLog ? ` at ${config.drillLog}` : ''})`,
+    )
+  }
+  const note = `${refused.message} (drill-evidence: auto, so the drill log ${config.drillLog} decides instead)`
+  // Said once: when this step's drill already warned that it could not write the issue, the
+  // same missing permission is a log line here.
+  if (report.warnings.some((w) => w.startsWith('drill-evidence:'))) log.info(note)
+  else {
+    report.warnings.push(note)
+    log.warning(note)
+  }
+  const check = checkDrillAge(lastInDrillLog(text), config.maxDrillAgeDays!, at)
+  check.detail += ` (from the drill log ${config.drillLog}: the tracking issue could not be read)`
+  return check
 }
 
 /**
@@ -67,7 +117,7 @@ export async function runMode(
   try {
     report = await MODES[config.mode]({ config, log, now })
     if (config.maxDrillAgeDays !== null) {
-      report.checks.push(await runCheck('drill-age', () => drillAge(config, log, now())))
+      report.checks.push(await runCheck('drill-age', () => drillAge(config, log, now(), report)))
       finish(report, started, now())
     }
   } catch (err) {

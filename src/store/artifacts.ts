@@ -50,6 +50,20 @@ export interface RestArtifact {
   workflow_run?: ArtifactRun | null
 }
 
+/**
+ * Whether GITHUB_SERVER_URL is GitHub Enterprise Server: any host but github.com, GHE.com's
+ * `*.ghe.com` and `*.localhost`, the rule @actions/artifact applies (`isGhes`) before it refuses.
+ */
+export function isEnterpriseServer(serverUrl: string): boolean {
+  let host: string
+  try {
+    host = new URL(serverUrl).hostname.toLowerCase()
+  } catch {
+    return false
+  }
+  return host !== 'github.com' && !host.endsWith('.ghe.com') && !host.endsWith('.localhost')
+}
+
 /** The settings from the runner's environment; a missing piece names the input that supplies it. */
 export function artifactSettings(
   name: string,
@@ -65,6 +79,12 @@ export function artifactSettings(
   if (!owner || !repo) {
     throw new UserError(
       'upload-artifact / download-artifact: GITHUB_REPOSITORY is not set, so this is not a GitHub Actions run. Fix: use backup-dir for local backups outside Actions.',
+    )
+  }
+  const server = env.GITHUB_SERVER_URL || 'https://github.com'
+  if (isEnterpriseServer(server)) {
+    throw new UserError(
+      `upload-artifact / download-artifact: ${server} is GitHub Enterprise Server, where GitHub's artifact service that this action uses (the one of upload-artifact@v4 and download-artifact@v4) is not supported. Fix: keep the backups in backup-dir (a folder on a self-hosted runner) or in an S3-compatible bucket (storage: s3://bucket/prefix), and remove upload-artifact / download-artifact.`,
     )
   }
   return {
