@@ -5,7 +5,7 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { afterAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { startGitHubStandIn } from './github-standin.js'
 
 // @actions/cache reads the environment when it runs: the environment first, then the code under test.
@@ -134,23 +134,64 @@ describe('backup catalog in the Actions cache', () => {
     expect(standIn.requests.length).toBe(before)
   })
 
-  it('a failing cache service gives a warning, not a throw', async () => {
+  /** What the code under test writes to stdout meanwhile: workflow commands and plain lines. */
+  async function stdoutOf<T>(fn: () => Promise<T>): Promise<{ result: T; stdout: string }> {
+    let stdout = ''
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+      stdout += String(chunk)
+      return true
+    })
+    try {
+      return { result: await fn(), stdout }
+    } finally {
+      spy.mockRestore()
+    }
+  }
+  const commands = (stdout: string, kind: string) =>
+    stdout.split('\n').filter((l) => l.startsWith(`::${kind}::`))
+
+  it("a failing cache service: @actions/cache's own warning reaches the runner as it wrote it, after our line, and nothing throws", async () => {
     const key = 'faulty-catalog'
     standIn.fail(/CacheService\/FinalizeCacheEntryUpload/, '403-permission', 1)
-    await expect(saveCatalog(newRunDir(), key, [entry(0)], log)).resolves.toBeUndefined()
-    expect(log.warnings).toHaveLength(1)
-    expect(log.warnings[0]).toMatch(/^backup catalog: could not save it \(Failed to save: .*403/)
+    const saving = await stdoutOf(() => saveCatalog(newRunDir(), key, [entry(0)], log))
+    expect(saving.result).toBeUndefined()
+    expect(log.warnings).toEqual([])
+    expect(log.info_).toEqual(['backup catalog: trying to save it in the Actions cache'])
+    expect(commands(saving.stdout, 'warning')).toEqual([
+      expect.stringMatching(/^::warning::Failed to save: .*403/),
+    ])
 
     await saveCatalog(newRunDir(), key, [entry(1)], makeLog()) // a good one, to have something to restore
     standIn.fail(/CacheService\/GetCacheEntryDownloadURL/, '403-permission', 1)
     const failed = makeLog()
-    await expect(loadCatalog(newRunDir(), key, failed)).resolves.toEqual([])
-    expect(failed.warnings).toHaveLength(1)
-    expect(failed.warnings[0]).toMatch(
-      /^backup catalog: could not restore it \(Failed to restore: .*403/,
-    )
+    const loading = await stdoutOf(() => loadCatalog(newRunDir(), key, failed))
+    expect(loading.result).toEqual([])
+    expect(failed.warnings).toEqual([])
+    expect(failed.info_).toEqual(['backup catalog: trying to restore it from the Actions cache'])
+    expect(commands(loading.stdout, 'warning')).toEqual([
+      expect.stringMatching(/^::warning::Failed to restore: .*403/),
+    ])
     // The fault was one request only: the next run restores again.
     expect(await loadCatalog(newRunDir(), key, log)).toEqual([entry(1)])
+  })
+
+  it('what @actions/cache throws (a key it refuses) is one warning of ours', async () => {
+    const { result, stdout } = await stdoutOf(() =>
+      saveCatalog(newRunDir(), 'no,commas', [entry(0)], log),
+    )
+    expect(result).toBeUndefined()
+    expect(log.warnings).toEqual([
+      expect.stringMatching(/^backup catalog: could not save it \(Key Validation Error: .*commas/),
+    ])
+    expect(commands(stdout, 'warning')).toEqual([])
+  })
+
+  it('process.stdout.write is never replaced to silence the library (regression: it was, around @actions/cache)', () => {
+    const source = fs.readFileSync(
+      path.join(import.meta.dirname, '..', 'src', 'catalog.ts'),
+      'utf8',
+    )
+    expect(source).not.toMatch(/process\.stdout\.write\s*=/)
   })
 })
 

@@ -42,34 +42,25 @@ function stagingFile(key: string): string {
 }
 
 /**
- * @actions/cache reports its own failures with core.warning / core.error (workflow commands on
- * stdout) and returns normally. While it runs, those lines go to `log.warning` instead, so that a
- * failure is one warning in the project's log (and never an error: the catalog is optional).
+ * Runs an @actions/cache call; the catalog is optional, so nothing it does fails the job. The
+ * library reports its own failures with core.warning (core.error for a 5xx from the cache service)
+ * and returns normally: those lines reach the runner as the library writes them, after a line of
+ * ours saying what was being tried, so its "Failed to restore: ..." reads in context. Capturing
+ * them instead would mean replacing process.stdout.write while the library runs: @actions/core
+ * has no hook for its workflow commands and @actions/cache no option to report otherwise. What it
+ * throws (a key it refuses, a module that does not load) is one warning of ours.
  */
 async function withCacheWarnings<T>(log: CatalogLog, what: string, fn: () => Promise<T>) {
-  const write = process.stdout.write
-  const warnings: string[] = []
-  process.stdout.write = function (
-    this: NodeJS.WriteStream,
-    chunk: unknown,
-    ...rest: unknown[]
-  ): boolean {
-    const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString() : ''
-    const m = /^::(warning|error)(?: [^:]*)?::(.*)$/s.exec(text.trimEnd())
-    if (m) {
-      warnings.push(m[2]!.replace(/%0A/g, '\n').replace(/%0D/g, '\r').replace(/%25/g, '%'))
-      return true
-    }
-    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest)
-  } as typeof process.stdout.write
+  log.info(
+    `backup catalog: trying to ${what} ${what.startsWith('restore') ? 'from' : 'in'} the Actions cache`,
+  )
   try {
     return await fn()
   } catch (err) {
-    warnings.push(err instanceof Error ? err.message : String(err))
+    log.warning(
+      `backup catalog: could not ${what} (${err instanceof Error ? err.message : String(err)})`,
+    )
     return undefined
-  } finally {
-    process.stdout.write = write
-    for (const w of warnings) log.warning(`backup catalog: could not ${what} (${w})`)
   }
 }
 
