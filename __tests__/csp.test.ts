@@ -63,6 +63,7 @@ describe('checkCsp', () => {
         directive: POLICY,
         problem: expect.stringMatching(/line 5 has an empty content attribute/),
         severity: 'fail',
+        line: 5,
       },
     ])
   })
@@ -76,6 +77,7 @@ describe('checkCsp', () => {
         directive: POLICY,
         problem: expect.stringMatching(/line 12 is inside <body>, where browsers ignore it/),
         severity: 'fail',
+        line: 12,
       },
     ])
   })
@@ -106,7 +108,8 @@ describe('checkCsp', () => {
   it.each(weaknesses)('%s: warns by default', async (file, directive, problem) => {
     const r = await checkCsp({ file: fixture(file), strict: false })
     expect(r.findings).toEqual([
-      { directive, problem: expect.stringMatching(problem), severity: 'warn' },
+      // The line of the policy's meta: where an annotation on the pull request points.
+      { directive, problem: expect.stringMatching(problem), severity: 'warn', line: 5 },
     ])
     expect(r.check.ok).toBe(true)
     expect(r.check.detail).toMatch(/1 warning \(strict is off\)/)
@@ -116,7 +119,7 @@ describe('checkCsp', () => {
   it.each(weaknesses)('%s: fails when strict', async (file, directive, problem) => {
     const r = await checkCsp({ file: fixture(file), strict: true })
     expect(r.findings).toEqual([
-      { directive, problem: expect.stringMatching(problem), severity: 'fail' },
+      { directive, problem: expect.stringMatching(problem), severity: 'fail', line: 5 },
     ])
     expect(r.check.ok).toBe(false)
     expect(r.check.detail).toMatch(/1 failing: /)
@@ -135,6 +138,7 @@ describe('checkCsp', () => {
           /^is repeated; browsers keep the first and ignore this one \('self' 'unsafe-inline' https:\/\/cdn\.example\.com\)/,
         ),
         severity: 'warn',
+        line: 5,
       },
     ])
     expect(r.check.ok).toBe(true)
@@ -157,6 +161,7 @@ describe('checkCsp', () => {
         directive: 'script-src',
         problem: expect.stringMatching(/ignored by CSP2\+ browsers .* not a weakness/),
         severity: 'warn',
+        line: 5,
       },
     ])
     expect(r.check.ok).toBe(true)
@@ -175,6 +180,7 @@ describe('checkCsp', () => {
         directive: 'script-src',
         problem: expect.stringMatching(/^'unsafe-eval'/),
         severity: 'fail',
+        line: 7,
       },
     ])
   })

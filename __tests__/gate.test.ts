@@ -339,9 +339,14 @@ describe('gate: pytest cannot run the selection, a failed security-gate check wi
     const venv = path.join(await tempDir(), 'venv')
     await execFileAsync('python3', ['-m', 'venv', '--without-pip', venv])
     const python = path.join(venv, 'bin', 'python')
-    const { report } = await gate('all-pass', { 'gate-command': `${python} -m pytest` })
+    const { report, log } = await gate('all-pass', { 'gate-command': `${python} -m pytest` })
     expect(oneLine(report)).toMatch(
       /^gate-command: ".*\/venv\/bin\/python -m pytest" exited with code 1 without pytest writing its report: .*No module named pytest\. Fix: install pytest/,
+    )
+    // Exit 1 is pytest's "tests failed" only when pytest ran: the log must not say so here.
+    expect(log.lines.join('\n')).not.toMatch(/tests failed/)
+    expect(log.lines).toContainEqual(
+      expect.stringMatching(/python -m pytest exited with code 1, and pytest wrote no report/),
     )
   })
 
@@ -990,6 +995,15 @@ describe('gate: pytest and the CSP check report apart (OmniAI layout)', () => {
     })
     expect(r.summary).not.toContain('### Security gate')
     expect(r.stdout.split('\n')).toContain(`::error::gate failed: ${GATE}: ${detail}`)
+    // The CSP finding on the page's line in the pull request, and one CSP heading in the summary.
+    expect(r.stdout.split('\n')).toContainEqual(
+      expect.stringMatching(
+        /^::warning title=Content-Security-Policy weakness,file=frontend\/index\.html,line=1::script-src 'unsafe-inline' lets injected inline scripts/,
+      ),
+    )
+    expect(r.summary.match(/^### Content-Security-Policy/gm)).toEqual([
+      '### Content-Security-Policy',
+    ])
   })
 
   it.each([

@@ -8,7 +8,6 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import * as cache from '@actions/cache'
 import type { Log } from './log.js'
 
 export interface CatalogEntry {
@@ -20,6 +19,9 @@ export interface CatalogEntry {
   backupSeconds: number
   tier?: 'daily' | 'weekly'
 }
+
+/** Loaded only in a workflow run that uses the catalog: it is a large share of the bundle. */
+const cacheClient = () => import('@actions/cache')
 
 export const CATALOG_FILE = 'catalog.json'
 export const CATALOG_MAX_ENTRIES = 400
@@ -95,8 +97,8 @@ export async function loadCatalog(
   fs.mkdirSync(path.dirname(staged), { recursive: true })
   // The primary key matches nothing (keys are saved as `${key}-<ms>`), so the restore key's prefix
   // match picks the newest entry.
-  const matched = await withCacheWarnings(log, 'restore it', () =>
-    cache.restoreCache([staged], `${key}-restore-${Date.now()}`, [`${key}-`]),
+  const matched = await withCacheWarnings(log, 'restore it', async () =>
+    (await cacheClient()).restoreCache([staged], `${key}-restore-${Date.now()}`, [`${key}-`]),
   )
   if (!matched || !fs.existsSync(staged)) return []
   try {
@@ -139,8 +141,8 @@ export async function saveCatalog(
   const staged = stagingFile(key)
   fs.mkdirSync(path.dirname(staged), { recursive: true })
   fs.writeFileSync(staged, text)
-  const id = await withCacheWarnings(log, 'save it', () =>
-    cache.saveCache([staged], `${key}-${Date.now()}`),
+  const id = await withCacheWarnings(log, 'save it', async () =>
+    (await cacheClient()).saveCache([staged], `${key}-${Date.now()}`),
   )
   if (id !== undefined && id >= 0) log.info(`backup catalog: saved ${kept.length} entries`)
 }

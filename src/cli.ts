@@ -7,13 +7,11 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { DEFAULTS, Inputs, MODES, parseConfig } from './config.js'
 import { DEMO_DEFAULTS, generateDemoDatabase } from './demo.js'
-import { generatePostgresDemo } from './demo-postgres.js'
 import { parsePgUrl, pgSecrets } from './engines/pg-tools.js'
 import { describeError, UserError } from './errors.js'
 import { consoleLog } from './log.js'
-import { failureMessage } from './main.js'
 import { runMode } from './modes/index.js'
-import { renderSummary } from './report.js'
+import { failureMessage, renderSummary } from './report.js'
 import { generateKeyPair } from './signature.js'
 import { SECRET_INPUTS, secretEnvName, type SecretInput } from './secrets.js'
 
@@ -136,6 +134,7 @@ async function demoDb(flags: Map<string, string>): Promise<void> {
   const postgres = flags.get('postgres')
   if (postgres) {
     // Into an existing, empty PostgreSQL database (for benchmarks and trying the engine).
+    const { generatePostgresDemo } = await import('./demo-postgres.js')
     await generatePostgresDemo(postgres, {
       conversations: count(flags, 'conversations', DEMO_DEFAULTS.conversations),
       messageChars: count(flags, 'message-chars', DEMO_DEFAULTS.messageChars),

@@ -8,7 +8,7 @@
  * where the element ends up decides whether the policy applies at all.
  */
 import * as fs from 'node:fs/promises'
-import { parse, type DefaultTreeAdapterTypes as T } from 'parse5'
+import type { DefaultTreeAdapterTypes as T } from 'parse5'
 import type { Check } from './checks.js'
 import { UserError } from './errors.js'
 
@@ -37,6 +37,8 @@ export interface CspFinding {
   directive: string
   problem: string
   severity: 'fail' | 'warn'
+  /** The line of the element it concerns (the policy's meta for a directive); absent for none. */
+  line?: number
 }
 
 export interface CspResult {
@@ -322,6 +324,8 @@ const EXAMPLE = `<meta http-equiv="Content-Security-Policy" content="default-src
 /** Reads `file`, finds its meta CSP and reports what the policy allows. */
 export async function checkCsp(opts: CspOptions): Promise<CspResult> {
   const html = await readHtml(opts.file)
+  // parse5 is loaded here, by the gate alone: it would add a tenth to every mode's start-up.
+  const { parse } = await import('parse5')
   const weak: CspFinding['severity'] = opts.strict ? 'fail' : 'warn'
   const { metas, reportOnly, order } = findMetas(parse(html, { sourceCodeLocationInfo: true }))
   const findings: CspFinding[] = []
@@ -336,12 +340,14 @@ export async function checkCsp(opts: CspOptions): Promise<CspResult> {
         directive: POLICY,
         problem: `the meta at line ${m.line} is inside <${m.parent || 'template'}>, where browsers ignore it; move it into <head>`,
         severity: misplacedSeverity,
+        line: m.line,
       })
     } else if (!m.content) {
       findings.push({
         directive: POLICY,
         problem: `the meta at line ${m.line} has ${m.content === null ? 'no' : 'an empty'} content attribute, so browsers ignore it; put the policy in content`,
         severity: misplacedSeverity,
+        line: m.line,
       })
     }
   }
@@ -364,9 +370,11 @@ export async function checkCsp(opts: CspOptions): Promise<CspResult> {
         directive: POLICY,
         problem: `the meta at line ${chosen.line} holds no directives; put the policy in content, e.g. default-src 'self'; object-src 'none'`,
         severity: 'fail',
+        line: chosen.line,
       })
     } else {
-      findings.push(...evaluatePolicy(directives, parsed.duplicates, opts.strict))
+      for (const f of evaluatePolicy(directives, parsed.duplicates, opts.strict))
+        findings.push({ ...f, line: chosen.line })
       const before = order.slice(0, order.indexOf(chosen.element)).filter(isSubresource)
       if (before.length) {
         const first = before[0]!
@@ -374,6 +382,7 @@ export async function checkCsp(opts: CspOptions): Promise<CspResult> {
           directive: POLICY,
           problem: `<${first.tagName}> at line ${lineOf(first)}${before.length > 1 ? ` and ${before.length - 1} more` : ''} come${before.length > 1 ? '' : 's'} before the policy, which covers only what follows it; put the meta first in <head>`,
           severity: weak,
+          line: chosen.line,
         })
       }
     }
@@ -382,6 +391,7 @@ export async function checkCsp(opts: CspOptions): Promise<CspResult> {
         directive: POLICY,
         problem: `the meta at line ${extra.line} is a second policy; browsers enforce both, and only the first (line ${chosen.line}) is analysed here; merge them into one`,
         severity: 'warn',
+        line: extra.line,
       })
     }
   }

@@ -1,9 +1,5 @@
-import * as core from '@actions/core'
 import { exitOnSignals } from './cleanup.js'
-import { cli } from './cli.js'
 import { describeError } from './errors.js'
-import { actionsLog, run } from './main.js'
-import { runPost } from './post.js'
 import { hideSecretEnvironment } from './secrets.js'
 
 /**
@@ -12,7 +8,13 @@ import { hideSecretEnvironment } from './secrets.js'
  */
 export const UMASK = 0o077
 
-/** The runner starts `node dist/index.js` with no arguments; anything else is the CLI. */
+/**
+ * The runner starts `node dist/index.js` with no arguments; anything else is the CLI.
+ *
+ * Everything else is loaded after hideSecretEnvironment: that re-executes this process, and
+ * whatever the first image loaded (@actions/core alone is a fifth of the start-up) would be
+ * loaded twice. Only these few small files are in the bundle's entry chunk.
+ */
 export async function main(args: string[]): Promise<void> {
   process.umask(UMASK)
   const action = args.length === 0
@@ -25,24 +27,27 @@ export async function main(args: string[]): Promise<void> {
     // The secrets were moved out and cannot be put back: every mode needing one would fail
     // later with a misleading "not set".
     const message = `secret inputs could not be read back after hiding them: ${describeError(err)}`
-    if (action) core.setFailed(message)
+    if (action) (await import('@actions/core')).setFailed(message)
     else console.error(`Error: ${message}`)
     process.exitCode = action ? 1 : 2
     return
   }
   if (hidden !== 'restored' && hidden !== 'nothing' && process.platform !== 'win32') {
     const warning = `secrets stay readable in this process's start-up environment by other processes of the same user: ${hidden}`
-    if (action) core.warning(warning)
+    if (action) (await import('@actions/core')).warning(warning)
     else console.error(`warning: ${warning}`)
   }
   // SIGINT/SIGTERM (a cancelled run, a timeout, Ctrl-C): scratch data removed, then exit 128+n.
   exitOnSignals()
   if (!action) {
+    const { cli } = await import('./cli.js')
     process.exitCode = await cli(args)
     return
   }
+  const core = await import('@actions/core')
+  const { actionsLog, run } = await import('./main.js')
   // The runner calls this same file again as the post step; main saved isPost for it.
-  if (core.getState('isPost') === 'true') return runPost(actionsLog)
+  if (core.getState('isPost') === 'true') return (await import('./post.js')).runPost(actionsLog)
   try {
     await run()
   } catch (err) {

@@ -5,9 +5,13 @@
 export interface Log {
   info(message: string): void
   warning(message: string): void
+  /** Runs `fn` with what it logs under `name`; a group that logs nothing shows nothing. */
   group<T>(name: string, fn: () => Promise<T>): Promise<T>
-  /** An error pinned to a file and line (a failed test), shown on the pull request's diff. */
-  annotate?(level: 'error', message: string, where: Annotation): void
+  /**
+   * A problem pinned to a file and line, shown on the pull request's diff: an error (a failed
+   * test) or a warning (a weak Content-Security-Policy).
+   */
+  annotate?(level: 'error' | 'warning', message: string, where: Annotation): void
   /** A value that must never appear in the log (a scratch database's password). */
   mask?(secret: string): void
 }
@@ -20,16 +24,66 @@ export interface Annotation {
   title?: string
 }
 
-export const consoleLog: Log = {
+/** Where a Log writes: lines, and a group's start and end. */
+export interface LogSink extends Omit<Log, 'group'> {
+  startGroup(name: string): void
+  endGroup(): void
+}
+
+/**
+ * A Log whose groups start at their first line: a group whose body logs nothing (a check that
+ * had nothing to say, a stop command that printed nothing) leaves no empty heading behind.
+ * Groups run one after another, as the modes use them; a nested group opens inside its parent.
+ */
+export function groupingLog(sink: LogSink): Log {
+  const groups: { name: string; started: boolean }[] = []
+  const start = () => {
+    for (const g of groups) {
+      if (!g.started) {
+        sink.startGroup(g.name)
+        g.started = true
+      }
+    }
+  }
+  return {
+    info: (message) => {
+      start()
+      sink.info(message)
+    },
+    warning: (message) => {
+      start()
+      sink.warning(message)
+    },
+    group: async (name, fn) => {
+      const group = { name, started: false }
+      groups.push(group)
+      try {
+        return await fn()
+      } finally {
+        groups.splice(groups.indexOf(group), 1)
+        if (group.started) sink.endGroup()
+      }
+    },
+    ...(sink.annotate
+      ? {
+          annotate: (level, message, where) => {
+            start()
+            sink.annotate!(level, message, where)
+          },
+        }
+      : {}),
+    ...(sink.mask ? { mask: sink.mask } : {}),
+  }
+}
+
+export const consoleLog: Log = groupingLog({
   info: (message) => console.log(message),
   warning: (message) => console.error(`warning: ${message}`),
-  group: async (name, fn) => {
-    console.log(`── ${name}`)
-    return fn()
-  },
+  startGroup: (name) => console.log(`── ${name}`),
+  endGroup: () => {},
   annotate: (level, message, { file, line }) =>
     console.error(`${level}: ${file}${line ? `:${line}` : ''}: ${message}`),
-}
+})
 
 /** Logs "what: 40%" at most once per step of 10%. */
 export function progressLogger(log: Log, what: string): (done: number, total: number) => void {

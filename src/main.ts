@@ -2,19 +2,20 @@ import * as core from '@actions/core'
 import { Inputs, parseConfig } from './config.js'
 import { pgSecrets } from './engines/pg-tools.js'
 import { describeError } from './errors.js'
-import type { Log } from './log.js'
+import { groupingLog, type Log } from './log.js'
 import { runMode } from './modes/index.js'
-import { failedChecks, renderSummary, type Report } from './report.js'
+import { failedChecks, failureMessage, renderSummary } from './report.js'
 import { SECRET_INPUTS } from './secrets.js'
 
-export const actionsLog: Log = {
+export const actionsLog: Log = groupingLog({
   info: (message) => core.info(message),
   warning: (message) => core.warning(message),
-  group: (name, fn) => core.group(name, fn),
-  annotate: (_level, message, { file, line, title }) =>
-    core.error(message, { file, startLine: line, title }),
+  startGroup: (name) => core.startGroup(name),
+  endGroup: () => core.endGroup(),
+  annotate: (level, message, { file, line, title }) =>
+    (level === 'warning' ? core.warning : core.error)(message, { file, startLine: line, title }),
   mask: (secret) => core.setSecret(secret),
-}
+})
 
 /**
  * Masks every password of a database URL (user info, `?password=`, `?sslpassword=`, and
@@ -23,12 +24,6 @@ export const actionsLog: Log = {
  */
 export function maskSecrets(connectionString: string, env = process.env): void {
   for (const secret of pgSecrets(connectionString, env)) core.setSecret(secret)
-}
-
-export function failureMessage(report: Report): string {
-  if (report.error) return report.error
-  const failed = report.checks.filter((c) => !c.ok)
-  return `${report.mode} failed: ${failed.map((c) => `${c.name}: ${c.detail}`).join(' | ')}`
 }
 
 /** The action: inputs into a Config, the mode, then outputs, summary and the job's status. */

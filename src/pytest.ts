@@ -160,8 +160,19 @@ export async function runPytest(options: PytestOptions, log: Log): Promise<Pytes
       )
     }
   })
+  const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`
+  let junitXml: string | null = null
+  try {
+    junitXml = await fs.readFile(junitFile, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  // An exit code means what pytest documents only when pytest ran: `python -m pytest` without
+  // pytest installed also exits with 1, which is not "tests failed".
   log.info(
-    `pytest ${signal ? `was killed by ${signal}` : `exited with code ${exitCode}`} (${exitMeaning(exitCode)})`,
+    junitXml === null && exitCode !== EXIT.usage
+      ? `${showCommand(command)} ${how}, and pytest wrote no report: no test results`
+      : `pytest ${how} (${exitMeaning(exitCode)})`,
   )
 
   if (exitCode === EXIT.usage) {
@@ -175,16 +186,9 @@ export async function runPytest(options: PytestOptions, log: Log): Promise<Pytes
       `gate-command: pytest refused to run "${showCommand(command)}" (exit 4, usage error): ${why.line}. Fix: correct gate-command and the pytest options in your configuration (pytest runs in gate-working-directory ${cwd}).`,
     )
   }
-  let junitXml: string | null = null
-  try {
-    junitXml = await fs.readFile(junitFile, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-  }
   if (junitXml === null) {
     // pytest writes its report at the end of every session it starts, even one that collects
     // nothing; no report means the command never got as far as running pytest.
-    const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`
     throw new UserError(
       `gate-command: "${showCommand(command)}" ${how} without pytest writing its report: ${refusal(tail).line}. ${INSTALL_FIX}`,
     )

@@ -105,6 +105,13 @@ export interface GateReport {
   skipped: JUnitEntry[]
 }
 
+/** The job's one-line failure: the error that stopped the mode, else each failed check. */
+export function failureMessage(report: Report): string {
+  if (report.error) return report.error
+  const failed = report.checks.filter((c) => !c.ok)
+  return `${report.mode} failed: ${failed.map((c) => `${c.name}: ${c.detail}`).join(' | ')}`
+}
+
 export function failedChecks(report: Report): string[] {
   return report.checks.filter((c) => !c.ok).map((c) => c.name)
 }
@@ -257,14 +264,8 @@ export function renderSummary(report: Report): string {
     ])
   }
   lines.push('| | |', '| --- | --- |', ...facts.map(([k, v]) => `| ${k} | ${cell(v)} |`), '')
-  if (report.csp) {
-    lines.push(
-      `### Content-Security-Policy (\`${cell(report.csp.file)}\`)`,
-      '',
-      report.csp.markdown,
-      '',
-    )
-  }
+  // The CSP section brings its own heading (with the file and the verdict).
+  if (report.csp) lines.push(report.csp.markdown, '')
   if (report.smoke) {
     lines.push(
       '### Smoke test',

@@ -1,14 +1,18 @@
 import type { Config } from '../config.js'
-import { PostgresEngine } from './postgres.js'
 import type { Engine, EngineName } from './engine.js'
 import { SqliteEngine } from './sqlite.js'
 
-/** The engine for `name`, reading its source from the config. */
-export function createEngine(name: EngineName, config: Config): Engine {
+/**
+ * The engine for `name`, reading its source from the config. The PostgreSQL engine (and the
+ * `pg` client) is loaded only when it is the one asked for: a SQLite run never pays for it.
+ */
+export async function createEngine(name: EngineName, config: Config): Promise<Engine> {
   switch (name) {
     case 'sqlite':
       return new SqliteEngine(config.connectionString)
-    case 'postgres':
+    case 'postgres': {
+      const { PostgresEngine } = await import('./postgres.js')
       return new PostgresEngine(config)
+    }
   }
 }

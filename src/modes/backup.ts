@@ -30,7 +30,7 @@ export async function backup(ctx: ModeContext): Promise<Report> {
   const { signingKey } = config
   const started = now()
   const report = emptyReport('backup', config.engine, started)
-  const engine = createEngine(config.engine, config)
+  const engine = await createEngine(config.engine, config)
   const store = new LocalStore(config.backupDir)
 
   // Validate table inputs against the live database before copying anything. The safety

@@ -13,10 +13,10 @@ import { isPostgresUrl, type Config } from '../config.js'
 import type { Database } from '../engines/engine.js'
 import { pgSecrets, redactPgUrl } from '../engines/pg-tools.js'
 import { describeError, UserError } from '../errors.js'
-import { parseJUnit, type JUnitEntry, type JUnitResults } from '../junit.js'
+import type { JUnitEntry, JUnitResults } from '../junit.js'
 import type { Log } from '../log.js'
 import { EXIT, exitMeaning, runPytest, showCommand, type PytestRun } from '../pytest.js'
-import { checkCsp, CSP_CHECK, CSP_FILE_INPUT } from '../csp.js'
+import { checkCsp, CSP_CHECK, CSP_FILE_INPUT, POLICY } from '../csp.js'
 import type { GateReport, Report } from '../report.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 
@@ -24,6 +24,12 @@ export const GATE_CHECK = 'security-gate'
 
 /** GitHub shows at most 10 error annotations per step; one stays free for the job's failure. */
 const MAX_ANNOTATIONS = 9
+
+/**
+ * CSP findings shown as warnings on the page's lines; the summary's table has them all. GitHub
+ * shows 10 warnings per step, and the step's other warnings need room too.
+ */
+const MAX_CSP_ANNOTATIONS = 5
 
 /** Names listed in a check's detail; the summary's table has them all. */
 const MAX_NAMED = 3
@@ -95,9 +101,8 @@ export function judge(
   }
 }
 
-/** A path in pytest's report as the repository sees it, for annotations on the diff. */
-function repoPath(file: string, run: PytestRun, cwd: string): string {
-  const absolute = path.resolve(run.rootdir ?? cwd, file)
+/** A path as the repository sees it, for annotations on the diff. */
+function repoPath(absolute: string): string {
   const root = process.env.GITHUB_WORKSPACE || process.cwd()
   return path.relative(root, absolute).split(path.sep).join('/')
 }
@@ -142,6 +147,8 @@ export async function runGate(
   } finally {
     await fs.rm(tmp, { recursive: true, force: true })
   }
+  // The XML parser is loaded here, by the one mode that reads a JUnit report.
+  const { parseJUnit } = await import('../junit.js')
   let results: JUnitResults
   try {
     results = parseJUnit(run.junitXml!)
@@ -170,7 +177,7 @@ export async function runGate(
   for (const p of results.problems.slice(0, MAX_ANNOTATIONS)) {
     if (!p.file) continue
     log.annotate?.('error', p.message || KIND_TITLE[p.kind], {
-      file: repoPath(p.file, run, cwd),
+      file: repoPath(path.resolve(run.rootdir ?? cwd, p.file)),
       line: p.line ?? undefined,
       title: `Security gate: ${p.name} ${KIND_TITLE[p.kind]}`,
     })
@@ -237,6 +244,22 @@ async function cspInto(report: Report, config: Config, log: Log): Promise<void> 
     report.csp = { file, markdown: csp.markdown, findings: csp.findings }
     for (const f of csp.findings.filter((f) => f.severity === 'warn')) {
       report.warnings.push(`CSP ${f.directive}: ${f.problem}`)
+    }
+    // On the page's lines in the pull request. Warnings, failing findings too: the error
+    // annotations are the failed tests' and the job's own (runGate keeps one free for it).
+    for (const f of csp.findings.slice(0, MAX_CSP_ANNOTATIONS)) {
+      log.annotate?.(
+        'warning',
+        f.directive === POLICY ? f.problem : `${f.directive} ${f.problem}`,
+        {
+          file: repoPath(path.resolve(file)),
+          line: f.line || undefined,
+          title:
+            f.severity === 'fail'
+              ? 'Content-Security-Policy failure'
+              : 'Content-Security-Policy weakness',
+        },
+      )
     }
   } catch (err) {
     report.checks.push({ name: CSP_CHECK, ok: false, detail: describeError(err) })

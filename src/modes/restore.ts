@@ -67,7 +67,7 @@ async function restoreSelected(
       `backup-file: ${entry.path} is a ${manifest.engine} backup, and connection-string is a ${config.engine} database. Fix: choose a ${config.engine} backup, or the connection-string it belongs to.`,
     )
   }
-  const engine = createEngine(config.engine, config)
+  const engine = await createEngine(config.engine, config)
   const target = engine.liveName()
   const from = sourceName(manifest.source.description)
   if (from !== target) {

@@ -98,7 +98,7 @@ export async function selectBackup({ config, log }: ModeContext) {
       `engine: set to ${config.engine}, but ${entry.path} is a ${manifest.engine} backup. Fix: remove the engine input or set it to ${manifest.engine}.`,
     )
   }
-  const engine = createEngine(manifest.engine, config)
+  const engine = await createEngine(manifest.engine, config)
   for (const orphan of listing.orphans) {
     log.warning(
       `${orphan} has no manifest: it cannot be verified and is never chosen as the newest backup.`,

@@ -7,7 +7,6 @@
  * that would land outside the folder. The drill's checksum check then proves the download
  * against the manifest before anything is restored.
  */
-import { DefaultArtifactClient } from '@actions/artifact'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { UserError } from '../errors.js'
@@ -25,6 +24,12 @@ import {
   type WorkflowRun,
 } from './provenance.js'
 import { extractZip, UnsafeZipError } from './unzip.js'
+
+/** Loaded only when an artifact is uploaded or downloaded: it is a large share of the bundle. */
+async function artifactClient() {
+  const { DefaultArtifactClient } = await import('@actions/artifact')
+  return new DefaultArtifactClient()
+}
 
 export interface ArtifactSettings {
   name: string
@@ -118,7 +123,7 @@ export async function uploadBackup(
   settings: ArtifactSettings,
   log: Log,
 ): Promise<{ id: number; size: number }> {
-  const client = new DefaultArtifactClient()
+  const client = await artifactClient()
   const files = await backupFiles(entry)
   log.info(
     `uploading ${files.length} file(s) as artifact "${settings.name}", kept ${retentionDays} days`,
@@ -291,7 +296,8 @@ export async function downloadBackup(
   const dir = path.join(dest, 'backup')
   await fs.mkdir(zipDir, { recursive: true })
   // The zip is kept as it is and extracted here, so that every path in it is checked first.
-  const { digestMismatch } = await new DefaultArtifactClient().downloadArtifact(chosen.id, {
+  const client = await artifactClient()
+  const { digestMismatch } = await client.downloadArtifact(chosen.id, {
     path: zipDir,
     skipDecompress: true,
     ...(chosen.digest ? { expectedHash: chosen.digest } : {}),
