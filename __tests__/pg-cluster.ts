@@ -177,7 +177,16 @@ async function freePort(): Promise<number> {
   })
 }
 
-export async function startCluster(binDir: string): Promise<Cluster> {
+export interface ClusterOptions {
+  /** TLS: PEM files readable by the tests, copied into the cluster's folder for the server. */
+  ssl?: { cert: string; key: string; ca?: string }
+  /** pg_hba.conf's host lines instead of initdb's (a `local all all trust` line always comes first). */
+  hba?: string[]
+  /** listen_addresses; 127.0.0.1 unless given (any 127.x address reaches this machine). */
+  listen?: string
+}
+
+export async function startCluster(binDir: string, options: ClusterOptions = {}): Promise<Cluster> {
   const root = process.getuid?.() === 0
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'omniai-pg-'))
   const asServer = async (cmd: string, args: string[]) => {
@@ -205,6 +214,34 @@ export async function startCluster(binDir: string): Promise<Cluster> {
     '--locale=C',
     '--no-sync',
   ])
+  const settings: string[] = []
+  if (options.ssl) {
+    // The server reads its key only when the server's user owns it and no one else may read it.
+    const files = { cert: 'server.crt', key: 'server.key', ca: 'ca.crt' } as const
+    for (const [what, name] of Object.entries(files) as [keyof typeof files, string][]) {
+      const from = options.ssl[what]
+      if (!from) continue
+      const to = path.join(dir, name)
+      await fs.copyFile(from, to)
+      await fs.chmod(to, 0o600)
+      if (root) {
+        const { stdout: uid } = await run('id', ['-u', 'postgres'])
+        await fs.chown(to, Number(uid.trim()), 0)
+      }
+    }
+    settings.push(
+      '-c ssl=on',
+      `-c ssl_cert_file=${path.join(dir, files.cert)}`,
+      `-c ssl_key_file=${path.join(dir, files.key)}`,
+      ...(options.ssl.ca ? [`-c ssl_ca_file=${path.join(dir, files.ca)}`] : []),
+    )
+  }
+  if (options.hba) {
+    await fs.writeFile(
+      path.join(data, 'pg_hba.conf'),
+      ['local all all trust', ...options.hba, ''].join('\n'),
+    )
+  }
   const port = await freePort()
   await asServer('pg_ctl', [
     '-D',
@@ -213,7 +250,7 @@ export async function startCluster(binDir: string): Promise<Cluster> {
     path.join(dir, 'log'),
     '-w',
     '-o',
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=40`,
+    `-p ${port} -k ${dir} -c listen_addresses=${options.listen ?? '127.0.0.1'} -c fsync=off -c full_page_writes=off -c max_connections=40 ${settings.join(' ')}`,
     'start',
   ])
   const { stdout: version } = await run(path.join(binDir, 'postgres'), ['--version'])

@@ -4,7 +4,8 @@
  * SQLite demo: users, sessions, conversations → messages → attachments, tags, audit log, a
  * trigger and a view.
  */
-import pg from 'pg'
+import { openPgClient } from './engines/pg-ssl.js'
+import { parsePgUrl } from './engines/pg-tools.js'
 
 export const PG_DEMO_SCHEMA = `
 CREATE TABLE users (
@@ -92,8 +93,8 @@ export async function generatePostgresDemo(
 ): Promise<void> {
   const o = { ...PG_DEMO_DEFAULTS, ...options }
   const users = Math.max(1, Math.ceil(o.conversations / 10))
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
+  // sslmode and its files as pg_dump reads them from the same URL.
+  const client = await openPgClient(parsePgUrl(url, '--postgres'), '--postgres')
   try {
     await client.query(PG_DEMO_SCHEMA)
     await client.query('BEGIN')

@@ -12,6 +12,7 @@ import * as path from 'node:path'
 import * as core from '@actions/core'
 import pg from 'pg'
 import { Inputs } from './config.js'
+import { openPgClient } from './engines/pg-ssl.js'
 import { parsePgUrl } from './engines/pg-tools.js'
 import { quoteIdent } from './engines/related.js'
 import { describeError } from './errors.js'
@@ -64,14 +65,12 @@ export async function removeLeftovers(
 
 async function dropScratchDatabases(url: string, found: Leftovers): Promise<void> {
   const admin = parsePgUrl(url, Inputs.RestoreConnectionString)
-  const client = new pg.Client({
-    connectionString: admin.url,
-    connectionTimeoutMillis: 15_000,
-    application_name: 'omniai-backups-post',
-  })
-  client.on('error', () => undefined)
+  let client: pg.Client
   try {
-    await client.connect()
+    client = await openPgClient(admin, Inputs.RestoreConnectionString, {
+      connectionTimeoutMillis: 15_000,
+      application_name: 'omniai-backups-post',
+    })
   } catch (err) {
     found.failed.push(
       `scratch databases on ${admin.host}:${admin.port} (cannot connect: ${describeError(err)})`,

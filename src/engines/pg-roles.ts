@@ -23,6 +23,7 @@ import {
   type PgTarget,
   type ToolError,
 } from './pg-tools.js'
+import { openPgClient } from './pg-ssl.js'
 import { quoteIdent } from './related.js'
 
 /** Every right a role can be given beyond its own objects, refused. */
@@ -84,17 +85,18 @@ async function allowLogin(admin: pg.Client, role: string, password: string) {
 }
 
 /** Logs in once as `target`'s user: null when it can, else the server's words. */
-async function cannotLogIn(target: PgTarget): Promise<string | null> {
-  const client = new pg.Client({ connectionString: target.url, connectionTimeoutMillis: 15_000 })
-  client.on('error', () => undefined)
+async function cannotLogIn(target: PgTarget, input: string): Promise<string | null> {
+  // With the admin URL's TLS settings (asUser keeps them), as pg_restore will log in.
+  let client: pg.Client
   try {
-    await client.connect()
-    return null
+    client = await openPgClient(target, input, {
+      connectionTimeoutMillis: 15_000,
+    })
   } catch (err) {
     return (err as Error).message
-  } finally {
-    await client.end().catch(() => undefined)
   }
+  await client.end().catch(() => undefined)
+  return null
 }
 
 /** Takes the role's rights away and drops it; `inDatabase` runs first, on the admin's database. */
@@ -304,7 +306,7 @@ export class DrillRole {
       this.password,
       'restore-connection-string',
     )
-    const refused = await cannotLogIn(target)
+    const refused = await cannotLogIn(target, 'restore-connection-string')
     if (refused) {
       throw new UserError(
         `restore-connection-string: the drill restores as a role of its own (${this.name}, without superuser rights), and the restore server at ${this.server.host}:${this.server.port} did not let it log in: ${refused}. Fix: let every user log in with a password from this runner in the restore server's pg_hba.conf (host all all 0.0.0.0/0 scram-sha-256, as the postgres image has it).`,
@@ -482,7 +484,7 @@ export async function liveRights(
     try {
       await allowLogin(client, role, password)
       const as = asUser(target, db, role, password, 'connection-string')
-      const refused = await cannotLogIn(as)
+      const refused = await cannotLogIn(as, 'connection-string')
       if (refused) {
         await done()
         return asSuperuser(

@@ -11,6 +11,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { UserError } from '../errors.js'
 import { childEnv } from '../secrets.js'
+import { sslSettings, type PgSsl } from './pg-ssl.js'
 
 export interface PgTarget {
   /** For the `pg` client and the gate's DATABASE_URL: the whole URL, the password in it. */
@@ -23,6 +24,8 @@ export interface PgTarget {
   env: Record<string, string>
   /** `?sslpassword=`: libpq reads it from no environment variable, so a service file carries it. */
   sslPassword: string | null
+  /** sslmode and its files, from the query and libpq's environment variables, as libpq reads them. */
+  ssl: PgSsl
   /** Every secret, as written and decoded, for masking. */
   secrets: string[]
   host: string
@@ -60,9 +63,17 @@ function queryPairs(search: string, input: string) {
 
 /**
  * Parses a postgres:// URL; a bad one is a one-line error naming `input`, never echoing it.
- * A URL without a password takes PGPASSWORD from `env`, as libpq would.
+ * A URL without a password takes PGPASSWORD from `env`, as libpq would; sslmode and its files
+ * come from the query, else libpq's PGSSL* variables in `env`.
  */
 export function parsePgUrl(text: string, input: string, env = process.env): PgTarget {
+  const { target, pairs } = parseUrl(text, input, env)
+  const query = pairs.map((p): [string, string] => [p.key, p.value])
+  return { ...target, ssl: sslSettings(query, env, input) }
+}
+
+/** parsePgUrl without the TLS settings: masking and redacting need no valid sslmode. */
+function parseUrl(text: string, input: string, env: NodeJS.ProcessEnv) {
   let url: URL
   try {
     url = new URL(text)
@@ -116,7 +127,7 @@ export function parsePgUrl(text: string, input: string, env = process.env): PgTa
   const redacted = new URL(url.href)
   redacted.password = password ? '***' : ''
   redacted.search = ''
-  return {
+  const target: Omit<PgTarget, 'ssl'> = {
     url: withQuery(full, keep),
     redacted: redacted.href,
     dbnameArg: withQuery(bare, noSecrets),
@@ -127,13 +138,14 @@ export function parsePgUrl(text: string, input: string, env = process.env): PgTa
     port: url.port || '5432',
     database,
   }
+  return { target, pairs }
 }
 
 /** The secrets in a connection string (none for a SQLite path), for masking. */
 export function pgSecrets(text: string, env = process.env): string[] {
   if (!/^postgres(ql)?:\/\//i.test(text)) return []
   try {
-    return parsePgUrl(text, 'connection-string', env).secrets
+    return parseUrl(text, 'connection-string', env).target.secrets
   } catch {
     // Not a URL after all: parsing the inputs names the problem; anything after `:` may be secret.
     return text.includes('@') ? [text] : []
@@ -143,7 +155,7 @@ export function pgSecrets(text: string, env = process.env): string[] {
 /** A connection URL as messages and logs may show it: no password, no query. */
 export function redactPgUrl(text: string): string {
   try {
-    return parsePgUrl(text, 'connection-string', {}).redacted
+    return parseUrl(text, 'connection-string', {}).target.redacted
   } catch {
     return '(a connection string)'
   }

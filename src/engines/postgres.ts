@@ -43,6 +43,7 @@ import {
   type PgTarget,
 } from './pg-tools.js'
 import { archiveExtensions, deniedRights, DrillRole, liveRights } from './pg-roles.js'
+import { connectionSecurity, openPgClient } from './pg-ssl.js'
 import {
   hashRows,
   quoteIdent,
@@ -65,6 +66,8 @@ const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND 
  * user info and query may hold a password.
  */
 function connectionError(err: unknown, target: PgTarget, input: string): UserError {
+  // TLS problems (openPgClient) already say which setting and how to fix it.
+  if (err instanceof UserError) return err
   const e = err as { code?: string; message?: string }
   const where = `${target.host}:${target.port}`
   // The driver's own words, with any secret it might repeat taken out.
@@ -102,26 +105,21 @@ function connectionError(err: unknown, target: PgTarget, input: string): UserErr
 }
 
 async function connect(target: PgTarget, input: string): Promise<pg.Client> {
-  const client = new pg.Client({
-    connectionString: target.url,
-    types: RAW_TYPES,
-    connectionTimeoutMillis: 15_000,
-    application_name: 'omniai-backups',
-    // Values are compared as the server prints them: pin every setting that changes how a value
-    // prints, so a restore server in another time zone or with other defaults prints the same.
-    options:
-      '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex',
-  })
-  // A dropped connection is reported by the query that meets it; this keeps it from also
-  // crashing the process as an unhandled 'error' event.
-  client.on('error', () => undefined)
   try {
-    await client.connect()
+    // TLS as libpq makes it for pg_dump from the same URL: one connects where the other does.
+    return await openPgClient(target, input, {
+      types: RAW_TYPES,
+      connectionTimeoutMillis: 15_000,
+      application_name: 'omniai-backups',
+      // Values are compared as the server prints them: pin every setting that changes how a
+      // value prints, so a restore server in another time zone or with other defaults prints
+      // the same.
+      options:
+        '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex',
+    })
   } catch (err) {
-    await client.end().catch(() => undefined)
     throw connectionError(err, target, input)
   }
-  return client
 }
 
 async function serverFacts(client: pg.Client) {
@@ -328,6 +326,9 @@ export class PostgresEngine implements Engine {
         `reading a pg_dump ${dumpTool.major} archive`,
       )
       log.info(`pg_dump: ${dumpTool.version} (${dumpTool.path}) for server ${server.version}`)
+      log.info(
+        `connection-string: ${target.host}:${target.port} ${await connectionSecurity(client, target)}`,
+      )
 
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
       const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')
@@ -563,6 +564,9 @@ export class PostgresEngine implements Engine {
         )
       }
       const tool = await this.restoreTool(backup, server.major)
+      log.info(
+        `restore-connection-string: ${admin.host}:${admin.port} ${await connectionSecurity(adminClient, admin)}`,
+      )
       log.info(
         `pg_restore: ${tool.version} into scratch database ${name} on ${admin.host}:${admin.port}, as ${name}, a role made for the drill (no superuser, CREATEDB or CREATEROLE; owner of that database only; dropped with it)`,
       )
