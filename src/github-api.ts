@@ -157,7 +157,12 @@ export async function githubRequest(
       request: { fetch: proxyAwareFetch(lib, url) },
       retry: { retries: SERVER_ERROR_RETRIES, doNotRetry: CLIENT_ERRORS },
       // Octokit's own notices (a deprecated endpoint) are for the log, not annotations.
-      log: { debug: () => {}, info: () => {}, warn: log.info, error: log.info },
+      log: {
+        debug: () => {},
+        info: () => {},
+        warn: (m: string) => log.info(m),
+        error: (m: string) => log.info(m),
+      },
     },
     logRetries(log) as Parameters<Libraries['getOctokit']>[2],
     lib.retry,
