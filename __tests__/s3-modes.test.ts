@@ -144,3 +144,19 @@ describeS3('modes with storage: s3:// (Ceph RGW)', () => {
     expect(report.retention!.deleted).toBe(2)
   })
 })
+
+describe('restore from storage', () => {
+  it('does not take the newest backup of a bucket on its own', async () => {
+    const { configFor } = await import('./helpers.js')
+    const dir = await tempDir()
+    const inputs = { storage: 's3://omniai-backups/nightly', 'connection-string': 'omniai.db' }
+    expect(() => configFor('restore', inputs, dir)).toThrow(
+      /^backup-file: restore replaces the live database, so from storage it does not take the newest backup on its own\. Fix: /,
+    )
+    // Positive controls: a named backup, or signatures required, and the same inputs are taken.
+    expect(
+      configFor('restore', { ...inputs, 'backup-file': 'omniai-2026-11-29.db' }, dir).s3,
+    ).not.toBeNull()
+    expect(configFor('drill', inputs, dir).s3).not.toBeNull()
+  })
+})

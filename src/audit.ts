@@ -191,14 +191,26 @@ export function describeChunkDifference(
 
 type Named = { key: string; what: 'deleted' | 'added' | 'altered' } | null
 
+/**
+ * One row more or less moves the three sums together: Δkey = k, Δhash = h(row) and
+ * Δweighted = k·h(row). Several changes that happen to add up to one key's difference almost
+ * never keep that product, so a key is named only when it holds (else a range is reported).
+ */
+function oneRowInteger(k: bigint, dh: bigint, dw: bigint): boolean {
+  const mod = (x: bigint) => ((x % P) + P) % P
+  return mod(dw) === mod(mod(k) * mod(dh))
+}
+
 function nameIntegerRow(want: AuditChunk, got: AuditChunk): Named {
+  const dh = BigInt(want.hashSum!) - BigInt(got.hashSum!)
+  const dw = BigInt(want.weightedSum!) - BigInt(got.weightedSum!)
   if (got.rows === want.rows - 1) {
     const k = BigInt(want.keySum!) - BigInt(got.keySum!)
-    if (inRange(k, want)) return { key: String(k), what: 'deleted' }
+    if (inRange(k, want) && oneRowInteger(k, dh, dw)) return { key: String(k), what: 'deleted' }
   }
   if (got.rows === want.rows + 1) {
     const k = BigInt(got.keySum!) - BigInt(want.keySum!)
-    if (inRange(k, got)) return { key: String(k), what: 'added' }
+    if (inRange(k, got) && oneRowInteger(k, -dh, -dw)) return { key: String(k), what: 'added' }
   }
   if (got.rows === want.rows && got.keySum === want.keySum) {
     const dh = (BigInt(got.hashSum!) - BigInt(want.hashSum!) + P) % P
@@ -219,13 +231,17 @@ function textInChunk(k: string, c: AuditChunk): boolean {
 
 function nameTextRow(want: AuditChunk, got: AuditChunk): Named {
   const dk = BigInt(got.keySum!) - BigInt(want.keySum!)
+  // See oneRowInteger: exact sums here, so the product must hold exactly.
+  const oneRow = (k: bigint) =>
+    BigInt(got.weightedSum!) - BigInt(want.weightedSum!) ===
+    k * (BigInt(got.hashSum!) - BigInt(want.hashSum!))
   if (got.rows === want.rows - 1) {
     const k = keyFromNumber(-dk)
-    if (k !== null && textInChunk(k, want)) return { key: k, what: 'deleted' }
+    if (k !== null && textInChunk(k, want) && oneRow(-dk)) return { key: k, what: 'deleted' }
   }
   if (got.rows === want.rows + 1) {
     const k = keyFromNumber(dk)
-    if (k !== null && textInChunk(k, got)) return { key: k, what: 'added' }
+    if (k !== null && textInChunk(k, got) && oneRow(dk)) return { key: k, what: 'added' }
   }
   if (got.rows === want.rows && dk === 0n) {
     const dh = BigInt(got.hashSum!) - BigInt(want.hashSum!)

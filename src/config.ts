@@ -632,7 +632,12 @@ export function parseConfig(
       Inputs.AllowUnencryptedSafetyBackup,
     ),
     ...trustConfig(read, mode, bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact)),
-    s3: storageConfig(read, env, bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact)),
+    s3: storageConfig(
+      read,
+      env,
+      mode,
+      bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact),
+    ),
   }
 }
 
@@ -640,10 +645,18 @@ export function parseConfig(
 function storageConfig(
   read: (input: Inputs) => string,
   env: NodeJS.ProcessEnv,
+  mode: Mode,
   downloadArtifact: boolean,
 ): S3Settings | null {
   const storage = read(Inputs.Storage)
   if (!storage) return null
+  // Restore replaces the live database: not with whatever a bucket's newest manifest claims to
+  // be, unless a signature proves who made it (as with artifacts and artifact-id).
+  if (mode === 'restore' && !read(Inputs.BackupFile) && !read(Inputs.VerifyKey)) {
+    throw new UserError(
+      'backup-file: restore replaces the live database, so from storage it does not take the newest backup on its own. Fix: set backup-file to the backup to restore (its file name in the prefix, or its s3:// URL), or set verify-key so only signed backups count.',
+    )
+  }
   if (downloadArtifact) {
     throw new UserError(
       'storage: verify, drill and restore read one place, and download-artifact is also true. Fix: remove one of them (storage reads the bucket; download-artifact reads the newest artifact).',

@@ -144,6 +144,21 @@ const displayName = (schema: string, name: string) =>
 
 const majorOf = (version: string | undefined) => Number(/(\d+)/.exec(version ?? '')?.[1] ?? 0)
 
+const IDENT = '(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+const COLUMNS = `\\(${IDENT}(?:, ${IDENT})*\\)`
+const ACTION = `(?:NO ACTION|RESTRICT|CASCADE|SET NULL(?: ${COLUMNS})?|SET DEFAULT(?: ${COLUMNS})?)`
+/**
+ * One foreign key exactly as pg_get_constraintdef writes it, and nothing else: quoted or plain
+ * identifiers, the fixed keywords, no comma outside a column list. A manifest is not trusted
+ * to hold SQL: `ALTER TABLE` takes a comma-separated list of actions, so anything looser would
+ * let a planted manifest run `ALTER COLUMN ... USING f()` with the restoring role's rights.
+ */
+export const FOREIGN_KEY_DEFINITION = new RegExp(
+  `^FOREIGN KEY ${COLUMNS} REFERENCES (?:${IDENT}\\.)?${IDENT}${COLUMNS}` +
+    `(?: MATCH (?:FULL|SIMPLE|PARTIAL))?(?: ON UPDATE ${ACTION})?(?: ON DELETE ${ACTION})?` +
+    `(?: (?:NOT )?DEFERRABLE(?: INITIALLY (?:DEFERRED|IMMEDIATE))?)?$`,
+)
+
 interface DeferredConstraint {
   schema: string
   table: string
@@ -167,8 +182,8 @@ function deferredConstraints(backup: BackupRef): DeferredConstraint[] {
     const definition = inventory.schema.constraints?.find(
       (c) => c.name === `${v.table}.${v.constraint}`,
     )?.sql
-    // One FOREIGN KEY clause and nothing after it: this text is executed.
-    if (!definition || !/^FOREIGN KEY \([^;]*\) REFERENCES [^;]*$/.test(definition)) {
+    // This text is executed: only pg_get_constraintdef's grammar of one foreign key passes.
+    if (!definition || !FOREIGN_KEY_DEFINITION.test(definition)) {
       throw new UserError(
         `backup-file: the manifest records rows violating ${v.table}.${v.constraint} but not a foreign-key definition to re-create it with; the restore would fail at that constraint. Fix: restore another backup.`,
       )
@@ -484,7 +499,12 @@ export class PostgresEngine implements Engine {
     log.info(
       `pg_restore --clean --if-exists --single-transaction into ${target.redacted} ${rights.who}`,
     )
-    await addDeferred(target, 'connection-string', deferred, log)
+    // pg_restore has committed: from here a failure must say the data was replaced.
+    await addDeferred(target, 'connection-string', deferred, log).catch((err: unknown) => {
+      throw new UserError(
+        `connection-string: the database WAS replaced with the backup, but its foreign keys ${deferred.map((d) => `${d.schema}.${d.table}.${d.name}`).join(', ')} could not be re-created NOT VALID (${describeError(err)}). Fix: re-create them by hand (ALTER TABLE ... ADD CONSTRAINT ... NOT VALID, as the backup's manifest records them), or restore the safety backup.`,
+      )
+    })
     return new PgDatabase(await connect(target, 'connection-string'), target, false)
   }
 

@@ -161,10 +161,9 @@ async function restoreSelected(
         runServiceCommand(start, Inputs.StartCommand, log),
       )
     : () => {}
-  if (config.stopCommand) await runServiceCommand(config.stopCommand, Inputs.StopCommand, log)
-  // Whatever fails from here until the database is replaced leaves the old data in place:
-  // the backend goes back up as it was.
-  const restart = async (err: unknown) => {
+  // Whatever fails from the stop until the database is replaced leaves the old data in place:
+  // the backend goes back up as it was (a stop that failed may have half-worked).
+  const restart = async (err: unknown): Promise<never> => {
     forgetStart()
     if (config.startCommand) {
       await runServiceCommand(config.startCommand, Inputs.StartCommand, log).catch(
@@ -173,6 +172,9 @@ async function restoreSelected(
       )
     }
     throw err
+  }
+  if (config.stopCommand) {
+    await runServiceCommand(config.stopCommand, Inputs.StopCommand, log).catch(restart)
   }
   try {
     const users = await engine.liveUsers()
@@ -211,14 +213,18 @@ async function restoreSelected(
     )
   }
   report.restoreSeconds = (performance.now() - t0) / 1000
+  // The checks failing to run must not leave the backend down: it starts either way.
+  let checksFailed: unknown = null
   try {
     const { checks: after, database } = await log.group('Checks', () => checkRestored(db, manifest))
     report.checks.push(
       ...after.map((c) => ({ ...c, name: c.name === 'integrity' ? 'restored-integrity' : c.name })),
     )
     report.database = database
+  } catch (err) {
+    checksFailed = err
   } finally {
-    await db.close()
+    await db.close().catch(() => undefined)
   }
   forgetStart()
   if (config.startCommand) {
@@ -229,6 +235,11 @@ async function restoreSelected(
         `${describeError(err)} The database WAS replaced with ${path.basename(entry.path)}.${report.restore.undo ? ` To go back to what was there before: ${report.restore.undo}` : ''}`,
       )
     }
+  }
+  if (checksFailed) {
+    throw new UserError(
+      `${describeError(checksFailed)} (checking the restored database). The database WAS replaced with ${path.basename(entry.path)}.${report.restore.undo ? ` To go back to what was there before: ${report.restore.undo}` : ''}`,
+    )
   }
   await smokeInto(report, ctx)
   return finish(report, started, now())

@@ -93,12 +93,18 @@ export async function selectBackup({ config, log }: ModeContext) {
   const { entry } = selected
   const listing = remote ?? selected.listing
   const { manifest } = entry
-  if (config.engineExplicit && config.engine !== manifest.engine) {
-    throw new UserError(
-      `engine: set to ${config.engine}, but ${entry.path} is a ${manifest.engine} backup. Fix: remove the engine input or set it to ${manifest.engine}.`,
-    )
-  }
-  const engine = await createEngine(manifest.engine, config)
+  // From here a refusal must not leave a downloaded copy behind.
+  const engine = await (async () => {
+    if (config.engineExplicit && config.engine !== manifest.engine) {
+      throw new UserError(
+        `engine: set to ${config.engine}, but ${entry.path} is a ${manifest.engine} backup. Fix: remove the engine input or set it to ${manifest.engine}.`,
+      )
+    }
+    return createEngine(manifest.engine, config)
+  })().catch(async (err: unknown) => {
+    await release()
+    throw err
+  })
   for (const orphan of listing.orphans) {
     log.warning(
       `${orphan} has no manifest: it cannot be verified and is never chosen as the newest backup.`,
