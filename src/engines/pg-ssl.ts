@@ -25,7 +25,7 @@ import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import * as tls from 'node:tls'
-import pg from 'pg'
+import type pg from 'pg'
 import { UserError } from '../errors.js'
 import type { PgTarget } from './pg-tools.js'
 
@@ -394,6 +394,17 @@ async function clientKey(file: string, passphrase: string | null, input: string)
   }
 }
 
+/**
+ * node-postgres, loaded by the first connection: pg-tools.ts (and so every mode's start-up)
+ * imports this file, and a SQLite run never needs the client.
+ */
+let pgModule: typeof pg | null = null
+const loadPg = async () => (pgModule ??= (await import('pg')).default)
+
+/** The server's own error (its SQLSTATE in `code`). Only a loaded client can have raised one. */
+const isDatabaseError = (err: unknown): err is pg.DatabaseError =>
+  pgModule !== null && err instanceof pgModule.DatabaseError
+
 /** What the action checked of each client's SSL connection, for connectionSecurity. */
 const securities = new WeakMap<pg.Client, Security>()
 /** Why a client of allow or prefer is connected without SSL, for connectionSecurity. */
@@ -410,7 +421,7 @@ function unreachable(err: unknown): boolean {
 }
 
 const wantsEncryption = (err: unknown) =>
-  err instanceof pg.DatabaseError && err.code === '28000' && /no encryption/.test(err.message)
+  isDatabaseError(err) && err.code === '28000' && /no encryption/.test(err.message)
 
 /**
  * Opens a node-postgres client to `target` as libpq would open pg_dump's connection: the
@@ -440,7 +451,7 @@ export async function openPgClient(
     try {
       let ssl: tls.ConnectionOptions | false = false
       if (how === 'ssl') ({ options: ssl, security } = await tlsOptions(target, input))
-      const client = new pg.Client({
+      const client = new (await loadPg()).Client({
         ...config,
         connectionString: u.href,
         ssl,
@@ -467,7 +478,7 @@ export async function openPgClient(
       failures.push({ how, err, sent: security ? security.clientCert : undefined })
       if (unreachable(err)) break
       // allow tries SSL only when the server turned the plain login down.
-      if (how === 'plain' && !(err instanceof pg.DatabaseError)) break
+      if (how === 'plain' && !isDatabaseError(err)) break
     }
   }
   // When plain was turned down for want of encryption, the SSL attempt's failure says why
@@ -532,7 +543,7 @@ function sslProblem(
       `${input}: ${where} does not accept SSL connections, and ${mode} allows no other. Fix: turn ssl on in the server's postgresql.conf, or (on a network you trust) set sslmode=prefer in the URL.`,
     )
   }
-  if (err instanceof pg.DatabaseError && err.code === '28000') {
+  if (isDatabaseError(err) && err.code === '28000') {
     if (/no encryption/.test(message)) {
       return new UserError(
         `${input}: ${where} accepts this user and database only over SSL (${message}), and ${mode} does not encrypt. Fix: remove sslmode=disable from the URL, or set sslmode=verify-full&sslrootcert=/path/to/ca.pem (or sslmode=require).`,
