@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { DEFAULTS, Inputs, MODES, parseConfig } from './config.js'
+import { DEFAULTS, INPUTS, Inputs, MODES, parseConfig } from './config.js'
 import { DEMO_DEFAULTS, generateDemoDatabase } from './demo.js'
 import { parsePgUrl, pgSecrets } from './engines/pg-tools.js'
 import { describeError, UserError } from './errors.js'
@@ -173,8 +173,9 @@ async function demo(flags: Map<string, string>): Promise<boolean> {
   // The demo database has no test suite: the gate is not part of the demo.
   for (const mode of ['backup', 'verify', 'drill'] as const) {
     console.log(`\n$ omniai-backup ${mode}`)
+    // Only what this mode reads: verify would warn about connection-string.
     const flagsFor = new Map([
-      ...common,
+      ...[...common].filter(([input]) => INPUTS[input].modes.includes(mode)),
       [Inputs.ReportFile, path.join(dir, `report-${mode}.json`)],
     ])
     if (!(await runOne(mode, flagsFor))) return false

@@ -91,89 +91,161 @@ export enum Inputs {
   S3ObjectLock = 's3-object-lock',
 }
 
-export const DEFAULTS: Record<Inputs, string> = {
-  [Inputs.Mode]: '',
-  [Inputs.Engine]: '',
-  [Inputs.ConnectionString]: 'omniai.db',
-  [Inputs.BackupDir]: 'backups',
-  [Inputs.BackupFile]: '',
-  [Inputs.Prefix]: 'omniai',
-  [Inputs.ConversationsTable]: 'conversations',
-  [Inputs.AuditTable]: 'audit_logs',
-  [Inputs.SpotCheckCount]: '5',
-  [Inputs.DrillLog]: '',
-  [Inputs.MaxBackupAge]: '',
-  [Inputs.MaxRestoreSeconds]: '',
-  [Inputs.ReportFile]: '',
-  [Inputs.ScratchDir]: '',
-  [Inputs.GateMarkers]: 'security or csrf',
-  [Inputs.GateCommand]: 'pytest',
-  [Inputs.GateWorkingDirectory]: '.',
-  [Inputs.GateMinTests]: '1',
-  [Inputs.GateAfterDrill]: 'false',
-  [Inputs.RestoreConnectionString]: '',
-  [Inputs.PgBinDir]: '',
-  [Inputs.Jobs]: '1',
-  [Inputs.Retention]: 'apply',
-  [Inputs.KeepDaily]: '14',
-  [Inputs.KeepWeekly]: '12',
-  [Inputs.RetentionTimeZone]: 'UTC',
-  [Inputs.UploadArtifact]: 'false',
-  [Inputs.DownloadArtifact]: 'false',
-  [Inputs.ArtifactName]: 'omniai-backup',
-  [Inputs.GithubToken]: '${{ github.token }}',
-  [Inputs.Confirm]: '',
-  [Inputs.DrillEvidence]: 'auto',
-  [Inputs.DrillIssueTitle]: 'OmniAI restore drills',
-  [Inputs.DrillEvidenceAuthor]: 'github-actions[bot]',
-  [Inputs.MaxDrillAge]: '',
-  [Inputs.Encryption]: 'none',
-  [Inputs.Compression]: 'none',
-  [Inputs.AgeRecipients]: '',
-  [Inputs.AgeIdentity]: '',
-  [Inputs.AgePassphrase]: '',
-  [Inputs.GpgRecipient]: '',
-  [Inputs.GpgPassphrase]: '',
-  [Inputs.GpgHomedir]: '',
-  [Inputs.AllowUnencryptedArtifact]: 'false',
-  [Inputs.CspFile]: '',
-  [Inputs.CspStrict]: 'false',
-  [Inputs.SmokeUrl]: '',
-  [Inputs.SmokeHealthPath]: '',
-  [Inputs.SmokeTimeout]: '120',
-  [Inputs.SmokeLoginPath]: '',
-  [Inputs.SmokeLoginBody]: '',
-  [Inputs.SmokeTokenField]: '',
-  [Inputs.SmokeConversationsPath]: '',
-  [Inputs.SmokeRequireConversations]: 'false',
-  [Inputs.DryRun]: 'false',
-  [Inputs.StopCommand]: '',
-  [Inputs.StartCommand]: '',
-  [Inputs.AllowActiveSessions]: 'false',
-  [Inputs.AllowUnencryptedSafetyBackup]: 'false',
-  [Inputs.BackupWorkflow]: '',
-  [Inputs.ArtifactId]: '',
-  [Inputs.SigningKey]: '',
-  [Inputs.VerifyKey]: '',
-  [Inputs.Storage]: '',
-  [Inputs.S3Endpoint]: '',
-  [Inputs.S3Region]: '',
-  [Inputs.S3PathStyle]: 'auto',
-  [Inputs.S3AccessKeyId]: '',
-  [Inputs.S3SecretAccessKey]: '',
-  [Inputs.S3SessionToken]: '',
-  [Inputs.S3ObjectLock]: 'off',
+export const MODES = ['backup', 'verify', 'drill', 'gate', 'restore', 'smoke'] as const
+export type Mode = (typeof MODES)[number]
+
+/**
+ * What the code knows of an input besides its name (the name is the Inputs member; its
+ * description is in action.yml, whose defaults __tests__/docs.test.ts holds to these).
+ */
+export interface InputSpec {
+  /** As action.yml declares it: the runner passes it for every input the step does not set. */
+  default: string
+  /** The modes that read it. Set (not empty, not the default) in any other mode, it is warned about. */
+  modes: readonly Mode[]
+  /** Read by every mode as well when this input is set (max-drill-age reads the drill records). */
+  also?: Inputs
+  /**
+   * Masked in logs, never on argv, never inherited by a child. src/secrets.ts keeps the list
+   * itself (the entry needs it before it loads this file); a test holds the two equal.
+   */
+  secret?: true
+}
+
+const ALL = MODES
+/** Modes that read or write backups. */
+const STORED = ['backup', 'verify', 'drill', 'restore'] as const
+/** Modes that read a backup. */
+const READS = ['verify', 'drill', 'restore'] as const
+/** The gate runs on its own and after a drill (gate-after-drill). */
+const GATE = ['gate', 'drill'] as const
+const SMOKE = ['drill', 'restore', 'smoke'] as const
+
+/** Every input: one row each. */
+export const INPUTS: Record<Inputs, InputSpec> = {
+  [Inputs.Mode]: { default: '', modes: ALL },
+  [Inputs.Engine]: { default: '', modes: STORED },
+  [Inputs.ConnectionString]: {
+    default: 'omniai.db',
+    modes: ['backup', 'drill', 'restore'],
+    secret: true,
+  },
+  [Inputs.BackupDir]: { default: 'backups', modes: STORED, also: Inputs.MaxDrillAge },
+  [Inputs.BackupFile]: { default: '', modes: READS },
+  [Inputs.Prefix]: { default: 'omniai', modes: ['backup', 'restore'] },
+  [Inputs.ConversationsTable]: { default: 'conversations', modes: ['backup', 'restore'] },
+  [Inputs.AuditTable]: { default: 'audit_logs', modes: ['backup', 'restore'] },
+  [Inputs.SpotCheckCount]: { default: '5', modes: ['backup', 'restore'] },
+  [Inputs.DrillLog]: { default: '', modes: ['drill'], also: Inputs.MaxDrillAge },
+  [Inputs.MaxBackupAge]: { default: '', modes: ['verify', 'drill'] },
+  [Inputs.MaxRestoreSeconds]: { default: '', modes: ['drill'] },
+  [Inputs.ReportFile]: { default: '', modes: ALL },
+  [Inputs.ScratchDir]: { default: '', modes: [...STORED, 'gate'] },
+  [Inputs.GateMarkers]: { default: 'security or csrf', modes: GATE },
+  [Inputs.GateCommand]: { default: 'pytest', modes: GATE },
+  [Inputs.GateWorkingDirectory]: { default: '.', modes: GATE },
+  [Inputs.GateMinTests]: { default: '1', modes: GATE },
+  [Inputs.GateAfterDrill]: { default: 'false', modes: ['drill'] },
+  [Inputs.RestoreConnectionString]: { default: '', modes: ['drill'], secret: true },
+  [Inputs.PgBinDir]: { default: '', modes: STORED },
+  [Inputs.Jobs]: { default: '1', modes: STORED },
+  [Inputs.Retention]: { default: 'apply', modes: ['backup'] },
+  [Inputs.KeepDaily]: { default: '14', modes: ['backup'] },
+  [Inputs.KeepWeekly]: { default: '12', modes: ['backup'] },
+  [Inputs.RetentionTimeZone]: { default: 'UTC', modes: ['backup'] },
+  [Inputs.UploadArtifact]: { default: 'false', modes: ['backup'] },
+  [Inputs.DownloadArtifact]: { default: 'false', modes: READS },
+  [Inputs.ArtifactName]: { default: 'omniai-backup', modes: STORED },
+  [Inputs.GithubToken]: { default: '${{ github.token }}', modes: ALL, secret: true },
+  [Inputs.Confirm]: { default: '', modes: ['restore'] },
+  [Inputs.DrillEvidence]: { default: 'auto', modes: ['drill'], also: Inputs.MaxDrillAge },
+  [Inputs.DrillIssueTitle]: {
+    default: 'OmniAI restore drills',
+    modes: ['drill'],
+    also: Inputs.MaxDrillAge,
+  },
+  [Inputs.DrillEvidenceAuthor]: {
+    default: 'github-actions[bot]',
+    modes: ['drill'],
+    also: Inputs.MaxDrillAge,
+  },
+  [Inputs.MaxDrillAge]: { default: '', modes: ALL },
+  [Inputs.Encryption]: { default: 'none', modes: ['backup'] },
+  [Inputs.Compression]: { default: 'none', modes: ['backup'] },
+  [Inputs.AgeRecipients]: { default: '', modes: ['backup'] },
+  [Inputs.AgeIdentity]: { default: '', modes: READS, secret: true },
+  [Inputs.AgePassphrase]: { default: '', modes: STORED, secret: true },
+  [Inputs.GpgRecipient]: { default: '', modes: ['backup'] },
+  [Inputs.GpgPassphrase]: { default: '', modes: STORED, secret: true },
+  [Inputs.GpgHomedir]: { default: '', modes: STORED },
+  [Inputs.AllowUnencryptedArtifact]: { default: 'false', modes: ['backup'] },
+  [Inputs.CspFile]: { default: '', modes: ['gate'] },
+  [Inputs.CspStrict]: { default: 'false', modes: ['gate'] },
+  [Inputs.SmokeUrl]: { default: '', modes: SMOKE },
+  [Inputs.SmokeHealthPath]: { default: '', modes: SMOKE },
+  [Inputs.SmokeTimeout]: { default: '120', modes: SMOKE },
+  [Inputs.SmokeLoginPath]: { default: '', modes: SMOKE },
+  [Inputs.SmokeLoginBody]: { default: '', modes: SMOKE, secret: true },
+  [Inputs.SmokeTokenField]: { default: '', modes: SMOKE },
+  [Inputs.SmokeConversationsPath]: { default: '', modes: SMOKE },
+  [Inputs.SmokeRequireConversations]: { default: 'false', modes: SMOKE },
+  [Inputs.DryRun]: { default: 'false', modes: ['restore'] },
+  [Inputs.StopCommand]: { default: '', modes: ['restore'] },
+  [Inputs.StartCommand]: { default: '', modes: ['restore'] },
+  [Inputs.AllowActiveSessions]: { default: 'false', modes: ['restore'] },
+  [Inputs.AllowUnencryptedSafetyBackup]: { default: 'false', modes: ['restore'] },
+  [Inputs.BackupWorkflow]: { default: '', modes: READS },
+  [Inputs.ArtifactId]: { default: '', modes: READS },
+  [Inputs.SigningKey]: { default: '', modes: ['backup', 'restore'], secret: true },
+  [Inputs.VerifyKey]: { default: '', modes: READS },
+  [Inputs.Storage]: { default: '', modes: STORED },
+  [Inputs.S3Endpoint]: { default: '', modes: STORED },
+  [Inputs.S3Region]: { default: '', modes: STORED },
+  [Inputs.S3PathStyle]: { default: 'auto', modes: STORED },
+  [Inputs.S3AccessKeyId]: { default: '', modes: STORED },
+  [Inputs.S3SecretAccessKey]: { default: '', modes: STORED, secret: true },
+  [Inputs.S3SessionToken]: { default: '', modes: STORED, secret: true },
+  [Inputs.S3ObjectLock]: { default: 'off', modes: ['backup'] },
+}
+
+export const DEFAULTS = Object.fromEntries(
+  Object.entries(INPUTS).map(([input, spec]) => [input, spec.default]),
+) as Record<Inputs, string>
+
+/**
+ * The inputs set in this step that `mode` does not read, each as a warning: a misplaced input
+ * or a wrong mode must not pass silently. The runner passes every input action.yml declares,
+ * with its default when the step does not set it, so an input counts as set only when it is
+ * neither empty nor its default. An expression default (the token's) reaches the action
+ * expanded, so whether it was set cannot be told: it is never warned about.
+ */
+export function ignoredInputs(get: (input: Inputs) => string, mode: Mode): string[] {
+  const isSet = (input: Inputs) => {
+    const value = get(input).trim()
+    return value !== '' && value !== INPUTS[input].default
+  }
+  const warnings: string[] = []
+  for (const input of Object.values(Inputs)) {
+    const { modes, also, default: initial } = INPUTS[input]
+    if (modes.includes(mode) || initial.startsWith('${{')) continue
+    if (!isSet(input) || (also && isSet(also))) continue
+    const users = `${modes.join(', ')}${also ? `, and by any mode with ${also}` : ''}`
+    warnings.push(
+      `${input}: set, but mode ${mode} does not use it (used by ${users}). Fix: remove ${input} from this step, or check the input's name and the mode.`,
+    )
+  }
+  return warnings
 }
 
 /** The page the gate's CSP check reads when csp-file is not set (OmniAI's front end). */
 export const DEFAULT_CSP_FILE = 'frontend/index.html'
 
-export const MODES = ['backup', 'verify', 'drill', 'gate', 'restore', 'smoke'] as const
-export type Mode = (typeof MODES)[number]
 export const ENGINES: readonly EngineName[] = ['sqlite', 'postgres']
 
 export interface Config {
   mode: Mode
+  /** Inputs set that this mode does not read: one warning each (ignoredInputs). */
+  ignoredInputs: string[]
   engine: EngineName
   /** True when `engine` was set rather than inferred. */
   engineExplicit: boolean
@@ -558,6 +630,7 @@ export function parseConfig(
   }
   return {
     mode,
+    ignoredInputs: ignoredInputs(get, mode),
     engine,
     engineExplicit: engineText !== '',
     connectionString,

@@ -113,6 +113,8 @@ export async function runMode(
   now: () => Date = () => new Date(),
 ): Promise<Report> {
   const started = now()
+  // First in the log, and first among the summary's warnings: an input this mode ignores.
+  for (const warning of config.ignoredInputs) log.warning(warning)
   let report: Report
   try {
     report = await MODES[config.mode]({ config, log, now })
@@ -125,6 +127,7 @@ export async function runMode(
     report.error = describeError(err)
     finish(report, started, now())
   }
+  report.warnings.unshift(...config.ignoredInputs)
   try {
     await fs.mkdir(path.dirname(path.resolve(config.reportFile)), { recursive: true })
     await fs.writeFile(config.reportFile, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 })
