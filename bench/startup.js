@@ -8,7 +8,11 @@
  * includes loading the bundle twice, as on a runner.
  *
  *   npm run build:ts && npx ncc build lib/index.js -o /tmp/omniai-dist --target es2022 -q
- *   node_modules/.bin/node bench/startup.js /tmp/omniai-dist [--runs 10]
+ *   node_modules/.bin/node bench/startup.js /tmp/omniai-dist [--runs 10] [--action-yml FILE]
+ *
+ * --action-yml: the action.yml whose inputs and defaults the runner would pass (default: this
+ * repository's); an older bundle needs the action.yml of its own commit
+ * (git show <commit>:action.yml > /tmp/action.yml).
  *
  * Cases:
  *   smoke (fails fast)   mode smoke without smoke-url: refused after parsing the inputs
@@ -30,11 +34,13 @@ import { log, median } from './lib.js'
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 const args = process.argv.slice(2)
-const distArg = args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--runs')
-const runsAt = args.indexOf('--runs')
-const RUNS = runsAt >= 0 ? Number(args[runsAt + 1]) : 10
+const WITH_VALUE = ['--runs', '--action-yml']
+const distArg = args.find((a, i) => !a.startsWith('--') && !WITH_VALUE.includes(args[i - 1]))
+const option = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined)
+const RUNS = Number(option('--runs') ?? 10)
+const ACTION_YML = resolve(option('--action-yml') ?? join(root, 'action.yml'))
 if (!distArg || !(RUNS >= 1)) {
-  console.error('usage: node bench/startup.js <dist folder> [--runs N]')
+  console.error('usage: node bench/startup.js <dist folder> [--runs N] [--action-yml FILE]')
   process.exit(2)
 }
 if (Number(process.versions.node.split('.')[0]) < 24) {
@@ -46,7 +52,7 @@ if (Number(process.versions.node.split('.')[0]) < 24) {
 
 /** Each input's default as action.yml declares it; an expression default as empty. */
 function actionDefaults() {
-  const text = readFileSync(join(root, 'action.yml'), 'utf8')
+  const text = readFileSync(ACTION_YML, 'utf8')
   const inputs = text.slice(text.indexOf('\ninputs:\n'), text.indexOf('\noutputs:\n'))
   const defaults = {}
   for (const m of inputs.matchAll(/^ {2}([a-z0-9-]+):\n((?: {4}.*\n| *\n)*)/gm)) {
@@ -168,6 +174,7 @@ try {
   )
   if (made.status !== 0) throw new Error(`demo-db failed: ${made.stderr}`)
   log(`bundle ${resolve(distArg)}, Node ${process.version}, ${RUNS} runs each after 1 warm-up`)
+  log(`inputs and defaults from ${ACTION_YML}, load average ${os.loadavg()[0].toFixed(1)}`)
   log(
     `${'case'.padEnd(42)} ${'first line ms'.padStart(14)} ${'exit ms'.padStart(9)} ${'CPU ms'.padStart(8)}  exit code`,
   )
