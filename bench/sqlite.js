@@ -6,7 +6,15 @@
  * both the time overhead and how memory grows with the database can be seen in one run.
  *
  *   npm run bench                         # 128 MiB, then ~1 GiB (BENCH_MB=1024)
+ *   npm run bench -- --gib 1              # the issue's table at 1 GiB (every row, one run)
+ *   npm run bench -- --gib 0.25,1,2       # the same, and the growth rows and chart across sizes
  *   BENCH_MB=64 node bench/sqlite.js      # quick check that everything works (8, then 64 MiB)
+ *
+ * "now" is the working tree, compiled (tsc) and bundled (ncc) into bench/.work/sqlite/build;
+ * "before" is dist/ as it is on disk (BENCH_BEFORE=0 leaves it out). With two sizes or more,
+ * bench/sqlite-growth.svg charts seconds and peak RSS against database size. At 1 GiB (or the
+ * largest size) the working tree's age codec is timed next to the age CLI on the backup file
+ * (BENCH_AGE=0 skips it; needs `age` and `age-keygen`).
  *
  * Environment:
  *   BENCH_MB            size of the big database in MiB (default 1024)
@@ -39,7 +47,7 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { log, median, mib, num, sha256Short, timeGroup } from './lib.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -48,6 +56,8 @@ const WORK = path.join(WORK_PARENT, 'sqlite')
 const NODE = process.execPath
 const SQLITE3 = 'sqlite3'
 const GNU_TIME = '/usr/bin/time'
+// The working tree compiled here (inside the repository, so node_modules resolves).
+const LIB = path.join(WORK, 'build', 'lib')
 
 // ---------------------------------------------------------------------------------------------
 // Probe mode: the action's post-snapshot reads, one at a time, with the action's driver.
@@ -111,10 +121,48 @@ if (process.argv[2] === '--probe') {
   process.exit(0)
 }
 
+// Codec mode: one age encode or decode with the working tree's codec, in its own process (like
+// the age CLI), so its peak RSS is its own: --codec encode|decode LIB SRC DEST KEY
+if (process.argv[2] === '--codec') {
+  const [op, lib, src, dest, key] = process.argv.slice(3)
+  const codec = await import(pathToFileURL(path.join(lib, 'codec', 'index.js')).href)
+  const digests =
+    op === 'encode'
+      ? await codec.encodeFile(src, dest, {
+          compression: 'none',
+          encryption: { kind: 'age', recipients: [key] },
+        })
+      : await codec.decodeFile(src, dest, {
+          compression: 'none',
+          decryption: { kind: 'age', identities: [await fs.readFile(key, 'utf8')] },
+        })
+  log(JSON.stringify(digests))
+  process.exit(0)
+}
+
+/** `--gib 0.25,1,2`: the sizes to run, in GiB; the issue's table is printed at 1 GiB (or the largest). */
+function gibArgument() {
+  const i = process.argv.indexOf('--gib')
+  if (i < 0) return null
+  const sizes = String(process.argv[i + 1] ?? '')
+    .split(',')
+    .map(Number)
+  if (sizes.length === 0 || sizes.some((g) => !Number.isFinite(g) || g <= 0))
+    throw new Error(
+      `--gib ${process.argv[i + 1]}: give sizes in GiB, e.g. --gib 1 or --gib 0.25,1,2`,
+    )
+  return sizes.map((g) => Math.round(g * 1024))
+}
+const GIB_SIZES = gibArgument()
+
 // ---------------------------------------------------------------------------------------------
 // Settings
 
-const BENCH_MB = Math.max(1, num('BENCH_MB', 1024))
+const BENCH_MB = GIB_SIZES
+  ? GIB_SIZES.includes(1024)
+    ? 1024
+    : Math.max(...GIB_SIZES)
+  : Math.max(1, num('BENCH_MB', 1024))
 const SMALL_MB = Math.round(
   num('BENCH_SMALL_MB', Math.min(128, Math.max(8, Math.round(BENCH_MB / 8)))),
 )
@@ -127,6 +175,10 @@ const MESSAGE_CHARS = Math.max(1, Math.round(num('BENCH_MESSAGE_CHARS', 4000)))
 const AUDIT_ROWS = Math.round(num('BENCH_AUDIT_ROWS', 0))
 const AUDIT_ROWS_PER_MB = process.env.BENCH_AUDIT_ROWS ? null : num('BENCH_AUDIT_ROWS_PER_MB', 250)
 const KEEP = process.env.BENCH_KEEP === '1'
+// The action as committed in dist/ ("before") next to the working tree compiled by this script.
+const BEFORE = process.env.BENCH_BEFORE !== '0'
+const AGE = process.env.BENCH_AGE !== '0'
+const SVG_FILE = path.join(ROOT, 'bench', 'sqlite-growth.svg')
 const PROFILE = process.env.BENCH_PROFILE !== '0'
 
 function rssMethod() {
@@ -313,7 +365,7 @@ async function calibrate(action) {
 // ---------------------------------------------------------------------------------------------
 // One size: generate, then backups, drills and the probe of the action's inspection
 
-async function benchSize(action, demoOptionsFor, mb) {
+async function benchSize({ action, before }, demoOptionsFor, mb) {
   const dir = path.join(WORK, `${mb}mb`)
   await fs.mkdir(dir, { recursive: true })
   const src = path.join(dir, 'omniai.db')
@@ -337,8 +389,6 @@ async function benchSize(action, demoOptionsFor, mb) {
   }
   let lastBackupDir = null
   let backupFile = null
-  let backupDir = null
-  let backupReport = null
   const entries = [
     {
       label: 'sqlite3 SRC ".backup DEST"',
@@ -352,40 +402,50 @@ async function benchSize(action, demoOptionsFor, mb) {
       sample: () => measured('cp', [src, cpDest]),
       after: () => rmDb(cpDest),
     },
-    {
-      label: 'action backup',
+    actionBackup('action backup', action, true),
+    ...(before ? [actionBackup('action backup, before (dist/)', before, false)] : []),
+  ]
+  function actionBackup(label, bundle, keep) {
+    let out = null
+    return {
+      label,
       prepare: async () => {
-        backupDir = fresh('backups')
-        backupReport = `${backupDir}.json`
+        out = fresh('backups')
       },
       sample: () =>
         measured(NODE, [
-          action,
+          bundle,
           'backup',
           '--connection-string',
           src,
           '--backup-dir',
-          backupDir,
+          out,
           '--report-file',
-          backupReport,
+          `${out}.json`,
         ]),
       after: async () => {
-        const report = await readReport(backupReport)
-        // Only the newest backup is kept: it is what the drills restore.
+        const report = await readReport(`${out}.json`)
+        if (!keep) {
+          await fs.rm(out, { recursive: true, force: true })
+          return report.durations
+        }
+        // Only the newest backup of the working tree is kept: it is what the drills restore.
         if (lastBackupDir) await fs.rm(lastBackupDir, { recursive: true, force: true })
-        lastBackupDir = backupDir
+        lastBackupDir = out
         backupFile = report.backup.path
         return report.durations
       },
-    },
-  ]
-  const [cliBackup, cpBackup, actBackup] = await measureGroup(`${mb} MiB: backups`, entries)
+    }
+  }
+  const [cliBackup, cpBackup, actBackup, beforeBackup] = await measureGroup(
+    `${mb} MiB: backups`,
+    entries,
+  )
 
   // ---- Drills, both restoring the action's newest backup
   const restored = path.join(dir, 'manual-restored.db')
   const scratch = path.join(dir, 'scratch')
-  let drillReport = null
-  const [manualDrill, actDrill] = await measureGroup(`${mb} MiB: drills`, [
+  const [manualDrill, cpDrill, actDrill, beforeDrill] = await measureGroup(`${mb} MiB: drills`, [
     {
       label: 'sqlite3 ".restore" + PRAGMA integrity_check',
       prepare: () => rmDb(restored),
@@ -407,26 +467,45 @@ async function benchSize(action, demoOptionsFor, mb) {
       },
     },
     {
-      label: 'action drill',
+      label: 'cp + sqlite3 PRAGMA integrity_check',
+      prepare: () => rmDb(restored),
+      sample: async () => {
+        const r1 = await measured('cp', [backupFile, restored])
+        const r2 = await measured(SQLITE3, [restored, 'PRAGMA integrity_check'])
+        if (r2.out.trim() !== 'ok') throw new Error(`integrity_check of ${restored}: ${r2.out}`)
+        return { seconds: r1.seconds + r2.seconds, rss: Math.max(r1.rss, r2.rss) }
+      },
+      after: () => rmDb(restored),
+    },
+    actionDrill('action drill', action),
+    ...(before ? [actionDrill('action drill, before (dist/)', before)] : []),
+  ])
+  function actionDrill(label, bundle) {
+    let report = null
+    return {
+      label,
       prepare: async () => {
-        drillReport = path.join(dir, `drill-${++seq}.json`)
+        report = path.join(dir, `drill-${++seq}.json`)
       },
       sample: () =>
         measured(NODE, [
-          action,
+          bundle,
           'drill',
           '--backup-dir',
           lastBackupDir,
           '--scratch-dir',
           scratch,
           '--report-file',
-          drillReport,
+          report,
           '--drill-log',
           'none',
         ]),
-      after: async () => (await readReport(drillReport)).durations,
-    },
-  ])
+      after: async () => (await readReport(report)).durations,
+    }
+  }
+
+  // ---- age: the working tree's codec next to the age CLI, on the backup file, at one size
+  const age = AGE && mb === BENCH_MB ? await benchAge(dir, backupFile, mb) : null
 
   // ---- The action's inspection, part by part, on the same backup file
   log(`\n== ${mb} MiB: the action's post-copy reads, one at a time (same driver)`)
@@ -475,7 +554,18 @@ async function benchSize(action, demoOptionsFor, mb) {
   cpBackup.bare = cliBackup
   actBackup.bare = cliBackup
   actDrill.bare = manualDrill
+  if (beforeBackup) beforeBackup.bare = cliBackup
+  if (beforeDrill) beforeDrill.bare = manualDrill
+  cpDrill.bare = manualDrill
+  if (age) {
+    age.codecEnc.bare = age.cliEnc
+    age.codecDec.bare = age.cliDec
+  }
   return {
+    cpDrill,
+    beforeBackup,
+    beforeDrill,
+    age,
     mb,
     bytes: gen.bytes,
     conversations,
@@ -489,6 +579,59 @@ async function benchSize(action, demoOptionsFor, mb) {
     probes,
     profile,
   }
+}
+
+/**
+ * age encrypt and decrypt of the backup file: the CLI (`age -e -r`, `age -d -i`) next to the
+ * working tree's codec (`--codec`, a fresh Node process each), alternating; throughput ratio =
+ * CLI seconds / codec seconds (1.00x = as fast as the CLI).
+ */
+async function benchAge(dir, file, mb) {
+  const key = path.join(dir, 'age-key.txt')
+  await run('age-keygen', ['-o', key])
+  const recipient = (await run('age-keygen', ['-y', key])).trim()
+  const cliOut = path.join(dir, 'cli.age')
+  const codecOut = path.join(dir, 'codec.age')
+  const plainOut = path.join(dir, 'plain.out')
+  const rm = (f) => fs.rm(f, { force: true })
+  const codec = (op, src, dest) => [
+    fileURLToPath(import.meta.url),
+    '--codec',
+    op,
+    LIB,
+    src,
+    dest,
+    op === 'encode' ? recipient : key,
+  ]
+  const [cliEnc, codecEnc] = await measureGroup(`${mb} MiB: age encrypt`, [
+    {
+      label: 'age -e (CLI)',
+      prepare: () => rm(cliOut),
+      sample: () => measured('age', ['-e', '-r', recipient, '-o', cliOut, file]),
+    },
+    {
+      label: 'codec encode (working tree)',
+      prepare: () => rm(codecOut),
+      sample: () => measured(NODE, codec('encode', file, codecOut)),
+      after: () => rm(codecOut),
+    },
+  ])
+  const [cliDec, codecDec] = await measureGroup(`${mb} MiB: age decrypt`, [
+    {
+      label: 'age -d (CLI)',
+      prepare: () => rm(plainOut),
+      sample: () => measured('age', ['-d', '-i', key, '-o', plainOut, cliOut]),
+      after: () => rm(plainOut),
+    },
+    {
+      label: 'codec decode (working tree)',
+      prepare: () => rm(plainOut),
+      sample: () => measured(NODE, codec('decode', cliOut, plainOut)),
+      after: () => rm(plainOut),
+    },
+  ])
+  await rm(cliOut)
+  return { cliEnc, codecEnc, cliDec, codecDec }
 }
 
 /**
@@ -568,8 +711,19 @@ function resultTable(res) {
     ['backup', res.cliBackup],
     ['backup', res.cpBackup],
     ['backup', res.actBackup],
+    ...(res.beforeBackup ? [['backup', res.beforeBackup]] : []),
     ['drill', res.manualDrill],
+    ['drill', res.cpDrill],
     ['drill', res.actDrill],
+    ...(res.beforeDrill ? [['drill', res.beforeDrill]] : []),
+    ...(res.age
+      ? [
+          ['age', res.age.cliEnc],
+          ['age', res.age.codecEnc],
+          ['age', res.age.cliDec],
+          ['age', res.age.codecDec],
+        ]
+      : []),
   ]
   return table(
     ['', 'command', 'median s', 'runs s', 'peak RSS MiB', 'vs bare'],
@@ -674,7 +828,136 @@ function profileLines(res) {
   return out
 }
 
-function report(results) {
+/** Seconds per further GiB between neighbouring sizes. */
+function marginal(results, k) {
+  return results
+    .slice(1)
+    .map(
+      (r, i) => (r[k].seconds - results[i][k].seconds) / ((r.bytes - results[i].bytes) / 2 ** 30),
+    )
+}
+
+/** The issue's table: every figure a ratio against the bare command, before and now. */
+function issueTable(results) {
+  const res = results.find((r) => r.mb === BENCH_MB) ?? results.at(-1)
+  const x = (a, b) => (a && b ? `${(a.seconds / b.seconds).toFixed(2)}x` : 'n/a')
+  const speed = (cli, codec) =>
+    cli && codec ? `${(cli.seconds / codec.seconds).toFixed(2)}x` : 'n/a'
+  const growth = (k) => {
+    if (results.length < 2 || !results[0][k]) return ['n/a', 'n/a']
+    const rss = results.map((r) => r[k].rss.toFixed(0)).join(' / ')
+    // Linear time: the cost of each further GiB (the slope between neighbouring sizes) stays
+    // the same; start-up and other fixed costs drop out of it.
+    const slopes = marginal(results, k)
+    const spread = (100 * (Math.max(...slopes) - Math.min(...slopes))) / median(slopes)
+    return [rss, `${slopes.map((x) => x.toFixed(2)).join(' / ')} s (${spread.toFixed(0)}% apart)`]
+  }
+  const [rssNow, spreadNow] = growth('actBackup')
+  const [rssBefore, spreadBefore] = growth('beforeBackup')
+  const [drillRssNow] = growth('actDrill')
+  const [drillRssBefore] = growth('beforeDrill')
+  const sizes = results.map((r) => `${(r.bytes / 2 ** 30).toFixed(2)}`).join(' / ')
+  return [
+    '',
+    `THE ISSUE'S TABLE at ${mib(res.bytes).toFixed(0)} MiB (median of ${RUNS}, alternating rounds; load average now ${loadavg()}):`,
+    '',
+    table(
+      ['', 'before (dist/)', 'now (working tree)', 'target'],
+      [
+        [
+          'SQLite backup / sqlite3 .backup',
+          x(res.beforeBackup, res.cliBackup),
+          x(res.actBackup, res.cliBackup),
+          '<= 1.3x (stretch 1.0x)',
+        ],
+        [
+          'SQLite drill / (cp + integrity_check)',
+          x(res.beforeDrill, res.cpDrill),
+          x(res.actDrill, res.cpDrill),
+          '<= 1.3x',
+        ],
+        [
+          'SQLite drill / (.restore + integrity_check)',
+          x(res.beforeDrill, res.manualDrill),
+          x(res.actDrill, res.manualDrill),
+          '',
+        ],
+        [
+          'age encrypt throughput / age CLI',
+          'see ENCRYPTION.md',
+          speed(res.age?.cliEnc, res.age?.codecEnc),
+          '>= 0.7x',
+        ],
+        [
+          'age decrypt throughput / age CLI',
+          'see ENCRYPTION.md',
+          speed(res.age?.cliDec, res.age?.codecDec),
+          '>= 0.7x',
+        ],
+        [`backup peak RSS MiB at ${sizes} GiB`, rssBefore, rssNow, '<= 200, flat'],
+        [`drill peak RSS MiB at ${sizes} GiB`, drillRssBefore, drillRssNow, '<= 200, flat'],
+        ['backup s per further GiB, between sizes', spreadBefore, spreadNow, 'within 10%'],
+      ],
+    ),
+  ]
+}
+
+/** A small SVG: seconds (left) and peak RSS (right) of the backup and drill against database size. */
+function writeSvg(results) {
+  if (results.length < 2) return null
+  const W = 640
+  const H = 300
+  const pad = { l: 50, r: 20, t: 30, b: 40 }
+  const series = [
+    ['cliBackup', 'sqlite3 .backup', '#888', '4 3'],
+    ['actBackup', 'action backup', '#1f6feb', ''],
+    ['beforeBackup', 'backup before', '#1f6feb', '2 4'],
+    ['cpDrill', 'cp + integrity_check', '#aaa', '4 3'],
+    ['actDrill', 'action drill', '#d2691e', ''],
+    ['beforeDrill', 'drill before', '#d2691e', '2 4'],
+  ].filter(([k]) => results[0][k])
+  const xs = results.map((r) => r.bytes / 2 ** 30)
+  const maxX = Math.max(...xs)
+  const panel = (x0, w, key, unit, title) => {
+    const maxY = Math.max(...series.flatMap(([k]) => results.map((r) => r[k][key]))) * 1.1
+    const px = (x) => x0 + (x / maxX) * (w - 10)
+    const py = (y) => H - pad.b - (y / maxY) * (H - pad.t - pad.b)
+    const lines = series.map(([k, , color, dash]) => {
+      const pts = results.map((r, i) => `${px(xs[i]).toFixed(1)},${py(r[k][key]).toFixed(1)}`)
+      return `<polyline fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}" points="${pts.join(' ')}"/>`
+    })
+    const ticks = xs.map(
+      (x) =>
+        `<text x="${px(x).toFixed(1)}" y="${H - pad.b + 15}" text-anchor="middle">${x.toFixed(2)}</text>`,
+    )
+    return [
+      `<text x="${x0}" y="${pad.t - 10}" font-weight="bold">${title}</text>`,
+      `<line x1="${x0}" y1="${H - pad.b}" x2="${x0 + w - 10}" y2="${H - pad.b}" stroke="#000"/>`,
+      `<line x1="${x0}" y1="${pad.t}" x2="${x0}" y2="${H - pad.b}" stroke="#000"/>`,
+      `<text x="${x0 - 5}" y="${pad.t + 5}" text-anchor="end">${maxY.toFixed(unit === 's' ? 1 : 0)}</text>`,
+      `<text x="${x0 - 5}" y="${H - pad.b}" text-anchor="end">0</text>`,
+      `<text x="${x0 + w / 2}" y="${H - 8}" text-anchor="middle">database GiB</text>`,
+      ...ticks,
+      ...lines,
+    ].join('\n')
+  }
+  const legend = series.map(
+    ([, label, color, dash], i) =>
+      `<line x1="${pad.l + 10 + (i % 3) * 200}" y1="${H + 12 + Math.floor(i / 3) * 16}" x2="${pad.l + 40 + (i % 3) * 200}" y2="${H + 12 + Math.floor(i / 3) * 16}" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}"/><text x="${pad.l + 45 + (i % 3) * 200}" y="${H + 16 + Math.floor(i / 3) * 16}">${label}</text>`,
+  )
+  const svg = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 50}" font-family="sans-serif" font-size="11">`,
+    '<rect width="100%" height="100%" fill="#fff"/>',
+    panel(pad.l, W - pad.l - pad.r, 'seconds', 's', 'median seconds'),
+    panel(W + pad.l, W - pad.l - pad.r, 'rss', 'MiB', 'peak RSS MiB'),
+    ...legend,
+    '</svg>',
+    '',
+  ].join('\n')
+  return svg
+}
+
+function report(results, summary = true) {
   const out = []
   for (const res of results) {
     out.push(
@@ -689,38 +972,42 @@ function report(results) {
       ...profileLines(res),
     )
   }
-  if (results.length === 2) {
-    const [small, big] = results
+  if (results.length >= 2) {
     const rows = [
       ['cliBackup', 'sqlite3 .backup'],
-      ['cpBackup', 'cp'],
       ['actBackup', 'action backup'],
+      ['beforeBackup', 'action backup, before (dist/)'],
       ['manualDrill', 'sqlite3 .restore + integrity_check'],
+      ['cpDrill', 'cp + integrity_check'],
       ['actDrill', 'action drill'],
-    ]
+      ['beforeDrill', 'action drill, before (dist/)'],
+    ].filter(([k]) => results[0][k])
     const f = (x) => (Number.isNaN(x) ? 'n/a' : x.toFixed(1))
     out.push(
       '',
-      `peak RSS as the database grows ${(big.bytes / small.bytes).toFixed(1)}x (memory should stay flat):`,
+      'as the database grows: peak RSS MiB (should stay flat) and seconds per GiB (should stay level: linear time)',
       '',
       table(
         [
           'command',
-          `${mib(small.bytes).toFixed(0)} MiB: RSS MiB`,
-          `${mib(big.bytes).toFixed(0)} MiB: RSS MiB`,
-          'RSS ratio',
-          'time ratio',
+          ...results.map((r) => `${mib(r.bytes).toFixed(0)} MiB: RSS, s/GiB`),
+          'RSS max/min',
+          's/GiB spread',
         ],
-        rows.map(([k, label]) => [
-          label,
-          f(small[k].rss),
-          f(big[k].rss),
-          Number.isNaN(big[k].rss) ? 'n/a' : `${(big[k].rss / small[k].rss).toFixed(2)}x`,
-          `${(big[k].seconds / small[k].seconds).toFixed(2)}x`,
-        ]),
+        rows.map(([k, label]) => {
+          const perGib = results.map((r) => r[k].seconds / (r.bytes / 2 ** 30))
+          const rss = results.map((r) => r[k].rss)
+          return [
+            label,
+            ...results.map((r, i) => `${f(r[k].rss)}, ${perGib[i].toFixed(2)}`),
+            `${(Math.max(...rss) / Math.min(...rss)).toFixed(2)}x`,
+            `${((100 * (Math.max(...perGib) - Math.min(...perGib))) / median(perGib)).toFixed(0)}%`,
+          ]
+        }),
       ),
     )
   }
+  if (summary) out.push(...issueTable(results))
   return out.join('\n')
 }
 
@@ -738,23 +1025,52 @@ async function main() {
   if (!existsSync(path.join(ROOT, 'dist', 'index.js'))) {
     throw new Error('dist/index.js is missing: npm run bundle')
   }
-  const sizes = SMALL_MB > 0 && SMALL_MB < BENCH_MB ? [SMALL_MB, BENCH_MB] : [BENCH_MB]
+  const sizes = GIB_SIZES
+    ? [...GIB_SIZES].sort((a, b) => a - b)
+    : SMALL_MB > 0 && SMALL_MB < BENCH_MB
+      ? [SMALL_MB, BENCH_MB]
+      : [BENCH_MB]
   // Room for the source, the kept backup and one copy or restored database at a time.
   const { bavail, bsize } = await fs.statfs(WORK)
-  const need = 4 * BENCH_MB * (1 << 20)
+  const need = 4 * Math.max(...sizes) * (1 << 20)
   if (bavail * bsize < need) {
     throw new Error(
       `${path.relative(ROOT, WORK)} has ${mib(bavail * bsize).toFixed(0)} MiB free; this benchmark needs about ${mib(need).toFixed(0)} MiB`,
     )
   }
-  // A private copy of the bundle: others rebuild dist/ while this runs.
+  // "before": a private copy of the bundle as committed in dist/ (others rebuild it meanwhile);
+  // "now": the working tree, compiled with the project's TypeScript (errors in files others are
+  // editing do not stop the emit).
   const distCopy = path.join(WORK, 'dist')
   await fs.cp(path.join(ROOT, 'dist'), distCopy, { recursive: true })
-  const action = path.join(distCopy, 'index.js')
+  const before = BEFORE ? path.join(distCopy, 'index.js') : null
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+  await run(NODE, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', LIB]).catch(
+    (err) => {
+      if (!existsSync(path.join(LIB, 'index.js'))) throw err
+      log(
+        `tsc reported errors (emitted anyway): ${String(err.message).split('\n').slice(1, 4).join(' | ')}`,
+      )
+    },
+  )
+  // Bundled as dist/ is (ncc), into bench/.work: module loading costs what it costs the action.
+  const bundleDir = path.join(WORK, 'build', 'dist')
+  const ncc = path.join(ROOT, 'node_modules', '@vercel', 'ncc', 'dist', 'ncc', 'cli.js')
+  await run(NODE, [
+    ncc,
+    'build',
+    path.join(LIB, 'index.js'),
+    '-o',
+    bundleDir,
+    '--target',
+    'es2022',
+    '-q',
+  ])
+  const action = path.join(bundleDir, 'index.js')
 
   log('OmniAI Backups SQLite benchmark')
   log(
-    `machine: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; sqlite3 ${sqliteVersion.stdout.split(' ')[0]}; node ${process.version}; dist/index.js sha256 ${await sha256Short(action)}`,
+    `machine: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; sqlite3 ${sqliteVersion.stdout.split(' ')[0]}; node ${process.version}; before: dist/index.js sha256 ${before ? await sha256Short(before) : '(BENCH_BEFORE=0)'}; now: the working tree at ${spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim()} plus its uncommitted changes`,
   )
   log(`sizes: ${sizes.map((s) => `${s} MiB`).join(', then ')}`)
   log(
@@ -766,11 +1082,16 @@ async function main() {
   const demoOptionsFor = await calibrate(action)
   const results = []
   for (const mb of sizes) {
-    results.push(await benchSize(action, demoOptionsFor, mb))
-    log(report(results.slice(-1)))
+    results.push(await benchSize({ action, before }, demoOptionsFor, mb))
+    log(report(results.slice(-1), false))
   }
   log('\n==================== SUMMARY ====================')
   log(report(results))
+  const svg = writeSvg(results)
+  if (svg) {
+    await fs.writeFile(SVG_FILE, svg)
+    log(`\nchart of seconds and peak RSS against database size: ${path.relative(ROOT, SVG_FILE)}`)
+  }
   log(
     `\nwhole benchmark: ${((performance.now() - t00) / 60000).toFixed(1)} min; load average at end: ${loadavg()}`,
   )
