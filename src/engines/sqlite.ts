@@ -1,4 +1,6 @@
+import { createReadStream, createWriteStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
+import { pipeline } from 'node:stream/promises'
 import * as path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { describeFindings } from '../checks.js'
@@ -37,6 +39,18 @@ import {
   type SqlDialect,
 } from './related.js'
 import { openSqlite, sqliteDriver, type SqliteConnection } from './sqlite-driver.js'
+
+/**
+ * A copy that is this process's own and private from its first byte: fs.copyFile gives the new
+ * file the source's mode (and, as root, its owner), so a snapshot of a 0644 database would be
+ * world-readable while it is written.
+ */
+async function copyPrivate(source: string, dest: string): Promise<void> {
+  await pipeline(
+    createReadStream(source, { highWaterMark: 1 << 20 }),
+    createWriteStream(dest, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 }),
+  )
+}
 
 const HEADER = Buffer.from('SQLite format 3\0', 'latin1')
 const EMPTY_SCHEMA: Schema = { tables: [], indexes: [], triggers: [], views: [] }
@@ -248,11 +262,11 @@ async function copyUnderReadLock(
   const mode = journalMode.toLowerCase()
   if (!['wal', 'delete', 'truncate', 'persist'].includes(mode)) return null
   const t0 = performance.now()
-  await fs.copyFile(source, dest)
+  await copyPrivate(source, dest)
   const ms = () => `${Math.round(performance.now() - t0)} ms`
   if (mode !== 'wal') return `file copy under a shared lock (${ms()})`
   const wal = `${source}-wal`
-  const copied = await fs.copyFile(wal, `${dest}-wal`).then(
+  const copied = await copyPrivate(wal, `${dest}-wal`).then(
     () => true,
     (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return false
@@ -552,7 +566,7 @@ export class SqliteEngine implements Engine {
     // same database as the backup API's page-by-page copy, several times faster; the checks
     // that follow read the restored copy, not the backup.
     const t0 = performance.now()
-    await fs.copyFile(file, restored)
+    await copyPrivate(file, restored)
     log.info(`restore: file copy (${Math.round(performance.now() - t0)} ms)`)
     return new SqliteDatabase(restored, await openSqlite(restored, { readonly: false }))
   }
