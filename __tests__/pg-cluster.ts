@@ -130,12 +130,24 @@ export async function npmServerBinDir(major: number): Promise<string | null> {
     await fs.readFile(path.join(native, '..', 'package.json'), 'utf8'),
   ) as { version: string }
   const shared = path.join(os.tmpdir(), `omniai-test-postgres-${version}`)
-  try {
-    await fs.access(path.join(shared, 'bin', 'postgres'))
-    return path.join(shared, 'bin')
-  } catch {
-    // not copied yet
+  // Run as root from a shared folder only if root made it and no one else may change it: any
+  // local user could otherwise plant binaries there for the tests to run.
+  const trusted = async (dir: string) => {
+    for (const p of [dir, path.join(dir, 'bin'), path.join(dir, 'bin', 'postgres')]) {
+      const st = await fs.lstat(p).catch(() => null)
+      if (!st || st.isSymbolicLink() || st.uid !== 0 || st.mode & 0o022) return false
+    }
+    return true
   }
+  const ownCopy = async () => {
+    const own = await fs.mkdtemp(`${shared}.run-`)
+    await fs.cp(native, own, { recursive: true, verbatimSymlinks: true, force: true })
+    await fs.chmod(own, 0o755)
+    return path.join(own, 'bin')
+  }
+  if (await trusted(shared)) return path.join(shared, 'bin')
+  // Someone else's, or changed: a copy of this run's own instead.
+  if (await fs.lstat(shared).catch(() => null)) return ownCopy()
   // Copied beside, then renamed: a second test run at the same time never sees half a copy.
   const staging = await fs.mkdtemp(`${shared}.tmp-`)
   await fs.cp(native, staging, { recursive: true, verbatimSymlinks: true })
@@ -144,7 +156,8 @@ export async function npmServerBinDir(major: number): Promise<string | null> {
     await fs.rm(staging, { recursive: true, force: true })
     if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err
   })
-  return path.join(shared, 'bin')
+  // Another run may have won the rename: use its copy only if it is still root's alone.
+  return (await trusted(shared)) ? path.join(shared, 'bin') : ownCopy()
 }
 
 /** The package's postinstall makes its library symlinks; npm may not have run it. */

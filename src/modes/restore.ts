@@ -104,7 +104,15 @@ async function restoreSelected(
   const exists = await engine.liveExists()
   // The runbook's pre-drill "ensure no active user sessions": a restore logs everyone out and
   // drops what they did since the backup.
-  const sessions = exists ? await engine.liveSessions(started).catch(() => null) : null
+  const sessions = exists
+    ? await engine.liveSessions(started).catch((err: unknown) => {
+        // The guard cannot vouch for anything it could not count: say so, never stay silent.
+        const warning = `allow-active-sessions: could not count the live database's unexpired sessions (${describeError(err)}); check that no one is logged in before restoring.`
+        report.warnings.push(warning)
+        log.warning(warning)
+        return null
+      })
+    : null
   const safetyDir = path.join(config.backupDir, 'pre-restore')
   // The safety backup holds the same users' data as the backup: encrypted the same way.
   const codec = exists ? safetyCodec(manifest, entry.path, config) : null
