@@ -5019,6 +5019,11 @@ async function whyNotWritable(dir) {
         return CAUSES[err.code ?? ''] ?? null;
     }
 }
+/** What a SQLite database takes on disk now: its file and its WAL (0 for what is not there). */
+async function sqliteBytes(file) {
+    const size = async (f) => (await promises_.stat(f).catch(() => null))?.size ?? 0;
+    return (await size(file)) + (await size(`${file}-wal`));
+}
 
 // EXTERNAL MODULE: ./lib/codec/index.js + 6 modules
 var lib_codec = __webpack_require__(28376);
@@ -6535,6 +6540,32 @@ const MANIFEST_SUFFIX = '.manifest.json';
 function manifestPathFor(backupPath) {
     return backupPath + MANIFEST_SUFFIX;
 }
+/** A manifest that is there but does not parse: its backup cannot be verified. */
+class DamagedManifest extends errors/* UserError */.y {
+}
+/** Checks a manifest's text (from a file or a bucket); `where` names it in the error. */
+function parseManifest(text, where) {
+    let m;
+    try {
+        m = JSON.parse(text);
+    }
+    catch {
+        throw new DamagedManifest(`manifest ${where} is not valid JSON: it is damaged; this backup cannot be verified.`);
+    }
+    const valid = m !== null &&
+        typeof m === 'object' &&
+        m.format === MANIFEST_FORMAT &&
+        (m.engine === 'sqlite' || m.engine === 'postgres') &&
+        typeof m.createdAt === 'string' &&
+        !Number.isNaN(Date.parse(m.createdAt)) &&
+        typeof m.backup?.sha256 === 'string' &&
+        typeof m.backup?.bytes === 'number' &&
+        typeof m.inventory?.schema === 'object';
+    if (!valid) {
+        throw new DamagedManifest(`manifest ${where} is not an omniai-backups format ${MANIFEST_FORMAT} manifest (fields missing or wrong); this backup cannot be verified.`);
+    }
+    return m;
+}
 /** Reads and checks a manifest; a damaged one is an error naming the file. */
 async function readManifest(file) {
     let text;
@@ -6544,24 +6575,7 @@ async function readManifest(file) {
     catch (err) {
         throw new errors/* UserError */.y(`manifest ${file} cannot be read (${err.code}).`);
     }
-    let m;
-    try {
-        m = JSON.parse(text);
-    }
-    catch {
-        throw new errors/* UserError */.y(`manifest ${file} is not valid JSON: it is damaged; this backup cannot be verified.`);
-    }
-    const valid = m.format === MANIFEST_FORMAT &&
-        (m.engine === 'sqlite' || m.engine === 'postgres') &&
-        typeof m.createdAt === 'string' &&
-        !Number.isNaN(Date.parse(m.createdAt)) &&
-        typeof m.backup?.sha256 === 'string' &&
-        typeof m.backup?.bytes === 'number' &&
-        typeof m.inventory?.schema === 'object';
-    if (!valid) {
-        throw new errors/* UserError */.y(`manifest ${file} is not an omniai-backups format ${MANIFEST_FORMAT} manifest (fields missing or wrong); this backup cannot be verified.`);
-    }
-    return m;
+    return parseManifest(text, file);
 }
 
 ;// CONCATENATED MODULE: ./lib/store/local.js
@@ -6571,6 +6585,7 @@ async function readManifest(file) {
 
 
 
+/** A backup's file name: the engine's extension, then compression and encryption. */
 const BACKUP_FILE = /\.(db|sqlite3?|dump|dumpdir)(\.(gz|zst))?(\.(age|gpg))?$/;
 /**
  * A folder of backups, each `<name>` with `<name>.manifest.json` beside it. The manifest is
@@ -6774,42 +6789,11 @@ function credentialsInput(settings, detail) {
 
 ;// CONCATENATED MODULE: ./lib/store/s3-support.js
 /**
- * What the S3 store needs around the SDK: the manifest read from text, a stream that counts and
+ * What the S3 store needs around the SDK: a stream that counts and
  * hashes (and checks at its end), Content-MD5 on requests, and a bounded parallel map.
  */
 
 
-
-
-/** A manifest that is there but does not parse: the backup is listed as damaged. */
-class DamagedManifest extends errors/* UserError */.y {
-}
-/**
- * The checks readManifest (manifest.ts) makes, on text: a manifest in a bucket has no file to
- * read. `where` names it in the error.
- */
-function parseManifest(text, where) {
-    let m;
-    try {
-        m = JSON.parse(text);
-    }
-    catch {
-        throw new DamagedManifest(`manifest ${where} is not valid JSON: it is damaged; this backup cannot be verified.`);
-    }
-    const valid = m !== null &&
-        typeof m === 'object' &&
-        m.format === MANIFEST_FORMAT &&
-        (m.engine === 'sqlite' || m.engine === 'postgres') &&
-        typeof m.createdAt === 'string' &&
-        !Number.isNaN(Date.parse(m.createdAt)) &&
-        typeof m.backup?.sha256 === 'string' &&
-        typeof m.backup?.bytes === 'number' &&
-        typeof m.inventory?.schema === 'object';
-    if (!valid) {
-        throw new DamagedManifest(`manifest ${where} is not an omniai-backups format ${MANIFEST_FORMAT} manifest (fields missing or wrong); this backup cannot be verified.`);
-    }
-    return m;
-}
 /**
  * Counts and hashes what passes through. With `expected`, the stream fails at its end when the
  * bytes are not the manifest's, before the last part is sent, so the upload is aborted and
@@ -6915,8 +6899,9 @@ async function mapLimit(items, limit, fn) {
 
 
 
+
+
 /** Same pattern as local.ts: the names the backup mode gives. */
-const s3_BACKUP_FILE = /\.(db|sqlite3?|dump|dumpdir)(\.(gz|zst))?(\.(age|gpg))?$/;
 const s3_DAY_MS = 86_400_000;
 const s3_MIB = 1 << 20;
 const DEFAULT_PART = 8 * s3_MIB;
@@ -7069,7 +7054,7 @@ class S3Store {
         backups.sort((a, b) => Date.parse(b.manifest.createdAt) - Date.parse(a.manifest.createdAt) ||
             b.key.localeCompare(a.key));
         const orphans = [...objects.keys(), ...folders]
-            .filter((k) => s3_BACKUP_FILE.test(k) && !external_node_path_.posix.basename(k).startsWith('.') && !described.has(k))
+            .filter((k) => BACKUP_FILE.test(k) && !external_node_path_.posix.basename(k).startsWith('.') && !described.has(k))
             .sort()
             .map((k) => this.urlOf(k));
         return { backups, orphans, damaged };
@@ -7334,7 +7319,7 @@ class S3Store {
         };
         if (!taken(name))
             return name;
-        const m = s3_BACKUP_FILE.exec(name);
+        const m = BACKUP_FILE.exec(name);
         const stem = m ? name.slice(0, m.index) : name;
         const suffix = m ? m[0] : '';
         for (let n = 2; n < 10_000; n++) {
@@ -7487,7 +7472,7 @@ class S3Store {
                         continue;
                     const rest = u.Key.slice(this.settings.prefix.length);
                     const backupName = rest.split('/')[0];
-                    if (!s3_BACKUP_FILE.test(backupName) || rest.split('/').length > 2)
+                    if (!BACKUP_FILE.test(backupName) || rest.split('/').length > 2)
                         continue;
                     await this.abortUpload(u.Key, u.UploadId);
                     log.info(`aborted an incomplete upload of ${this.urlOf(u.Key)} from ${u.Initiated?.toISOString()}`);
@@ -7959,8 +7944,7 @@ async function backupNeeds({ config, safety }, store, encoded) {
     const newest = (await store.list().catch(() => null))?.backups.find((b) => !b.manifest.damaged);
     let source = null;
     if (config.engine === 'sqlite') {
-        const size = async (f) => (await promises_.stat(f).catch(() => null))?.size ?? 0;
-        source = (await size(config.connectionString)) + (await size(`${config.connectionString}-wal`));
+        source = await sqliteBytes(config.connectionString);
     }
     const ratio = newest && newest.manifest.source.bytes > 0 && encoded
         ? newest.manifest.backup.bytes / newest.manifest.source.bytes
@@ -8677,24 +8661,12 @@ async function selectBackup({ config, log }) {
             throw new errors/* UserError */.y('backup-file: cannot be combined with download-artifact, which takes a backup artifact (artifact-id, or the newest the backup job made). Fix: remove one of them.');
         }
         const settings = artifactSettings(config.artifactName, config.githubToken);
-        await promises_.mkdir(config.scratchDir, { recursive: true });
-        const downloaded = await promises_.mkdtemp(external_node_path_.join(config.scratchDir, 'omniai-artifact-'));
-        const forget = (0,cleanup/* removeOnInterrupt */.vY)(downloaded);
-        release = async () => {
-            await promises_.rm(downloaded, { recursive: true, force: true });
-            forget();
-        };
-        try {
-            ;
-            ({ artifact, dir, skipped } = await log.group('Download artifact', () => downloadBackup(settings, downloaded, log, {
-                artifactId: config.artifactId,
-                workflow: config.backupWorkflow,
-            })));
-        }
-        catch (err) {
-            await release();
-            throw err;
-        }
+        const download = await scratchDownload(config.scratchDir, 'omniai-artifact-');
+        release = download.release;
+        ({ artifact, dir, skipped } = await download.fill(() => log.group('Download artifact', () => downloadBackup(settings, download.dir, log, {
+            artifactId: config.artifactId,
+            workflow: config.backupWorkflow,
+        }))));
     }
     // From the bucket: the newest backup by manifest time (or backup-file's), downloaded into the
     // scratch folder and proved against its manifest's sha256 on the way.
@@ -8702,27 +8674,19 @@ async function selectBackup({ config, log }) {
     let fetched = null;
     if (config.s3) {
         const settings = config.s3;
-        await promises_.mkdir(config.scratchDir, { recursive: true });
-        const downloaded = await promises_.mkdtemp(external_node_path_.join(config.scratchDir, 'omniai-s3-'));
-        const forget = (0,cleanup/* removeOnInterrupt */.vY)(downloaded);
-        release = async () => {
-            await promises_.rm(downloaded, { recursive: true, force: true });
-            forget();
-        };
-        try {
-            const got = await log.group('Download from S3', async () => {
-                const s3 = await createS3Store(settings);
-                const selected = await s3.select(config.backupFile, log);
-                return { listing: selected.listing, local: await s3.fetch(selected.entry, downloaded, log) };
-            });
-            remote = got.listing;
-            fetched = got.local.path;
-            dir = downloaded;
-        }
-        catch (err) {
-            await release();
-            throw err;
-        }
+        const download = await scratchDownload(config.scratchDir, 'omniai-s3-');
+        release = download.release;
+        const got = await download.fill(() => log.group('Download from S3', async () => {
+            const s3 = await createS3Store(settings);
+            const selected = await s3.select(config.backupFile, log);
+            return {
+                listing: selected.listing,
+                local: await s3.fetch(selected.entry, download.dir, log),
+            };
+        }));
+        remote = got.listing;
+        fetched = got.local.path;
+        dir = download.dir;
     }
     const store = new LocalStore(dir);
     const selected = await store.select(fetched ?? config.backupFile, log).catch(async (err) => {
@@ -8746,6 +8710,24 @@ async function selectBackup({ config, log }) {
         log.warning(`${orphan} has no manifest: it cannot be verified and is never chosen as the newest backup.`);
     }
     return { entry, listing, engine, artifact, skipped, release };
+}
+/**
+ * A folder of its own in scratch-dir for a download, removed on an interrupt and by `release`;
+ * `fill` runs the download and removes the folder if it fails.
+ */
+async function scratchDownload(scratchDir, prefix) {
+    await promises_.mkdir(scratchDir, { recursive: true });
+    const dir = await promises_.mkdtemp(external_node_path_.join(scratchDir, prefix));
+    const forget = (0,cleanup/* removeOnInterrupt */.vY)(dir);
+    const release = async () => {
+        await promises_.rm(dir, { recursive: true, force: true });
+        forget();
+    };
+    const fill = async (download) => download().catch(async (err) => {
+        await release();
+        throw err;
+    });
+    return { dir, release, fill };
 }
 /** Selects the backup, runs `fn` on it, and deletes whatever the selection downloaded. */
 async function withSelection(ctx, fn) {
@@ -10406,8 +10388,7 @@ async function restoreNeeds(config, manifest) {
         return needs;
     const plain = manifest.backup.plain?.bytes ?? manifest.backup.bytes;
     const live = external_node_path_.resolve(config.connectionString);
-    const size = async (f) => (await promises_.stat(f).catch(() => null))?.size ?? 0;
-    const liveBytes = (await size(live)) + (await size(`${live}-wal`));
+    const liveBytes = await sqliteBytes(live);
     needs.push({
         input: lib_config/* Inputs */.G0.ConnectionString,
         dir: external_node_path_.dirname(live),

@@ -52,23 +52,22 @@ export function manifestPathFor(backupPath: string): string {
   return backupPath + MANIFEST_SUFFIX
 }
 
-/** Reads and checks a manifest; a damaged one is an error naming the file. */
-export async function readManifest(file: string): Promise<Manifest> {
-  let text: string
-  try {
-    text = await fs.readFile(file, 'utf8')
-  } catch (err) {
-    throw new UserError(`manifest ${file} cannot be read (${(err as NodeJS.ErrnoException).code}).`)
-  }
+/** A manifest that is there but does not parse: its backup cannot be verified. */
+export class DamagedManifest extends UserError {}
+
+/** Checks a manifest's text (from a file or a bucket); `where` names it in the error. */
+export function parseManifest(text: string, where: string): Manifest {
   let m: Partial<Manifest>
   try {
     m = JSON.parse(text) as Partial<Manifest>
   } catch {
-    throw new UserError(
-      `manifest ${file} is not valid JSON: it is damaged; this backup cannot be verified.`,
+    throw new DamagedManifest(
+      `manifest ${where} is not valid JSON: it is damaged; this backup cannot be verified.`,
     )
   }
   const valid =
+    m !== null &&
+    typeof m === 'object' &&
     m.format === MANIFEST_FORMAT &&
     (m.engine === 'sqlite' || m.engine === 'postgres') &&
     typeof m.createdAt === 'string' &&
@@ -77,9 +76,20 @@ export async function readManifest(file: string): Promise<Manifest> {
     typeof m.backup?.bytes === 'number' &&
     typeof m.inventory?.schema === 'object'
   if (!valid) {
-    throw new UserError(
-      `manifest ${file} is not an omniai-backups format ${MANIFEST_FORMAT} manifest (fields missing or wrong); this backup cannot be verified.`,
+    throw new DamagedManifest(
+      `manifest ${where} is not an omniai-backups format ${MANIFEST_FORMAT} manifest (fields missing or wrong); this backup cannot be verified.`,
     )
   }
   return m as Manifest
+}
+
+/** Reads and checks a manifest; a damaged one is an error naming the file. */
+export async function readManifest(file: string): Promise<Manifest> {
+  let text: string
+  try {
+    text = await fs.readFile(file, 'utf8')
+  } catch (err) {
+    throw new UserError(`manifest ${file} cannot be read (${(err as NodeJS.ErrnoException).code}).`)
+  }
+  return parseManifest(text, file)
 }

@@ -192,3 +192,9 @@ export async function whyNotWritable(dir: string): Promise<string | null> {
     return CAUSES[(err as NodeJS.ErrnoException).code ?? ''] ?? null
   }
 }
+
+/** What a SQLite database takes on disk now: its file and its WAL (0 for what is not there). */
+export async function sqliteBytes(file: string): Promise<number> {
+  const size = async (f: string) => (await fs.stat(f).catch(() => null))?.size ?? 0
+  return (await size(file)) + (await size(`${file}-wal`))
+}

@@ -15,7 +15,14 @@ import { LocalStore, type BackupEntry } from '../store/local.js'
 import { createS3Store, keepLocked, type S3Entry, type S3Store } from '../store/s3.js'
 import { Inputs } from '../config.js'
 import { checkSignature, signatureFor, verifyKeyOf } from '../signature.js'
-import { asWriteFailure, formatBytes, requireSpace, spaceAt, type Need } from '../space.js'
+import {
+  asWriteFailure,
+  formatBytes,
+  requireSpace,
+  spaceAt,
+  sqliteBytes,
+  type Need,
+} from '../space.js'
 import { TOOL, VERSION } from '../version.js'
 import { emptyReport, finish, requireTable, type ModeContext } from './common.js'
 
@@ -362,8 +369,7 @@ async function backupNeeds(
   const newest = (await store.list().catch(() => null))?.backups.find((b) => !b.manifest.damaged)
   let source: number | null = null
   if (config.engine === 'sqlite') {
-    const size = async (f: string) => (await fs.stat(f).catch(() => null))?.size ?? 0
-    source = (await size(config.connectionString)) + (await size(`${config.connectionString}-wal`))
+    source = await sqliteBytes(config.connectionString)
   }
   const ratio =
     newest && newest.manifest.source.bytes > 0 && encoded

@@ -10,7 +10,14 @@ import type { Log } from '../log.js'
 import type { Manifest } from '../manifest.js'
 import type { Report } from '../report.js'
 import { runServiceCommand } from '../service.js'
-import { asWriteFailure, formatBytes, requireSpace, scratchNeed, type Need } from '../space.js'
+import {
+  asWriteFailure,
+  formatBytes,
+  requireSpace,
+  scratchNeed,
+  sqliteBytes,
+  type Need,
+} from '../space.js'
 import { encodedExtension, encodeFile } from '../codec/index.js'
 import { safetyCodec, type SafetyCodec } from './safety-codec.js'
 import { backup } from './backup.js'
@@ -378,8 +385,7 @@ async function restoreNeeds(config: ModeContext['config'], manifest: Manifest): 
   if (config.engine !== 'sqlite') return needs
   const plain = manifest.backup.plain?.bytes ?? manifest.backup.bytes
   const live = path.resolve(config.connectionString)
-  const size = async (f: string) => (await fs.stat(f).catch(() => null))?.size ?? 0
-  const liveBytes = (await size(live)) + (await size(`${live}-wal`))
+  const liveBytes = await sqliteBytes(live)
   needs.push({
     input: Inputs.ConnectionString,
     dir: path.dirname(live),

@@ -39,24 +39,16 @@ export async function selectBackup({ config, log }: ModeContext) {
       )
     }
     const settings = artifactSettings(config.artifactName, config.githubToken)
-    await fs.mkdir(config.scratchDir, { recursive: true })
-    const downloaded = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-artifact-'))
-    const forget = removeOnInterrupt(downloaded)
-    release = async () => {
-      await fs.rm(downloaded, { recursive: true, force: true })
-      forget()
-    }
-    try {
-      ;({ artifact, dir, skipped } = await log.group('Download artifact', () =>
-        downloadBackup(settings, downloaded, log, {
+    const download = await scratchDownload(config.scratchDir, 'omniai-artifact-')
+    release = download.release
+    ;({ artifact, dir, skipped } = await download.fill(() =>
+      log.group('Download artifact', () =>
+        downloadBackup(settings, download.dir, log, {
           artifactId: config.artifactId,
           workflow: config.backupWorkflow,
         }),
-      ))
-    } catch (err) {
-      await release()
-      throw err
-    }
+      ),
+    ))
   }
   // From the bucket: the newest backup by manifest time (or backup-file's), downloaded into the
   // scratch folder and proved against its manifest's sha256 on the way.
@@ -64,26 +56,21 @@ export async function selectBackup({ config, log }: ModeContext) {
   let fetched: string | null = null
   if (config.s3) {
     const settings = config.s3
-    await fs.mkdir(config.scratchDir, { recursive: true })
-    const downloaded = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-s3-'))
-    const forget = removeOnInterrupt(downloaded)
-    release = async () => {
-      await fs.rm(downloaded, { recursive: true, force: true })
-      forget()
-    }
-    try {
-      const got = await log.group('Download from S3', async () => {
+    const download = await scratchDownload(config.scratchDir, 'omniai-s3-')
+    release = download.release
+    const got = await download.fill(() =>
+      log.group('Download from S3', async () => {
         const s3 = await createS3Store(settings)
         const selected = await s3.select(config.backupFile, log)
-        return { listing: selected.listing, local: await s3.fetch(selected.entry, downloaded, log) }
-      })
-      remote = got.listing
-      fetched = got.local.path
-      dir = downloaded
-    } catch (err) {
-      await release()
-      throw err
-    }
+        return {
+          listing: selected.listing,
+          local: await s3.fetch(selected.entry, download.dir, log),
+        }
+      }),
+    )
+    remote = got.listing
+    fetched = got.local.path
+    dir = download.dir
   }
   const store = new LocalStore(dir)
   const selected = await store.select(fetched ?? config.backupFile, log).catch(async (err) => {
@@ -111,6 +98,26 @@ export async function selectBackup({ config, log }: ModeContext) {
     )
   }
   return { entry, listing, engine, artifact, skipped, release }
+}
+
+/**
+ * A folder of its own in scratch-dir for a download, removed on an interrupt and by `release`;
+ * `fill` runs the download and removes the folder if it fails.
+ */
+async function scratchDownload(scratchDir: string, prefix: string) {
+  await fs.mkdir(scratchDir, { recursive: true })
+  const dir = await fs.mkdtemp(path.join(scratchDir, prefix))
+  const forget = removeOnInterrupt(dir)
+  const release = async () => {
+    await fs.rm(dir, { recursive: true, force: true })
+    forget()
+  }
+  const fill = async <T>(download: () => Promise<T>): Promise<T> =>
+    download().catch(async (err: unknown) => {
+      await release()
+      throw err
+    })
+  return { dir, release, fill }
 }
 
 /** Selects the backup, runs `fn` on it, and deletes whatever the selection downloaded. */

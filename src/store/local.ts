@@ -21,7 +21,8 @@ export interface Listing {
   damaged: string[]
 }
 
-const BACKUP_FILE = /\.(db|sqlite3?|dump|dumpdir)(\.(gz|zst))?(\.(age|gpg))?$/
+/** A backup's file name: the engine's extension, then compression and encryption. */
+export const BACKUP_FILE = /\.(db|sqlite3?|dump|dumpdir)(\.(gz|zst))?(\.(age|gpg))?$/
 
 /**
  * A folder of backups, each `<name>` with `<name>.manifest.json` beside it. The manifest is

@@ -1,45 +1,9 @@
 /**
- * What the S3 store needs around the SDK: the manifest read from text, a stream that counts and
+ * What the S3 store needs around the SDK: a stream that counts and
  * hashes (and checks at its end), Content-MD5 on requests, and a bounded parallel map.
  */
 import { createHash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
-import { UserError } from '../errors.js'
-import { MANIFEST_FORMAT, type Manifest } from '../manifest.js'
-
-/** A manifest that is there but does not parse: the backup is listed as damaged. */
-export class DamagedManifest extends UserError {}
-
-/**
- * The checks readManifest (manifest.ts) makes, on text: a manifest in a bucket has no file to
- * read. `where` names it in the error.
- */
-export function parseManifest(text: string, where: string): Manifest {
-  let m: Partial<Manifest>
-  try {
-    m = JSON.parse(text) as Partial<Manifest>
-  } catch {
-    throw new DamagedManifest(
-      `manifest ${where} is not valid JSON: it is damaged; this backup cannot be verified.`,
-    )
-  }
-  const valid =
-    m !== null &&
-    typeof m === 'object' &&
-    m.format === MANIFEST_FORMAT &&
-    (m.engine === 'sqlite' || m.engine === 'postgres') &&
-    typeof m.createdAt === 'string' &&
-    !Number.isNaN(Date.parse(m.createdAt)) &&
-    typeof m.backup?.sha256 === 'string' &&
-    typeof m.backup?.bytes === 'number' &&
-    typeof m.inventory?.schema === 'object'
-  if (!valid) {
-    throw new DamagedManifest(
-      `manifest ${where} is not an omniai-backups format ${MANIFEST_FORMAT} manifest (fields missing or wrong); this backup cannot be verified.`,
-    )
-  }
-  return m as Manifest
-}
 
 /**
  * Counts and hashes what passes through. With `expected`, the stream fails at its end when the

@@ -43,10 +43,11 @@ import type { Log } from '../log.js'
 import { MANIFEST_SUFFIX, manifestPathFor } from '../manifest.js'
 import type { Decision } from '../retention.js'
 import { SIGNATURE_SUFFIX, signaturePathFor } from '../signature.js'
-import type { BackupEntry, Listing } from './local.js'
+import { BACKUP_FILE, type BackupEntry, type Listing } from './local.js'
 import { endpointName, s3Error } from './s3-errors.js'
 import { isS3Location, S3Inputs, type ObjectLockMode, type S3Settings } from './s3-settings.js'
-import { contentMd5, DamagedManifest, Digesting, mapLimit, parseManifest } from './s3-support.js'
+import { DamagedManifest, parseManifest } from '../manifest.js'
+import { contentMd5, Digesting, mapLimit } from './s3-support.js'
 
 export * from './s3-settings.js'
 
@@ -54,7 +55,6 @@ type S3Sdk = typeof import('@aws-sdk/client-s3')
 type UploadClass = typeof import('@aws-sdk/lib-storage').Upload
 
 /** Same pattern as local.ts: the names the backup mode gives. */
-const BACKUP_FILE = /\.(db|sqlite3?|dump|dumpdir)(\.(gz|zst))?(\.(age|gpg))?$/
 const DAY_MS = 86_400_000
 
 /** A backup in the bucket. `path` and `manifestPath` are s3:// URLs, for messages and retention. */
