@@ -14,7 +14,7 @@ const standIn = await startGitHubStandIn()
 const saved = { ...process.env }
 Object.assign(process.env, standIn.env)
 const { configFor, demoWorkspace, run, tempDir, failed, query } = await import('./helpers.js')
-const { generateKeyPair } = await import('../src/signature.js')
+const { generateKeyPair } = await import('../src/manifest/signature.js')
 
 afterAll(async () => {
   process.env = saved

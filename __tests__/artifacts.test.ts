@@ -486,7 +486,7 @@ describe('outputs: the artifact id, the tracking issue and its comment', () => {
     const exitCode = process.exitCode
     Object.assign(process.env, env)
     try {
-      const { run: runAction } = await import('../src/main.js')
+      const { run: runAction } = await import('../src/action/main.js')
       await runAction()
     } finally {
       for (const [k, v] of Object.entries(before)) {

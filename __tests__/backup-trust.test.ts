@@ -5,15 +5,15 @@
  * Real backups of real SQLite files; each attack has a control that passes, so a test fails when
  * its defence goes.
  */
-import { SECRET_INPUTS } from '../src/secrets.js'
+import { SECRET_INPUTS } from '../src/util/secrets.js'
 import { execFile } from 'node:child_process'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it, vi } from 'vitest'
-import { cli } from '../src/cli.js'
+import { cli } from '../src/cli/cli.js'
 import { generateAgeIdentity } from '../src/codec/index.js'
-import { generateKeyPair, parseSigningKey } from '../src/signature.js'
+import { generateKeyPair, parseSigningKey } from '../src/manifest/signature.js'
 import { extractZip, UnsafeZipError } from '../src/store/unzip.js'
 import { buildZip } from './github-standin.js'
 import { configFor, demoWorkspace, failed, query, run, tempDir } from './helpers.js'

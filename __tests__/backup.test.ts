@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { readManifest } from '../src/manifest.js'
+import { readManifest } from '../src/manifest/manifest.js'
 import { demoWorkspace, query, run, sql, tempDir } from './helpers.js'
 
 const sha256 = async (file: string) =>

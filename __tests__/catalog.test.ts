@@ -13,8 +13,8 @@ const standIn = await startGitHubStandIn()
 const saved = { ...process.env }
 const runnerTemp = fs.mkdtempSync(path.join(os.tmpdir(), 'catalog-runner-temp-'))
 Object.assign(process.env, standIn.env, { RUNNER_TEMP: runnerTemp })
-const { loadCatalog, saveCatalog, renderTrend } = await import('../src/catalog.js')
-type CatalogEntry = import('../src/catalog.js').CatalogEntry
+const { loadCatalog, saveCatalog, renderTrend } = await import('../src/github/catalog.js')
+type CatalogEntry = import('../src/github/catalog.js').CatalogEntry
 
 afterAll(async () => {
   process.env = saved
@@ -188,7 +188,7 @@ describe('backup catalog in the Actions cache', () => {
 
   it('process.stdout.write is never replaced to silence the library (regression: it was, around @actions/cache)', () => {
     const source = fs.readFileSync(
-      path.join(import.meta.dirname, '..', 'src', 'catalog.ts'),
+      path.join(import.meta.dirname, '..', 'src', 'github', 'catalog.ts'),
       'utf8',
     )
     expect(source).not.toMatch(/process\.stdout\.write\s*=/)

@@ -32,7 +32,7 @@ import {
   type Encryption,
 } from '../src/codec/index.js'
 import { bech32Decode, bech32Encode } from '../src/codec/bech32.js'
-import { UserError } from '../src/errors.js'
+import { UserError } from '../src/util/errors.js'
 import { HAS_AGE_CLI, HAS_GPG } from './tools.js'
 
 const execFileAsync = promisify(execFile)

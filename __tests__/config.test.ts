@@ -2,9 +2,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { DEFAULTS, ignoredInputs, INPUTS, Inputs, MODES, parseDuration } from '../src/config.js'
-import { run as runAction } from '../src/main.js'
-import { SECRET_INPUTS } from '../src/secrets.js'
+import {
+  DEFAULTS,
+  ignoredInputs,
+  INPUTS,
+  Inputs,
+  MODES,
+  parseDuration,
+} from '../src/options/config.js'
+import { run as runAction } from '../src/action/main.js'
+import { SECRET_INPUTS } from '../src/util/secrets.js'
 import { configFor, demoWorkspace, ROOT, run } from './helpers.js'
 
 const fails = (mode: string, inputs: Record<string, string>) => () =>
@@ -118,7 +125,7 @@ function asRunner(mode: string, inputs: Record<string, string> = {}) {
 }
 
 describe('the input table', () => {
-  it('marks exactly the inputs src/secrets.ts treats as secret', () => {
+  it('marks exactly the inputs src/util/secrets.ts treats as secret', () => {
     const secret = Object.values(Inputs).filter((i) => INPUTS[i].secret)
     expect(secret.sort()).toEqual([...SECRET_INPUTS].sort())
   })

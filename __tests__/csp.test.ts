@@ -1,8 +1,8 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { checkCsp, POLICY } from '../src/csp.js'
-import { UserError } from '../src/errors.js'
+import { checkCsp, POLICY } from '../src/gate/csp.js'
+import { UserError } from '../src/util/errors.js'
 import { tempDir } from './helpers.js'
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures', 'csp')

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { renderSummary } from '../src/report.js'
+import { renderSummary } from '../src/report/report.js'
 import { demoWorkspace, run, sql } from './helpers.js'
 
 const SECRETS = {

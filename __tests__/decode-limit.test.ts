@@ -10,8 +10,8 @@ import { promisify } from 'node:util'
 import * as zlib from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { decodeFile, verifyEncodedFile, type Compression } from '../src/codec/index.js'
-import { sha256File } from '../src/fsutil.js'
-import { UserError } from '../src/errors.js'
+import { sha256File } from '../src/util/fs.js'
+import { UserError } from '../src/util/errors.js'
 import { demoWorkspace, failed, run, tempDir } from './helpers.js'
 
 const execFileAsync = promisify(execFile)

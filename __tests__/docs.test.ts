@@ -1,8 +1,8 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { DEFAULTS, Inputs } from '../src/config.js'
-import { VERSION } from '../src/version.js'
+import { DEFAULTS, Inputs } from '../src/options/config.js'
+import { VERSION } from '../src/util/version.js'
 import { ROOT } from './helpers.js'
 
 /** Names declared under a top-level key of action.yml (`inputs:` or `outputs:`). */
@@ -31,7 +31,7 @@ describe('docs and declarations agree', () => {
     }
   })
 
-  it('src/version.ts matches package.json', async () => {
+  it('src/util/version.ts matches package.json', async () => {
     const pkg = JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8'))
     expect(VERSION).toBe(pkg.version)
   })

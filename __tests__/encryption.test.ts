@@ -7,8 +7,8 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { generateAgeIdentity } from '../src/codec/index.js'
-import { readManifest } from '../src/manifest.js'
-import { renderSummary } from '../src/report.js'
+import { readManifest } from '../src/manifest/manifest.js'
+import { renderSummary } from '../src/report/report.js'
 import { configFor, demoWorkspace, failed, query, run } from './helpers.js'
 
 async function encryptedBackup(compression = 'zstd') {

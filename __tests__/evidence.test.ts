@@ -8,18 +8,18 @@ import fs from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
-import type { Log } from '../src/log.js'
+import type { Log } from '../src/util/log.js'
 import { startGitHubStandIn, type StandInUser, type StoredWorkflowRun } from './github-standin.js'
 
 // As artifacts.test.ts: the stand-in's environment first, then the code under test.
 const s = await startGitHubStandIn()
 const saved = { ...process.env }
 Object.assign(process.env, s.env)
-const evidence = await import('../src/evidence.js')
-const { UserError } = await import('../src/errors.js')
-const { githubRequest } = await import('../src/github-api.js')
+const evidence = await import('../src/github/evidence.js')
+const { UserError } = await import('../src/util/errors.js')
+const { githubRequest } = await import('../src/github/api.js')
 const github = await import('@actions/github')
-type DrillRecord = import('../src/evidence.js').DrillRecord
+type DrillRecord = import('../src/github/evidence.js').DrillRecord
 
 afterAll(async () => {
   process.env = saved

@@ -10,7 +10,7 @@ import * as path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { generateAgeIdentity } from '../src/codec/index.js'
 import { UMASK } from '../src/entry.js'
-import type { Log } from '../src/log.js'
+import type { Log } from '../src/util/log.js'
 import { runMode } from '../src/modes/index.js'
 import { buildCli, startCli } from './built-cli.js'
 import {

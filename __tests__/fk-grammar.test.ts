@@ -5,7 +5,7 @@
  * `ALTER COLUMN ... USING f()` with the restoring role's rights (found in review, run on PG 15).
  */
 import { describe, expect, it } from 'vitest'
-import { FOREIGN_KEY_DEFINITION } from '../src/engines/postgres.js'
+import { FOREIGN_KEY_DEFINITION } from '../src/engines/postgres/engine.js'
 
 describe('the foreign-key definitions a restore will execute', () => {
   it.each([

@@ -16,10 +16,10 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { splitCommand } from '../src/config.js'
-import { parseJUnit } from '../src/junit.js'
-import { run as runAction } from '../src/main.js'
-import { renderSummary, type Report } from '../src/report.js'
+import { splitCommand } from '../src/options/config.js'
+import { parseJUnit } from '../src/gate/junit.js'
+import { run as runAction } from '../src/action/main.js'
+import { renderSummary, type Report } from '../src/report/report.js'
 import {
   configFor,
   DIST,

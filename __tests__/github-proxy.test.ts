@@ -1,7 +1,7 @@
 /**
  * GitHub REST calls through a proxy, as a self-hosted runner behind a corporate proxy makes them
  * (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), and their retries of server errors and dropped connections.
- * Node's global fetch ignores those variables; src/github-api.ts goes through @actions/http-client's
+ * Node's global fetch ignores those variables; src/github/api.ts goes through @actions/http-client's
  * proxy dispatcher. A real proxy written here (node:http: CONNECT tunnels and absolute-form
  * requests) sits between the action and the stand-in for GitHub, and records what it carries.
  *
@@ -21,14 +21,14 @@ import os from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { Log } from '../src/log.js'
+import type { Log } from '../src/util/log.js'
 import { startGitHubStandIn } from './github-standin.js'
 
 const s = await startGitHubStandIn()
 const saved = { ...process.env }
 Object.assign(process.env, s.env)
-const { githubRequest } = await import('../src/github-api.js')
-const evidence = await import('../src/evidence.js')
+const { githubRequest } = await import('../src/github/api.js')
+const evidence = await import('../src/github/evidence.js')
 
 const PROXY_VARIABLES = [
   'HTTPS_PROXY',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { groupingLog, type LogSink } from '../src/log.js'
+import { groupingLog, type LogSink } from '../src/util/log.js'
 
 /** A sink that keeps every call in order, as the Actions log would show them. */
 function recorder() {

@@ -7,7 +7,7 @@ import * as fs from 'node:fs/promises'
 import * as net from 'node:net'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { readManifest } from '../src/manifest.js'
+import { readManifest } from '../src/manifest/manifest.js'
 import {
   damageIndexes,
   deleteLikeOmniai,
@@ -298,7 +298,7 @@ describe('audit rows with text keys', () => {
   it('two deleted and one added in a chunk, adding up to one key, are not misnamed as that key', async () => {
     // Found in review: with keys k1 < k2 < k3, deleting k1 and k3 and adding k2' = k1 + k3 - k2
     // sums like one deletion of k2'; only the weighted sum tells them apart.
-    const { digestAudit, describeChunkDifference } = await import('../src/audit.js')
+    const { digestAudit, describeChunkDifference } = await import('../src/checks/audit.js')
     const digest = async (keys: string[]) =>
       (
         await digestAudit('audit_logs', {

@@ -11,11 +11,11 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { generatePostgresDemo } from '../src/demo-postgres.js'
-import { DrillRole } from '../src/engines/pg-roles.js'
-import { parsePgUrl } from '../src/engines/pg-tools.js'
-import { PostgresEngine } from '../src/engines/postgres.js'
-import { readManifest } from '../src/manifest.js'
+import { generatePostgresDemo } from '../src/demo/postgres.js'
+import { DrillRole } from '../src/engines/postgres/roles.js'
+import { parsePgUrl } from '../src/engines/postgres/tools.js'
+import { PostgresEngine } from '../src/engines/postgres/engine.js'
+import { readManifest } from '../src/manifest/manifest.js'
 import { configFor, execFileAsync, failed, memoryLog, run, tempDir } from './helpers.js'
 import { defaultBinDir } from './pg-cluster.js'
 
@@ -475,7 +475,7 @@ describe('tool errors: a row quoted under a function’s CONTEXT', () => {
   // Regression: only a CONTEXT that began with COPY was dropped; under a function's lines the
   // COPY line comes last, and the message keeps the last lines.
   it('is dropped as well', async () => {
-    const { ToolError } = await import('../src/engines/pg-tools.js')
+    const { ToolError } = await import('../src/engines/postgres/tools.js')
     const stderr = [
       'pg_restore: error: COPY failed for table "users": ERROR:  division by zero',
       'CONTEXT:  PL/pgSQL function public.check_user(text) line 1 at RETURN',

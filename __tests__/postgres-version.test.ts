@@ -7,7 +7,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { generatePostgresDemo } from '../src/demo-postgres.js'
+import { generatePostgresDemo } from '../src/demo/postgres.js'
 import { run, tempDir } from './helpers.js'
 import {
   clientMajor as systemClientMajor,

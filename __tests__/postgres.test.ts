@@ -2,8 +2,8 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import pg from 'pg'
 import { beforeAll, describe, expect, inject, it } from 'vitest'
-import { generatePostgresDemo } from '../src/demo-postgres.js'
-import { readManifest } from '../src/manifest.js'
+import { generatePostgresDemo } from '../src/demo/postgres.js'
+import { readManifest } from '../src/manifest/manifest.js'
 import { PG_PASSWORD } from './pg-cluster.js'
 import { failed, run, tempDir } from './helpers.js'
 
@@ -365,7 +365,7 @@ describe.skipIf(!inject('pgSource'))(
 
 describe.skipIf(!inject('pgSource'))('postgres: tool errors carry no row values', () => {
   it('drops the lines where PostgreSQL quotes a row', async () => {
-    const { withoutRowValues, ToolError } = await import('../src/engines/pg-tools.js')
+    const { withoutRowValues, ToolError } = await import('../src/engines/postgres/tools.js')
     const stderr = [
       'pg_restore: error: could not execute query: ERROR:  duplicate key value violates unique constraint "users_email_key"',
       'DETAIL:  Key (email)=(ceo.private@omniai-secret.test) already exists.',

@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import pg from 'pg'
 import { describe, expect, inject, it } from 'vitest'
-import { generatePostgresDemo } from '../src/demo-postgres.js'
+import { generatePostgresDemo } from '../src/demo/postgres.js'
 import { demoWorkspace, failed, query, run, sql } from './helpers.js'
 
 const count = async (db: string, table: string) =>

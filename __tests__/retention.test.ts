@@ -6,8 +6,8 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { UserError } from '../src/errors.js'
-import type { Manifest } from '../src/manifest.js'
+import { UserError } from '../src/util/errors.js'
+import type { Manifest } from '../src/manifest/manifest.js'
 import {
   applyRetention,
   planRetention,
@@ -15,7 +15,7 @@ import {
   retentionRows,
   type Decision,
   type RetentionPolicy,
-} from '../src/retention.js'
+} from '../src/store/retention.js'
 import type { BackupEntry } from '../src/store/local.js'
 
 const DIR = '/backups'

@@ -9,7 +9,7 @@ import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { detectFileFormat, generateAgeIdentity } from '../src/codec/index.js'
-import { readManifest } from '../src/manifest.js'
+import { readManifest } from '../src/manifest/manifest.js'
 import { demoWorkspace, failed, query, run, sql } from './helpers.js'
 
 const execFileAsync = promisify(execFile)

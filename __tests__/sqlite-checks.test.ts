@@ -1,7 +1,7 @@
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { SqliteEngine } from '../src/engines/sqlite.js'
-import { openSqlite } from '../src/engines/sqlite-driver.js'
+import { SqliteEngine } from '../src/engines/sqlite/engine.js'
+import { openSqlite } from '../src/engines/sqlite/driver.js'
 import { tempDir } from './helpers.js'
 
 // The foreign-key check counts violations with an anti-join where that gives the pragma's exact

@@ -60,33 +60,36 @@ const LAZY = ['@actions/artifact', '@actions/cache', 'pg', 'parse5', 'fast-xml-p
 
 describe('start-up: what is loaded before the first log line', () => {
   it('the entry loads no package before it hides the secrets and re-executes itself', () => {
-    // Whatever the first image loads is loaded twice (src/secrets.ts, hideSecretEnvironment).
+    // Whatever the first image loads is loaded twice (src/util/secrets.ts, hideSecretEnvironment).
     const graph = staticGraph('index.ts')
     expect(packages(graph)).toEqual([])
     expect([...graph.keys()].filter((m) => m.endsWith('.ts')).sort()).toEqual([
-      'cleanup.ts',
       'entry.ts',
-      'errors.ts',
       'index.ts',
-      'secrets.ts',
+      'util/cleanup.ts',
+      'util/errors.ts',
+      'util/secrets.ts',
     ])
   })
 
-  it.each(['main.ts', 'cli.ts'])('%s reaches none of the packages only some modes use', (entry) => {
-    const graph = staticGraph(entry)
-    for (const name of LAZY) {
-      expect(
-        graph.has(name) ? chainTo(graph, name) : null,
-        `${name} is imported statically; use await import() where it is needed`,
-      ).toBeNull()
-    }
-  })
+  it.each(['action/main.ts', 'cli/cli.ts'])(
+    '%s reaches none of the packages only some modes use',
+    (entry) => {
+      const graph = staticGraph(entry)
+      for (const name of LAZY) {
+        expect(
+          graph.has(name) ? chainTo(graph, name) : null,
+          `${name} is imported statically; use await import() where it is needed`,
+        ).toBeNull()
+      }
+    },
+  )
 
   it('positive control: the walk finds a static chain where there is one', () => {
-    const graph = staticGraph('main.ts')
-    expect(chainTo(graph, '@actions/core')).toBe('main.ts -> @actions/core')
-    expect(graph.get('modes/gate.ts')).toEqual(['main.ts', 'modes/index.ts'])
-    // csp.ts is static (its constants), parse5 inside it is not.
-    expect(graph.has('csp.ts')).toBe(true)
+    const graph = staticGraph('action/main.ts')
+    expect(chainTo(graph, '@actions/core')).toBe('action/main.ts -> @actions/core')
+    expect(graph.get('modes/gate.ts')).toEqual(['action/main.ts', 'modes/index.ts'])
+    // gate/csp.ts is static (its constants), parse5 inside it is not.
+    expect(graph.has('gate/csp.ts')).toBe(true)
   })
 })

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { readManifest, type Manifest } from '../src/manifest.js'
+import { readManifest, type Manifest } from '../src/manifest/manifest.js'
 import { cli, demoWorkspace, failed, query, run, sql, tempDir } from './helpers.js'
 
 /** A demo database with one backup of it. */

@@ -105,7 +105,7 @@ async function probe(file) {
   if (ic.length !== 1 || ic[0][0] !== 'ok') throw new Error(`integrity_check: ${ic.join('; ')}`)
   const [foreignKeyMs] = await ms(() => db.all('PRAGMA foreign_key_check'))
   db.close()
-  // As src/fsutil.ts sha256File: a stream of 1 MiB chunks into one hash.
+  // As src/util/fs.ts sha256File: a stream of 1 MiB chunks into one hash.
   const [sha256Ms] = await ms(async () => {
     const hash = createHash('sha256')
     for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(c)

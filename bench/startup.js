@@ -4,7 +4,7 @@
  * line it writes to stdout, and to its exit, median of N runs, run the way a GitHub runner runs
  * the action (no arguments; every input action.yml declares as INPUT_<NAME> with its default
  * unless the case sets it; GITHUB_OUTPUT, GITHUB_STATE, GITHUB_STEP_SUMMARY as files). The
- * INPUT_ variables make the entry re-execute itself without them (src/secrets.ts), so the time
+ * INPUT_ variables make the entry re-execute itself without them (src/util/secrets.ts), so the time
  * includes loading the bundle twice, as on a runner.
  *
  *   npm run build:ts && npx ncc build lib/index.js -o /tmp/omniai-dist --target es2022 -q

@@ -1,6 +1,6 @@
-import { exitOnSignals } from './cleanup.js'
-import { describeError } from './errors.js'
-import { hideSecretEnvironment } from './secrets.js'
+import { exitOnSignals } from './util/cleanup.js'
+import { describeError } from './util/errors.js'
+import { hideSecretEnvironment } from './util/secrets.js'
 
 /**
  * Owner-only from the first byte: a snapshot, a decrypted copy or a report is never group- or
@@ -19,7 +19,7 @@ export async function main(args: string[]): Promise<void> {
   process.umask(UMASK)
   const action = args.length === 0
   // First, before anything async: the secrets leave this process's start-up environment,
-  // where pytest or a stop command running as the same user could read them (secrets.ts).
+  // where pytest or a stop command running as the same user could read them (util/secrets.ts).
   let hidden: string
   try {
     hidden = hideSecretEnvironment()
@@ -40,14 +40,15 @@ export async function main(args: string[]): Promise<void> {
   // SIGINT/SIGTERM (a cancelled run, a timeout, Ctrl-C): scratch data removed, then exit 128+n.
   exitOnSignals()
   if (!action) {
-    const { cli } = await import('./cli.js')
+    const { cli } = await import('./cli/cli.js')
     process.exitCode = await cli(args)
     return
   }
   const core = await import('@actions/core')
-  const { actionsLog, run } = await import('./main.js')
+  const { actionsLog, run } = await import('./action/main.js')
   // The runner calls this same file again as the post step; main saved isPost for it.
-  if (core.getState('isPost') === 'true') return (await import('./post.js')).runPost(actionsLog)
+  if (core.getState('isPost') === 'true')
+    return (await import('./action/post.js')).runPost(actionsLog)
   try {
     await run()
   } catch (err) {

@@ -23,7 +23,7 @@ import {
 } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
 import { promisify } from 'node:util'
-import { UserError } from '../errors.js'
+import { UserError } from '../util/errors.js'
 import { bech32Decode, bech32Encode } from './bech32.js'
 import { CodecInputs } from './inputs.js'
 

@@ -1,7 +1,7 @@
 /** gzip and zstd as streams, with errors that name the `compression` input. */
 import { Transform, type TransformCallback } from 'node:stream'
 import * as zlib from 'node:zlib'
-import { UserError } from '../errors.js'
+import { UserError } from '../util/errors.js'
 import { describeFormat, detectFormat } from './format.js'
 import { CodecInputs } from './inputs.js'
 

@@ -15,8 +15,8 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { Duplex, type Readable, type Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { UserError } from '../errors.js'
-import { childEnv } from '../secrets.js'
+import { UserError } from '../util/errors.js'
+import { childEnv } from '../util/secrets.js'
 import { CodecInputs } from './inputs.js'
 
 export interface GpgEncryptOptions {

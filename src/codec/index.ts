@@ -14,9 +14,9 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Readable, Transform, Writable, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { removeOnInterrupt } from '../cleanup.js'
-import { UserError } from '../errors.js'
-import { fsyncDir, tempName } from '../fsutil.js'
+import { removeOnInterrupt } from '../util/cleanup.js'
+import { UserError } from '../util/errors.js'
+import { fsyncDir, tempName } from '../util/fs.js'
 import {
   ageDecryptStream,
   ageEncryptStream,

@@ -1,6 +1,6 @@
 /**
  * The action inputs that hold the codec's settings and keys. Errors name these so a user knows
- * which input to fix; keep them in step with action.yml (src/config.ts owns the parsing).
+ * which input to fix; keep them in step with action.yml (src/options/config.ts owns the parsing).
  */
 export const CodecInputs = {
   Encryption: 'encryption',

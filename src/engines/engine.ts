@@ -1,9 +1,9 @@
-import type { AuditRows } from '../audit.js'
-import type { Check } from '../checks.js'
-import type { DatabaseFacts } from '../inspect.js'
-import type { Conversations, IntegrityFindings, Inventory, Schema } from '../inventory.js'
-import type { Log } from '../log.js'
-import type { Manifest } from '../manifest.js'
+import type { AuditRows } from '../checks/audit.js'
+import type { Check } from '../checks/checks.js'
+import type { DatabaseFacts } from '../checks/inspect.js'
+import type { Conversations, IntegrityFindings, Inventory, Schema } from '../checks/inventory.js'
+import type { Log } from '../util/log.js'
+import type { Manifest } from '../manifest/manifest.js'
 
 export type EngineName = 'sqlite' | 'postgres'
 

@@ -1,6 +1,6 @@
-import type { Config } from '../config.js'
+import type { Config } from '../options/config.js'
 import type { Engine, EngineName } from './engine.js'
-import { SqliteEngine } from './sqlite.js'
+import { SqliteEngine } from './sqlite/engine.js'
 
 /**
  * The engine for `name`, reading its source from the config. The PostgreSQL engine (and the
@@ -11,7 +11,7 @@ export async function createEngine(name: EngineName, config: Config): Promise<En
     case 'sqlite':
       return new SqliteEngine(config.connectionString)
     case 'postgres': {
-      const { PostgresEngine } = await import('./postgres.js')
+      const { PostgresEngine } = await import('./postgres/engine.js')
       return new PostgresEngine(config)
     }
   }

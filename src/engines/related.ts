@@ -3,7 +3,7 @@
  * following foreign keys backwards (conversation → messages → attachments). Both engines speak
  * the same SQL here; they differ only in how a table is named and how a parameter is written.
  */
-import { RowHasher } from '../digest.js'
+import { RowHasher } from '../checks/digest.js'
 
 /** Columns that say when a conversation was last active, most telling first. */
 export const RECENCY_COLUMNS = [

@@ -1,20 +1,20 @@
 import * as fs from 'node:fs/promises'
-import { checksum, foreignKeys } from '../checks.js'
+import { checksum, foreignKeys } from '../checks/checks.js'
 import * as path from 'node:path'
 import { encodedExtension, encodeFile } from '../codec/index.js'
-import { loadCatalog, renderTrend, saveCatalog } from '../catalog.js'
-import { removeOnInterrupt } from '../cleanup.js'
+import { loadCatalog, renderTrend, saveCatalog } from '../github/catalog.js'
+import { removeOnInterrupt } from '../util/cleanup.js'
 import { createEngine } from '../engines/index.js'
-import { applyRetention, planRetention, retentionRows } from '../retention.js'
+import { applyRetention, planRetention, retentionRows } from '../store/retention.js'
 import { artifactSettings, artifactTier, uploadBackup } from '../store/artifacts.js'
-import { digestInWorker, digestPath, fsyncPath, pathBytes, restrictPath } from '../fsutil.js'
-import { databaseFacts, takeInventory } from '../inspect.js'
-import type { Manifest } from '../manifest.js'
-import type { Report } from '../report.js'
+import { digestInWorker, digestPath, fsyncPath, pathBytes, restrictPath } from '../util/fs.js'
+import { databaseFacts, takeInventory } from '../checks/inspect.js'
+import type { Manifest } from '../manifest/manifest.js'
+import type { Report } from '../report/report.js'
 import { LocalStore, type BackupEntry } from '../store/local.js'
 import { createS3Store, keepLocked, type S3Entry, type S3Store } from '../store/s3.js'
-import { Inputs } from '../config.js'
-import { checkSignature, signatureFor, verifyKeyOf } from '../signature.js'
+import { Inputs } from '../options/config.js'
+import { checkSignature, signatureFor, verifyKeyOf } from '../manifest/signature.js'
 import {
   asWriteFailure,
   formatBytes,
@@ -22,8 +22,8 @@ import {
   spaceAt,
   sqliteBytes,
   type Need,
-} from '../space.js'
-import { TOOL, VERSION } from '../version.js'
+} from '../util/space.js'
+import { TOOL, VERSION } from '../util/version.js'
 import { emptyReport, finish, requireTable, type ModeContext } from './common.js'
 
 /**

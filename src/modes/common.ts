@@ -1,9 +1,9 @@
-import type { Config, Mode } from '../config.js'
+import type { Config, Mode } from '../options/config.js'
 import type { EngineName } from '../engines/engine.js'
-import { UserError } from '../errors.js'
-import type { Schema } from '../inventory.js'
-import type { Report } from '../report.js'
-import { TOOL, VERSION } from '../version.js'
+import { UserError } from '../util/errors.js'
+import type { Schema } from '../checks/inventory.js'
+import type { Report } from '../report/report.js'
+import { TOOL, VERSION } from '../util/version.js'
 
 /** Fails naming `input` when a table it names is not in the database. */
 export function requireTable(schema: Schema, table: string | null, input: string): void {
@@ -42,7 +42,7 @@ export function finish(report: Report, started: Date, now: Date): Report {
 
 export interface ModeContext {
   config: Config
-  log: import('../log.js').Log
+  log: import('../util/log.js').Log
   now: () => Date
   /** backup: the safety backup taken before a restore, which nothing about the live data may block. */
   safety?: boolean

@@ -1,17 +1,22 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { digestAudit } from '../audit.js'
-import { auditLog, backupAge, restoreTime, spotCheck, type Check } from '../checks.js'
+import { digestAudit } from '../checks/audit.js'
+import { auditLog, backupAge, restoreTime, spotCheck, type Check } from '../checks/checks.js'
 import type { BackupRef, Database } from '../engines/engine.js'
-import { describeError, UserError } from '../errors.js'
-import type { Manifest } from '../manifest.js'
-import type { Report } from '../report.js'
-import { checkDatabase, runCheck, startIntegrity } from '../inspect.js'
+import { describeError, UserError } from '../util/errors.js'
+import type { Manifest } from '../manifest/manifest.js'
+import type { Report } from '../report/report.js'
+import { checkDatabase, runCheck, startIntegrity } from '../checks/inspect.js'
 import { isEncoded, plaintextOf } from './plain.js'
-import { removeOnInterrupt } from '../cleanup.js'
-import { evidenceSettings, IssuesRefused, recordDrill, type DrillRecord } from '../evidence.js'
-import { Inputs } from '../config.js'
-import { asWriteFailure, requireSpace, scratchNeed, writeFailureCause } from '../space.js'
+import { removeOnInterrupt } from '../util/cleanup.js'
+import {
+  evidenceSettings,
+  IssuesRefused,
+  recordDrill,
+  type DrillRecord,
+} from '../github/evidence.js'
+import { Inputs } from '../options/config.js'
+import { asWriteFailure, requireSpace, scratchNeed, writeFailureCause } from '../util/space.js'
 import { smokeInto } from './smoke.js'
 import { ageSeconds, checksumOf, reportOn, withSelection, type Selection } from './verify.js'
 import { finish, type ModeContext } from './common.js'

@@ -8,16 +8,16 @@
  */
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import type { Check } from '../checks.js'
-import { isPostgresUrl, type Config } from '../config.js'
+import type { Check } from '../checks/checks.js'
+import { isPostgresUrl, type Config } from '../options/config.js'
 import type { Database } from '../engines/engine.js'
-import { pgSecrets, redactPgUrl } from '../engines/pg-tools.js'
-import { describeError, UserError } from '../errors.js'
-import type { JUnitEntry, JUnitResults } from '../junit.js'
-import type { Log } from '../log.js'
-import { EXIT, exitMeaning, runPytest, showCommand, type PytestRun } from '../pytest.js'
-import { checkCsp, CSP_CHECK, CSP_FILE_INPUT, POLICY } from '../csp.js'
-import type { GateReport, Report } from '../report.js'
+import { pgSecrets, redactPgUrl } from '../engines/postgres/tools.js'
+import { describeError, UserError } from '../util/errors.js'
+import type { JUnitEntry, JUnitResults } from '../gate/junit.js'
+import type { Log } from '../util/log.js'
+import { EXIT, exitMeaning, runPytest, showCommand, type PytestRun } from '../gate/pytest.js'
+import { checkCsp, CSP_CHECK, CSP_FILE_INPUT, POLICY } from '../gate/csp.js'
+import type { GateReport, Report } from '../report/report.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 
 export const GATE_CHECK = 'security-gate'
@@ -148,7 +148,7 @@ export async function runGate(
     await fs.rm(tmp, { recursive: true, force: true })
   }
   // The XML parser is loaded here, by the one mode that reads a JUnit report.
-  const { parseJUnit } = await import('../junit.js')
+  const { parseJUnit } = await import('../gate/junit.js')
   let results: JUnitResults
   try {
     results = parseJUnit(run.junitXml!)

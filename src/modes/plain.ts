@@ -1,11 +1,11 @@
 import * as path from 'node:path'
 import { checkDecryption, decodeFile, type Decryption } from '../codec/index.js'
-import type { Check } from '../checks.js'
-import type { Config } from '../config.js'
-import { asWriteFailure } from '../space.js'
+import type { Check } from '../checks/checks.js'
+import type { Config } from '../options/config.js'
+import { asWriteFailure } from '../util/space.js'
 import type { BackupRef } from '../engines/engine.js'
-import { describeError, UserError } from '../errors.js'
-import type { Log } from '../log.js'
+import { describeError, UserError } from '../util/errors.js'
+import type { Log } from '../util/log.js'
 import type { BackupEntry } from '../store/local.js'
 
 /** Whether a backup's stored file is compressed or encrypted, so it must be decoded to be read. */

@@ -1,15 +1,15 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { cleanups, removeOnInterrupt } from '../cleanup.js'
-import { Inputs } from '../config.js'
+import { cleanups, removeOnInterrupt } from '../util/cleanup.js'
+import { Inputs } from '../options/config.js'
 import type { Database } from '../engines/engine.js'
 import { createEngine } from '../engines/index.js'
-import { describeError, UserError } from '../errors.js'
-import { digestPath, fsyncPath } from '../fsutil.js'
-import type { Log } from '../log.js'
-import type { Manifest } from '../manifest.js'
-import type { Report } from '../report.js'
-import { runServiceCommand } from '../service.js'
+import { describeError, UserError } from '../util/errors.js'
+import { digestPath, fsyncPath } from '../util/fs.js'
+import type { Log } from '../util/log.js'
+import type { Manifest } from '../manifest/manifest.js'
+import type { Report } from '../report/report.js'
+import { runServiceCommand } from './service.js'
 import {
   asWriteFailure,
   formatBytes,
@@ -17,7 +17,7 @@ import {
   scratchNeed,
   sqliteBytes,
   type Need,
-} from '../space.js'
+} from '../util/space.js'
 import { encodedExtension, encodeFile } from '../codec/index.js'
 import { safetyCodec, type SafetyCodec } from './safety-codec.js'
 import { backup } from './backup.js'

@@ -1,6 +1,6 @@
-import { UserError } from '../errors.js'
-import type { Report } from '../report.js'
-import { smokeTest } from '../smoke.js'
+import { UserError } from '../util/errors.js'
+import type { Report } from '../report/report.js'
+import { smokeTest } from '../smoke/smoke.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 
 /**

@@ -5,10 +5,10 @@
  * restore run these first; when one fails, nothing of the backup is decoded or restored.
  */
 import * as path from 'node:path'
-import type { Check } from '../checks.js'
+import type { Check } from '../checks/checks.js'
 import type { EncryptionKind } from '../codec/index.js'
-import { Inputs, type Config } from '../config.js'
-import { checkSignature } from '../signature.js'
+import { Inputs, type Config } from '../options/config.js'
+import { checkSignature } from '../manifest/signature.js'
 import type { BackupEntry } from '../store/local.js'
 
 /**

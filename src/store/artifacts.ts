@@ -9,10 +9,10 @@
  */
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { UserError } from '../errors.js'
-import { githubRequest, type GitHubResponse, type Refusal } from '../github-api.js'
-import type { Log } from '../log.js'
-import { signaturePathFor } from '../signature.js'
+import { UserError } from '../util/errors.js'
+import { githubRequest, type GitHubResponse, type Refusal } from '../github/api.js'
+import type { Log } from '../util/log.js'
+import { signaturePathFor } from '../manifest/signature.js'
 import type { BackupEntry } from './local.js'
 import {
   artifactRunRefusal,
@@ -22,7 +22,7 @@ import {
   type ArtifactRun,
   type Provenance,
   type WorkflowRun,
-} from './provenance.js'
+} from '../github/provenance.js'
 import { extractZip, UnsafeZipError } from './unzip.js'
 
 /** Loaded only when an artifact is uploaded or downloaded: it is a large share of the bundle. */

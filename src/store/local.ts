@@ -1,10 +1,15 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { UserError, describeError } from '../errors.js'
-import { commitNoClobber, tempName, writeFileAtomic } from '../fsutil.js'
-import type { Log } from '../log.js'
-import { MANIFEST_SUFFIX, manifestPathFor, readManifest, type Manifest } from '../manifest.js'
-import { signaturePathFor } from '../signature.js'
+import { UserError, describeError } from '../util/errors.js'
+import { commitNoClobber, tempName, writeFileAtomic } from '../util/fs.js'
+import type { Log } from '../util/log.js'
+import {
+  MANIFEST_SUFFIX,
+  manifestPathFor,
+  readManifest,
+  type Manifest,
+} from '../manifest/manifest.js'
+import { signaturePathFor } from '../manifest/signature.js'
 
 export interface BackupEntry {
   path: string

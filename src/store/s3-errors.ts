@@ -3,7 +3,7 @@
  * what they put in an error (Ceph gives codes without messages; HeadObject errors have no body),
  * so the code and HTTP status decide, and the server's message is added when there is one.
  */
-import { UserError, describeError } from '../errors.js'
+import { UserError, describeError } from '../util/errors.js'
 import { S3Inputs, type S3Settings } from './s3-settings.js'
 
 /** The endpoint as a person knows it: the URL, or AWS and the region. */

@@ -3,7 +3,7 @@
  * environment read by the caller and secrets masked before anything can print them. No SDK here:
  * config parsing imports this without loading it.
  */
-import { UserError } from '../errors.js'
+import { UserError } from '../util/errors.js'
 
 /** The inputs that configure the store; errors name these (keep them in step with action.yml). */
 export const S3Inputs = {

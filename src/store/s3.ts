@@ -29,8 +29,8 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { cleanups } from '../cleanup.js'
-import { UserError, describeError } from '../errors.js'
+import { cleanups } from '../util/cleanup.js'
+import { UserError, describeError } from '../util/errors.js'
 import {
   digestPath,
   fsyncDir,
@@ -38,15 +38,15 @@ import {
   restrictPath,
   tempName,
   writeFileAtomic,
-} from '../fsutil.js'
-import type { Log } from '../log.js'
-import { MANIFEST_SUFFIX, manifestPathFor } from '../manifest.js'
-import type { Decision } from '../retention.js'
-import { SIGNATURE_SUFFIX, signaturePathFor } from '../signature.js'
+} from '../util/fs.js'
+import type { Log } from '../util/log.js'
+import { MANIFEST_SUFFIX, manifestPathFor } from '../manifest/manifest.js'
+import type { Decision } from './retention.js'
+import { SIGNATURE_SUFFIX, signaturePathFor } from '../manifest/signature.js'
 import { BACKUP_FILE, type BackupEntry, type Listing } from './local.js'
 import { endpointName, s3Error } from './s3-errors.js'
 import { isS3Location, S3Inputs, type ObjectLockMode, type S3Settings } from './s3-settings.js'
-import { DamagedManifest, parseManifest } from '../manifest.js'
+import { DamagedManifest, parseManifest } from '../manifest/manifest.js'
 import { contentMd5, Digesting, mapLimit } from './s3-support.js'
 
 export * from './s3-settings.js'

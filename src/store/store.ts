@@ -1,4 +1,4 @@
-import type { Log } from '../log.js'
+import type { Log } from '../util/log.js'
 import type { BackupEntry, Listing } from './local.js'
 
 /**

@@ -1,0 +1,50 @@
+/**
+ * Canonical row hashing. Each value is written with a type tag so that 1, 1.0, '1' and x'01'
+ * hash differently, and the same rows give the same digest on either SQLite driver.
+ */
+import { createHash, type Hash } from 'node:crypto'
+import type { SqlValue } from '../engines/sqlite/driver.js'
+
+export function encodeValue(value: unknown): string {
+  if (value === null || value === undefined) return 'n'
+  switch (typeof value) {
+    case 'bigint':
+      return `i${value}`
+    case 'number':
+      return Number.isInteger(value) && Math.abs(value) < 2 ** 53 ? `r${value}.0` : `r${value}`
+    case 'string':
+      return `t${JSON.stringify(value)}`
+    case 'boolean':
+      return value ? 'i1' : 'i0'
+  }
+  if (value instanceof Uint8Array) return `b${Buffer.from(value).toString('hex')}`
+  if (value instanceof Date) return `d${value.toISOString()}`
+  return `j${JSON.stringify(value)}`
+}
+
+export function encodeRow(row: readonly unknown[]): string {
+  return row.map(encodeValue).join('\u001f') + '\n'
+}
+
+/** Hashes rows one at a time; memory stays flat however many rows there are. */
+export class RowHasher {
+  private readonly hash: Hash = createHash('sha256')
+  count = 0
+  add(row: readonly unknown[]): void {
+    this.addEncoded(encodeRow(row))
+  }
+  /** A row already encoded with encodeRow, so a caller hashing it several ways encodes it once. */
+  addEncoded(line: string): void {
+    this.hash.update(line)
+    this.count++
+  }
+  digest(): string {
+    return this.hash.digest('hex')
+  }
+}
+
+/** A key value as shown in reports and stored in manifests. */
+export function keyText(value: SqlValue | unknown): string {
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex')
+  return String(value)
+}

@@ -1,0 +1,88 @@
+/**
+ * Engine-neutral work on an open Database: taking the inventory a manifest records, and the
+ * checks that compare a database with its manifest. Engines call these; modes call these; the
+ * checks never know which engine they run on.
+ */
+import { digestAudit } from './audit.js'
+import { foreignKeys, integrity, rowCounts, schema, type Check } from './checks.js'
+import type { Database } from '../engines/engine.js'
+import { describeError } from '../util/errors.js'
+import type { Inventory, InventoryOptions } from './inventory.js'
+import type { Manifest } from '../manifest/manifest.js'
+
+export async function takeInventory(db: Database, options: InventoryOptions): Promise<Inventory> {
+  const schema = await db.schema()
+  return {
+    schema,
+    rowCounts: await db.rowCounts(schema.tables.map((t) => t.name)),
+    audit: options.auditTable
+      ? await digestAudit(options.auditTable, db.auditRows(options.auditTable))
+      : null,
+    conversations: options.conversationsTable
+      ? await db.recentConversations(options.conversationsTable, options.spotCheckCount)
+      : null,
+  }
+}
+
+/** Runs one check; an error while checking is that check failing, with the error as its detail. */
+export async function runCheck(name: string, fn: () => Promise<Check> | Check): Promise<Check> {
+  try {
+    return await fn()
+  } catch (err) {
+    return { name, ok: false, detail: describeError(err) }
+  }
+}
+
+export interface DatabaseFacts {
+  bytes: number
+  tables: number
+  rows: number
+}
+
+export function databaseFacts(bytes: number, counts: Record<string, number>): DatabaseFacts {
+  return {
+    bytes,
+    tables: Object.keys(counts).length,
+    rows: Object.values(counts).reduce((a, b) => a + b, 0),
+  }
+}
+
+/**
+ * Integrity reads the whole database, and an engine may do it off this thread: start it first,
+ * do other work, and await it last (checkDatabase takes the started findings). Damage fails the
+ * integrity check; foreign-key violations are compared with those the manifest recorded.
+ */
+export function startIntegrity(db: Database, manifest: Manifest): Promise<Check[]> {
+  const expected = {
+    foreignKeys: manifest.inventory.foreignKeyViolations ?? [],
+    notValid: manifest.inventory.notValid ?? [],
+  }
+  return db.integrityProblems().then(
+    (found) => [integrity(found.damage), foreignKeys(found, expected)],
+    (err: unknown) => [{ name: 'integrity', ok: false, detail: describeError(err) }],
+  )
+}
+
+/**
+ * Integrity, schema and row counts against the manifest. A database too damaged to read fails
+ * the check that tried, and the others still run.
+ */
+export async function checkDatabase(
+  db: Database,
+  manifest: Manifest,
+  started: Promise<Check[]> = startIntegrity(db, manifest),
+): Promise<{ checks: Check[]; database: DatabaseFacts | null }> {
+  const checks = [
+    await runCheck('schema', async () => schema(await db.schema(), manifest.inventory.schema)),
+  ]
+  let database: DatabaseFacts | null = null
+  checks.push(
+    await runCheck('row-counts', async () => {
+      const counts = await db.rowCounts((await db.schema()).tables.map((t) => t.name))
+      database = databaseFacts(await db.bytes(), counts)
+      return rowCounts(counts, manifest.inventory.rowCounts)
+    }),
+  )
+  checks.unshift(...(await started))
+  return { checks, database }
+}

@@ -1,0 +1,802 @@
+/**
+ * Every input, parsed and validated once. The rest of the code reads this typed Config and
+ * never the raw inputs. Names match action.yml; the CLI takes the same names as --flags.
+ */
+import * as os from 'node:os'
+import * as path from 'node:path'
+import type { EngineName } from '../engines/engine.js'
+import {
+  checkEncryption,
+  COMPRESSIONS,
+  ENCRYPTIONS,
+  splitKeyLines,
+  type Compression,
+  type Encryption,
+} from '../codec/index.js'
+import { UserError } from '../util/errors.js'
+import { parseS3Settings, type S3Settings } from '../store/s3-settings.js'
+import {
+  parseSigningKey,
+  parseVerifyKeys,
+  type SigningKey,
+  type VerifyKey,
+} from '../manifest/signature.js'
+
+export enum Inputs {
+  Mode = 'mode',
+  Engine = 'engine',
+  ConnectionString = 'connection-string',
+  BackupDir = 'backup-dir',
+  BackupFile = 'backup-file',
+  Prefix = 'prefix',
+  ConversationsTable = 'conversations-table',
+  AuditTable = 'audit-table',
+  SpotCheckCount = 'spot-check-count',
+  DrillLog = 'drill-log',
+  MaxBackupAge = 'max-backup-age',
+  MaxRestoreSeconds = 'max-restore-seconds',
+  ReportFile = 'report-file',
+  ScratchDir = 'scratch-dir',
+  GateMarkers = 'gate-markers',
+  GateCommand = 'gate-command',
+  GateWorkingDirectory = 'gate-working-directory',
+  GateMinTests = 'gate-min-tests',
+  GateAfterDrill = 'gate-after-drill',
+  RestoreConnectionString = 'restore-connection-string',
+  PgBinDir = 'pg-bin-dir',
+  Jobs = 'jobs',
+  Retention = 'retention',
+  KeepDaily = 'keep-daily',
+  KeepWeekly = 'keep-weekly',
+  RetentionTimeZone = 'retention-time-zone',
+  UploadArtifact = 'upload-artifact',
+  DownloadArtifact = 'download-artifact',
+  ArtifactName = 'artifact-name',
+  GithubToken = 'github-token',
+  Confirm = 'confirm',
+  DrillEvidence = 'drill-evidence',
+  DrillIssueTitle = 'drill-issue-title',
+  DrillEvidenceAuthor = 'drill-evidence-author',
+  MaxDrillAge = 'max-drill-age',
+  Encryption = 'encryption',
+  Compression = 'compression',
+  AgeRecipients = 'age-recipients',
+  AgeIdentity = 'age-identity',
+  AgePassphrase = 'age-passphrase',
+  GpgRecipient = 'gpg-recipient',
+  GpgPassphrase = 'gpg-passphrase',
+  GpgHomedir = 'gpg-homedir',
+  AllowUnencryptedArtifact = 'allow-unencrypted-artifact',
+  CspFile = 'csp-file',
+  CspStrict = 'csp-strict',
+  SmokeUrl = 'smoke-url',
+  SmokeHealthPath = 'smoke-health-path',
+  SmokeTimeout = 'smoke-timeout',
+  SmokeLoginPath = 'smoke-login-path',
+  SmokeLoginBody = 'smoke-login-body',
+  SmokeTokenField = 'smoke-token-field',
+  SmokeConversationsPath = 'smoke-conversations-path',
+  SmokeRequireConversations = 'smoke-require-conversations',
+  DryRun = 'dry-run',
+  StopCommand = 'stop-command',
+  StartCommand = 'start-command',
+  AllowActiveSessions = 'allow-active-sessions',
+  AllowUnencryptedSafetyBackup = 'allow-unencrypted-safety-backup',
+  BackupWorkflow = 'backup-workflow',
+  ArtifactId = 'artifact-id',
+  SigningKey = 'signing-key',
+  VerifyKey = 'verify-key',
+  Storage = 'storage',
+  S3Endpoint = 's3-endpoint',
+  S3Region = 's3-region',
+  S3PathStyle = 's3-path-style',
+  S3AccessKeyId = 's3-access-key-id',
+  S3SecretAccessKey = 's3-secret-access-key',
+  S3SessionToken = 's3-session-token',
+  S3ObjectLock = 's3-object-lock',
+}
+
+export const MODES = ['backup', 'verify', 'drill', 'gate', 'restore', 'smoke'] as const
+export type Mode = (typeof MODES)[number]
+
+/**
+ * What the code knows of an input besides its name (the name is the Inputs member; its
+ * description is in action.yml, whose defaults __tests__/docs.test.ts holds to these).
+ */
+export interface InputSpec {
+  /** As action.yml declares it: the runner passes it for every input the step does not set. */
+  default: string
+  /** The modes that read it. Set (not empty, not the default) in any other mode, it is warned about. */
+  modes: readonly Mode[]
+  /** Read by every mode as well when this input is set (max-drill-age reads the drill records). */
+  also?: Inputs
+  /**
+   * Masked in logs, never on argv, never inherited by a child. src/util/secrets.ts keeps the list
+   * itself (the entry needs it before it loads this file); a test holds the two equal.
+   */
+  secret?: true
+}
+
+const ALL = MODES
+/** Modes that read or write backups. */
+const STORED = ['backup', 'verify', 'drill', 'restore'] as const
+/** Modes that read a backup. */
+const READS = ['verify', 'drill', 'restore'] as const
+/** The gate runs on its own and after a drill (gate-after-drill). */
+const GATE = ['gate', 'drill'] as const
+const SMOKE = ['drill', 'restore', 'smoke'] as const
+
+/** Every input: one row each. */
+export const INPUTS: Record<Inputs, InputSpec> = {
+  [Inputs.Mode]: { default: '', modes: ALL },
+  [Inputs.Engine]: { default: '', modes: STORED },
+  [Inputs.ConnectionString]: {
+    default: 'omniai.db',
+    modes: ['backup', 'drill', 'restore'],
+    secret: true,
+  },
+  [Inputs.BackupDir]: { default: 'backups', modes: STORED, also: Inputs.MaxDrillAge },
+  [Inputs.BackupFile]: { default: '', modes: READS },
+  [Inputs.Prefix]: { default: 'omniai', modes: ['backup', 'restore'] },
+  [Inputs.ConversationsTable]: { default: 'conversations', modes: ['backup', 'restore'] },
+  [Inputs.AuditTable]: { default: 'audit_logs', modes: ['backup', 'restore'] },
+  [Inputs.SpotCheckCount]: { default: '5', modes: ['backup', 'restore'] },
+  [Inputs.DrillLog]: { default: '', modes: ['drill'], also: Inputs.MaxDrillAge },
+  [Inputs.MaxBackupAge]: { default: '', modes: ['verify', 'drill'] },
+  [Inputs.MaxRestoreSeconds]: { default: '', modes: ['drill'] },
+  [Inputs.ReportFile]: { default: '', modes: ALL },
+  [Inputs.ScratchDir]: { default: '', modes: [...STORED, 'gate'] },
+  [Inputs.GateMarkers]: { default: 'security or csrf', modes: GATE },
+  [Inputs.GateCommand]: { default: 'pytest', modes: GATE },
+  [Inputs.GateWorkingDirectory]: { default: '.', modes: GATE },
+  [Inputs.GateMinTests]: { default: '1', modes: GATE },
+  [Inputs.GateAfterDrill]: { default: 'false', modes: ['drill'] },
+  [Inputs.RestoreConnectionString]: { default: '', modes: ['drill'], secret: true },
+  [Inputs.PgBinDir]: { default: '', modes: STORED },
+  [Inputs.Jobs]: { default: '1', modes: STORED },
+  [Inputs.Retention]: { default: 'apply', modes: ['backup'] },
+  [Inputs.KeepDaily]: { default: '14', modes: ['backup'] },
+  [Inputs.KeepWeekly]: { default: '12', modes: ['backup'] },
+  [Inputs.RetentionTimeZone]: { default: 'UTC', modes: ['backup'] },
+  [Inputs.UploadArtifact]: { default: 'false', modes: ['backup'] },
+  [Inputs.DownloadArtifact]: { default: 'false', modes: READS },
+  [Inputs.ArtifactName]: { default: 'omniai-backup', modes: STORED },
+  [Inputs.GithubToken]: { default: '${{ github.token }}', modes: ALL, secret: true },
+  [Inputs.Confirm]: { default: '', modes: ['restore'] },
+  [Inputs.DrillEvidence]: { default: 'auto', modes: ['drill'], also: Inputs.MaxDrillAge },
+  [Inputs.DrillIssueTitle]: {
+    default: 'OmniAI restore drills',
+    modes: ['drill'],
+    also: Inputs.MaxDrillAge,
+  },
+  [Inputs.DrillEvidenceAuthor]: {
+    default: 'github-actions[bot]',
+    modes: ['drill'],
+    also: Inputs.MaxDrillAge,
+  },
+  [Inputs.MaxDrillAge]: { default: '', modes: ALL },
+  [Inputs.Encryption]: { default: 'none', modes: ['backup'] },
+  [Inputs.Compression]: { default: 'none', modes: ['backup'] },
+  [Inputs.AgeRecipients]: { default: '', modes: ['backup'] },
+  [Inputs.AgeIdentity]: { default: '', modes: READS, secret: true },
+  [Inputs.AgePassphrase]: { default: '', modes: STORED, secret: true },
+  [Inputs.GpgRecipient]: { default: '', modes: ['backup'] },
+  [Inputs.GpgPassphrase]: { default: '', modes: STORED, secret: true },
+  [Inputs.GpgHomedir]: { default: '', modes: STORED },
+  [Inputs.AllowUnencryptedArtifact]: { default: 'false', modes: ['backup'] },
+  [Inputs.CspFile]: { default: '', modes: ['gate'] },
+  [Inputs.CspStrict]: { default: 'false', modes: ['gate'] },
+  [Inputs.SmokeUrl]: { default: '', modes: SMOKE },
+  [Inputs.SmokeHealthPath]: { default: '', modes: SMOKE },
+  [Inputs.SmokeTimeout]: { default: '120', modes: SMOKE },
+  [Inputs.SmokeLoginPath]: { default: '', modes: SMOKE },
+  [Inputs.SmokeLoginBody]: { default: '', modes: SMOKE, secret: true },
+  [Inputs.SmokeTokenField]: { default: '', modes: SMOKE },
+  [Inputs.SmokeConversationsPath]: { default: '', modes: SMOKE },
+  [Inputs.SmokeRequireConversations]: { default: 'false', modes: SMOKE },
+  [Inputs.DryRun]: { default: 'false', modes: ['restore'] },
+  [Inputs.StopCommand]: { default: '', modes: ['restore'] },
+  [Inputs.StartCommand]: { default: '', modes: ['restore'] },
+  [Inputs.AllowActiveSessions]: { default: 'false', modes: ['restore'] },
+  [Inputs.AllowUnencryptedSafetyBackup]: { default: 'false', modes: ['restore'] },
+  [Inputs.BackupWorkflow]: { default: '', modes: READS },
+  [Inputs.ArtifactId]: { default: '', modes: READS },
+  [Inputs.SigningKey]: { default: '', modes: ['backup', 'restore'], secret: true },
+  [Inputs.VerifyKey]: { default: '', modes: READS },
+  [Inputs.Storage]: { default: '', modes: STORED },
+  [Inputs.S3Endpoint]: { default: '', modes: STORED },
+  [Inputs.S3Region]: { default: '', modes: STORED },
+  [Inputs.S3PathStyle]: { default: 'auto', modes: STORED },
+  [Inputs.S3AccessKeyId]: { default: '', modes: STORED },
+  [Inputs.S3SecretAccessKey]: { default: '', modes: STORED, secret: true },
+  [Inputs.S3SessionToken]: { default: '', modes: STORED, secret: true },
+  [Inputs.S3ObjectLock]: { default: 'off', modes: ['backup'] },
+}
+
+export const DEFAULTS = Object.fromEntries(
+  Object.entries(INPUTS).map(([input, spec]) => [input, spec.default]),
+) as Record<Inputs, string>
+
+/**
+ * The inputs set in this step that `mode` does not read, each as a warning: a misplaced input
+ * or a wrong mode must not pass silently. The runner passes every input action.yml declares,
+ * with its default when the step does not set it, so an input counts as set only when it is
+ * neither empty nor its default. An expression default (the token's) reaches the action
+ * expanded, so whether it was set cannot be told: it is never warned about.
+ */
+export function ignoredInputs(get: (input: Inputs) => string, mode: Mode): string[] {
+  const isSet = (input: Inputs) => {
+    const value = get(input).trim()
+    return value !== '' && value !== INPUTS[input].default
+  }
+  const warnings: string[] = []
+  for (const input of Object.values(Inputs)) {
+    const { modes, also, default: initial } = INPUTS[input]
+    if (modes.includes(mode) || initial.startsWith('${{')) continue
+    if (!isSet(input) || (also && isSet(also))) continue
+    const users = `${modes.join(', ')}${also ? `, and by any mode with ${also}` : ''}`
+    warnings.push(
+      `${input}: set, but mode ${mode} does not use it (used by ${users}). Fix: remove ${input} from this step, or check the input's name and the mode.`,
+    )
+  }
+  return warnings
+}
+
+/** The page the gate's CSP check reads when csp-file is not set (OmniAI's front end). */
+export const DEFAULT_CSP_FILE = 'frontend/index.html'
+
+export const ENGINES: readonly EngineName[] = ['sqlite', 'postgres']
+
+export interface Config {
+  mode: Mode
+  /** Inputs set that this mode does not read: one warning each (ignoredInputs). */
+  ignoredInputs: string[]
+  engine: EngineName
+  /** True when `engine` was set rather than inferred. */
+  engineExplicit: boolean
+  connectionString: string
+  backupDir: string
+  backupFile: string | null
+  prefix: string
+  /** null when the input is `none`. */
+  conversationsTable: string | null
+  auditTable: string | null
+  spotCheckCount: number
+  drillLog: string | null
+  maxBackupAgeSeconds: number | null
+  maxRestoreSeconds: number | null
+  reportFile: string
+  scratchDir: string
+  /** The pytest `-m` expression that selects the security gate's tests. */
+  gateMarkers: string
+  /** How to start pytest, as argv (no shell), e.g. ['python', '-m', 'pytest']. */
+  gateCommand: string[]
+  gateWorkingDirectory: string
+  /** The gate fails when fewer selected tests than this ran (skipped ones do not count). */
+  gateMinTests: number
+  /** drill: run the gate against the restored copy before it is deleted. */
+  gateAfterDrill: boolean
+  /** postgres drill: the server to restore into (a service container), never the source. */
+  restoreConnectionString: string | null
+  /** postgres: a folder holding pg_dump and pg_restore, searched first. */
+  pgBinDir: string | null
+  /** postgres: parallel jobs for pg_dump (directory format) and pg_restore. */
+  jobs: number
+  /** backup: what to do with older backups in backup-dir once the new one is written and verified. */
+  retention: 'apply' | 'dry-run' | 'off'
+  keepDaily: number
+  keepWeekly: number
+  retentionTimeZone: string
+  /** backup: upload the new backup and its manifest as a GitHub artifact. */
+  uploadArtifact: boolean
+  /** verify, drill: take the newest unexpired backup artifact instead of backup-dir. */
+  downloadArtifact: boolean
+  artifactName: string
+  githubToken: string
+  /** gate: the HTML file whose Content-Security-Policy meta is checked; null for none. */
+  cspFile: string | null
+  /** A csp-file that was set must exist; the default is checked only where the file is. */
+  cspFileExplicit: boolean
+  cspStrict: boolean
+  /** drill, restore: the HTTP smoke test against a running backend; null when smoke-url is empty. */
+  smoke: {
+    url: string
+    /** null when smoke-health-path is not set: the runbook's /v1/health, then OmniAI's own paths. */
+    healthPath: string | null
+    timeoutSeconds: number
+    login: { path: string; body: string; tokenField?: string } | null
+    conversationsPath: string | null
+    requireConversations: boolean
+  } | null
+  /** backup: how the stored file is compressed and encrypted (public keys only). */
+  compression: Compression
+  encryption: Encryption
+  /** verify, drill, restore: the keys that read an encrypted backup, whichever kind it is. */
+  keys: {
+    ageIdentities: string[]
+    agePassphrase: string | null
+    gpgPassphrase: string | null
+    gpgHomedir: string | null
+  }
+  /** upload-artifact of an unencrypted backup: refused unless this is set. */
+  allowUnencryptedArtifact: boolean
+  /**
+   * drill: `auto` records each drill on the tracking issue when the token may, and otherwise warns;
+   * `issue` requires the record (a drill that cannot write it fails); `none` does not record.
+   */
+  drillEvidence: 'auto' | 'issue' | 'none'
+  drillIssueTitle: string
+  /** The bot that writes the drill records; records by anyone else do not count. */
+  drillEvidenceAuthor: string
+  /** Any mode: fail when the last successful drill on record is older than this many days. */
+  maxDrillAgeDays: number | null
+  /** restore: must repeat the live database's name; a restore replaces it. */
+  confirm: string
+  /** restore: say exactly what would happen, change nothing. */
+  dryRun: boolean
+  /** restore: stops the backend before the database is replaced (argv, no shell); null for none. */
+  stopCommand: string[] | null
+  /** restore: starts the backend again afterwards, before the smoke test. */
+  startCommand: string[] | null
+  /** restore: go ahead while the live database holds unexpired user sessions. */
+  allowActiveSessions: boolean
+  /** restore of an encrypted backup: permit a plaintext safety backup when it cannot be encrypted. */
+  allowUnencryptedSafetyBackup: boolean
+  /** download-artifact: only artifacts of this workflow file's runs count (`nightly.yml`); null: any. */
+  backupWorkflow: string | null
+  /** download-artifact: this artifact, not the newest; restore requires it. */
+  artifactId: number | null
+  /** backup: signs each manifest (Ed25519); null: unsigned. */
+  signingKey: SigningKey | null
+  /** verify, drill, restore: a manifest must be signed by one of these; empty: not required. */
+  verifyKeys: VerifyKey[]
+  /** backup, verify, drill, restore: an S3-compatible bucket, beside backup-dir; null when unset. */
+  s3: S3Settings | null
+}
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }
+
+/** `26h`, `2d`, `90m`, `3600s`, `1w` to seconds. */
+export function parseDuration(text: string, input: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([smhdw])$/i.exec(text.trim())
+  if (!m) {
+    throw new UserError(
+      `${input}: "${text}" is not a duration. Fix: give a number and a unit (s, m, h, d, w), e.g. 26h, 2d, 90m.`,
+    )
+  }
+  const seconds = Number(m[1]) * UNITS[m[2]!.toLowerCase()]!
+  if (seconds <= 0) throw new UserError(`${input}: must be more than 0. Fix: e.g. 26h.`)
+  return seconds
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], input: string): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T
+  throw new UserError(
+    `${input}: "${value}" is not one of ${allowed.join(', ')}. Fix: set ${input} to one of them.`,
+  )
+}
+
+function integer(text: string, input: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) {
+    throw new UserError(
+      `${input}: "${text}" is not a whole number from ${min} to ${max}. Fix: e.g. ${input}: ${DEFAULTS[input as Inputs] || min}.`,
+    )
+  }
+  return Number(text)
+}
+
+function seconds(text: string, input: string): number {
+  const n = Number(text)
+  if (!/^\d+(\.\d+)?$/.test(text) || !(n > 0)) {
+    throw new UserError(
+      `${input}: "${text}" is not a number of seconds above 0. Fix: e.g. ${input}: 600.`,
+    )
+  }
+  return n
+}
+
+function codecConfig(read: (input: Inputs) => string, mode: Mode, upload: boolean, jobs: number) {
+  const kind = oneOf(read(Inputs.Encryption), ENCRYPTIONS, Inputs.Encryption)
+  const compression = oneOf(read(Inputs.Compression), COMPRESSIONS, Inputs.Compression)
+  const optional = (input: Inputs) => read(input) || undefined
+  const encryption: Encryption =
+    kind === 'age'
+      ? {
+          kind,
+          recipients: splitKeyLines(read(Inputs.AgeRecipients)),
+          ...(optional(Inputs.AgePassphrase) ? { passphrase: read(Inputs.AgePassphrase) } : {}),
+        }
+      : kind === 'gpg'
+        ? {
+            kind,
+            ...(optional(Inputs.GpgRecipient) ? { recipient: read(Inputs.GpgRecipient) } : {}),
+            ...(optional(Inputs.GpgPassphrase) ? { passphrase: read(Inputs.GpgPassphrase) } : {}),
+            ...(optional(Inputs.GpgHomedir) ? { homedir: read(Inputs.GpgHomedir) } : {}),
+          }
+        : { kind }
+  if (mode === 'backup') {
+    // A bad key stops the job before it takes a snapshot.
+    checkEncryption(encryption)
+    if (jobs > 1 && (kind !== 'none' || compression !== 'none')) {
+      throw new UserError(
+        `jobs: above 1, pg_dump writes a folder, which is not encrypted or compressed as one file. Fix: jobs: 1 with encryption or compression (pg_dump's custom format is compressed already).`,
+      )
+    }
+  }
+  const allowUnencryptedArtifact = bool(
+    read(Inputs.AllowUnencryptedArtifact),
+    Inputs.AllowUnencryptedArtifact,
+  )
+  if (mode === 'backup' && upload && kind === 'none' && !allowUnencryptedArtifact) {
+    throw new UserError(
+      `upload-artifact: the backup is not encrypted, and anyone who can read this repository could download every user's conversations. Fix: set encryption: age with age-recipients (the nightly job needs only the public key), or allow-unencrypted-artifact: true for a repository only operators can read.`,
+    )
+  }
+  return {
+    compression,
+    encryption,
+    keys: {
+      ageIdentities: splitKeyLines(read(Inputs.AgeIdentity)),
+      agePassphrase: read(Inputs.AgePassphrase) || null,
+      gpgPassphrase: read(Inputs.GpgPassphrase) || null,
+      gpgHomedir: read(Inputs.GpgHomedir) || null,
+    },
+    allowUnencryptedArtifact,
+  }
+}
+
+function smokeConfig(read: (input: Inputs) => string): Config['smoke'] {
+  const url = read(Inputs.SmokeUrl)
+  if (!url) return null
+  const loginPath = read(Inputs.SmokeLoginPath)
+  const loginBody = read(Inputs.SmokeLoginBody)
+  if (Boolean(loginPath) !== Boolean(loginBody)) {
+    throw new UserError(
+      `${loginPath ? Inputs.SmokeLoginBody : Inputs.SmokeLoginPath}: the smoke test's login needs both smoke-login-path and smoke-login-body. Fix: set both (the body from a secret), or neither.`,
+    )
+  }
+  const tokenField = read(Inputs.SmokeTokenField)
+  return {
+    url,
+    healthPath: read(Inputs.SmokeHealthPath) || null,
+    timeoutSeconds: seconds(read(Inputs.SmokeTimeout), Inputs.SmokeTimeout),
+    login: loginPath
+      ? { path: loginPath, body: loginBody, ...(tokenField ? { tokenField } : {}) }
+      : null,
+    conversationsPath: read(Inputs.SmokeConversationsPath) || null,
+    requireConversations: bool(
+      read(Inputs.SmokeRequireConversations),
+      Inputs.SmokeRequireConversations,
+    ),
+  }
+}
+
+function timeZone(text: string, input: string): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: text })
+    return text
+  } catch {
+    throw new UserError(
+      `${input}: "${text}" is not a time zone. Fix: an IANA name such as UTC, Europe/Berlin or America/New_York.`,
+    )
+  }
+}
+
+function artifactName(text: string, input: string): string {
+  // GitHub refuses these characters in artifact names.
+  if (/[":<>|*?\\/\r\n]/.test(text)) {
+    throw new UserError(
+      `${input}: "${text}" holds a character GitHub refuses in artifact names (" : < > | * ? \\ /). Fix: e.g. artifact-name: omniai-backup.`,
+    )
+  }
+  return text
+}
+
+function tableName(text: string, input: string): string | null {
+  if (text === 'none') return null
+  if (text.trim() === '' || [...text].some((ch) => ch.charCodeAt(0) < 0x20)) {
+    throw new UserError(
+      `${input}: "${text}" is not a table name. Fix: name a table, or none to skip this check.`,
+    )
+  }
+  return text
+}
+
+/** `true` or `false` as YAML 1.2 and core.getBooleanInput spell them. */
+/** A bot's login (`github-actions[bot]`, `my-app[bot]`): people cannot hold one. */
+function botLogin(text: string, input: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9-]{0,38}\[bot\]$/.test(text)) {
+    throw new UserError(
+      `${input}: "${text}" is not a bot's login. Fix: github-actions[bot] for the job's GITHUB_TOKEN, or <app-slug>[bot] for a GitHub App's token; a person's comments never count as drill records.`,
+    )
+  }
+  return text
+}
+
+function bool(text: string, input: string): boolean {
+  if (['true', 'True', 'TRUE'].includes(text)) return true
+  if (['false', 'False', 'FALSE'].includes(text)) return false
+  throw new UserError(`${input}: "${text}" is not true or false. Fix: ${input}: true.`)
+}
+
+/** What a shell would do with these words; the gate runs its command without one. */
+const SHELL_OPERATORS = new Set(['&&', '||', '|', ';', '&', '>', '>>', '<', '2>&1'])
+
+/**
+ * A command line into argv, with no shell: words split at whitespace, '...' and "..." keep
+ * spaces inside a word, and in "..." a backslash escapes " or \. A backslash anywhere else is
+ * kept, so Windows paths work as written.
+ */
+export function splitCommand(
+  text: string,
+  input: string,
+  fix = 'give only the command that starts pytest (e.g. poetry run pytest), use gate-working-directory instead of cd, and run other commands in an earlier step',
+): string[] {
+  const words: string[] = []
+  let word = ''
+  let inWord = false
+  let quoted = false
+  let quote: string | null = null
+  const end = () => {
+    if (!inWord) return
+    if (!quoted && SHELL_OPERATORS.has(word)) {
+      throw new UserError(
+        `${input}: "${word}" needs a shell, and the command runs without one. Fix: ${fix}.`,
+      )
+    }
+    words.push(word)
+    word = ''
+    inWord = quoted = false
+  }
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!
+    if (quote === "'") {
+      if (ch === "'") quote = null
+      else word += ch
+    } else if (quote === '"') {
+      if (ch === '"') quote = null
+      else if (ch === '\\' && (text[i + 1] === '"' || text[i + 1] === '\\')) word += text[++i]
+      else word += ch
+    } else if (ch === "'" || ch === '"') {
+      quote = ch
+      inWord = quoted = true
+    } else if (/\s/.test(ch)) end()
+    else {
+      word += ch
+      inWord = true
+    }
+  }
+  if (quote) {
+    throw new UserError(
+      `${input}: the ${quote} in "${text}" is not closed. Fix: close the quote, e.g. ${input}: python -m pytest "tests/security suite".`,
+    )
+  }
+  end()
+  if (words.length === 0 || words[0] === '') {
+    throw new UserError(`${input}: no command in "${text}". Fix: e.g. ${input}: python -m pytest.`)
+  }
+  return words
+}
+
+function serviceCommand(text: string, input: string): string[] | null {
+  if (!text) return null
+  return splitCommand(
+    text,
+    input,
+    `give one command (e.g. ${input}: systemctl ${input === Inputs.StopCommand ? 'stop' : 'start'} omniai, or docker compose ${input === Inputs.StopCommand ? 'stop' : 'start'} backend), or a script that does the rest`,
+  )
+}
+
+export function isPostgresUrl(s: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(s)
+}
+
+/** Reads every input through `get` (which returns '' for unset) and validates it. */
+export function parseConfig(
+  get: (input: Inputs) => string,
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
+  const read = (input: Inputs) => {
+    const v = get(input).trim()
+    return v === '' ? DEFAULTS[input] : v
+  }
+  const modeText = read(Inputs.Mode)
+  if (modeText === '') {
+    throw new UserError(`mode: not set. Fix: set mode to one of ${MODES.join(', ')}.`)
+  }
+  const mode = oneOf(modeText, MODES, Inputs.Mode)
+  const connectionString = read(Inputs.ConnectionString)
+  const inferred: EngineName = isPostgresUrl(connectionString) ? 'postgres' : 'sqlite'
+  const engineText = read(Inputs.Engine)
+  const engine = engineText ? oneOf(engineText, ENGINES, Inputs.Engine) : inferred
+  if (engineText && mode === 'backup' && engine !== inferred) {
+    throw new UserError(
+      engine === 'postgres'
+        ? `connection-string: engine is postgres but connection-string is not a postgres:// URL. Fix: give the database URL, or set engine: sqlite.`
+        : `connection-string: engine is sqlite but connection-string is a postgres:// URL. Fix: give the SQLite file path, or set engine: postgres.`,
+    )
+  }
+  const prefix = read(Inputs.Prefix)
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(prefix)) {
+    throw new UserError(
+      `prefix: "${prefix}" may only hold letters, digits, ".", "_" and "-". Fix: e.g. prefix: omniai.`,
+    )
+  }
+  const backupDir = read(Inputs.BackupDir)
+  const drillLogText = read(Inputs.DrillLog)
+  const temp = env.RUNNER_TEMP || os.tmpdir()
+  const maxAge = read(Inputs.MaxBackupAge)
+  const maxRestore = read(Inputs.MaxRestoreSeconds)
+  const gateAfterDrill = bool(read(Inputs.GateAfterDrill), Inputs.GateAfterDrill)
+  if (gateAfterDrill && mode !== 'drill') {
+    throw new UserError(
+      `gate-after-drill: only a drill runs the gate afterwards, and mode is ${mode}. Fix: remove gate-after-drill${mode === 'gate' ? ' (mode gate runs the gate on its own)' : ', or set mode: drill'}.`,
+    )
+  }
+  return {
+    mode,
+    ignoredInputs: ignoredInputs(get, mode),
+    engine,
+    engineExplicit: engineText !== '',
+    connectionString,
+    backupDir,
+    backupFile: read(Inputs.BackupFile) || null,
+    prefix,
+    conversationsTable: tableName(read(Inputs.ConversationsTable), Inputs.ConversationsTable),
+    auditTable: tableName(read(Inputs.AuditTable), Inputs.AuditTable),
+    spotCheckCount: integer(read(Inputs.SpotCheckCount), Inputs.SpotCheckCount, 1, 100),
+    drillLog:
+      drillLogText === 'none' ? null : drillLogText || path.join(backupDir, 'drill-log.jsonl'),
+    maxBackupAgeSeconds: maxAge ? parseDuration(maxAge, Inputs.MaxBackupAge) : null,
+    maxRestoreSeconds: maxRestore ? seconds(maxRestore, Inputs.MaxRestoreSeconds) : null,
+    reportFile:
+      read(Inputs.ReportFile) ||
+      (env.RUNNER_TEMP
+        ? path.join(env.RUNNER_TEMP, 'omniai-backup-report.json')
+        : 'omniai-backup-report.json'),
+    scratchDir: read(Inputs.ScratchDir) || temp,
+    gateMarkers: read(Inputs.GateMarkers),
+    gateCommand: splitCommand(read(Inputs.GateCommand), Inputs.GateCommand),
+    gateWorkingDirectory: read(Inputs.GateWorkingDirectory),
+    gateMinTests: integer(read(Inputs.GateMinTests), Inputs.GateMinTests, 1, 100_000),
+    gateAfterDrill,
+    restoreConnectionString: read(Inputs.RestoreConnectionString) || null,
+    pgBinDir: read(Inputs.PgBinDir) || null,
+    jobs: integer(read(Inputs.Jobs), Inputs.Jobs, 1, 64),
+    retention: oneOf(
+      read(Inputs.Retention),
+      ['apply', 'dry-run', 'off'] as const,
+      Inputs.Retention,
+    ),
+    keepDaily: integer(read(Inputs.KeepDaily), Inputs.KeepDaily, 0, 3660),
+    keepWeekly: integer(read(Inputs.KeepWeekly), Inputs.KeepWeekly, 0, 520),
+    retentionTimeZone: timeZone(read(Inputs.RetentionTimeZone), Inputs.RetentionTimeZone),
+    uploadArtifact: bool(read(Inputs.UploadArtifact), Inputs.UploadArtifact),
+    downloadArtifact: bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact),
+    artifactName: artifactName(read(Inputs.ArtifactName), Inputs.ArtifactName),
+    // Outside a workflow (the CLI) the default expression is not expanded: use GITHUB_TOKEN.
+    githubToken: read(Inputs.GithubToken).startsWith('${{')
+      ? env.GITHUB_TOKEN || ''
+      : read(Inputs.GithubToken),
+    // Empty in action.yml too: the runner passes an input's default as if it were set, and an
+    // unset csp-file must stay distinguishable (its page missing is a warning, not a failure).
+    cspFile: read(Inputs.CspFile) === 'none' ? null : read(Inputs.CspFile) || DEFAULT_CSP_FILE,
+    cspFileExplicit: read(Inputs.CspFile) !== '',
+    cspStrict: bool(read(Inputs.CspStrict), Inputs.CspStrict),
+    smoke: smokeConfig(read),
+    ...codecConfig(
+      read,
+      mode,
+      bool(read(Inputs.UploadArtifact), Inputs.UploadArtifact),
+      integer(read(Inputs.Jobs), Inputs.Jobs, 1, 64),
+    ),
+    drillEvidence: oneOf(
+      read(Inputs.DrillEvidence),
+      ['auto', 'issue', 'none'] as const,
+      Inputs.DrillEvidence,
+    ),
+    drillIssueTitle: read(Inputs.DrillIssueTitle),
+    drillEvidenceAuthor: botLogin(read(Inputs.DrillEvidenceAuthor), Inputs.DrillEvidenceAuthor),
+    maxDrillAgeDays: read(Inputs.MaxDrillAge)
+      ? integer(read(Inputs.MaxDrillAge), Inputs.MaxDrillAge, 1, 3660)
+      : null,
+    confirm: read(Inputs.Confirm),
+    dryRun: bool(read(Inputs.DryRun), Inputs.DryRun),
+    stopCommand: serviceCommand(read(Inputs.StopCommand), Inputs.StopCommand),
+    startCommand: serviceCommand(read(Inputs.StartCommand), Inputs.StartCommand),
+    allowActiveSessions: bool(read(Inputs.AllowActiveSessions), Inputs.AllowActiveSessions),
+    allowUnencryptedSafetyBackup: bool(
+      read(Inputs.AllowUnencryptedSafetyBackup),
+      Inputs.AllowUnencryptedSafetyBackup,
+    ),
+    ...trustConfig(read, mode, bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact)),
+    s3: storageConfig(
+      read,
+      env,
+      mode,
+      bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact),
+    ),
+  }
+}
+
+/** The S3 store's settings when `storage` is set (the SDK is loaded only then, by the mode). */
+function storageConfig(
+  read: (input: Inputs) => string,
+  env: NodeJS.ProcessEnv,
+  mode: Mode,
+  downloadArtifact: boolean,
+): S3Settings | null {
+  const storage = read(Inputs.Storage)
+  if (!storage) return null
+  // Restore replaces the live database: not with whatever a bucket's newest manifest claims to
+  // be, unless a signature proves who made it (as with artifacts and artifact-id).
+  if (mode === 'restore' && !read(Inputs.BackupFile) && !read(Inputs.VerifyKey)) {
+    throw new UserError(
+      'backup-file: restore replaces the live database, so from storage it does not take the newest backup on its own. Fix: set backup-file to the backup to restore (its file name in the prefix, or its s3:// URL), or set verify-key so only signed backups count.',
+    )
+  }
+  if (downloadArtifact) {
+    throw new UserError(
+      'storage: verify, drill and restore read one place, and download-artifact is also true. Fix: remove one of them (storage reads the bucket; download-artifact reads the newest artifact).',
+    )
+  }
+  return parseS3Settings(
+    {
+      Storage: storage,
+      Endpoint: read(Inputs.S3Endpoint),
+      Region: read(Inputs.S3Region),
+      PathStyle: read(Inputs.S3PathStyle),
+      AccessKeyId: read(Inputs.S3AccessKeyId),
+      SecretAccessKey: read(Inputs.S3SecretAccessKey),
+      SessionToken: read(Inputs.S3SessionToken),
+      ObjectLock: read(Inputs.S3ObjectLock),
+    },
+    env,
+  )
+}
+
+/** Where backups may come from, and the keys that sign and check their manifests. */
+function trustConfig(read: (input: Inputs) => string, mode: Mode, downloadArtifact: boolean) {
+  const workflowText = read(Inputs.BackupWorkflow)
+  const idText = read(Inputs.ArtifactId)
+  for (const [input, text] of [
+    [Inputs.BackupWorkflow, workflowText],
+    [Inputs.ArtifactId, idText],
+  ] as const) {
+    if (text && !downloadArtifact) {
+      throw new UserError(
+        `${input}: only applies to artifacts, and download-artifact is not true. Fix: set download-artifact: true, or remove ${input}.`,
+      )
+    }
+  }
+  const workflow = workflowText.replace(/^\.?\/?\.github\/workflows\//, '')
+  if (workflowText && !/^[^/\\@]+\.ya?ml$/.test(workflow)) {
+    throw new UserError(
+      `backup-workflow: "${workflowText}" is not a workflow file name. Fix: the name of the backup workflow's file under .github/workflows, e.g. backup-workflow: nightly.yml.`,
+    )
+  }
+  if (idText && !/^[1-9]\d{0,15}$/.test(idText)) {
+    throw new UserError(
+      `artifact-id: "${idText}" is not an artifact id. Fix: the number the backup run's summary shows ("Artifact omniai-backup (id 1234567890)").`,
+    )
+  }
+  // Restore replaces the live database: which backup must be a decision, not whatever is newest.
+  if (mode === 'restore' && downloadArtifact && !idText) {
+    throw new UserError(
+      `artifact-id: restore replaces the live database, so with download-artifact it does not take the newest artifact on its own. Fix: set artifact-id to the artifact to restore (the backup run's summary shows "Artifact omniai-backup (id N)"; a drill's report too), or restore a local backup with backup-file.`,
+    )
+  }
+  const signingText = read(Inputs.SigningKey)
+  if (signingText && mode !== 'backup' && mode !== 'restore') {
+    throw new UserError(
+      `signing-key: ${mode} signs nothing, and the private key belongs only in the backup job. Fix: remove signing-key here; verify-key (the public key) checks signatures.`,
+    )
+  }
+  const verifyText = read(Inputs.VerifyKey)
+  return {
+    backupWorkflow: workflowText ? workflow : null,
+    artifactId: idText ? Number(idText) : null,
+    signingKey: signingText ? parseSigningKey(signingText, Inputs.SigningKey) : null,
+    verifyKeys: verifyText ? parseVerifyKeys(verifyText, Inputs.VerifyKey) : [],
+  }
+}
