@@ -7,6 +7,18 @@ import type { Manifest } from '../manifest/manifest.js'
 
 export type EngineName = 'sqlite' | 'postgres'
 
+/** What an engine is given: its own settings, never the whole of a mode's options. */
+export interface EngineOptions {
+  /** The database: a SQLite file path or a PostgreSQL URL. */
+  connectionString: string
+  /** postgres drill: the server to restore into (a service container), never the source. */
+  restoreConnectionString: string | null
+  /** postgres: a folder holding pg_dump and pg_restore, searched first. */
+  pgBinDir: string | null
+  /** postgres: parallel jobs for pg_dump (directory format) and pg_restore. */
+  jobs: number
+}
+
 /** Where OmniAI keeps logins, and the column that says until when each is valid. */
 export const SESSION_TABLES = ['sessions', 'user_sessions']
 export const SESSION_EXPIRY_COLUMNS = ['expires_at', 'expires', 'expiry', 'expires_on']

@@ -11,7 +11,6 @@ import pg from 'pg'
 import type { AuditRows } from '../../checks/audit.js'
 import { describeFindings, schemaNames } from '../../checks/checks.js'
 import { cleanups } from '../../util/cleanup.js'
-import type { Config } from '../../options/config.js'
 import { describeError, UserError } from '../../util/errors.js'
 import { runCheck } from '../../checks/inspect.js'
 import type {
@@ -33,6 +32,7 @@ import {
   type Database,
   type Engine,
   type Snapshot,
+  type EngineOptions,
 } from '../engine.js'
 import { findTool, parsePgUrl, runTool, ToolError, toolConnection, type PgTarget } from './tools.js'
 import { archiveExtensions, deniedRights, DrillRole, liveRights } from './roles.js'
@@ -295,7 +295,7 @@ export class PostgresEngine implements Engine {
   readonly name = 'postgres'
   readonly extension: string
 
-  constructor(private readonly config: Config) {
+  constructor(private readonly config: EngineOptions) {
     this.extension = config.jobs > 1 ? '.dumpdir' : '.dump'
   }
 
