@@ -19,6 +19,8 @@ import {
 } from 'node:fs'
 import * as os from 'node:os'
 import { delimiter, dirname, join, resolve, sep } from 'node:path'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
@@ -71,7 +73,7 @@ class Workspace {
   readonly home: string
   private runs = 0
 
-  constructor(label: string) {
+  constructor(label: string, subActions = false) {
     this.base = mkdtempSync(join(os.tmpdir(), `omniai-bundle-${label}-`))
     this.dir = join(this.base, 'action')
     this.runnerTemp = join(this.base, 'runner-temp')
@@ -79,6 +81,8 @@ class Workspace {
     for (const d of [this.dir, this.runnerTemp, this.home]) mkdirSync(d)
     cpSync(join(root, 'dist'), join(this.dir, 'dist'), { recursive: true })
     cpSync(join(root, 'action.yml'), join(this.dir, 'action.yml'))
+    for (const mode of subActions ? SUB_ACTIONS : [])
+      cpSync(join(root, mode, 'action.yml'), join(this.dir, mode, 'action.yml'))
   }
 
   path(...parts: string[]): string {
@@ -127,10 +131,14 @@ class Workspace {
     return this.spawn(['dist/index.js', ...args], this.env(extraEnv))
   }
 
-  /** One action step: inputs by action.yml name, plus any extra environment. */
+  /**
+   * One action step: inputs by action.yml name, plus any extra environment. `sub` runs a
+   * sub-action instead of the root action: its action.yml's defaults and its runs.main.
+   */
   async action(
     inputs: Record<string, string>,
     extraEnv: Record<string, string> = {},
+    sub?: string,
   ): Promise<Run> {
     const n = ++this.runs
     const files = join(this.base, `step-${n}`)
@@ -145,13 +153,13 @@ class Workspace {
     // step does not set it (an expression default such as the token as the runner expands it:
     // here, empty).
     const inputEnv = Object.fromEntries(
-      Object.entries({ ...ACTION_DEFAULTS, ...inputs }).map(([name, value]) => [
+      Object.entries({ ...actionDefaults(sub), ...inputs }).map(([name, value]) => [
         `INPUT_${name.toUpperCase()}`,
         value,
       ]),
     )
     const result = await this.spawn(
-      ['dist/index.js'],
+      [sub ? mainOf(this.path(sub, 'action.yml')) : 'dist/index.js'],
       this.env({
         ...inputEnv,
         GITHUB_OUTPUT: outputFile,
@@ -174,9 +182,17 @@ class Workspace {
   }
 }
 
-/** Each input's default as action.yml declares it. */
-const ACTION_DEFAULTS: Record<string, string> = (() => {
-  const text = readFileSync(join(root, 'action.yml'), 'utf8')
+const SUB_ACTIONS = ['backup', 'verify', 'drill', 'restore', 'gate', 'smoke']
+
+/** A sub-action's `runs.main`, as the runner resolves it: relative to its action.yml's folder. */
+function mainOf(actionYml: string): string {
+  const main = /^ {2}main: (.+)$/m.exec(readFileSync(actionYml, 'utf8'))![1]!.trim()
+  return resolve(dirname(actionYml), main)
+}
+
+/** Each input's default as action.yml (the root's, or a sub-action's) declares it. */
+function actionDefaults(sub?: string): Record<string, string> {
+  const text = readFileSync(join(root, sub ?? '', 'action.yml'), 'utf8')
   const inputs = text.slice(text.indexOf('\ninputs:\n'), text.indexOf('\noutputs:\n'))
   const defaults: Record<string, string> = {}
   for (const m of inputs.matchAll(/^ {2}([a-z0-9-]+):\n((?: {4}.*\n| *\n)*)/gm)) {
@@ -185,7 +201,7 @@ const ACTION_DEFAULTS: Record<string, string> = (() => {
     defaults[m[1]!] = value.startsWith('${{') ? '' : value
   }
   return defaults
-})()
+}
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
 
@@ -490,6 +506,111 @@ describe('committed bundle with the node:sqlite fallback driver (OMNIAI_SQLITE_D
     )
     expect(run.code, explain(run)).toBe(0)
     expect(run.stderr).not.toMatch(/^MODULE \d+: load "[^"]*\.node"/m)
+  })
+})
+
+describe('the sub-actions: each runs the one bundle with its own job', () => {
+  let ws: Workspace
+  let server: Server
+  let smokeUrl = ''
+
+  beforeAll(async () => {
+    if (!(nodeMajor >= 24))
+      throw new Error(
+        `bundle tests need Node >= 24, vitest runs under Node ${process.versions.node}`,
+      )
+    ws = new Workspace('sub', true)
+    server = createServer((req, res) => {
+      if (req.url === '/v1/health')
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}')
+      else res.writeHead(404).end()
+    })
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+    smokeUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+
+  afterAll(async () => {
+    ws?.remove()
+    await new Promise((done) => server?.close(done))
+  })
+
+  /** The outputs a sub-action's action.yml declares. */
+  const declaredOutputs = (sub: string) => {
+    const text = readFileSync(join(root, sub, 'action.yml'), 'utf8')
+    const block = text.slice(text.indexOf('\noutputs:\n'), text.indexOf('\nruns:\n'))
+    return [...block.matchAll(/^ {2}([a-z0-9-]+):$/gm)].map((m) => m[1]!).sort()
+  }
+
+  it('every sub-action runs dist/<its job>.js, which holds no code of its own', () => {
+    for (const sub of SUB_ACTIONS) {
+      const main = mainOf(ws.path(sub, 'action.yml'))
+      expect(main).toBe(ws.path('dist', `${sub}.js`))
+      expect(statSync(main).size).toBeLessThan(400)
+    }
+  })
+
+  it('backup, verify, drill, restore (dry run), gate and smoke, each without a mode input', async () => {
+    const demo = await ws.cli(['demo-db', '--out', 'omniai.db'])
+    expect(demo.code, explain(demo)).toBe(0)
+    const runs: Record<string, Run> = {}
+    // Its own job, in the report; its declared outputs and no others; no input out of place.
+    const step = async (sub: string, inputs: Record<string, string>) => {
+      const run = await ws.action(inputs, {}, sub)
+      expect(run.code, `${sub}: ${explain(run)}`).toBe(0)
+      expect(run.outputs.ok, sub).toBe('true')
+      expect(JSON.parse(readFileSync(resolve(ws.dir, run.outputs.report!), 'utf8')).mode).toBe(sub)
+      expect(Object.keys(run.outputs).sort(), sub).toEqual(declaredOutputs(sub))
+      expect(run.stdout, sub).not.toMatch(/set, but mode/)
+      return (runs[sub] = run)
+    }
+    await step('backup', { 'connection-string': 'omniai.db' })
+    await step('verify', {})
+    await step('drill', { 'drill-log': 'drill.jsonl', 'smoke-url': smokeUrl })
+    await step('restore', {
+      'connection-string': 'omniai.db',
+      confirm: 'omniai.db',
+      'dry-run': 'true',
+    })
+    cpSync(join(root, '__tests__', 'fixtures', 'pytest', 'all-pass'), ws.path('app'), {
+      recursive: true,
+    })
+    await step('gate', {
+      'gate-command': 'python3 -m pytest',
+      'gate-working-directory': 'app',
+      'csp-file': 'none',
+    })
+    await step('smoke', { 'smoke-url': smokeUrl })
+    expect(Object.keys(runs)).toEqual(SUB_ACTIONS)
+    expect(runs.backup.outputs.sha256).toMatch(/^[0-9a-f]{64}$/)
+    expect(runs.verify.outputs.sha256).toBe(runs.backup.outputs.sha256)
+    expect(runs.drill.outputs['restore-seconds']).toMatch(/^\d+\.\d{3}$/)
+    expect(summaryChecks(runs.drill.summary).get('smoke-test')).toBe(true)
+    expect(runs.gate.outputs['tests-passed']).toMatch(/^[1-9]\d*$/)
+    expect(summaryChecks(runs.smoke.summary).get('smoke-test')).toBe(true)
+    // The post step, as the runner calls it: the same entry, with the state the step saved.
+    const post = await ws.action({}, { STATE_isPost: 'true' }, 'drill')
+    expect(post.code, explain(post)).toBe(0)
+  })
+
+  it('a mode input that names another job fails in one line, nothing is written', async () => {
+    const run = await ws.action(
+      { mode: 'drill', 'connection-string': 'omniai.db', 'backup-dir': 'other' },
+      {},
+      'backup',
+    )
+    expect(run.code).not.toBe(0)
+    expect(errorAnnotations(run.stdout)).toEqual([
+      'mode: this is the backup action, and mode is drill. Fix: remove mode, or use the drill action (omniai/omniai-backups/drill@v1).',
+    ])
+    expect(existsSync(ws.path('other'))).toBe(false)
+    // Positive control: the same step without the mode input backs up.
+    const ok = await ws.action(
+      { 'connection-string': 'omniai.db', 'backup-dir': 'other' },
+      {},
+      'backup',
+    )
+    expect(ok.code, explain(ok)).toBe(0)
+    expect(existsSync(ws.path('other'))).toBe(true)
   })
 })
 

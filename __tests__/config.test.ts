@@ -2,14 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import {
-  DEFAULTS,
-  ignoredInputs,
-  INPUTS,
-  Inputs,
-  MODES,
-  parseDuration,
-} from '../src/options/config.js'
+import { parseDuration } from '../src/options/config.js'
+import { DEFAULTS, ignoredInputs, INPUTS, Inputs, MODES } from '../src/options/inputs.js'
 import { run as runAction } from '../src/action/main.js'
 import { SECRET_INPUTS } from '../src/util/secrets.js'
 import { configFor, demoWorkspace, ROOT, run } from './helpers.js'

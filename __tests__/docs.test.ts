@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { DEFAULTS, Inputs } from '../src/options/config.js'
+import { DEFAULTS, Inputs } from '../src/options/inputs.js'
 import { VERSION } from '../src/util/version.js'
 import { ROOT } from './helpers.js'
 

@@ -4,6 +4,7 @@
  * failed drill reopens it, the staleness gate reads the records back across pages, and refusals
  * and rate limits end in messages that say what to do.
  */
+import { readRunnerContext } from '../src/options/context.js'
 import fs from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -53,7 +54,7 @@ function memoryLog(): Log & { lines: string[]; warnings: string[] } {
 // As the modes build them: from the run's environment (the stand-in's).
 const settings = evidence.evidenceSettings(
   { token: s.token, title: 'OmniAI restore drills', author: 'github-actions[bot]' },
-  s.env,
+  readRunnerContext(s.env),
 )
 const TITLE = 'OmniAI restore drills'
 const LABEL = 'omniai-drill'
@@ -975,7 +976,7 @@ describe('GitHub Enterprise Server', () => {
       const server = 'https://github.example.com'
       const ghes = evidence.evidenceSettings(
         { token: s.token, title: TITLE, author: 'github-actions[bot]' },
-        { ...s.env, GITHUB_API_URL: `${api}/`, GITHUB_SERVER_URL: server },
+        readRunnerContext({ ...s.env, GITHUB_API_URL: `${api}/`, GITHUB_SERVER_URL: server }),
       )
       expect(ghes).toMatchObject({ apiUrl: api, serverUrl: server })
       const run = `${server}/${s.owner}/${s.repo}/actions/runs/${s.runId}`

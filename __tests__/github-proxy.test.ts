@@ -11,6 +11,7 @@
  * address: this machine's host name when it resolves to 127.0.0.1, else the IPv4-mapped IPv6 form
  * [::ffff:127.0.0.1], which the bypass does not recognise and which still reaches the IPv4 socket.
  */
+import { readRunnerContext } from '../src/options/context.js'
 import { spawnSync } from 'node:child_process'
 import dns from 'node:dns/promises'
 import fs from 'node:fs'
@@ -151,7 +152,7 @@ describe('GitHub REST calls and the proxy variables', () => {
     const settings = {
       ...evidence.evidenceSettings(
         { token: s.token, title: 'OmniAI restore drills', author: 'github-actions[bot]' },
-        s.env,
+        readRunnerContext(s.env),
       ),
       apiUrl,
     }

@@ -9,7 +9,17 @@ import { hideSecretEnvironment } from './util/secrets.js'
 export const UMASK = 0o077
 
 /**
- * The runner starts `node dist/index.js` with no arguments; anything else is the CLI.
+ * The job a sub-action's entry fixes (`dist/drill.js` for drill/action.yml), from the name of the
+ * script node was started with; null for `dist/index.js` (the root action, `mode` chooses).
+ */
+export function subActionOf(script = process.argv[1] ?? ''): string | null {
+  const m = /[\\/](backup|verify|drill|restore|gate|smoke)\.js$/.exec(script)
+  return m ? m[1]! : null
+}
+
+/**
+ * The runner starts `node dist/index.js` (or a sub-action's `dist/<mode>.js`, which loads it)
+ * with no arguments; anything else is the CLI.
  *
  * Everything else is loaded after hideSecretEnvironment: that re-executes this process, and
  * whatever the first image loaded (@actions/core alone is a fifth of the start-up) would be
@@ -50,7 +60,7 @@ export async function main(args: string[]): Promise<void> {
   if (core.getState('isPost') === 'true')
     return (await import('./action/post.js')).runPost(actionsLog)
   try {
-    await run()
+    await run(subActionOf())
   } catch (err) {
     // Whatever escaped run() (a runner file that cannot be written, a bug): one line, job failed.
     core.setFailed(describeError(err))

@@ -1,7 +1,9 @@
 import * as core from '@actions/core'
-import { Inputs, parseConfig } from '../options/config.js'
+import { parseConfig } from '../options/config.js'
+import { Inputs, type Output } from '../options/inputs.js'
 import { pgSecrets } from '../engines/postgres/tools.js'
-import { describeError } from '../util/errors.js'
+import { describeError, UserError } from '../util/errors.js'
+import { actionOutputs } from '../options/action-yml.js'
 import { groupingLog, type Log } from '../util/log.js'
 import { runMode } from '../modes/index.js'
 import { failedChecks, failureMessage, renderSummary } from '../report/report.js'
@@ -26,8 +28,12 @@ export function maskSecrets(connectionString: string, env = process.env): void {
   for (const secret of pgSecrets(connectionString, env)) core.setSecret(secret)
 }
 
-/** The action: inputs into a Config, the mode, then outputs, summary and the job's status. */
-export async function run(): Promise<void> {
+/**
+ * The action: inputs into a Config, the mode, then outputs, summary and the job's status.
+ * `subAction` is the job a sub-action's entry fixed (drill/action.yml runs dist/drill.js); null
+ * for the root action, whose `mode` input chooses.
+ */
+export async function run(subAction: string | null = null): Promise<void> {
   // Tells the post step (the same file, run again at the end of the job) that it is the post step.
   core.saveState('isPost', 'true')
   maskSecrets(core.getInput(Inputs.ConnectionString))
@@ -44,7 +50,7 @@ export async function run(): Promise<void> {
   }
   let config
   try {
-    config = parseConfig((name) => core.getInput(name))
+    config = parseConfig(subAction ? subActionInputs(subAction) : (name) => core.getInput(name))
   } catch (err) {
     core.setFailed(describeError(err))
     return
@@ -53,29 +59,31 @@ export async function run(): Promise<void> {
   for (const c of report.checks) {
     core.info(`${c.ok ? '✅' : '❌'} ${c.name}: ${c.detail}`)
   }
-  core.setOutput('ok', String(report.ok))
-  core.setOutput('backup-path', report.backup?.path ?? '')
-  core.setOutput('sha256', report.backup?.sha256 ?? '')
-  core.setOutput('size-bytes', String(report.backup?.bytes ?? ''))
-  core.setOutput('report', config.reportFile)
-  core.setOutput('backup-count', String(report.backupCount))
-  core.setOutput(
-    'backup-age-seconds',
-    report.backupAgeSeconds === null ? '' : String(Math.round(report.backupAgeSeconds)),
-  )
-  core.setOutput(
-    'restore-seconds',
-    report.restoreSeconds === null ? '' : report.restoreSeconds.toFixed(3),
-  )
-  core.setOutput('failed-checks', failedChecks(report).join(','))
   const tests = report.gate?.tests
-  core.setOutput('tests-passed', tests ? String(tests.passed) : '')
-  core.setOutput('tests-failed', tests ? String(tests.failed) : '')
-  core.setOutput('tests-errors', tests ? String(tests.errors) : '')
-  core.setOutput('tests-skipped', tests ? String(tests.skipped) : '')
-  core.setOutput('artifact-id', report.artifact ? String(report.artifact.id) : '')
-  core.setOutput('drill-issue-number', report.evidence ? String(report.evidence.issueNumber) : '')
-  core.setOutput('drill-comment-url', report.evidence?.commentUrl ?? '')
+  const outputs: Record<Output, string> = {
+    ok: String(report.ok),
+    'backup-path': report.backup?.path ?? '',
+    sha256: report.backup?.sha256 ?? '',
+    'size-bytes': String(report.backup?.bytes ?? ''),
+    report: config.reportFile,
+    'backup-count': String(report.backupCount),
+    'backup-age-seconds':
+      report.backupAgeSeconds === null ? '' : String(Math.round(report.backupAgeSeconds)),
+    'restore-seconds': report.restoreSeconds === null ? '' : report.restoreSeconds.toFixed(3),
+    'failed-checks': failedChecks(report).join(','),
+    'tests-passed': tests ? String(tests.passed) : '',
+    'tests-failed': tests ? String(tests.failed) : '',
+    'tests-errors': tests ? String(tests.errors) : '',
+    'tests-skipped': tests ? String(tests.skipped) : '',
+    'artifact-id': report.artifact ? String(report.artifact.id) : '',
+    'drill-issue-number': report.evidence ? String(report.evidence.issueNumber) : '',
+    'drill-comment-url': report.evidence?.commentUrl ?? '',
+  }
+  // A sub-action sets the outputs its action.yml declares; the root action all of them.
+  const declared = new Set(actionOutputs(subAction ? config.mode : null))
+  for (const [name, value] of Object.entries(outputs)) {
+    if (declared.has(name as Output)) core.setOutput(name, value)
+  }
   try {
     await core.summary.addRaw(renderSummary(report)).write()
   } catch (err) {
@@ -83,4 +91,19 @@ export async function run(): Promise<void> {
     core.warning(`job summary not written: ${describeError(err)}`)
   }
   if (!report.ok) core.setFailed(failureMessage(report))
+}
+
+/**
+ * A sub-action's inputs: its own job as the mode. `mode` is not one of its inputs, so a step that
+ * sets it anyway (the runner only warns) is told, rather than running one job while asking for
+ * another.
+ */
+function subActionInputs(subAction: string): (name: Inputs) => string {
+  const given = core.getInput(Inputs.Mode)
+  if (given && given !== subAction) {
+    throw new UserError(
+      `mode: this is the ${subAction} action, and mode is ${given}. Fix: remove mode, or use the ${given} action (omniai/omniai-backups/${given}@v1).`,
+    )
+  }
+  return (name) => (name === Inputs.Mode ? subAction : core.getInput(name))
 }

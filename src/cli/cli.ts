@@ -5,7 +5,8 @@
  */
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { DEFAULTS, INPUTS, Inputs, MODES, parseConfig } from '../options/config.js'
+import { parseConfig } from '../options/config.js'
+import { DEFAULTS, INPUTS, Inputs, MODES } from '../options/inputs.js'
 import { DEMO_DEFAULTS, generateDemoDatabase } from '../demo/sqlite.js'
 import { parsePgUrl, pgSecrets } from '../engines/postgres/tools.js'
 import { describeError, UserError } from '../util/errors.js'
@@ -31,7 +32,7 @@ secrets (${SECRET_INPUTS.join(', ')}): every local user can read a command line
 ${SECRET_INPUTS.map((i) => `  --${i}-file <file>  or  ${secretEnvName(i)}=...`).join('\n')}`
 
 /** The flags a mode takes: every input, and a -file twin for each secret. */
-const MODE_FLAGS = [
+export const CLI_FLAGS = [
   ...Object.values(Inputs).filter((i) => i !== Inputs.Mode),
   ...SECRET_INPUTS.map((i) => `${i}-file`),
 ]
@@ -233,7 +234,7 @@ export async function cli(args: string[]): Promise<number> {
           console.error(`Error: unknown command "${command ?? ''}".\n${USAGE}`)
           return 2
         }
-        return (await runOne(command!, parseFlags(rest, MODE_FLAGS))) ? 0 : 1
+        return (await runOne(command!, parseFlags(rest, CLI_FLAGS))) ? 0 : 1
     }
   } catch (err) {
     console.error(`Error: ${describeError(err)}`)

@@ -4,9 +4,9 @@
  * time. The catalog is an optional extra: outside Actions, or when the cache service fails, loading
  * gives [] and saving does nothing, with a warning at most.
  */
+import { readRunnerContext, type RunnerContext } from '../options/context.js'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import type { Log } from '../util/log.js'
 
@@ -28,17 +28,13 @@ export const CATALOG_MAX_ENTRIES = 400
 
 type CatalogLog = Pick<Log, 'info' | 'warning'>
 
-function inActions(): boolean {
-  return Boolean(process.env.ACTIONS_RESULTS_URL && process.env.ACTIONS_RUNTIME_TOKEN)
-}
-
 /**
  * The file handed to @actions/cache. Its path is part of the cache `version` (a hash of the paths),
  * and the archive restores to the path it was saved from, so it must not depend on `dir`: a fixed
  * file under RUNNER_TEMP, per key, copied to and from `dir`.
  */
-function stagingFile(key: string): string {
-  const base = process.env.RUNNER_TEMP || os.tmpdir()
+function stagingFile(key: string, runner: RunnerContext): string {
+  const base = runner.temp
   const id = crypto.createHash('sha256').update(key).digest('hex').slice(0, 12)
   return path.join(base, `omniai-backups-catalog-${id}`, CATALOG_FILE)
 }
@@ -90,9 +86,10 @@ export async function loadCatalog(
   dir: string,
   key: string,
   log: CatalogLog,
+  runner: RunnerContext = readRunnerContext(),
 ): Promise<CatalogEntry[]> {
-  if (!inActions()) return []
-  const staged = stagingFile(key)
+  if (!runner.actionsServices) return []
+  const staged = stagingFile(key, runner)
   fs.rmSync(staged, { force: true })
   fs.mkdirSync(path.dirname(staged), { recursive: true })
   // The primary key matches nothing (keys are saved as `${key}-<ms>`), so the restore key's prefix
@@ -125,6 +122,7 @@ export async function saveCatalog(
   key: string,
   entries: CatalogEntry[],
   log: CatalogLog,
+  runner: RunnerContext = readRunnerContext(),
 ): Promise<void> {
   const kept = entries.slice(-CATALOG_MAX_ENTRIES)
   const text = `${JSON.stringify(kept, null, 2)}\n`
@@ -137,8 +135,8 @@ export async function saveCatalog(
     )
     return
   }
-  if (!inActions()) return
-  const staged = stagingFile(key)
+  if (!runner.actionsServices) return
+  const staged = stagingFile(key, runner)
   fs.mkdirSync(path.dirname(staged), { recursive: true })
   fs.writeFileSync(staged, text)
   const id = await withCacheWarnings(log, 'save it', async () =>

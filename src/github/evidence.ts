@@ -35,6 +35,7 @@
  */
 import type { Check } from '../checks/checks.js'
 import { formatSeconds } from '../checks/checks.js'
+import type { RunnerContext } from '../options/context.js'
 import { UserError } from '../util/errors.js'
 import { githubRequest, type GitHubRepo, type Refusal } from './api.js'
 import type { Log } from '../util/log.js'
@@ -717,27 +718,24 @@ export async function lastSuccessfulDrill(
  */
 export function evidenceSettings(
   options: { token: string; title: string; author: string },
-  env: NodeJS.ProcessEnv = process.env,
+  runner: RunnerContext,
 ): EvidenceSettings {
   if (!options.token) {
     throw new UserError(
       'github-token: empty. Fix: leave github-token at its default (${{ github.token }}), or pass a token with issues: write (drill-evidence) or issues: read (max-drill-age).',
     )
   }
-  const [owner, repo] = (env.GITHUB_REPOSITORY ?? '').split('/')
-  if (!owner || !repo) {
+  if (!runner.repository) {
     throw new UserError(
       'drill-evidence: GITHUB_REPOSITORY is not set, so this is not a GitHub Actions run. Fix: set drill-evidence: none outside Actions (the drill log keeps the record).',
     )
   }
-  const runId = Number(env.GITHUB_RUN_ID)
   return {
     token: options.token,
-    owner,
-    repo,
-    apiUrl: (env.GITHUB_API_URL || 'https://api.github.com').replace(/\/$/, ''),
-    serverUrl: (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/$/, ''),
-    runId: Number.isSafeInteger(runId) && runId > 0 ? runId : null,
+    ...runner.repository,
+    apiUrl: runner.apiUrl,
+    serverUrl: runner.serverUrl,
+    runId: runner.runId,
     title: options.title,
     author: options.author,
   }

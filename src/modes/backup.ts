@@ -13,7 +13,7 @@ import type { Manifest } from '../manifest/manifest.js'
 import type { Report } from '../report/report.js'
 import { LocalStore, type BackupEntry } from '../store/local.js'
 import { createS3Store, keepLocked, type S3Entry, type S3Store } from '../store/s3.js'
-import { Inputs } from '../options/config.js'
+import { Inputs } from '../options/inputs.js'
 import { checkSignature, signatureFor, verifyKeyOf } from '../manifest/signature.js'
 import {
   asWriteFailure,
@@ -224,7 +224,7 @@ export async function backup(ctx: ModeContext): Promise<Report> {
     log.warning(error)
   } else if (readBack.ok && signed?.ok !== false) {
     if (config.uploadArtifact) {
-      const settings = artifactSettings(config.artifactName, config.githubToken)
+      const settings = artifactSettings(config.artifactName, config.githubToken, config.runner)
       const { tier, retentionDays } = artifactTier(started, config.keepDaily, config.keepWeekly)
       const { id } = await log.group('Upload artifact', () =>
         uploadBackup(entry, retentionDays, settings, log),
@@ -268,9 +268,9 @@ export async function backup(ctx: ModeContext): Promise<Report> {
  */
 async function recordTrend({ config, log }: ModeContext, report: Report): Promise<void> {
   // Outside a workflow run there is no cache to carry the catalog in.
-  if (!report.backup || !report.database || !process.env.ACTIONS_RUNTIME_TOKEN) return
+  if (!report.backup || !report.database || !config.runner.actionsServices) return
   const key = `omniai-backups-catalog-${config.prefix}`
-  const entries = await loadCatalog(config.scratchDir, key, log)
+  const entries = await loadCatalog(config.scratchDir, key, log, config.runner)
   entries.push({
     at: report.backup.createdAt,
     engine: report.engine,
@@ -279,7 +279,7 @@ async function recordTrend({ config, log }: ModeContext, report: Report): Promis
     backupSeconds: ((report.durations.snapshotMs ?? 0) + (report.durations.checksumMs ?? 0)) / 1000,
     ...(report.artifact?.tier ? { tier: report.artifact.tier } : {}),
   })
-  await saveCatalog(config.scratchDir, key, entries, log)
+  await saveCatalog(config.scratchDir, key, entries, log, config.runner)
   report.trend = renderTrend(entries)
 }
 

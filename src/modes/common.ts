@@ -1,4 +1,5 @@
-import type { Config, Mode } from '../options/config.js'
+import type { Config } from '../options/config.js'
+import type { Mode } from '../options/inputs.js'
 import type { EngineName } from '../engines/engine.js'
 import { UserError } from '../util/errors.js'
 import type { Schema } from '../checks/inventory.js'

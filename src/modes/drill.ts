@@ -15,7 +15,7 @@ import {
   recordDrill,
   type DrillRecord,
 } from '../github/evidence.js'
-import { Inputs } from '../options/config.js'
+import { Inputs } from '../options/inputs.js'
 import { asWriteFailure, requireSpace, scratchNeed, writeFailureCause } from '../util/space.js'
 import { smokeInto } from './smoke.js'
 import { ageSeconds, checksumOf, reportOn, withSelection, type Selection } from './verify.js'
@@ -83,7 +83,7 @@ async function drillSelected(ctx: ModeContext, selection: Selection): Promise<Re
   report.checks.push(...trust)
   if (trust.some((c) => !c.ok)) {
     finish(report, started, now())
-    if (config.drillLog) await appendDrillLog(config.drillLog, report)
+    if (config.drillLog) await appendDrillLog(config.drillLog, report, config.runner.runUrl)
     await recordEvidence(ctx, report)
     return report
   }
@@ -174,7 +174,7 @@ async function drillSelected(ctx: ModeContext, selection: Selection): Promise<Re
   report.backupAgeSeconds = ageSeconds(entry, started)
   report.checks.push(backupAge(report.backupAgeSeconds, config.maxBackupAgeSeconds))
   finish(report, started, now())
-  if (config.drillLog) await appendDrillLog(config.drillLog, report)
+  if (config.drillLog) await appendDrillLog(config.drillLog, report, config.runner.runUrl)
   await recordEvidence(ctx, report)
   return report
 }
@@ -191,7 +191,7 @@ async function drillSelected(ctx: ModeContext, selection: Selection): Promise<Re
  */
 async function recordEvidence({ config, log, now }: ModeContext, report: Report): Promise<void> {
   if (config.drillEvidence === 'none') return
-  if (!process.env.GITHUB_REPOSITORY) {
+  if (!config.runner.repository) {
     log.info(
       'drill-evidence: not a GitHub Actions run, so no tracking issue; the drill log holds the record',
     )
@@ -199,13 +199,18 @@ async function recordEvidence({ config, log, now }: ModeContext, report: Report)
   }
   const auto: { refused?: IssuesRefused } = {}
   const check = await runCheck('evidence', async () => {
-    const settings = evidenceSettings({
-      token: config.githubToken,
-      title: config.drillIssueTitle,
-      author: config.drillEvidenceAuthor,
-    })
+    const settings = evidenceSettings(
+      {
+        token: config.githubToken,
+        title: config.drillIssueTitle,
+        author: config.drillEvidenceAuthor,
+      },
+      config.runner,
+    )
     const { issueNumber, commentUrl, reopened, created } = await log
-      .group('Drill evidence', () => recordDrill(drillRecord(report), settings, log))
+      .group('Drill evidence', () =>
+        recordDrill(drillRecord(report, config.runner.runUrl), settings, log),
+      )
       .catch((err: unknown) => {
         if (err instanceof IssuesRefused && config.drillEvidence === 'auto') auto.refused = err
         throw err
@@ -228,7 +233,10 @@ async function recordEvidence({ config, log, now }: ModeContext, report: Report)
 }
 
 /** What a drill leaves on record: in the drill log, and in the tracking issue. */
-export function drillRecord(report: Report): DrillRecord & { artifact: Report['artifact'] | null } {
+export function drillRecord(
+  report: Report,
+  run: string | null,
+): DrillRecord & { artifact: Report['artifact'] | null } {
   return {
     date: report.finishedAt,
     ok: report.ok,
@@ -246,13 +254,17 @@ export function drillRecord(report: Report): DrillRecord & { artifact: Report['a
     artifact: report.artifact ?? null,
     checks: Object.fromEntries(report.checks.map((c) => [c.name, c.ok])),
     failed: report.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`),
-    run: runUrl(),
+    run,
   }
 }
 
 /** One JSON line per drill: the runbook's "log drill completion date". */
-export async function appendDrillLog(file: string, report: Report): Promise<void> {
-  const record = drillRecord(report)
+export async function appendDrillLog(
+  file: string,
+  report: Report,
+  run: string | null,
+): Promise<void> {
+  const record = drillRecord(report, run)
   try {
     await fs.mkdir(path.dirname(file), { recursive: true })
     const handle = await fs.open(file, 'a', 0o600)
@@ -270,11 +282,4 @@ export async function appendDrillLog(file: string, report: Report): Promise<void
     )
   }
   report.drillLog = file
-}
-
-function runUrl(): string | null {
-  const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID } = process.env
-  return GITHUB_SERVER_URL && GITHUB_REPOSITORY && GITHUB_RUN_ID
-    ? `${GITHUB_SERVER_URL}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}`
-    : null
 }

@@ -102,8 +102,7 @@ export function judge(
 }
 
 /** A path as the repository sees it, for annotations on the diff. */
-function repoPath(absolute: string): string {
-  const root = process.env.GITHUB_WORKSPACE || process.cwd()
+function repoPath(absolute: string, root: string): string {
   return path.relative(root, absolute).split(path.sep).join('/')
 }
 
@@ -177,7 +176,7 @@ export async function runGate(
   for (const p of results.problems.slice(0, MAX_ANNOTATIONS)) {
     if (!p.file) continue
     log.annotate?.('error', p.message || KIND_TITLE[p.kind], {
-      file: repoPath(path.resolve(run.rootdir ?? cwd, p.file)),
+      file: repoPath(path.resolve(run.rootdir ?? cwd, p.file), config.runner.workspace),
       line: p.line ?? undefined,
       title: `Security gate: ${p.name} ${KIND_TITLE[p.kind]}`,
     })
@@ -252,7 +251,7 @@ async function cspInto(report: Report, config: Config, log: Log): Promise<void> 
         'warning',
         f.directive === POLICY ? f.problem : `${f.directive} ${f.problem}`,
         {
-          file: repoPath(path.resolve(file)),
+          file: repoPath(path.resolve(file), config.runner.workspace),
           line: f.line || undefined,
           title:
             f.severity === 'fail'

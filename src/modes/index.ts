@@ -24,12 +24,15 @@ const MODES = { backup, verify, drill, gate, restore, smoke }
  */
 async function drillAge(config: Config, log: Log, at: Date, report: Report) {
   const maxDays = config.maxDrillAgeDays!
-  if (process.env.GITHUB_REPOSITORY && config.drillEvidence !== 'none') {
-    const settings = evidenceSettings({
-      token: config.githubToken,
-      title: config.drillIssueTitle,
-      author: config.drillEvidenceAuthor,
-    })
+  if (config.runner.repository && config.drillEvidence !== 'none') {
+    const settings = evidenceSettings(
+      {
+        token: config.githubToken,
+        title: config.drillIssueTitle,
+        author: config.drillEvidenceAuthor,
+      },
+      config.runner,
+    )
     let history
     try {
       history = await drillHistory(settings, log)
@@ -78,7 +81,7 @@ async function drillLogInstead(
   report: Report,
   refused: IssuesRefused,
 ): Promise<Check> {
-  const event = process.env.GITHUB_EVENT_NAME ?? ''
+  const event = config.runner.eventName
   if (/^pull_request/.test(event) || event === 'merge_group') {
     throw new UserError(
       `${refused.message} (drill-evidence: auto reads no drill log instead in a ${event} run, whose files a pull request can write)`,

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { cleanups, removeOnInterrupt } from '../util/cleanup.js'
-import { Inputs } from '../options/config.js'
+import { Inputs } from '../options/inputs.js'
 import type { Database } from '../engines/engine.js'
 import { createEngine } from '../engines/index.js'
 import { describeError, UserError } from '../util/errors.js'

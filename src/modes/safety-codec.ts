@@ -1,6 +1,7 @@
 import * as path from 'node:path'
 import { ageRecipientOf, type Compression, type Encryption } from '../codec/index.js'
-import { Inputs, type Config } from '../options/config.js'
+import { type Config } from '../options/config.js'
+import { Inputs } from '../options/inputs.js'
 import type { Manifest } from '../manifest/manifest.js'
 
 /** How the safety backup before a restore is written, and how the plan and the undo describe it. */

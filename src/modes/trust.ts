@@ -7,7 +7,8 @@
 import * as path from 'node:path'
 import type { Check } from '../checks/checks.js'
 import type { EncryptionKind } from '../codec/index.js'
-import { Inputs, type Config } from '../options/config.js'
+import { type Config } from '../options/config.js'
+import { Inputs } from '../options/inputs.js'
 import { checkSignature } from '../manifest/signature.js'
 import type { BackupEntry } from '../store/local.js'
 

@@ -38,7 +38,7 @@ export async function selectBackup({ config, log }: ModeContext) {
         'backup-file: cannot be combined with download-artifact, which takes a backup artifact (artifact-id, or the newest the backup job made). Fix: remove one of them.',
       )
     }
-    const settings = artifactSettings(config.artifactName, config.githubToken)
+    const settings = artifactSettings(config.artifactName, config.githubToken, config.runner)
     const download = await scratchDownload(config.scratchDir, 'omniai-artifact-')
     release = download.release
     ;({ artifact, dir, skipped } = await download.fill(() =>

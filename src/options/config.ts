@@ -2,7 +2,6 @@
  * Every input, parsed and validated once. The rest of the code reads this typed Config and
  * never the raw inputs. Names match action.yml; the CLI takes the same names as --flags.
  */
-import * as os from 'node:os'
 import * as path from 'node:path'
 import type { EngineName } from '../engines/engine.js'
 import {
@@ -22,225 +21,8 @@ import {
   type VerifyKey,
 } from '../manifest/signature.js'
 
-export enum Inputs {
-  Mode = 'mode',
-  Engine = 'engine',
-  ConnectionString = 'connection-string',
-  BackupDir = 'backup-dir',
-  BackupFile = 'backup-file',
-  Prefix = 'prefix',
-  ConversationsTable = 'conversations-table',
-  AuditTable = 'audit-table',
-  SpotCheckCount = 'spot-check-count',
-  DrillLog = 'drill-log',
-  MaxBackupAge = 'max-backup-age',
-  MaxRestoreSeconds = 'max-restore-seconds',
-  ReportFile = 'report-file',
-  ScratchDir = 'scratch-dir',
-  GateMarkers = 'gate-markers',
-  GateCommand = 'gate-command',
-  GateWorkingDirectory = 'gate-working-directory',
-  GateMinTests = 'gate-min-tests',
-  GateAfterDrill = 'gate-after-drill',
-  RestoreConnectionString = 'restore-connection-string',
-  PgBinDir = 'pg-bin-dir',
-  Jobs = 'jobs',
-  Retention = 'retention',
-  KeepDaily = 'keep-daily',
-  KeepWeekly = 'keep-weekly',
-  RetentionTimeZone = 'retention-time-zone',
-  UploadArtifact = 'upload-artifact',
-  DownloadArtifact = 'download-artifact',
-  ArtifactName = 'artifact-name',
-  GithubToken = 'github-token',
-  Confirm = 'confirm',
-  DrillEvidence = 'drill-evidence',
-  DrillIssueTitle = 'drill-issue-title',
-  DrillEvidenceAuthor = 'drill-evidence-author',
-  MaxDrillAge = 'max-drill-age',
-  Encryption = 'encryption',
-  Compression = 'compression',
-  AgeRecipients = 'age-recipients',
-  AgeIdentity = 'age-identity',
-  AgePassphrase = 'age-passphrase',
-  GpgRecipient = 'gpg-recipient',
-  GpgPassphrase = 'gpg-passphrase',
-  GpgHomedir = 'gpg-homedir',
-  AllowUnencryptedArtifact = 'allow-unencrypted-artifact',
-  CspFile = 'csp-file',
-  CspStrict = 'csp-strict',
-  SmokeUrl = 'smoke-url',
-  SmokeHealthPath = 'smoke-health-path',
-  SmokeTimeout = 'smoke-timeout',
-  SmokeLoginPath = 'smoke-login-path',
-  SmokeLoginBody = 'smoke-login-body',
-  SmokeTokenField = 'smoke-token-field',
-  SmokeConversationsPath = 'smoke-conversations-path',
-  SmokeRequireConversations = 'smoke-require-conversations',
-  DryRun = 'dry-run',
-  StopCommand = 'stop-command',
-  StartCommand = 'start-command',
-  AllowActiveSessions = 'allow-active-sessions',
-  AllowUnencryptedSafetyBackup = 'allow-unencrypted-safety-backup',
-  BackupWorkflow = 'backup-workflow',
-  ArtifactId = 'artifact-id',
-  SigningKey = 'signing-key',
-  VerifyKey = 'verify-key',
-  Storage = 'storage',
-  S3Endpoint = 's3-endpoint',
-  S3Region = 's3-region',
-  S3PathStyle = 's3-path-style',
-  S3AccessKeyId = 's3-access-key-id',
-  S3SecretAccessKey = 's3-secret-access-key',
-  S3SessionToken = 's3-session-token',
-  S3ObjectLock = 's3-object-lock',
-}
-
-export const MODES = ['backup', 'verify', 'drill', 'gate', 'restore', 'smoke'] as const
-export type Mode = (typeof MODES)[number]
-
-/**
- * What the code knows of an input besides its name (the name is the Inputs member; its
- * description is in action.yml, whose defaults __tests__/docs.test.ts holds to these).
- */
-export interface InputSpec {
-  /** As action.yml declares it: the runner passes it for every input the step does not set. */
-  default: string
-  /** The modes that read it. Set (not empty, not the default) in any other mode, it is warned about. */
-  modes: readonly Mode[]
-  /** Read by every mode as well when this input is set (max-drill-age reads the drill records). */
-  also?: Inputs
-  /**
-   * Masked in logs, never on argv, never inherited by a child. src/util/secrets.ts keeps the list
-   * itself (the entry needs it before it loads this file); a test holds the two equal.
-   */
-  secret?: true
-}
-
-const ALL = MODES
-/** Modes that read or write backups. */
-const STORED = ['backup', 'verify', 'drill', 'restore'] as const
-/** Modes that read a backup. */
-const READS = ['verify', 'drill', 'restore'] as const
-/** The gate runs on its own and after a drill (gate-after-drill). */
-const GATE = ['gate', 'drill'] as const
-const SMOKE = ['drill', 'restore', 'smoke'] as const
-
-/** Every input: one row each. */
-export const INPUTS: Record<Inputs, InputSpec> = {
-  [Inputs.Mode]: { default: '', modes: ALL },
-  [Inputs.Engine]: { default: '', modes: STORED },
-  [Inputs.ConnectionString]: {
-    default: 'omniai.db',
-    modes: ['backup', 'drill', 'restore'],
-    secret: true,
-  },
-  [Inputs.BackupDir]: { default: 'backups', modes: STORED, also: Inputs.MaxDrillAge },
-  [Inputs.BackupFile]: { default: '', modes: READS },
-  [Inputs.Prefix]: { default: 'omniai', modes: ['backup', 'restore'] },
-  [Inputs.ConversationsTable]: { default: 'conversations', modes: ['backup', 'restore'] },
-  [Inputs.AuditTable]: { default: 'audit_logs', modes: ['backup', 'restore'] },
-  [Inputs.SpotCheckCount]: { default: '5', modes: ['backup', 'restore'] },
-  [Inputs.DrillLog]: { default: '', modes: ['drill'], also: Inputs.MaxDrillAge },
-  [Inputs.MaxBackupAge]: { default: '', modes: ['verify', 'drill'] },
-  [Inputs.MaxRestoreSeconds]: { default: '', modes: ['drill'] },
-  [Inputs.ReportFile]: { default: '', modes: ALL },
-  [Inputs.ScratchDir]: { default: '', modes: [...STORED, 'gate'] },
-  [Inputs.GateMarkers]: { default: 'security or csrf', modes: GATE },
-  [Inputs.GateCommand]: { default: 'pytest', modes: GATE },
-  [Inputs.GateWorkingDirectory]: { default: '.', modes: GATE },
-  [Inputs.GateMinTests]: { default: '1', modes: GATE },
-  [Inputs.GateAfterDrill]: { default: 'false', modes: ['drill'] },
-  [Inputs.RestoreConnectionString]: { default: '', modes: ['drill'], secret: true },
-  [Inputs.PgBinDir]: { default: '', modes: STORED },
-  [Inputs.Jobs]: { default: '1', modes: STORED },
-  [Inputs.Retention]: { default: 'apply', modes: ['backup'] },
-  [Inputs.KeepDaily]: { default: '14', modes: ['backup'] },
-  [Inputs.KeepWeekly]: { default: '12', modes: ['backup'] },
-  [Inputs.RetentionTimeZone]: { default: 'UTC', modes: ['backup'] },
-  [Inputs.UploadArtifact]: { default: 'false', modes: ['backup'] },
-  [Inputs.DownloadArtifact]: { default: 'false', modes: READS },
-  [Inputs.ArtifactName]: { default: 'omniai-backup', modes: STORED },
-  [Inputs.GithubToken]: { default: '${{ github.token }}', modes: ALL, secret: true },
-  [Inputs.Confirm]: { default: '', modes: ['restore'] },
-  [Inputs.DrillEvidence]: { default: 'auto', modes: ['drill'], also: Inputs.MaxDrillAge },
-  [Inputs.DrillIssueTitle]: {
-    default: 'OmniAI restore drills',
-    modes: ['drill'],
-    also: Inputs.MaxDrillAge,
-  },
-  [Inputs.DrillEvidenceAuthor]: {
-    default: 'github-actions[bot]',
-    modes: ['drill'],
-    also: Inputs.MaxDrillAge,
-  },
-  [Inputs.MaxDrillAge]: { default: '', modes: ALL },
-  [Inputs.Encryption]: { default: 'none', modes: ['backup'] },
-  [Inputs.Compression]: { default: 'none', modes: ['backup'] },
-  [Inputs.AgeRecipients]: { default: '', modes: ['backup'] },
-  [Inputs.AgeIdentity]: { default: '', modes: READS, secret: true },
-  [Inputs.AgePassphrase]: { default: '', modes: STORED, secret: true },
-  [Inputs.GpgRecipient]: { default: '', modes: ['backup'] },
-  [Inputs.GpgPassphrase]: { default: '', modes: STORED, secret: true },
-  [Inputs.GpgHomedir]: { default: '', modes: STORED },
-  [Inputs.AllowUnencryptedArtifact]: { default: 'false', modes: ['backup'] },
-  [Inputs.CspFile]: { default: '', modes: ['gate'] },
-  [Inputs.CspStrict]: { default: 'false', modes: ['gate'] },
-  [Inputs.SmokeUrl]: { default: '', modes: SMOKE },
-  [Inputs.SmokeHealthPath]: { default: '', modes: SMOKE },
-  [Inputs.SmokeTimeout]: { default: '120', modes: SMOKE },
-  [Inputs.SmokeLoginPath]: { default: '', modes: SMOKE },
-  [Inputs.SmokeLoginBody]: { default: '', modes: SMOKE, secret: true },
-  [Inputs.SmokeTokenField]: { default: '', modes: SMOKE },
-  [Inputs.SmokeConversationsPath]: { default: '', modes: SMOKE },
-  [Inputs.SmokeRequireConversations]: { default: 'false', modes: SMOKE },
-  [Inputs.DryRun]: { default: 'false', modes: ['restore'] },
-  [Inputs.StopCommand]: { default: '', modes: ['restore'] },
-  [Inputs.StartCommand]: { default: '', modes: ['restore'] },
-  [Inputs.AllowActiveSessions]: { default: 'false', modes: ['restore'] },
-  [Inputs.AllowUnencryptedSafetyBackup]: { default: 'false', modes: ['restore'] },
-  [Inputs.BackupWorkflow]: { default: '', modes: READS },
-  [Inputs.ArtifactId]: { default: '', modes: READS },
-  [Inputs.SigningKey]: { default: '', modes: ['backup', 'restore'], secret: true },
-  [Inputs.VerifyKey]: { default: '', modes: READS },
-  [Inputs.Storage]: { default: '', modes: STORED },
-  [Inputs.S3Endpoint]: { default: '', modes: STORED },
-  [Inputs.S3Region]: { default: '', modes: STORED },
-  [Inputs.S3PathStyle]: { default: 'auto', modes: STORED },
-  [Inputs.S3AccessKeyId]: { default: '', modes: STORED },
-  [Inputs.S3SecretAccessKey]: { default: '', modes: STORED, secret: true },
-  [Inputs.S3SessionToken]: { default: '', modes: STORED, secret: true },
-  [Inputs.S3ObjectLock]: { default: 'off', modes: ['backup'] },
-}
-
-export const DEFAULTS = Object.fromEntries(
-  Object.entries(INPUTS).map(([input, spec]) => [input, spec.default]),
-) as Record<Inputs, string>
-
-/**
- * The inputs set in this step that `mode` does not read, each as a warning: a misplaced input
- * or a wrong mode must not pass silently. The runner passes every input action.yml declares,
- * with its default when the step does not set it, so an input counts as set only when it is
- * neither empty nor its default. An expression default (the token's) reaches the action
- * expanded, so whether it was set cannot be told: it is never warned about.
- */
-export function ignoredInputs(get: (input: Inputs) => string, mode: Mode): string[] {
-  const isSet = (input: Inputs) => {
-    const value = get(input).trim()
-    return value !== '' && value !== INPUTS[input].default
-  }
-  const warnings: string[] = []
-  for (const input of Object.values(Inputs)) {
-    const { modes, also, default: initial } = INPUTS[input]
-    if (modes.includes(mode) || initial.startsWith('${{')) continue
-    if (!isSet(input) || (also && isSet(also))) continue
-    const users = `${modes.join(', ')}${also ? `, and by any mode with ${also}` : ''}`
-    warnings.push(
-      `${input}: set, but mode ${mode} does not use it (used by ${users}). Fix: remove ${input} from this step, or check the input's name and the mode.`,
-    )
-  }
-  return warnings
-}
+import { readRunnerContext, type RunnerContext } from './context.js'
+import { DEFAULTS, ignoredInputs, Inputs, MODES, type Mode } from './inputs.js'
 
 /** The page the gate's CSP check reads when csp-file is not set (OmniAI's front end). */
 export const DEFAULT_CSP_FILE = 'frontend/index.html'
@@ -249,6 +31,8 @@ export const ENGINES: readonly EngineName[] = ['sqlite', 'postgres']
 
 export interface Config {
   mode: Mode
+  /** The runner's environment, read once (options/context.ts). */
+  runner: RunnerContext
   /** Inputs set that this mode does not read: one warning each (ignoredInputs). */
   ignoredInputs: string[]
   engine: EngineName
@@ -624,7 +408,7 @@ export function parseConfig(
   }
   const backupDir = read(Inputs.BackupDir)
   const drillLogText = read(Inputs.DrillLog)
-  const temp = env.RUNNER_TEMP || os.tmpdir()
+  const runner = readRunnerContext(env)
   const maxAge = read(Inputs.MaxBackupAge)
   const maxRestore = read(Inputs.MaxRestoreSeconds)
   const gateAfterDrill = bool(read(Inputs.GateAfterDrill), Inputs.GateAfterDrill)
@@ -635,6 +419,7 @@ export function parseConfig(
   }
   return {
     mode,
+    runner,
     ignoredInputs: ignoredInputs(get, mode),
     engine,
     engineExplicit: engineText !== '',
@@ -651,10 +436,10 @@ export function parseConfig(
     maxRestoreSeconds: maxRestore ? seconds(maxRestore, Inputs.MaxRestoreSeconds) : null,
     reportFile:
       read(Inputs.ReportFile) ||
-      (env.RUNNER_TEMP
-        ? path.join(env.RUNNER_TEMP, 'omniai-backup-report.json')
+      (runner.runnerTemp
+        ? path.join(runner.runnerTemp, 'omniai-backup-report.json')
         : 'omniai-backup-report.json'),
-    scratchDir: read(Inputs.ScratchDir) || temp,
+    scratchDir: read(Inputs.ScratchDir) || runner.temp,
     gateMarkers: read(Inputs.GateMarkers),
     gateCommand: splitCommand(read(Inputs.GateCommand), Inputs.GateCommand),
     gateWorkingDirectory: read(Inputs.GateWorkingDirectory),

@@ -1,6 +1,6 @@
 import type { Check } from '../checks/checks.js'
 import { formatSeconds } from '../checks/checks.js'
-import type { Mode } from '../options/config.js'
+import type { Mode } from '../options/inputs.js'
 import type { EngineName } from '../engines/engine.js'
 import { renderRetention, type RetentionRow } from '../store/retention.js'
 import type { JUnitEntry } from '../gate/junit.js'

@@ -9,6 +9,7 @@
  */
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
+import type { RunnerContext } from '../options/context.js'
 import { UserError } from '../util/errors.js'
 import { githubRequest, type GitHubResponse, type Refusal } from '../github/api.js'
 import type { Log } from '../util/log.js'
@@ -73,20 +74,19 @@ export function isEnterpriseServer(serverUrl: string): boolean {
 export function artifactSettings(
   name: string,
   token: string,
-  env: NodeJS.ProcessEnv = process.env,
+  runner: RunnerContext,
 ): ArtifactSettings {
   if (!token) {
     throw new UserError(
       'github-token: empty. Fix: leave github-token at its default (${{ github.token }}) or pass a token with actions: read (and write, to upload).',
     )
   }
-  const [owner, repo] = (env.GITHUB_REPOSITORY ?? '').split('/')
-  if (!owner || !repo) {
+  if (!runner.repository) {
     throw new UserError(
       'upload-artifact / download-artifact: GITHUB_REPOSITORY is not set, so this is not a GitHub Actions run. Fix: use backup-dir for local backups outside Actions.',
     )
   }
-  const server = env.GITHUB_SERVER_URL || 'https://github.com'
+  const server = runner.serverUrl
   if (isEnterpriseServer(server)) {
     throw new UserError(
       `upload-artifact / download-artifact: ${server} is GitHub Enterprise Server, where GitHub's artifact service that this action uses (the one of upload-artifact@v4 and download-artifact@v4) is not supported. Fix: keep the backups in backup-dir (a folder on a self-hosted runner) or in an S3-compatible bucket (storage: s3://bucket/prefix), and remove upload-artifact / download-artifact.`,
@@ -95,11 +95,10 @@ export function artifactSettings(
   return {
     name,
     token,
-    owner,
-    repo,
-    apiUrl: (env.GITHUB_API_URL || 'https://api.github.com').replace(/\/$/, ''),
-    ...(env.GITHUB_REPOSITORY_ID ? { repositoryId: env.GITHUB_REPOSITORY_ID } : {}),
-    ...(env.GITHUB_EVENT_PATH ? { eventPath: env.GITHUB_EVENT_PATH } : {}),
+    ...runner.repository,
+    apiUrl: runner.apiUrl,
+    ...(runner.repositoryId ? { repositoryId: runner.repositoryId } : {}),
+    ...(runner.eventPath ? { eventPath: runner.eventPath } : {}),
   }
 }
 

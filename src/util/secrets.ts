@@ -7,7 +7,7 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import type { Inputs } from '../options/config.js'
+import type { Inputs } from '../options/inputs.js'
 
 /** Inputs that hold a secret: masked in logs, never on argv, never inherited by a child. */
 export const SECRET_INPUTS = [
