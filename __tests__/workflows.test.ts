@@ -138,7 +138,7 @@ describe('actionlint', () => {
 // The action's inputs and outputs as the workflows use them
 
 describe('workflows use the action as action.yml declares it', () => {
-  const action = asMap(parseYaml(readFileSync(join(root, 'action.yml'), 'utf8'), 'action.yml'))
+  const action = actionYml('')!
   const inputs = asMap(action.inputs)
   const outputs = asMap(action.outputs)
   const requiredInputs = Object.keys(inputs).filter((k) => asMap(inputs[k]).required === 'true')
@@ -149,14 +149,44 @@ describe('workflows use the action as action.yml declares it', () => {
   })
   const actionSteps = workflows.flatMap((w) =>
     w.jobs.flatMap((job) =>
-      job.steps.filter((s) => isThisAction(s.uses)).map((s) => ({ file: w.name, job, ...s })),
+      job.steps
+        .filter((s) => isThisAction(s.uses))
+        .map((s) => ({ file: w.name, job, action: actionOf(s.uses)!, ...s })),
     ),
   )
+  /** The file a step's action is declared in, for the messages. */
+  const ymlOf = (a: string) => (a === '' ? 'action.yml' : `${a}/action.yml`)
 
-  it('reads action.yml', () => {
+  it("reads action.yml and each sub-action's", () => {
     expect(Object.keys(inputs)).toEqual(expect.arrayContaining(['mode', 'connection-string']))
     expect(Object.keys(outputs)).toEqual(expect.arrayContaining(['ok', 'sha256', 'report']))
     expect(requiredInputs).toEqual(['mode'])
+    for (const mode of MODES) {
+      const sub = actionYml(mode)
+      expect(sub, ymlOf(mode)).not.toBeNull()
+      // The job is the path: no `mode` input, nothing required.
+      expect(Object.keys(asMap(sub!.inputs)), mode).not.toContain('mode')
+      const required = Object.entries(asMap(sub!.inputs)).filter(
+        ([, v]) => asMap(v).required === 'true',
+      )
+      expect(required, mode).toEqual([])
+      expect(Object.keys(asMap(sub!.outputs)), mode).toEqual(
+        expect.arrayContaining(['ok', 'report']),
+      )
+    }
+  })
+
+  it('knows a sub-action by its path, local or remote, whatever the ref', () => {
+    expect(actionOf('./')).toBe('')
+    expect(actionOf('omniai/omniai-backups@v1')).toBe('')
+    expect(actionOf('./drill')).toBe('drill')
+    expect(actionOf('./restore/')).toBe('restore')
+    expect(actionOf('omniai/omniai-backups/gate@v1')).toBe('gate')
+    expect(actionOf(`omniai/omniai-backups/smoke@${'0'.repeat(40)}`)).toBe('smoke')
+    expect(actionOf('actions/checkout@v7')).toBeNull()
+    expect(actionOf('omniai/omniai-backups-fork/drill@v1')).toBeNull()
+    expect(modeOf('backup', { mode: 'drill' })).toBe('backup')
+    expect(modeOf('', { mode: 'drill' })).toBe('drill')
   })
 
   it.each(EXPECTED_WORKFLOWS)('%s runs the action', (name) => {
@@ -167,14 +197,21 @@ describe('workflows use the action as action.yml declares it', () => {
     const problems: string[] = []
     for (const step of actionSteps) {
       const where = `${step.file} job ${step.job.id} step ${step.id ?? `#${step.index + 1}`}`
+      const yml = actionYml(step.action)
+      if (yml === null) {
+        problems.push(`${where}: ${step.uses} is none of ./ and ./${MODES.join(', ./')}`)
+        continue
+      }
+      const declared = asMap(yml.inputs)
       for (const key of Object.keys(step.with)) {
-        if (!(key in inputs))
-          problems.push(`${where}: input "${key}" is not declared in action.yml`)
+        if (!(key in declared))
+          problems.push(`${where}: input "${key}" is not declared in ${ymlOf(step.action)}`)
       }
-      for (const key of requiredInputs) {
-        if (!(key in step.with)) problems.push(`${where}: required input "${key}" is missing`)
+      for (const [key, spec] of Object.entries(declared)) {
+        if (asMap(spec).required === 'true' && !(key in step.with))
+          problems.push(`${where}: required input "${key}" is missing`)
       }
-      const mode = step.with.mode
+      const mode = modeOf(step.action, step.with)
       if (typeof mode === 'string' && !mode.includes('${{') && !MODES.includes(mode)) {
         problems.push(`${where}: mode "${mode}" is not one of ${MODES.join(', ')}`)
       }
@@ -187,16 +224,19 @@ describe('workflows use the action as action.yml declares it', () => {
     let references = 0
     for (const w of workflows) {
       for (const job of w.jobs) {
-        const actionIds = new Set(
-          job.steps.filter((s) => isThisAction(s.uses) && s.id).map((s) => s.id),
+        const actionIds = new Map(
+          job.steps
+            .filter((s) => isThisAction(s.uses) && s.id)
+            .map((s) => [s.id!, actionOf(s.uses)!] as const),
         )
         for (const text of strings(job.node)) {
           for (const ref of outputReferences(text)) {
-            if (!actionIds.has(ref.step)) continue
+            const a = actionIds.get(ref.step)
+            if (a === undefined) continue
             references++
-            if (!(ref.output in outputs)) {
+            if (!(ref.output in asMap(actionYml(a)?.outputs))) {
               problems.push(
-                `${w.name} job ${job.id}: steps.${ref.step}.outputs.${ref.output} is not declared in action.yml`,
+                `${w.name} job ${job.id}: steps.${ref.step}.outputs.${ref.output} is not declared in ${ymlOf(a)}`,
               )
             }
           }
@@ -205,6 +245,42 @@ describe('workflows use the action as action.yml declares it', () => {
     }
     expect(problems).toEqual([])
     expect(references).toBeGreaterThan(0)
+  })
+
+  it('the examples use the sub-actions, not the root action with mode', () => {
+    const examples = actionSteps.filter((s) => s.file.startsWith('example-'))
+    expect(examples.length).toBeGreaterThan(5)
+    expect(
+      examples
+        .filter((s) => s.action === '')
+        .map((s) => `${s.file} job ${s.job.id}: ${s.uses} with mode ${String(s.with.mode)}`),
+    ).toEqual([])
+  })
+
+  it("CI's `uses: ./` job runs every sub-action, and the root action, on every OS of its matrix", () => {
+    const ci = workflows.find((w) => w.name === 'ci.yml')!
+    const local = ci.jobs.filter((j) =>
+      j.steps.some((s) => s.uses !== undefined && s.uses.startsWith('./')),
+    )
+    expect(local.map((j) => j.id)).toEqual(['action'])
+    const [job] = local
+    const os = asMap(asMap(asMap(job.node).strategy).matrix).os
+    expect(os).toEqual(expect.arrayContaining(['ubuntu-latest', 'macos-latest', 'windows-latest']))
+    const steps = job.steps.filter((s) => isThisAction(s.uses))
+    // A step limited to some runners does not count for every OS.
+    const onEveryOs = steps.filter(
+      (s) => !/\b(matrix\.os|runner\.os|runner\.arch)\b/.test(s.if ?? ''),
+    )
+    const ran = (action: string) => onEveryOs.filter((s) => s.uses === `./${action}`).length
+    expect(MODES.filter((m) => ran(m) === 0)).toEqual([])
+    // v1: the root action, its job chosen by mode, still runs backup, verify and drill.
+    const rootModes = onEveryOs.filter((s) => s.uses === './').map((s) => s.with.mode)
+    expect(rootModes).toEqual(expect.arrayContaining(['backup', 'verify', 'drill']))
+    // The restore is a dry run: it must never replace the demo database it was given.
+    const restores = steps.filter((s) => actionOf(s.uses) === 'restore')
+    expect(restores.map((s) => [s.with['dry-run'], typeof s.with.confirm])).toEqual(
+      restores.map(() => ['true', 'string']),
+    )
   })
 
   it('never interpolates ${{ }} into a run script (values go through env:)', () => {
@@ -251,10 +327,12 @@ interface Need {
 /** Granted scopes, or 'undeclared' when neither the job nor the workflow sets `permissions:`. */
 type Grant = Map<string, Level | 'none'> | 'undeclared'
 
-/** An input's default in action.yml (read when first asked: the YAML reader is defined below). */
-function actionDefault(input: string): string {
-  const action = asMap(parseYaml(readFileSync(join(root, 'action.yml'), 'utf8'), 'action.yml'))
-  const value = asMap(asMap(action.inputs)[input]).default
+/**
+ * An input's default in the action.yml of the root action ('') or of a sub-action; '' when it
+ * does not declare the input (read when first asked: the YAML reader is defined below).
+ */
+function actionDefault(input: string, action = ''): string {
+  const value = asMap(asMap(actionYml(action)?.inputs)[input]).default
   return typeof value === 'string' ? value : ''
 }
 
@@ -273,6 +351,8 @@ const isJobToken = (value: string) =>
  * unless drill-evidence is none: then the drill log); download-artifact lists and downloads
  * artifacts through the REST API (actions: read). Uploading an artifact and the Actions cache use
  * the runner's own token and need nothing. A github-token from a secret carries its own rights.
+ * The job is the sub-action's (`omniai/omniai-backups/drill@v1`, `./drill`), else the root
+ * action's `mode`; an input left out takes that action.yml's default.
  */
 function needsOf(step: { uses?: string; with: YamlMap }): Need[] {
   const uses = step.uses ?? ''
@@ -281,12 +361,13 @@ function needsOf(step: { uses?: string; with: YamlMap }): Need[] {
       ? [{ scope: 'contents', level: 'read', why: 'actions/checkout' }]
       : []
   }
-  if (!isThisAction(uses)) return []
+  const action = actionOf(uses)
+  if (action === null) return []
   const input = (name: string) =>
-    name in step.with ? step.with[name] : (actionDefault(name) as YamlValue)
+    name in step.with ? step.with[name] : (actionDefault(name, action) as YamlValue)
   if (!isJobToken(text(input('github-token')))) return []
   const needs: Need[] = []
-  const mode = input('mode')
+  const mode = action === '' ? input('mode') : action
   const evidence = input('drill-evidence')
   const records = isExpression(evidence) || text(evidence) !== 'none'
   if ((isExpression(mode) || text(mode) === 'drill') && records) {
@@ -462,6 +543,77 @@ describe("the job's token", () => {
     ])
   })
 
+  it('catches a sub-action step that lacks a permission its job needs (positive control)', () => {
+    // The job comes from the path: no `mode:` in sight, and the drill still needs issues: write.
+    const snippet = [
+      'jobs:',
+      '  drill:',
+      '    runs-on: ubuntu-latest',
+      '    permissions:',
+      '      contents: read',
+      '    steps:',
+      '      - uses: actions/checkout@v7',
+      '      - uses: omniai/omniai-backups/drill@v1',
+      '        with:',
+      '          backup-dir: backups',
+      '  local:',
+      '    runs-on: ubuntu-latest',
+      '    permissions: { contents: read }',
+      '    steps:',
+      '      - uses: ./drill',
+      '      - uses: ./verify',
+      '        with:',
+      '          download-artifact: true',
+      '  gate:',
+      '    runs-on: ubuntu-latest',
+      '    permissions: {}',
+      '    steps:',
+      `      - uses: omniai/omniai-backups/gate@${'a'.repeat(40)} # v1.2.3`,
+      '        with:',
+      '          max-drill-age: 100',
+      '  smoke:',
+      '    runs-on: ubuntu-latest',
+      '    permissions: {}',
+      '    steps:',
+      '      - uses: ./smoke',
+      '        with: { max-drill-age: 30, drill-evidence: issue }',
+    ].join('\n')
+    const jobs = tokenJobs(parseYaml(snippet, 'control.yml'), 'control.yml')
+    expect(jobs.flatMap(missingPermissions)).toEqual([
+      'control.yml job drill: a drill with drill-evidence needs issues: write, granted none',
+      'control.yml job local: a drill with drill-evidence needs issues: write, granted none',
+      'control.yml job local: download-artifact needs actions: read, granted none',
+      'control.yml job gate: max-drill-age needs issues: read, granted none',
+      'control.yml job smoke: max-drill-age needs issues: read, granted none',
+    ])
+    // The same jobs with what they need granted pass.
+    const granted = snippet
+      .replace('      contents: read', '      contents: read\n      issues: write')
+      .replace('{ contents: read }', '{ contents: read, issues: write, actions: read }')
+      .replaceAll('permissions: {}', 'permissions: { issues: read }')
+    expect(
+      tokenJobs(parseYaml(granted, 'granted.yml'), 'granted.yml').flatMap(missingPermissions),
+    ).toEqual([])
+  })
+
+  it('a sub-action runs its own job, whatever `mode:` says (negative control)', () => {
+    const sub = (uses: string, w: YamlMap) => needsOf({ uses, with: w })
+    // A backup needs nothing, even with a stray mode: drill (the declarations test reports the
+    // stray input; the action itself refuses it).
+    expect(sub('omniai/omniai-backups/backup@v1', { mode: 'drill' })).toEqual([])
+    expect(sub('./backup', { 'upload-artifact': 'true' })).toEqual([])
+    expect(sub('./drill', { 'drill-evidence': 'none' })).toEqual([])
+    expect(sub('./restore', { 'dry-run': 'true', confirm: 'omniai.db' })).toEqual([])
+    expect(sub('./gate', {})).toEqual([])
+    expect(sub('./smoke', { 'smoke-url': 'http://127.0.0.1:8000' })).toEqual([])
+    // Each sub-action's own defaults apply: drill-evidence auto in the drill's action.yml.
+    expect(actionDefault('drill-evidence', 'drill')).toBe('auto')
+    expect(actionDefault('github-token', 'drill')).toBe('${{ github.token }}')
+    expect(sub('omniai/omniai-backups/drill@v1', {})).toEqual([
+      { scope: 'issues', level: 'write', why: 'a drill with drill-evidence' },
+    ])
+  })
+
   it('needs nothing it should not (negative control)', () => {
     const step = (w: YamlMap) => needsOf({ uses: 'omniai/omniai-backups@v1', with: w })
     // Backups, uploads included, use the runner's own token; drill-evidence none keeps the
@@ -612,8 +764,46 @@ describe('releases', () => {
   })
 })
 
+/**
+ * Which of this repository's actions a `uses:` names: '' for the root action (`uses: ./` or
+ * `omniai/omniai-backups@<ref>`, its job from `with: mode`), the sub-action's folder for
+ * `uses: ./drill` or `omniai/omniai-backups/drill@<ref>` (its job from the path: it takes no
+ * `mode`), null for any other action. A folder that is not a sub-action is returned as written,
+ * for the declarations test to name.
+ */
+function actionOf(uses: string | undefined): string | null {
+  if (uses === undefined) return null
+  if (uses === './') return ''
+  const local = /^\.\/([\w.-]+)\/?$/.exec(uses)
+  if (local) return local[1]
+  const remote = /^omniai\/omniai-backups(?:\/([\w./-]+?))?\/?@/i.exec(uses)
+  if (remote) return remote[1] ?? ''
+  return null
+}
+
 function isThisAction(uses: string | undefined): boolean {
-  return uses === './' || /^omniai\/omniai-backups@/i.test(uses ?? '')
+  return actionOf(uses) !== null
+}
+
+/** The action.yml of '' (the root action) or of a sub-action, parsed once; null when none. */
+const actionYmls = new Map<string, YamlMap | null>()
+function actionYml(action: string): YamlMap | null {
+  if (!actionYmls.has(action)) {
+    const file = action === '' ? 'action.yml' : `${action}/action.yml`
+    let source: string | null = null
+    try {
+      source = readFileSync(join(root, file), 'utf8')
+    } catch {
+      // not an action of this repository
+    }
+    actionYmls.set(action, source === null ? null : asMap(parseYaml(source, file)))
+  }
+  return actionYmls.get(action)!
+}
+
+/** The job a step of this action runs: the sub-action's folder, or the root action's `mode`. */
+function modeOf(action: string, withInputs: YamlMap): YamlValue | undefined {
+  return action === '' ? withInputs.mode : action
 }
 
 interface Step {
@@ -621,6 +811,7 @@ interface Step {
   id?: string
   uses?: string
   run?: string
+  if?: string
   with: YamlMap
 }
 
@@ -630,7 +821,14 @@ function jobsOf(doc: YamlMap): { id: string; node: YamlValue; steps: Step[] }[] 
     const steps = (Array.isArray(rawSteps) ? rawSteps : []).map((raw, index): Step => {
       const s = asMap(raw)
       const str = (v: YamlValue | undefined) => (typeof v === 'string' ? v : undefined)
-      return { index, id: str(s.id), uses: str(s.uses), run: str(s.run), with: asMap(s.with) }
+      return {
+        index,
+        id: str(s.id),
+        uses: str(s.uses),
+        run: str(s.run),
+        if: str(s.if),
+        with: asMap(s.with),
+      }
     })
     return { id, node, steps }
   })
