@@ -129,7 +129,13 @@ async function build() {
     'node',
     '--strict',
     '--skipLibCheck',
+    '--resolveJsonModule',
+    '--esModuleInterop',
     path.join(ROOT, 'src', 'codec', 'index.ts'),
+    // Ambient declarations the import chain may need (src/types/*.d.ts).
+    ...(await fs.readdir(path.join(ROOT, 'src', 'types')).catch(() => []))
+      .filter((f) => f.endsWith('.d.ts'))
+      .map((f) => path.join(ROOT, 'src', 'types', f)),
   ])
 }
 
@@ -217,6 +223,17 @@ async function main() {
         { wall: med(list, 'wall'), cpu: med(list, 'cpu'), rss: med(list, 'rss') },
       ]),
     )
+    // Throughput ratios round by round (the CLI and the codec ran back to back, on the same
+    // input), so a burst of load on the machine moves both sides of one ratio.
+    const perRound = (cli, ours) => median(cli.map((c, i) => c.wall / ours[i].wall))
+    if (compare) {
+      results[mib].ratios = {
+        encrypt: perRound(times.cliEnc, times.codecEnc),
+        encryptSync: perRound(times.cliEncSync, times.codecEnc),
+        decrypt: perRound(times.cliDec, times.codecDec),
+        decryptSync: perRound(times.cliDecSync, times.codecDec),
+      }
+    }
     for (const f of [input, cliAge, codecAge]) await fs.rm(f, { force: true })
   }
 
@@ -253,7 +270,22 @@ async function main() {
     row('copy: codec, no encryption', r.codecCopy) +
       '   (the floor: read, one sha256, write, fsync)',
   )
+  log('')
+  log(
+    `age ratio: codec throughput / age CLI throughput (same ${big} MiB input, same run, median of ${runs} back-to-back rounds; 1.00x = as fast as the CLI)`,
+  )
+  for (const [op, plain, synced] of [
+    ['encrypt', r.ratios.encrypt, r.ratios.encryptSync],
+    ['decrypt', r.ratios.decrypt, r.ratios.decryptSync],
+  ]) {
+    log(
+      `age ${op} ratio`.padEnd(34) +
+        `${fmt(plain)}x`.padStart(7) +
+        `   (${fmt(synced)}x against age CLI + sync)`,
+    )
+  }
   if (small > 0) {
+    log('')
     const s = results[small]
     log(
       `codec peak RSS at ${small} vs ${big} MiB: encode ${fmt(s.codecEnc.rss, 0)} vs ${fmt(r.codecEnc.rss, 0)} MiB, ` +
