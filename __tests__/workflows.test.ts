@@ -476,6 +476,52 @@ function readmeYamlBlocks(): { line: number; source: string }[] {
   return blocks
 }
 
+/** The steps of a README fragment, in the shapes tokenJobs reads. */
+function fragmentSteps(doc: YamlValue): YamlMap[] {
+  const of = (node: YamlValue | undefined): YamlMap[] => {
+    const steps = asMap(node).steps
+    return Array.isArray(steps) ? steps.map(asMap) : []
+  }
+  if (Array.isArray(doc)) return doc.map(asMap)
+  const map = asMap(doc)
+  if ('jobs' in map) return Object.values(asMap(map.jobs)).flatMap(of)
+  if ('steps' in map) return of(map)
+  if ('uses' in map) return [map]
+  return Object.values(map).flatMap(of)
+}
+
+describe("the README's YAML examples", () => {
+  const steps = readmeYamlBlocks().flatMap((b) =>
+    fragmentSteps(parseYaml(b.source, `README.md:${b.line}`))
+      .filter((s) => isThisAction(text(s.uses)))
+      .map((s) => ({ where: `README.md:${b.line}`, uses: text(s.uses), with: asMap(s.with) })),
+  )
+
+  it('use the sub-actions; one block shows the root action with mode, for v1 workflows', () => {
+    expect(steps.length).toBeGreaterThan(15)
+    const root = steps.filter((s) => actionOf(s.uses) === '')
+    expect(root.map((s) => [s.uses, s.with.mode])).toEqual([['omniai/omniai-backups@v1', 'backup']])
+    // ... next to the same step as the backup action, in the same block.
+    const twin = steps.filter((s) => s.where === root[0].where && s !== root[0])
+    expect(twin.map((s) => s.uses)).toEqual(['omniai/omniai-backups/backup@v1'])
+    const { mode, ...rest } = root[0].with
+    expect(mode).toBe('backup')
+    expect(twin[0].with).toEqual(rest)
+  })
+
+  it('pass each action only the inputs its action.yml declares', () => {
+    const problems: string[] = []
+    for (const s of steps) {
+      const action = actionOf(s.uses)!
+      const declared = asMap(actionYml(action)?.inputs)
+      for (const key of Object.keys(s.with)) {
+        if (!(key in declared)) problems.push(`${s.where}: ${s.uses} takes no input "${key}"`)
+      }
+    }
+    expect(problems).toEqual([])
+  })
+})
+
 describe("the job's token", () => {
   const fromWorkflows = workflowFiles.flatMap((name) =>
     tokenJobs(parseYaml(readFileSync(join(workflowsDir, name), 'utf8'), name), name),
