@@ -16,6 +16,11 @@
  *   PG_BIN               PostgreSQL server binaries (default: newest /usr/lib/postgresql/N/bin)
  *   BENCH_BREAKDOWN=0    skip the single-run breakdown of the action's overhead
  *   BENCH_KEEP=1         keep bench/.work/postgres (dumps, reports, logs) afterwards
+ *   BENCH_SRC=1          measure src/ as it is now, bundled privately (tsc + ncc into
+ *                        bench/.work/postgres), instead of dist/ (which others rebuild)
+ *   BENCH_BASELINE=DIR   with BENCH_SRC=1: also time the bundle in DIR (`1`: dist/) as "before"
+ *                        rows, interleaved with the same commands; e.g. a commit's bundle:
+ *                        mkdir /tmp/b && git archive HEAD dist | tar -x -C /tmp/b; BENCH_BASELINE=/tmp/b/dist
  *
  * Two throwaway clusters (the action refuses to drill into the server it backs up) are
  * initdb'ed under /tmp, started on free loopback ports with trust auth, and stopped at the end,
@@ -48,6 +53,8 @@ const measureGroup = (title, entries) =>
 const MESSAGE_CHARS = Math.round(num('BENCH_MESSAGE_CHARS', 1000))
 const AUDIT_ROWS = Math.round(num('BENCH_AUDIT_ROWS', BENCH_MB * 1000))
 const KEEP = process.env.BENCH_KEEP === '1'
+const FROM_SRC = process.env.BENCH_SRC === '1'
+const BASELINE = (FROM_SRC && process.env.BENCH_BASELINE) || null
 const GNU_TIME = '/usr/bin/time'
 const HAVE_TIME =
   existsSync(GNU_TIME) && spawnSync(GNU_TIME, ['-v', 'true'], { stdio: 'ignore' }).status === 0
@@ -481,13 +488,46 @@ async function main() {
   // A private copy of the bundle: others rebuild dist/ while this runs.
   const distCopy = path.join(WORK, 'dist')
   await fs.cp(path.join(ROOT, 'dist'), distCopy, { recursive: true })
-  const action = path.join(distCopy, 'index.js')
+  let action = path.join(distCopy, 'index.js')
+  let before = null
+  if (BASELINE) {
+    before = path.join(WORK, 'before', 'index.js')
+    await fs.cp(
+      BASELINE === '1' ? path.join(ROOT, 'dist') : path.resolve(BASELINE),
+      path.dirname(before),
+      {
+        recursive: true,
+      },
+    )
+  }
+  if (FROM_SRC) {
+    // src/ as it is now, bundled as `npm run bundle` does, but into bench/.work: dist/ untouched.
+    const lib = path.join(WORK, 'lib')
+    const bundle = path.join(WORK, 'src-bundle')
+    const bins = path.join(ROOT, 'node_modules', '.bin')
+    await run(path.join(bins, 'tsc'), [
+      '-p',
+      path.join(ROOT, 'tsconfig.build.json'),
+      '--outDir',
+      lib,
+    ])
+    await run(path.join(bins, 'ncc'), [
+      'build',
+      path.join(lib, 'index.js'),
+      '-o',
+      bundle,
+      '--target',
+      'es2022',
+      '-q',
+    ])
+    action = path.join(bundle, 'index.js')
+  }
 
   const load0 = os.loadavg()[0]
   const pgVersion = (await execFileP(bin('postgres'), ['--version'])).stdout.trim()
   log(`OmniAI Backups PostgreSQL benchmark`)
   log(
-    `machine: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ${pgVersion}; node ${process.version}; dist/index.js sha256 ${await sha256Short(action)}`,
+    `machine: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ${pgVersion}; node ${process.version}; ${FROM_SRC ? 'src/ bundled now' : 'dist/index.js'} sha256 ${await sha256Short(action)}${before ? `; before: dist/index.js sha256 ${await sha256Short(before)}` : ''}`,
   )
   log(
     `runs: ${WARMUP} warm-up + ${RUNS} timed per command (median), pairs interleaved; peak RSS: ${HAVE_TIME ? 'GNU time -v (maximum resident set size of the largest process in the tree)' : 'n/a (install GNU time: apt-get install -y time)'}`,
@@ -508,21 +548,22 @@ async function main() {
   // ---- Backups
   const bareFc = path.join(WORK, 'bare.dump')
   const bareFd = path.join(WORK, 'bare.dumpdir')
-  const lastBackup = { 1: null, 2: null }
-  const actionBackup = (jobs) => {
+  const lastBackup = {}
+  const actionBackup = (jobs, bundle = action, tag = '') => {
     let dir = null
     let report = null
+    const slot = `${tag}${jobs}`
     return {
-      label: jobs > 1 ? `action backup --jobs ${jobs}` : 'action backup',
+      label: `action backup${jobs > 1 ? ` --jobs ${jobs}` : ''}${tag}`,
       prepare: async () => {
         // A fresh backup-dir per run; only the newest is kept, for the drill.
-        if (lastBackup[jobs]) await fs.rm(lastBackup[jobs], { recursive: true, force: true })
-        dir = fresh(`backup-j${jobs}`)
+        if (lastBackup[slot]) await fs.rm(lastBackup[slot], { recursive: true, force: true })
+        dir = fresh(`backup-j${jobs}${tag ? '-before' : ''}`)
         report = `${dir}.json`
       },
       sample: () =>
         measured(NODE, [
-          action,
+          bundle,
           'backup',
           '--connection-string',
           source.url,
@@ -533,27 +574,33 @@ async function main() {
           ...(jobs > 1 ? ['--jobs', String(jobs)] : []),
         ]),
       after: async () => {
-        lastBackup[jobs] = dir
+        lastBackup[slot] = dir
         return readPhases(report)
       },
     }
   }
-  const [bareC, actC] = await measureGroup('backup, custom format (pg_dump -Fc)', [
+  const BEFORE = ' (before)'
+  const [bareC, actC, oldC] = await measureGroup('backup, custom format (pg_dump -Fc)', [
     {
       label: 'pg_dump -Fc',
       prepare: () => fs.rm(bareFc, { force: true }),
       sample: () => measured(bin('pg_dump'), ['-Fc', '-f', bareFc, '-d', source.url]),
     },
     actionBackup(1),
+    ...(before ? [actionBackup(1, before, BEFORE)] : []),
   ])
-  const [bareD, actD] = await measureGroup('backup, directory format, 2 jobs (pg_dump -Fd -j 2)', [
-    {
-      label: 'pg_dump -Fd -j 2',
-      prepare: () => fs.rm(bareFd, { recursive: true, force: true }),
-      sample: () => measured(bin('pg_dump'), ['-Fd', '-j', '2', '-f', bareFd, '-d', source.url]),
-    },
-    actionBackup(2),
-  ])
+  const [bareD, actD, oldD] = await measureGroup(
+    'backup, directory format, 2 jobs (pg_dump -Fd -j 2)',
+    [
+      {
+        label: 'pg_dump -Fd -j 2',
+        prepare: () => fs.rm(bareFd, { recursive: true, force: true }),
+        sample: () => measured(bin('pg_dump'), ['-Fd', '-j', '2', '-f', bareFd, '-d', source.url]),
+      },
+      actionBackup(2),
+      ...(before ? [actionBackup(2, before, BEFORE)] : []),
+    ],
+  )
   const dumpBytes = await sizeOf(bareFc)
   const dumpDirBytes = await sizeOf(bareFd)
 
@@ -582,19 +629,19 @@ async function main() {
         [bin('dropdb'), [...conn, restoreDb]],
       ]),
   })
-  const actionDrill = (jobs) => {
+  const actionDrill = (jobs, bundle = action, tag = '') => {
     let report = null
     return {
-      label: jobs > 1 ? `action drill --jobs ${jobs}` : 'action drill',
+      label: `action drill${jobs > 1 ? ` --jobs ${jobs}` : ''}${tag}`,
       prepare: async () => {
         report = path.join(runs, `drill-j${jobs}-${++seq}.json`)
       },
       sample: () =>
         measured(NODE, [
-          action,
+          bundle,
           'drill',
           '--backup-dir',
-          lastBackup[jobs],
+          lastBackup[`${tag}${jobs}`],
           '--restore-connection-string',
           target.admin,
           '--report-file',
@@ -608,14 +655,15 @@ async function main() {
       after: () => readPhases(report),
     }
   }
-  const [bareR, actR] = await measureGroup('drill, custom format (pg_restore)', [
+  const [bareR, actR, oldR] = await measureGroup('drill, custom format (pg_restore)', [
     bareRestore(bareFc, 1),
     actionDrill(1),
+    ...(before ? [actionDrill(1, before, BEFORE)] : []),
   ])
-  const [bareRj, actRj] = await measureGroup('drill, directory format, 2 jobs (pg_restore -j 2)', [
-    bareRestore(bareFd, 2),
-    actionDrill(2),
-  ])
+  const [bareRj, actRj, oldRj] = await measureGroup(
+    'drill, directory format, 2 jobs (pg_restore -j 2)',
+    [bareRestore(bareFd, 2), actionDrill(2), ...(before ? [actionDrill(2, before, BEFORE)] : [])],
+  )
   const leftovers = await psql(
     target.admin,
     "SELECT count(*) FROM pg_database WHERE datname LIKE 'omniai_drill_%'",
@@ -633,7 +681,41 @@ async function main() {
   actR.bare = bareR
   actRj.bare = bareRj
   bareRj.bare = bareR
-  const rows = [bareC, actC, bareD, actD, bareR, actR, bareRj, actRj]
+  if (before) {
+    oldC.bare = bareC
+    oldD.bare = bareD
+    oldR.bare = bareR
+    oldRj.bare = bareRj
+  }
+  const rows = [
+    bareC,
+    actC,
+    oldC,
+    bareD,
+    actD,
+    oldD,
+    bareR,
+    actR,
+    oldR,
+    bareRj,
+    actRj,
+    oldRj,
+  ].filter(Boolean)
+  // The issue's targets, each as a ratio to the bare single-job command, from this one run.
+  const ratio = (a, b) => a.seconds / b.seconds
+  const rssOk = (a) => (Number.isNaN(a.rss) ? 'n/a' : a.rss <= 200 ? 'yes' : 'NO')
+  const goal = (label, a, b, limit, strict = false) => {
+    const r = ratio(a, b)
+    const met = strict ? r < limit : r <= limit
+    return `  ${label.padEnd(58)} ${r.toFixed(3)}  (target ${strict ? '<' : '<='} ${limit.toFixed(2)}: ${met ? 'met' : 'NOT met'})`
+  }
+  const targetLines = (tag, c, d, r, rj) => [
+    goal(`backup${tag} / pg_dump -Fc`, c, bareC, 1.1),
+    goal(`drill${tag} / (createdb + pg_restore + dropdb)`, r, bareR, 1.25),
+    goal(`backup --jobs 2${tag} / pg_dump -Fc (single job)`, d, bareC, 1.0, true),
+    goal(`drill --jobs 2${tag} / (createdb + pg_restore + dropdb)`, rj, bareR, 1.0, true),
+    `  ${`peak RSS${tag} (MiB): backup, backup --jobs 2, drill, drill --jobs 2`.padEnd(58)} ${[c, d, r, rj].map((e) => fmtRss(e.rss).trim()).join(', ')}  (target <= 200: ${[c, d, r, rj].every((e) => rssOk(e) === 'yes') ? 'met' : 'NOT met'})`,
+  ]
   const backupPhases = [
     ['snapshotMs', 'snapshot'],
     ['checksumMs', 'checksum'],
@@ -651,6 +733,10 @@ async function main() {
     `archives: -Fc ${mib(dumpBytes).toFixed(0)} MiB, -Fd ${mib(dumpDirBytes).toFixed(0)} MiB; ${WARMUP} warm-up + ${RUNS} timed runs each, median; "vs bare" = median / the bare command's median`,
     '',
     table(rows),
+    '',
+    'targets (issue 13), ratios to the bare single-job command of the same run:',
+    ...targetLines('', actC, actD, actR, actRj),
+    ...(before ? targetLines(BEFORE, oldC, oldD, oldR, oldRj) : []),
     '',
     `(pg_dump -Fd -j 2 and pg_restore -j 2 rows compare with the single-job bare command)`,
     '',
