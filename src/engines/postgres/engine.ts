@@ -8,12 +8,13 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import pg from 'pg'
-import type { AuditRows } from '../../checks/audit.js'
+import { digestAudit, type AuditRows } from '../../checks/audit.js'
 import { describeFindings, schemaNames } from '../../checks/checks.js'
 import { cleanups } from '../../util/cleanup.js'
 import { describeError, UserError } from '../../util/errors.js'
 import { runCheck } from '../../checks/inspect.js'
 import type {
+  AuditDigest,
   Conversations,
   ConversationDigest,
   ForeignKeyViolation,
@@ -37,6 +38,12 @@ import {
 import { findTool, parsePgUrl, runTool, ToolError, toolConnection, type PgTarget } from './tools.js'
 import { archiveExtensions, deniedRights, DrillRole, liveRights } from './roles.js'
 import { connectionSecurity, openPgClient } from './ssl.js'
+import {
+  INTEGER_KEY_TYPES,
+  SERVER_DIGEST_MIN_VERSION_NUM,
+  SERVER_HASHING,
+  serverAuditDigest,
+} from './audit.js'
 import {
   hashRows,
   quoteIdent,
@@ -128,7 +135,12 @@ async function serverFacts(client: pg.Client) {
   } catch {
     // Not allowed for this role on some managed servers; host and port are compared instead.
   }
-  return { version: rows[0]!.v, major: Math.floor(Number(rows[0]!.n) / 10000), systemIdentifier }
+  return {
+    version: rows[0]!.v,
+    versionNum: Number(rows[0]!.n),
+    major: Math.floor(Number(rows[0]!.n) / 10000),
+    systemIdentifier,
+  }
 }
 
 /** How inputs, manifests and reports name a table: bare in public, schema-qualified elsewhere. */
@@ -357,11 +369,32 @@ export class PostgresEngine implements Engine {
       )
       // Settled below; this keeps an early failure from being reported as unhandled meanwhile.
       dump.catch(() => undefined)
-      const db = new PgDatabase(client, target, true)
-      const inventory = await inspect(db)
+      const snapshotId = rows[0]!.id
+      // Other sessions importing the same snapshot, so that checks run side by side.
+      const side = async () => {
+        const other = await connect(target, 'connection-string')
+        try {
+          await other.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+          // The server's own identifier (hex digits and dashes); SET takes no parameter.
+          if (!/^[0-9A-F-]+$/i.test(snapshotId)) throw new Error(`unexpected snapshot id`)
+          await other.query(`SET TRANSACTION SNAPSHOT '${snapshotId}'`)
+        } catch (err) {
+          await other.end().catch(() => undefined)
+          throw err
+        }
+        return new PgDatabase(other, target, true, undefined, { closeInTransaction: true })
+      }
+      const db = new PgDatabase(client, target, true, undefined, {
+        side,
+        serverVersionNum: server.versionNum,
+      })
       // Data-quality findings, from the same snapshot the dump reads: orphans do not stop a
-      // dump, and the manifest records them so a drill can tell them from new ones.
-      const findings = await db.integrityProblems()
+      // dump, and the manifest records them so a drill can tell them from new ones. In a
+      // session of their own, while this one takes the inventory.
+      const finding = db.integrityProblems()
+      finding.catch(() => undefined)
+      const inventory = await inspect(db)
+      const findings = await finding
       inventory.foreignKeyViolations = findings.foreignKeys
       inventory.notValid = findings.notValid ?? []
       const bytes = await db.bytes()
@@ -498,7 +531,10 @@ export class PostgresEngine implements Engine {
         `connection-string: the database WAS replaced with the backup, but its foreign keys ${deferred.map((d) => `${d.schema}.${d.table}.${d.name}`).join(', ')} could not be re-created NOT VALID (${describeError(err)}). Fix: re-create them by hand (ALTER TABLE ... ADD CONSTRAINT ... NOT VALID, as the backup's manifest records them), or restore the safety backup.`,
       )
     })
-    return new PgDatabase(await connect(target, 'connection-string'), target, false)
+    return new PgDatabase(await connect(target, 'connection-string'), target, false, undefined, {
+      serverVersionNum: server.versionNum,
+      manifestAudit: backup.manifest.inventory.audit,
+    })
   }
 
   private async restoreTool(backup: BackupRef, serverMajor: number) {
@@ -602,7 +638,9 @@ export class PostgresEngine implements Engine {
               '--no-acl',
               '--exit-on-error',
               '--no-password',
-              ...(this.config.jobs > 1 ? [`--jobs=${this.config.jobs}`] : []),
+              ...(restoreJobs(this.config.jobs) > 1
+                ? [`--jobs=${restoreJobs(this.config.jobs)}`]
+                : []),
               ...listArgs,
               `--dbname=${dbname}`,
               backup.path,
@@ -618,12 +656,31 @@ export class PostgresEngine implements Engine {
       }
       await addDeferred(scratch, 'restore-connection-string', deferred, log)
       const client = await connect(scratch, 'restore-connection-string')
-      return new PgDatabase(client, scratch, false, drop)
+      const side = async () =>
+        new PgDatabase(await connect(scratch, 'restore-connection-string'), scratch, false)
+      const db = new PgDatabase(client, scratch, false, drop, {
+        side,
+        serverVersionNum: server.versionNum,
+        manifestAudit: backup.manifest.inventory.audit,
+      })
+      // The audit-log digest of the restored copy, in a session of its own from now on, while
+      // the drill runs its other checks in this one.
+      db.prestartAudit()
+      return db
     } catch (err) {
       await drop().catch((e: unknown) => log.warning(describeError(e)))
       throw err
     }
   }
+}
+
+/**
+ * pg_restore workers for a drill: the jobs input, or up to 4 cores' worth when it is 1. A
+ * custom-format archive written to a file (as every backup is) is seekable, so pg_restore
+ * restores its tables and builds its indexes side by side as it does a directory.
+ */
+function restoreJobs(jobs: number): number {
+  return jobs > 1 ? jobs : Math.min(4, os.availableParallelism())
 }
 
 /** Object names in a pg_restore --list table of contents, grouped as a Schema names them. */
@@ -678,10 +735,25 @@ interface TableRef {
   display: string
 }
 
+interface PgDatabaseOptions {
+  /** Opens another session on the same data (for a snapshot: importing it), for checks side by side. */
+  side?: () => Promise<PgDatabase>
+  /** server_version_num: the server's own audit digest needs 11 or later. */
+  serverVersionNum?: number
+  /**
+   * A restored copy: the audit digest of the manifest it is checked against, whose hashing it
+   * follows (like with like). Absent for a live database, which takes the server's digest.
+   */
+  manifestAudit?: AuditDigest | null
+  /** A side session in its own snapshot transaction: ended without waiting for a COMMIT. */
+  closeInTransaction?: boolean
+}
+
 export class PgDatabase implements Database {
   private tablesCache: Map<string, TableRef> | undefined
   private keyCache = new Map<string, string[]>()
   private foreignKeysCache: ForeignKey[] | undefined
+  private prestarted: { table: string; digest: Promise<AuditDigest> } | null = null
 
   constructor(
     private readonly client: pg.Client,
@@ -689,7 +761,60 @@ export class PgDatabase implements Database {
     /** True inside the snapshot transaction pg_dump shares; cursors then need no BEGIN of their own. */
     private readonly inTransaction: boolean,
     private readonly onClose: () => Promise<void> = async () => undefined,
+    private readonly options: PgDatabaseOptions = {},
   ) {}
+
+  /** Runs `fn` on a side session when there can be one (closed after), else on this one. */
+  private async onSide<T>(fn: (db: PgDatabase) => Promise<T>): Promise<T> {
+    if (!this.options.side) return fn(this)
+    const side = await this.options.side()
+    try {
+      return await fn(side)
+    } finally {
+      await side.client.end().catch(() => undefined)
+    }
+  }
+
+  /**
+   * Whether the server digests `table` itself: an integer primary key of one column on
+   * PostgreSQL 11 or later, and, on a restored copy, a manifest digest made the same way.
+   */
+  private async serverDigests(table: string): Promise<boolean> {
+    const expected = this.options.manifestAudit
+    if (expected !== undefined && expected?.hashing !== SERVER_HASHING) return false
+    if ((this.options.serverVersionNum ?? 0) < SERVER_DIGEST_MIN_VERSION_NUM) return false
+    const key = await this.keyColumns(table)
+    if (key.length !== 1) return false
+    const type = (await this.schema()).tables
+      .find((t) => t.name === table)
+      ?.columns.find((c) => c.name === key[0])?.type
+    return type !== undefined && INTEGER_KEY_TYPES.has(type)
+  }
+
+  /**
+   * A restored copy checked against a manifest whose audit digest the server makes: starts that
+   * digest now, in a session of its own, with the manifest's chunk boundaries.
+   */
+  prestartAudit(): void {
+    const expected = this.options.manifestAudit
+    if (!expected || expected.hashing !== SERVER_HASHING) return
+    const boundaries = expected.chunks.map((c) => c.firstKey)
+    const digest = (async () => {
+      if (!(await this.serverDigests(expected.table))) {
+        // The restored table lost its integer key: the digest as the manifest's cannot be made.
+        throw new UserError(
+          `${expected.table}: the restored copy has no single integer primary key, which the manifest's audit-log digest was made by`,
+        )
+      }
+      const sqlName = await this.sqlName(expected.table)
+      const key = (await this.keyColumns(expected.table))[0]!
+      return this.onSide((db) =>
+        serverAuditDigest(db.client, expected.table, sqlName, key, boundaries),
+      )
+    })()
+    digest.catch(() => undefined)
+    this.prestarted = { table: expected.table, digest }
+  }
 
   private async rows(text: string, values: unknown[] = []): Promise<string[][]> {
     const r = await this.client.query({ text, values, rowMode: 'array' })
@@ -726,11 +851,19 @@ export class PgDatabase implements Database {
   }
 
   async close(): Promise<void> {
-    if (!this.inTransaction) await this.client.end().catch(() => undefined)
+    // A digest still running in its own session ends before the scratch database is dropped.
+    await this.prestarted?.digest.catch(() => undefined)
+    if (!this.inTransaction || this.options.closeInTransaction)
+      await this.client.end().catch(() => undefined)
     await this.onClose()
   }
 
+  /** In a session of its own where there can be one: it reads whole tables (foreign keys). */
   async integrityProblems(): Promise<IntegrityFindings> {
+    return this.onSide((db) => db.integrityHere())
+  }
+
+  private async integrityHere(): Promise<IntegrityFindings> {
     const problems: string[] = []
     for (const [ix] of await this.rows(
       'SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid',
@@ -995,7 +1128,27 @@ export class PgDatabase implements Database {
 
   auditRows(table: string): AuditRows {
     const key: string[] = []
-    return { key, rows: this.streamAudit(table, key) }
+    return {
+      key,
+      rows: this.streamAudit(table, key),
+      digest: async (boundaries) => {
+        const expected = this.options.manifestAudit
+        if (
+          this.prestarted?.table === table &&
+          expected &&
+          JSON.stringify(boundaries) === JSON.stringify(expected.chunks.map((c) => c.firstKey))
+        ) {
+          return this.prestarted.digest
+        }
+        if (await this.serverDigests(table)) {
+          const k = (await this.keyColumns(table))[0]!
+          return serverAuditDigest(this.client, table, await this.sqlName(table), k, boundaries)
+        }
+        // Rows streamed to Node and hashed there (checks/audit.ts): keys that are not one
+        // integer, and restored copies of manifests that were digested so.
+        return digestAudit(table, { key, rows: this.streamAudit(table, key) }, boundaries)
+      },
+    }
   }
 
   /** Rows in key order through a cursor: memory stays flat however long the log is. */

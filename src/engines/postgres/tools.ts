@@ -294,7 +294,16 @@ export class ToolError extends UserError {
     readonly exitCode: number | null,
     readonly stderr: string,
   ) {
-    const last = withoutRowValues(stderr).trim().split('\n').slice(-3).join(' | ')
+    // pg_restore --jobs: a worker's error comes first, then the leader's line saying that a
+    // worker died, which says nothing of why.
+    const last = withoutRowValues(stderr)
+      .split('\n')
+      .filter((line) => !/worker process died unexpectedly/.test(line))
+      .join('\n')
+      .trim()
+      .split('\n')
+      .slice(-3)
+      .join(' | ')
     super(`${command} failed (exit ${exitCode ?? 'signal'}): ${last || 'no error output'}`)
     this.name = 'ToolError'
   }
