@@ -54,7 +54,12 @@ export function inlineSha256(): Sha256 {
  * thread time than the encryption).
  */
 export function workerSha256(buffers: readonly SharedArrayBuffer[]): Sha256 {
-  const worker = new Worker(WORKER, { eval: true, workerData: buffers })
+  const worker = new Worker(WORKER, {
+    eval: true,
+    workerData: buffers,
+    // It allocates only its small messages: a small young generation keeps its RSS small.
+    resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
+  })
   const pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>()
   let digested: { resolve: (hex: string) => void; reject: (err: Error) => void } | null = null
   let failure: Error | null = null
