@@ -23,14 +23,16 @@ describe('inputs', () => {
       auditTable: 'audit_logs',
       spotCheckCount: 5,
       drillLog: 'backups/drill-log.jsonl',
-      maxBackupAgeSeconds: null,
       reportFile: '/runner-temp/omniai-backup-report.json',
       scratchDir: '/runner-temp',
     })
+    // Each mode has only its own options: the backup's age is verify's and drill's to check.
+    expect(c).not.toHaveProperty('maxBackupAgeSeconds')
+    expect(configFor('verify', {}, '/runner-temp')).toMatchObject({ maxBackupAgeSeconds: null })
   })
 
   it('infers postgres from a URL', () => {
-    expect(configFor('verify', { 'connection-string': 'postgresql://u:p@h/db' }, '/t').engine).toBe(
+    expect(configFor('drill', { 'connection-string': 'postgresql://u:p@h/db' }, '/t').engine).toBe(
       'postgres',
     )
   })
@@ -255,5 +257,77 @@ describe('the action, with INPUT_* variables as the runner sets them', () => {
     const clean = await action(drill, dir)
     expect(clean.failed, clean.stdout).toBe(false)
     expect(clean.warnings).toEqual([])
+  })
+})
+
+describe('each mode parses only its own inputs', () => {
+  // Values each input refuses; set in a mode that does not read it, they are only warned about.
+  const BAD: Partial<Record<`${Inputs}`, string>> = {
+    'gate-command': 'pytest | tee out',
+    'gate-min-tests': '0',
+    'keep-daily': 'many',
+    'retention-time-zone': 'Mars/Olympus',
+    'spot-check-count': '0',
+    'max-restore-seconds': 'soon',
+    'smoke-timeout': 'never',
+    'csp-strict': 'maybe',
+    'max-backup-age': 'yesterday',
+    'artifact-name': 'a/b',
+    encryption: 'rot13',
+  }
+  const modesOf = (input: `${Inputs}`) => INPUTS[input as Inputs].modes as readonly string[]
+
+  it.each(MODES)(
+    '%s: a bad value of an input it does not read is a warning, not a failure',
+    (mode) => {
+      const foreign = Object.fromEntries(
+        Object.entries(BAD).filter(([input]) => !modesOf(input as `${Inputs}`).includes(mode)),
+      )
+      expect(Object.keys(foreign).length).toBeGreaterThan(0)
+      const extra = modesOf('smoke-url').includes(mode)
+        ? { 'smoke-url': 'http://localhost:8000' }
+        : {}
+      const c = configFor(mode, { ...foreign, ...extra }, '/t')
+      expect(c.mode).toBe(mode)
+      for (const input of Object.keys(foreign))
+        expect(c.ignoredInputs.join('\n'), input).toMatch(
+          new RegExp(`^${input}: set, but mode ${mode} does not use it`, 'm'),
+        )
+    },
+  )
+
+  it.each(MODES)(
+    'positive control, %s: a bad value of an input it reads fails in one line naming it',
+    (mode) => {
+      const own = Object.entries(BAD).filter(([input]) =>
+        modesOf(input as `${Inputs}`).includes(mode),
+      )
+      expect(own.length).toBeGreaterThan(0)
+      for (const [input, value] of own) {
+        const extra = modesOf('smoke-url').includes(mode)
+          ? { 'smoke-url': 'http://localhost:8000' }
+          : {}
+        expect(() => configFor(mode, { [input]: value, ...extra }, '/t'), input).toThrow(
+          new RegExp(`^${input}: `),
+        )
+      }
+    },
+  )
+
+  it('a parser that reads an input its mode does not use, by the table, is caught', () => {
+    // Every mode parses with its defaults: no parser reads outside its mode's rows.
+    for (const mode of MODES)
+      expect(() => configFor(mode, { 'smoke-url': 'http://localhost:8000' }, '/t')).not.toThrow()
+    // Positive control: the table says gate does not read gate-command, and the gate's parser does.
+    const spec = INPUTS[Inputs.GateCommand] as { modes: readonly string[] }
+    const modes = spec.modes
+    spec.modes = ['drill']
+    try {
+      expect(() => configFor('gate', {}, '/t')).toThrow(
+        'gate-command is read by mode gate, which the input table says does not use it',
+      )
+    } finally {
+      spec.modes = modes
+    }
   })
 })

@@ -365,8 +365,8 @@ describe('gate inputs', () => {
       gateCommand: ['pytest'],
       gateWorkingDirectory: '.',
       gateMinTests: 1,
-      gateAfterDrill: false,
     })
+    expect(configFor('drill', {}, '/t')).toMatchObject({ gateAfterDrill: false })
   })
 
   it.each([

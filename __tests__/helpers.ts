@@ -5,7 +5,7 @@ import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach } from 'vitest'
 import { parseConfig, type Config } from '../src/options/config.js'
-import { Inputs } from '../src/options/inputs.js'
+import { Inputs, type Mode } from '../src/options/inputs.js'
 import { generateDemoDatabase, type DemoOptions } from '../src/demo/sqlite.js'
 import { openSqlite, type SqlValue } from '../src/engines/sqlite/driver.js'
 import type { Annotation, Log } from '../src/util/log.js'
@@ -64,15 +64,18 @@ export function memoryLog(): Log & {
   }
 }
 
-/** A Config as the runner would build it from these inputs. */
-export function configFor(
-  mode: string,
+/** A mode's options as the runner would build them from these inputs. */
+export function configFor<M extends string>(
+  mode: M,
   inputs: Partial<Record<`${Inputs}`, string>>,
   dir: string,
-): Config {
+): M extends Mode ? Extract<Config, { mode: M }> : Config {
+  // The runner's context is read once, from this process's environment (as the action does),
+  // with RUNNER_TEMP pointed at the test's folder.
   return parseConfig((name) => (name === Inputs.Mode ? mode : (inputs[name] ?? '')), {
+    ...process.env,
     RUNNER_TEMP: dir,
-  })
+  }) as M extends Mode ? Extract<Config, { mode: M }> : Config
 }
 
 export async function run(

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs/promises'
+import { type BackupOptions } from '../options/config.js'
 import { checksum, foreignKeys } from '../checks/checks.js'
 import * as path from 'node:path'
 import { encodedExtension, encodeFile } from '../codec/index.js'
@@ -32,7 +33,7 @@ import { emptyReport, finish, requireTable, type ModeContext } from './common.js
  * the manifest, written last, marks it complete. On any failure the temporary file is removed
  * and no other backup is touched.
  */
-export async function backup(ctx: ModeContext): Promise<Report> {
+export async function backup(ctx: ModeContext<BackupOptions>): Promise<Report> {
   const { config, log, now } = ctx
   const { signingKey } = config
   const started = now()
@@ -266,7 +267,10 @@ export async function backup(ctx: ModeContext): Promise<Report> {
  * summary turns into a trend of database size and backup time. An optional extra: outside a
  * workflow run it does nothing, and a cache failure only warns.
  */
-async function recordTrend({ config, log }: ModeContext, report: Report): Promise<void> {
+async function recordTrend(
+  { config, log }: ModeContext<BackupOptions>,
+  report: Report,
+): Promise<void> {
   // Outside a workflow run there is no cache to carry the catalog in.
   if (!report.backup || !report.database || !config.runner.actionsServices) return
   const key = `omniai-backups-catalog-${config.prefix}`
@@ -283,7 +287,7 @@ async function recordTrend({ config, log }: ModeContext, report: Report): Promis
   report.trend = renderTrend(entries)
 }
 
-async function applyRetentionTo(store: LocalStore, newest: string, config: ModeContext['config']) {
+async function applyRetentionTo(store: LocalStore, newest: string, config: BackupOptions) {
   // Damaged copies are never a day's or week's backup (they would push out a good one), and
   // retention leaves them for a person to remove.
   const decisions = planRetention(
@@ -309,7 +313,12 @@ async function applyRetentionTo(store: LocalStore, newest: string, config: ModeC
  * retention there, which never deletes a backup still under Object Lock. An upload that fails
  * leaves nothing under a backup name and fails the job before retention runs.
  */
-async function offsite(s3: S3Store, entry: BackupEntry, ctx: ModeContext, started: Date) {
+async function offsite(
+  s3: S3Store,
+  entry: BackupEntry,
+  ctx: ModeContext<BackupOptions>,
+  started: Date,
+) {
   const { config, log, now } = ctx
   const { tier, retentionDays } = artifactTier(started, config.keepDaily, config.keepWeekly)
   const up = await log.group(`Upload to ${s3.location}`, () =>
@@ -362,7 +371,7 @@ async function offsite(s3: S3Store, entry: BackupEntry, ctx: ModeContext, starte
  * measure, nothing is estimated and the write itself reports a full disk.
  */
 async function backupNeeds(
-  { config, safety }: ModeContext,
+  { config, safety }: ModeContext<BackupOptions>,
   store: LocalStore,
   encoded: boolean,
 ): Promise<Need[]> {

@@ -1,4 +1,4 @@
-import type { Config } from '../options/config.js'
+import { type Config } from '../options/config.js'
 import type { Mode } from '../options/inputs.js'
 import type { EngineName } from '../engines/engine.js'
 import { UserError } from '../util/errors.js'
@@ -41,8 +41,9 @@ export function finish(report: Report, started: Date, now: Date): Report {
   return report
 }
 
-export interface ModeContext {
-  config: Config
+/** What a mode is given: its own options (O), the log, the clock. */
+export interface ModeContext<O extends Config = Config> {
+  config: O
   log: import('../util/log.js').Log
   now: () => Date
   /** backup: the safety backup taken before a restore, which nothing about the live data may block. */

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs/promises'
+import { type DrillOptions } from '../options/config.js'
 import * as path from 'node:path'
 import { digestAudit } from '../checks/audit.js'
 import { auditLog, backupAge, restoreTime, spotCheck, type Check } from '../checks/checks.js'
@@ -67,11 +68,14 @@ export async function checkRestored(db: Database, manifest: Manifest) {
  * against its manifest, record RTO and RPO, log the drill, delete the scratch copy (also when
  * a check fails).
  */
-export async function drill(ctx: ModeContext): Promise<Report> {
+export async function drill(ctx: ModeContext<DrillOptions>): Promise<Report> {
   return withSelection(ctx, (selection) => drillSelected(ctx, selection))
 }
 
-async function drillSelected(ctx: ModeContext, selection: Selection): Promise<Report> {
+async function drillSelected(
+  ctx: ModeContext<DrillOptions>,
+  selection: Selection,
+): Promise<Report> {
   const { config, log, now } = ctx
   const { entry, engine } = selection
   const started = now()
@@ -189,7 +193,10 @@ async function drillSelected(ctx: ModeContext, selection: Selection): Promise<Re
  * restores. Any other failure (a bad token, GitHub down after retries, a record that would not
  * count) fails the drill under auto too: the team set it up to record, and it does not.
  */
-async function recordEvidence({ config, log, now }: ModeContext, report: Report): Promise<void> {
+async function recordEvidence(
+  { config, log, now }: ModeContext<DrillOptions>,
+  report: Report,
+): Promise<void> {
   if (config.drillEvidence === 'none') return
   if (!config.runner.repository) {
     log.info(

@@ -9,7 +9,15 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Check } from '../checks/checks.js'
-import { isPostgresUrl, type Config } from '../options/config.js'
+import {
+  engineOf,
+  isPostgresUrl,
+  type DrillOptions,
+  type GateModeOptions,
+  type GateOptions,
+  type CspOptions,
+  type Config,
+} from '../options/config.js'
 import type { Database } from '../engines/engine.js'
 import { pgSecrets, redactPgUrl } from '../engines/postgres/tools.js'
 import { describeError, UserError } from '../util/errors.js'
@@ -120,7 +128,7 @@ const KIND_TITLE: Record<JUnitEntry['kind'], string> = {
  * pytest could not run the selection at all (not installed, bad options, bad marker expression).
  */
 export async function runGate(
-  config: Config,
+  config: GateOptions & Pick<Config, 'scratchDir' | 'runner'>,
   log: Log,
   env: Record<string, string> = {},
 ): Promise<{ check: Check; gate: GateReport; warnings: string[] }> {
@@ -199,7 +207,7 @@ export async function runGate(
  */
 async function gateInto(
   report: Report,
-  config: Config,
+  config: GateOptions & Pick<Config, 'scratchDir' | 'runner'>,
   log: Log,
   env: Record<string, string>,
 ): Promise<void> {
@@ -226,7 +234,11 @@ const isMissing = (file: string) =>
  * The runbook's other security item: the CSP directive in the front end's page, as its own
  * check. A page that cannot be read fails this check alone; pytest's results stay.
  */
-async function cspInto(report: Report, config: Config, log: Log): Promise<void> {
+async function cspInto(
+  report: Report,
+  config: CspOptions & Pick<Config, 'runner'>,
+  log: Log,
+): Promise<void> {
   const file = config.cspFile
   if (file === null) return
   if (!config.cspFileExplicit && (await isMissing(file))) {
@@ -266,9 +278,9 @@ async function cspInto(report: Report, config: Config, log: Log): Promise<void> 
 }
 
 /** Mode gate: the security gate and the CSP check, as a pull request check. */
-export async function gate({ config, log, now }: ModeContext): Promise<Report> {
+export async function gate({ config, log, now }: ModeContext<GateModeOptions>): Promise<Report> {
   const started = now()
-  const report = emptyReport('gate', config.engine, started)
+  const report = emptyReport('gate', engineOf(config), started)
   await gateInto(report, config, log, {})
   await cspInto(report, config, log)
   return finish(report, started, now())
@@ -280,7 +292,7 @@ export async function gate({ config, log, now }: ModeContext): Promise<Report> {
  * check (gateInto), so the drill's own results stay in the report.
  */
 export async function gateOnRestored(
-  { config, log }: ModeContext,
+  { config, log }: ModeContext<DrillOptions>,
   db: Database | null,
   report: Report,
 ): Promise<void> {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import type { Config } from '../options/config.js'
+import { engineOf, type Config, type Options } from '../options/config.js'
 import { describeError, UserError } from '../util/errors.js'
 import type { Log } from '../util/log.js'
 import type { Report } from '../report/report.js'
@@ -16,7 +16,23 @@ import { restore } from './restore.js'
 import { smoke } from './smoke.js'
 import { verify } from './verify.js'
 
-const MODES = { backup, verify, drill, gate, restore, smoke }
+/** The mode `config` is for, given its own options. */
+function runOne(config: Options, log: Log, now: () => Date): Promise<Report> {
+  switch (config.mode) {
+    case 'backup':
+      return backup({ config, log, now })
+    case 'verify':
+      return verify({ config, log, now })
+    case 'drill':
+      return drill({ config, log, now })
+    case 'restore':
+      return restore({ config, log, now })
+    case 'gate':
+      return gate({ config, log, now })
+    case 'smoke':
+      return smoke({ config, log, now })
+  }
+}
 
 /**
  * The staleness gate, usable in any mode (a PR check included): when was the last successful
@@ -120,13 +136,13 @@ export async function runMode(
   for (const warning of config.ignoredInputs) log.warning(warning)
   let report: Report
   try {
-    report = await MODES[config.mode]({ config, log, now })
+    report = await runOne(config, log, now)
     if (config.maxDrillAgeDays !== null) {
       report.checks.push(await runCheck('drill-age', () => drillAge(config, log, now(), report)))
       finish(report, started, now())
     }
   } catch (err) {
-    report = emptyReport(config.mode, config.engine, started)
+    report = emptyReport(config.mode, engineOf(config), started)
     report.error = describeError(err)
     finish(report, started, now())
   }

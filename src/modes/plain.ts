@@ -1,7 +1,7 @@
 import * as path from 'node:path'
 import { checkDecryption, decodeFile, type Decryption } from '../codec/index.js'
 import type { Check } from '../checks/checks.js'
-import type { Config } from '../options/config.js'
+import { type SelectionOptions } from '../options/config.js'
 import { asWriteFailure } from '../util/space.js'
 import type { BackupRef } from '../engines/engine.js'
 import { describeError, UserError } from '../util/errors.js'
@@ -14,7 +14,7 @@ export function isEncoded(entry: BackupEntry): boolean {
   return (b.encryption ?? 'none') !== 'none' || (b.compression ?? 'none') !== 'none'
 }
 
-function decryptionFor(entry: BackupEntry, keys: Config['keys']): Decryption {
+function decryptionFor(entry: BackupEntry, keys: SelectionOptions['keys']): Decryption {
   const b = entry.manifest.backup
   const file = path.basename(entry.path)
   switch (b.encryption ?? 'none') {
@@ -48,7 +48,7 @@ function decryptionFor(entry: BackupEntry, keys: Config['keys']): Decryption {
  */
 export async function plaintextOf(
   entry: BackupEntry,
-  config: Config,
+  config: Pick<SelectionOptions, 'keys'>,
   scratch: string,
   log: Log,
 ): Promise<{ ref: BackupRef | null; check: Check | null }> {

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs/promises'
+import { type RestoreOptions } from '../options/config.js'
 import * as path from 'node:path'
 import { cleanups, removeOnInterrupt } from '../util/cleanup.js'
 import { Inputs } from '../options/inputs.js'
@@ -36,7 +37,7 @@ import { checksumOf, reportOn, withSelection, type Selection } from './verify.js
  * path so that restoring the wrong file can itself be undone. Afterwards the drill's checks run
  * on the restored database against the backup's manifest.
  */
-export async function restore(ctx: ModeContext): Promise<Report> {
+export async function restore(ctx: ModeContext<RestoreOptions>): Promise<Report> {
   return withSelection(ctx, async (selection) => {
     await fs.mkdir(ctx.config.scratchDir, { recursive: true })
     const work = await fs.mkdtemp(path.join(ctx.config.scratchDir, 'omniai-restore-'))
@@ -51,7 +52,7 @@ export async function restore(ctx: ModeContext): Promise<Report> {
 }
 
 async function restoreSelected(
-  ctx: ModeContext,
+  ctx: ModeContext<RestoreOptions>,
   selection: Selection,
   work: string,
 ): Promise<Report> {
@@ -267,7 +268,7 @@ async function restoreSelected(
  * a SQLite file the backup cannot even open is copied byte for byte.
  */
 async function safetyBackup(
-  ctx: ModeContext,
+  ctx: ModeContext<RestoreOptions>,
   report: Report,
   target: string,
   safetyDir: string,
@@ -281,14 +282,22 @@ async function safetyBackup(
     backup({
       ...ctx,
       safety: true,
+      // The options of a backup of the live database: this restore's source and inventory, a
+      // folder and encoding of its own, nothing kept elsewhere, no retention.
       config: {
         ...config,
+        mode: 'backup',
         backupDir: safetyDir,
         prefix,
         retention: 'off',
+        keepDaily: 0,
+        keepWeekly: 0,
+        retentionTimeZone: 'UTC',
         uploadArtifact: false,
+        allowUnencryptedArtifact: false,
         encryption,
         compression,
+        s3: null,
       },
     }).catch(async (err: unknown) => {
       if (config.engine !== 'sqlite') throw err
@@ -380,7 +389,7 @@ function sourceName(description: string): string {
   return path.basename(description)
 }
 
-async function restoreNeeds(config: ModeContext['config'], manifest: Manifest): Promise<Need[]> {
+async function restoreNeeds(config: RestoreOptions, manifest: Manifest): Promise<Need[]> {
   const needs: Need[] = [scratchNeed(manifest, config.scratchDir, false)]
   if (config.engine !== 'sqlite') return needs
   const plain = manifest.backup.plain?.bytes ?? manifest.backup.bytes

@@ -1,6 +1,6 @@
 import * as path from 'node:path'
 import { ageRecipientOf, type Compression, type Encryption } from '../codec/index.js'
-import { type Config } from '../options/config.js'
+import { type RestoreOptions } from '../options/config.js'
 import { Inputs } from '../options/inputs.js'
 import type { Manifest } from '../manifest/manifest.js'
 
@@ -25,7 +25,7 @@ export interface SafetyCodec {
 export function safetyCodec(
   manifest: Manifest,
   file: string,
-  config: Config,
+  config: RestoreOptions,
 ): SafetyCodec | { refusal: string } {
   const b = manifest.backup
   const compression = b.compression ?? 'none'

@@ -1,4 +1,5 @@
 import { UserError } from '../util/errors.js'
+import { engineOf, type SmokeModeOptions, type SmokingOptions } from '../options/config.js'
 import type { Report } from '../report/report.js'
 import { smokeTest } from '../smoke/smoke.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
@@ -8,7 +9,10 @@ import { emptyReport, finish, type ModeContext } from './common.js'
  * when smoke-url is set: after a restore, after a drill, or on its own (mode smoke, once the
  * backend has been started on the restored database).
  */
-export async function smokeInto(report: Report, { config, log }: ModeContext): Promise<void> {
+export async function smokeInto(
+  report: Report,
+  { config, log }: ModeContext<SmokingOptions>,
+): Promise<void> {
   const smoke = config.smoke
   if (!smoke) return
   const result = await log.group('Smoke test', () =>
@@ -26,14 +30,14 @@ export async function smokeInto(report: Report, { config, log }: ModeContext): P
   report.smoke = result.steps
 }
 
-export async function smoke(ctx: ModeContext): Promise<Report> {
+export async function smoke(ctx: ModeContext<SmokeModeOptions>): Promise<Report> {
   const started = ctx.now()
   if (!ctx.config.smoke) {
     throw new UserError(
       'smoke-url: not set, and mode smoke has nothing else to do. Fix: set smoke-url to the running backend, e.g. http://localhost:8000.',
     )
   }
-  const report = emptyReport('smoke', ctx.config.engine, started)
+  const report = emptyReport('smoke', engineOf(ctx.config), started)
   await smokeInto(report, ctx)
   return finish(report, started, ctx.now())
 }

@@ -7,7 +7,7 @@
 import * as path from 'node:path'
 import type { Check } from '../checks/checks.js'
 import type { EncryptionKind } from '../codec/index.js'
-import { type Config } from '../options/config.js'
+import { type SelectionOptions } from '../options/config.js'
 import { Inputs } from '../options/inputs.js'
 import { checkSignature } from '../manifest/signature.js'
 import type { BackupEntry } from '../store/local.js'
@@ -17,7 +17,7 @@ import type { BackupEntry } from '../store/local.js'
  * age recovery key expects age-encrypted backups; a plaintext one in their place must not be
  * believed because its manifest says "encryption: none".
  */
-export function expectedEncryption(config: Config): Map<EncryptionKind, Inputs[]> {
+export function expectedEncryption(config: SelectionOptions): Map<EncryptionKind, Inputs[]> {
   const expected = new Map<EncryptionKind, Inputs[]>()
   const add = (kind: EncryptionKind, input: Inputs) =>
     expected.set(kind, [...(expected.get(kind) ?? []), input])
@@ -30,7 +30,7 @@ export function expectedEncryption(config: Config): Map<EncryptionKind, Inputs[]
 }
 
 /** The `encryption` check, or null when this job expects no particular encryption. */
-export function encryptionPolicy(entry: BackupEntry, config: Config): Check | null {
+export function encryptionPolicy(entry: BackupEntry, config: SelectionOptions): Check | null {
   const expected = expectedEncryption(config)
   if (!expected.size) return null
   const kind = entry.manifest.backup.encryption ?? 'none'
@@ -55,7 +55,7 @@ export function encryptionPolicy(entry: BackupEntry, config: Config): Check | nu
 }
 
 /** The checks that decide whether the backup may be read; empty when no input asks for any. */
-export async function trustChecks(entry: BackupEntry, config: Config): Promise<Check[]> {
+export async function trustChecks(entry: BackupEntry, config: SelectionOptions): Promise<Check[]> {
   const checks: Check[] = []
   if (config.verifyKeys.length)
     checks.push(await checkSignature(entry, config.verifyKeys, Inputs.VerifyKey))

@@ -1,4 +1,5 @@
 import { removeOnInterrupt } from '../util/cleanup.js'
+import { type VerifyOptions, type ReadingOptions } from '../options/config.js'
 import { backupAge, checksum } from '../checks/checks.js'
 import { createEngine } from '../engines/index.js'
 import { UserError } from '../util/errors.js'
@@ -27,7 +28,7 @@ export type Selection = Awaited<ReturnType<typeof selectBackup>>
  * download-artifact the artifact artifact-id names or the newest unexpired one the backup job
  * made, downloaded into the scratch folder. `release()` deletes what was downloaded.
  */
-export async function selectBackup({ config, log }: ModeContext) {
+export async function selectBackup({ config, log }: ModeContext<ReadingOptions>) {
   let dir = config.backupDir
   let artifact: RestArtifact | null = null
   let skipped: SkippedArtifact[] = []
@@ -121,8 +122,8 @@ async function scratchDownload(scratchDir: string, prefix: string) {
 }
 
 /** Selects the backup, runs `fn` on it, and deletes whatever the selection downloaded. */
-export async function withSelection(
-  ctx: ModeContext,
+export async function withSelection<O extends ReadingOptions>(
+  ctx: ModeContext<O>,
   fn: (selection: Selection) => Promise<Report>,
 ): Promise<Report> {
   const selection = await selectBackup(ctx)
@@ -180,11 +181,14 @@ export function ageSeconds(entry: BackupEntry, now: Date): number {
 }
 
 /** Prove a backup is whole and readable: checksum, integrity and schema against its manifest. */
-export async function verify(ctx: ModeContext): Promise<Report> {
+export async function verify(ctx: ModeContext<VerifyOptions>): Promise<Report> {
   return withSelection(ctx, (selection) => verifySelected(ctx, selection))
 }
 
-async function verifySelected(ctx: ModeContext, selection: Selection): Promise<Report> {
+async function verifySelected(
+  ctx: ModeContext<VerifyOptions>,
+  selection: Selection,
+): Promise<Report> {
   const { config, log, now } = ctx
   const { entry, engine } = selection
   const started = now()

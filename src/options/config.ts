@@ -22,15 +22,15 @@ import {
 } from '../manifest/signature.js'
 
 import { readRunnerContext, type RunnerContext } from './context.js'
-import { DEFAULTS, ignoredInputs, Inputs, MODES, type Mode } from './inputs.js'
+import { DEFAULTS, ignoredInputs, INPUTS, Inputs, MODES, type Mode } from './inputs.js'
 
 /** The page the gate's CSP check reads when csp-file is not set (OmniAI's front end). */
 export const DEFAULT_CSP_FILE = 'frontend/index.html'
 
 export const ENGINES: readonly EngineName[] = ['sqlite', 'postgres']
 
-export interface Config {
-  mode: Mode
+/** Every option any mode has, one field each; each mode's options are a part of these. */
+interface Fields {
   /** The runner's environment, read once (options/context.ts). */
   runner: RunnerContext
   /** Inputs set that this mode does not read: one warning each (ignoredInputs). */
@@ -179,7 +179,8 @@ function seconds(text: string, input: string): number {
   return n
 }
 
-function codecConfig(read: (input: Inputs) => string, mode: Mode, upload: boolean, jobs: number) {
+/** backup: how the new backup is stored, checked before a snapshot is taken. */
+function codecConfig(read: Read, upload: boolean, jobs: number) {
   const kind = oneOf(read(Inputs.Encryption), ENCRYPTIONS, Inputs.Encryption)
   const compression = oneOf(read(Inputs.Compression), COMPRESSIONS, Inputs.Compression)
   const optional = (input: Inputs) => read(input) || undefined
@@ -198,38 +199,26 @@ function codecConfig(read: (input: Inputs) => string, mode: Mode, upload: boolea
             ...(optional(Inputs.GpgHomedir) ? { homedir: read(Inputs.GpgHomedir) } : {}),
           }
         : { kind }
-  if (mode === 'backup') {
-    // A bad key stops the job before it takes a snapshot.
-    checkEncryption(encryption)
-    if (jobs > 1 && (kind !== 'none' || compression !== 'none')) {
-      throw new UserError(
-        `jobs: above 1, pg_dump writes a folder, which is not encrypted or compressed as one file. Fix: jobs: 1 with encryption or compression (pg_dump's custom format is compressed already).`,
-      )
-    }
+  // A bad key stops the job before it takes a snapshot.
+  checkEncryption(encryption)
+  if (jobs > 1 && (kind !== 'none' || compression !== 'none')) {
+    throw new UserError(
+      `jobs: above 1, pg_dump writes a folder, which is not encrypted or compressed as one file. Fix: jobs: 1 with encryption or compression (pg_dump's custom format is compressed already).`,
+    )
   }
   const allowUnencryptedArtifact = bool(
     read(Inputs.AllowUnencryptedArtifact),
     Inputs.AllowUnencryptedArtifact,
   )
-  if (mode === 'backup' && upload && kind === 'none' && !allowUnencryptedArtifact) {
+  if (upload && kind === 'none' && !allowUnencryptedArtifact) {
     throw new UserError(
       `upload-artifact: the backup is not encrypted, and anyone who can read this repository could download every user's conversations. Fix: set encryption: age with age-recipients (the nightly job needs only the public key), or allow-unencrypted-artifact: true for a repository only operators can read.`,
     )
   }
-  return {
-    compression,
-    encryption,
-    keys: {
-      ageIdentities: splitKeyLines(read(Inputs.AgeIdentity)),
-      agePassphrase: read(Inputs.AgePassphrase) || null,
-      gpgPassphrase: read(Inputs.GpgPassphrase) || null,
-      gpgHomedir: read(Inputs.GpgHomedir) || null,
-    },
-    allowUnencryptedArtifact,
-  }
+  return { compression, encryption, allowUnencryptedArtifact }
 }
 
-function smokeConfig(read: (input: Inputs) => string): Config['smoke'] {
+function smokeConfig(read: Read): Fields['smoke'] {
   const url = read(Inputs.SmokeUrl)
   if (!url) return null
   const loginPath = read(Inputs.SmokeLoginPath)
@@ -371,25 +360,277 @@ function serviceCommand(text: string, input: string): string[] | null {
   )
 }
 
+/**
+ * The engine a report names: the mode's, or for gate and smoke (which read no database) OmniAI's
+ * default, SQLite, as the report format has always had one.
+ */
+export function engineOf(config: Options): EngineName {
+  return 'engine' in config ? config.engine : 'sqlite'
+}
+
 export function isPostgresUrl(s: string): boolean {
   return /^postgres(ql)?:\/\//i.test(s)
 }
 
-/** Reads every input through `get` (which returns '' for unset) and validates it. */
+/**
+ * What every mode has: the runner's context, where the report goes, and what the drill-age gate
+ * (max-drill-age, any mode) reads.
+ */
+export type CommonOptions = Pick<
+  Fields,
+  | 'runner'
+  | 'ignoredInputs'
+  | 'reportFile'
+  | 'scratchDir'
+  | 'githubToken'
+  | 'maxDrillAgeDays'
+  | 'drillEvidence'
+  | 'drillIssueTitle'
+  | 'drillEvidenceAuthor'
+  | 'drillLog'
+  | 'backupDir'
+>
+/** The database a mode reads or writes, and the engine's own settings (EngineOptions). */
+export type SourceOptions = Pick<
+  Fields,
+  'engine' | 'engineExplicit' | 'connectionString' | 'restoreConnectionString' | 'pgBinDir' | 'jobs'
+>
+/** Where backups are kept besides backup-dir: an artifact, an S3 bucket. */
+export type StoreOptions = Pick<Fields, 'prefix' | 'artifactName' | 's3'>
+/** Which backup a reading mode takes, whose it must be, and the keys that open it. */
+export type SelectionOptions = Pick<
+  Fields,
+  | 'encryption'
+  | 'backupFile'
+  | 'downloadArtifact'
+  | 'backupWorkflow'
+  | 'artifactId'
+  | 'verifyKeys'
+  | 'keys'
+  | 'maxBackupAgeSeconds'
+>
+/** What a manifest records of the data: the conversations and audit tables, the spot-check. */
+export type InventoryOptions = Pick<Fields, 'conversationsTable' | 'auditTable' | 'spotCheckCount'>
+/** How a backup is stored: compression, encryption, signature, artifact upload. */
+export type EncodeOptions = Pick<
+  Fields,
+  'compression' | 'encryption' | 'allowUnencryptedArtifact' | 'uploadArtifact' | 'signingKey'
+>
+export type RetentionOptions = Pick<
+  Fields,
+  'retention' | 'keepDaily' | 'keepWeekly' | 'retentionTimeZone'
+>
+/** The security gate's pytest run (mode gate, and a drill's gate-after-drill). */
+export type GateOptions = Pick<
+  Fields,
+  'gateMarkers' | 'gateCommand' | 'gateWorkingDirectory' | 'gateMinTests'
+>
+/** The gate's Content-Security-Policy check (mode gate). */
+export type CspOptions = Pick<Fields, 'cspFile' | 'cspFileExplicit' | 'cspStrict'>
+export type SmokeOptions = Pick<Fields, 'smoke'>
+
+export type BackupOptions = { mode: 'backup' } & CommonOptions &
+  SourceOptions &
+  StoreOptions &
+  InventoryOptions &
+  EncodeOptions &
+  RetentionOptions &
+  Pick<Fields, 'verifyKeys'>
+export type VerifyOptions = { mode: 'verify' } & CommonOptions &
+  SourceOptions &
+  StoreOptions &
+  SelectionOptions
+export type DrillOptions = { mode: 'drill' } & CommonOptions &
+  SourceOptions &
+  StoreOptions &
+  SelectionOptions &
+  GateOptions &
+  SmokeOptions &
+  Pick<Fields, 'maxRestoreSeconds' | 'gateAfterDrill'>
+export type RestoreOptions = { mode: 'restore' } & CommonOptions &
+  SourceOptions &
+  StoreOptions &
+  SelectionOptions &
+  InventoryOptions &
+  SmokeOptions &
+  Pick<
+    Fields,
+    | 'confirm'
+    | 'dryRun'
+    | 'stopCommand'
+    | 'startCommand'
+    | 'allowActiveSessions'
+    | 'allowUnencryptedSafetyBackup'
+    | 'signingKey'
+  >
+export type GateModeOptions = { mode: 'gate' } & CommonOptions & GateOptions & CspOptions
+export type SmokeModeOptions = { mode: 'smoke' } & CommonOptions & SmokeOptions
+
+/** The modes that read a backup: which one, whose, opened with which keys. */
+export type ReadingOptions = VerifyOptions | DrillOptions | RestoreOptions
+/** The modes that run the smoke test when smoke-url is set. */
+export type SmokingOptions = DrillOptions | RestoreOptions | SmokeModeOptions
+
+/** A mode's options: what `mode` reads, parsed and validated, and nothing else. */
+export type Options =
+  BackupOptions | VerifyOptions | DrillOptions | RestoreOptions | GateModeOptions | SmokeModeOptions
+/** The options of any mode (the name the modes' shared code uses). */
+export type Config = Options
+
+/** An input's value, read only by a parser of a mode that uses it (the input table says which). */
+type Read = (input: Inputs) => string
+
+/**
+ * Reads the inputs `mode` uses through `get` (which returns '' for unset) and validates them
+ * into that mode's options. An input the mode does not use is never parsed, so a bad value
+ * there cannot fail the job (it is warned about, see ignoredInputs).
+ */
 export function parseConfig(
   get: (input: Inputs) => string,
   env: NodeJS.ProcessEnv = process.env,
-): Config {
-  const read = (input: Inputs) => {
-    const v = get(input).trim()
-    return v === '' ? DEFAULTS[input] : v
-  }
-  const modeText = read(Inputs.Mode)
+): Options {
+  const modeText = get(Inputs.Mode).trim()
   if (modeText === '') {
     throw new UserError(`mode: not set. Fix: set mode to one of ${MODES.join(', ')}.`)
   }
   const mode = oneOf(modeText, MODES, Inputs.Mode)
-  const connectionString = read(Inputs.ConnectionString)
+  const read: Read = (input) => {
+    const { modes, also } = INPUTS[input]
+    // The table is the truth: a parser that reads an input its mode does not use is a bug here.
+    if (!modes.includes(mode) && !also) {
+      throw new Error(
+        `${input} is read by mode ${mode}, which the input table says does not use it`,
+      )
+    }
+    const v = get(input).trim()
+    return v === '' ? DEFAULTS[input] : v
+  }
+  const runner = readRunnerContext(env)
+  const common = commonOptions(read, get, mode, runner)
+  switch (mode) {
+    case 'backup':
+      return {
+        mode,
+        ...common,
+        ...sourceOptions(read, mode),
+        ...storeOptions(read, env, mode, false),
+        ...inventoryOptions(read),
+        ...encodeOptions(read),
+        ...retentionOptions(read),
+        verifyKeys: verifyKeys(read),
+      }
+    case 'verify': {
+      const selection = selectionOptions(read, mode)
+      return {
+        mode,
+        ...common,
+        ...sourceOptions(read, mode),
+        ...storeOptions(read, env, mode, selection.downloadArtifact),
+        ...selection,
+      }
+    }
+    case 'drill': {
+      const selection = selectionOptions(read, mode)
+      return {
+        mode,
+        ...common,
+        ...sourceOptions(read, mode),
+        ...storeOptions(read, env, mode, selection.downloadArtifact),
+        ...selection,
+        ...gateOptions(read),
+        smoke: smokeConfig(read),
+        maxRestoreSeconds: optional(read(Inputs.MaxRestoreSeconds), (t) =>
+          seconds(t, Inputs.MaxRestoreSeconds),
+        ),
+        gateAfterDrill: bool(read(Inputs.GateAfterDrill), Inputs.GateAfterDrill),
+      }
+    }
+    case 'restore': {
+      const selection = selectionOptions(read, mode)
+      return {
+        mode,
+        ...common,
+        ...sourceOptions(read, mode),
+        ...storeOptions(read, env, mode, selection.downloadArtifact),
+        ...selection,
+        ...inventoryOptions(read),
+        smoke: smokeConfig(read),
+        confirm: read(Inputs.Confirm),
+        dryRun: bool(read(Inputs.DryRun), Inputs.DryRun),
+        stopCommand: serviceCommand(read(Inputs.StopCommand), Inputs.StopCommand),
+        startCommand: serviceCommand(read(Inputs.StartCommand), Inputs.StartCommand),
+        allowActiveSessions: bool(read(Inputs.AllowActiveSessions), Inputs.AllowActiveSessions),
+        allowUnencryptedSafetyBackup: bool(
+          read(Inputs.AllowUnencryptedSafetyBackup),
+          Inputs.AllowUnencryptedSafetyBackup,
+        ),
+        signingKey: signingKey(read),
+      }
+    }
+    case 'gate':
+      return { mode, ...common, ...gateOptions(read), ...cspOptions(read) }
+    case 'smoke':
+      return { mode, ...common, smoke: smokeConfig(read) }
+  }
+}
+
+const optional = <T>(text: string, parse: (text: string) => T): T | null =>
+  text ? parse(text) : null
+
+function commonOptions(
+  read: Read,
+  get: (input: Inputs) => string,
+  mode: Mode,
+  runner: RunnerContext,
+): CommonOptions {
+  const backupDir = read(Inputs.BackupDir)
+  const drillLogText = read(Inputs.DrillLog)
+  // Set in a mode that does not run a drill: a mistake to say, not to ignore.
+  const gateAfterDrill = get(Inputs.GateAfterDrill).trim()
+  if (mode !== 'drill' && gateAfterDrill && bool(gateAfterDrill, Inputs.GateAfterDrill)) {
+    throw new UserError(
+      `gate-after-drill: only a drill runs the gate afterwards, and mode is ${mode}. Fix: remove gate-after-drill${mode === 'gate' ? ' (mode gate runs the gate on its own)' : ', or set mode: drill'}.`,
+    )
+  }
+  // A private key where it does not belong is an error, not a warning: it should not be there.
+  if (get(Inputs.SigningKey).trim() && mode !== 'backup' && mode !== 'restore') {
+    throw new UserError(
+      `signing-key: ${mode} signs nothing, and the private key belongs only in the backup job. Fix: remove signing-key here; verify-key (the public key) checks signatures.`,
+    )
+  }
+  return {
+    runner,
+    ignoredInputs: ignoredInputs(get, mode),
+    backupDir,
+    drillLog:
+      drillLogText === 'none' ? null : drillLogText || path.join(backupDir, 'drill-log.jsonl'),
+    reportFile:
+      read(Inputs.ReportFile) ||
+      (runner.runnerTemp
+        ? path.join(runner.runnerTemp, 'omniai-backup-report.json')
+        : 'omniai-backup-report.json'),
+    scratchDir:
+      (INPUTS[Inputs.ScratchDir].modes.includes(mode) && read(Inputs.ScratchDir)) || runner.temp,
+    // Outside a workflow (the CLI) the default expression is not expanded: use GITHUB_TOKEN.
+    githubToken: read(Inputs.GithubToken).startsWith('${{')
+      ? process.env.GITHUB_TOKEN || ''
+      : read(Inputs.GithubToken),
+    drillEvidence: oneOf(
+      read(Inputs.DrillEvidence),
+      ['auto', 'issue', 'none'] as const,
+      Inputs.DrillEvidence,
+    ),
+    drillIssueTitle: read(Inputs.DrillIssueTitle),
+    drillEvidenceAuthor: botLogin(read(Inputs.DrillEvidenceAuthor), Inputs.DrillEvidenceAuthor),
+    maxDrillAgeDays: optional(read(Inputs.MaxDrillAge), (t) =>
+      integer(t, Inputs.MaxDrillAge, 1, 3660),
+    ),
+  }
+}
+
+function sourceOptions(read: Read, mode: Mode): SourceOptions {
+  // verify reads no database: the engine is the one its manifest names.
+  const connectionString = mode === 'verify' ? '' : read(Inputs.ConnectionString)
   const inferred: EngineName = isPostgresUrl(connectionString) ? 'postgres' : 'sqlite'
   const engineText = read(Inputs.Engine)
   const engine = engineText ? oneOf(engineText, ENGINES, Inputs.Engine) : inferred
@@ -400,54 +641,82 @@ export function parseConfig(
         : `connection-string: engine is sqlite but connection-string is a postgres:// URL. Fix: give the SQLite file path, or set engine: postgres.`,
     )
   }
-  const prefix = read(Inputs.Prefix)
+  return {
+    engine,
+    engineExplicit: engineText !== '',
+    connectionString,
+    restoreConnectionString: mode === 'drill' ? read(Inputs.RestoreConnectionString) || null : null,
+    pgBinDir: read(Inputs.PgBinDir) || null,
+    jobs: integer(read(Inputs.Jobs), Inputs.Jobs, 1, 64),
+  }
+}
+
+function storeOptions(
+  read: Read,
+  env: NodeJS.ProcessEnv,
+  mode: Mode,
+  downloadArtifact: boolean,
+): StoreOptions {
+  const prefix = INPUTS[Inputs.Prefix].modes.includes(mode)
+    ? read(Inputs.Prefix)
+    : DEFAULTS[Inputs.Prefix]
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(prefix)) {
     throw new UserError(
       `prefix: "${prefix}" may only hold letters, digits, ".", "_" and "-". Fix: e.g. prefix: omniai.`,
     )
   }
-  const backupDir = read(Inputs.BackupDir)
-  const drillLogText = read(Inputs.DrillLog)
-  const runner = readRunnerContext(env)
-  const maxAge = read(Inputs.MaxBackupAge)
-  const maxRestore = read(Inputs.MaxRestoreSeconds)
-  const gateAfterDrill = bool(read(Inputs.GateAfterDrill), Inputs.GateAfterDrill)
-  if (gateAfterDrill && mode !== 'drill') {
-    throw new UserError(
-      `gate-after-drill: only a drill runs the gate afterwards, and mode is ${mode}. Fix: remove gate-after-drill${mode === 'gate' ? ' (mode gate runs the gate on its own)' : ', or set mode: drill'}.`,
-    )
-  }
   return {
-    mode,
-    runner,
-    ignoredInputs: ignoredInputs(get, mode),
-    engine,
-    engineExplicit: engineText !== '',
-    connectionString,
-    backupDir,
-    backupFile: read(Inputs.BackupFile) || null,
     prefix,
+    artifactName: artifactName(read(Inputs.ArtifactName), Inputs.ArtifactName),
+    s3: storageConfig(read, env, mode, downloadArtifact),
+  }
+}
+
+function selectionOptions(read: Read, mode: Mode): SelectionOptions {
+  const downloadArtifact = bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact)
+  const maxAge = mode === 'restore' ? '' : read(Inputs.MaxBackupAge)
+  return {
+    // Only its kind: a job that says encryption: age reads only age-encrypted backups (trust.ts).
+    encryption: { kind: oneOf(read(Inputs.Encryption), ENCRYPTIONS, Inputs.Encryption) },
+    backupFile: read(Inputs.BackupFile) || null,
+    downloadArtifact,
+    ...trustConfig(read, mode, downloadArtifact),
+    keys: {
+      ageIdentities: splitKeyLines(read(Inputs.AgeIdentity)),
+      agePassphrase: read(Inputs.AgePassphrase) || null,
+      gpgPassphrase: read(Inputs.GpgPassphrase) || null,
+      gpgHomedir: read(Inputs.GpgHomedir) || null,
+    },
+    maxBackupAgeSeconds: optional(maxAge, (t) => parseDuration(t, Inputs.MaxBackupAge)),
+  }
+}
+
+function inventoryOptions(read: Read): InventoryOptions {
+  return {
     conversationsTable: tableName(read(Inputs.ConversationsTable), Inputs.ConversationsTable),
     auditTable: tableName(read(Inputs.AuditTable), Inputs.AuditTable),
     spotCheckCount: integer(read(Inputs.SpotCheckCount), Inputs.SpotCheckCount, 1, 100),
-    drillLog:
-      drillLogText === 'none' ? null : drillLogText || path.join(backupDir, 'drill-log.jsonl'),
-    maxBackupAgeSeconds: maxAge ? parseDuration(maxAge, Inputs.MaxBackupAge) : null,
-    maxRestoreSeconds: maxRestore ? seconds(maxRestore, Inputs.MaxRestoreSeconds) : null,
-    reportFile:
-      read(Inputs.ReportFile) ||
-      (runner.runnerTemp
-        ? path.join(runner.runnerTemp, 'omniai-backup-report.json')
-        : 'omniai-backup-report.json'),
-    scratchDir: read(Inputs.ScratchDir) || runner.temp,
-    gateMarkers: read(Inputs.GateMarkers),
-    gateCommand: splitCommand(read(Inputs.GateCommand), Inputs.GateCommand),
-    gateWorkingDirectory: read(Inputs.GateWorkingDirectory),
-    gateMinTests: integer(read(Inputs.GateMinTests), Inputs.GateMinTests, 1, 100_000),
-    gateAfterDrill,
-    restoreConnectionString: read(Inputs.RestoreConnectionString) || null,
-    pgBinDir: read(Inputs.PgBinDir) || null,
-    jobs: integer(read(Inputs.Jobs), Inputs.Jobs, 1, 64),
+  }
+}
+
+function encodeOptions(read: Read): EncodeOptions {
+  const uploadArtifact = bool(read(Inputs.UploadArtifact), Inputs.UploadArtifact)
+  const { compression, encryption, allowUnencryptedArtifact } = codecConfig(
+    read,
+    uploadArtifact,
+    integer(read(Inputs.Jobs), Inputs.Jobs, 1, 64),
+  )
+  return {
+    compression,
+    encryption,
+    allowUnencryptedArtifact,
+    uploadArtifact,
+    signingKey: signingKey(read),
+  }
+}
+
+function retentionOptions(read: Read): RetentionOptions {
+  return {
     retention: oneOf(
       read(Inputs.Retention),
       ['apply', 'dry-run', 'off'] as const,
@@ -456,57 +725,41 @@ export function parseConfig(
     keepDaily: integer(read(Inputs.KeepDaily), Inputs.KeepDaily, 0, 3660),
     keepWeekly: integer(read(Inputs.KeepWeekly), Inputs.KeepWeekly, 0, 520),
     retentionTimeZone: timeZone(read(Inputs.RetentionTimeZone), Inputs.RetentionTimeZone),
-    uploadArtifact: bool(read(Inputs.UploadArtifact), Inputs.UploadArtifact),
-    downloadArtifact: bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact),
-    artifactName: artifactName(read(Inputs.ArtifactName), Inputs.ArtifactName),
-    // Outside a workflow (the CLI) the default expression is not expanded: use GITHUB_TOKEN.
-    githubToken: read(Inputs.GithubToken).startsWith('${{')
-      ? env.GITHUB_TOKEN || ''
-      : read(Inputs.GithubToken),
+  }
+}
+
+function gateOptions(read: Read): GateOptions {
+  return {
+    gateMarkers: read(Inputs.GateMarkers),
+    gateCommand: splitCommand(read(Inputs.GateCommand), Inputs.GateCommand),
+    gateWorkingDirectory: read(Inputs.GateWorkingDirectory),
+    gateMinTests: integer(read(Inputs.GateMinTests), Inputs.GateMinTests, 1, 100_000),
+  }
+}
+
+function cspOptions(read: Read): CspOptions {
+  return {
     // Empty in action.yml too: the runner passes an input's default as if it were set, and an
     // unset csp-file must stay distinguishable (its page missing is a warning, not a failure).
     cspFile: read(Inputs.CspFile) === 'none' ? null : read(Inputs.CspFile) || DEFAULT_CSP_FILE,
     cspFileExplicit: read(Inputs.CspFile) !== '',
     cspStrict: bool(read(Inputs.CspStrict), Inputs.CspStrict),
-    smoke: smokeConfig(read),
-    ...codecConfig(
-      read,
-      mode,
-      bool(read(Inputs.UploadArtifact), Inputs.UploadArtifact),
-      integer(read(Inputs.Jobs), Inputs.Jobs, 1, 64),
-    ),
-    drillEvidence: oneOf(
-      read(Inputs.DrillEvidence),
-      ['auto', 'issue', 'none'] as const,
-      Inputs.DrillEvidence,
-    ),
-    drillIssueTitle: read(Inputs.DrillIssueTitle),
-    drillEvidenceAuthor: botLogin(read(Inputs.DrillEvidenceAuthor), Inputs.DrillEvidenceAuthor),
-    maxDrillAgeDays: read(Inputs.MaxDrillAge)
-      ? integer(read(Inputs.MaxDrillAge), Inputs.MaxDrillAge, 1, 3660)
-      : null,
-    confirm: read(Inputs.Confirm),
-    dryRun: bool(read(Inputs.DryRun), Inputs.DryRun),
-    stopCommand: serviceCommand(read(Inputs.StopCommand), Inputs.StopCommand),
-    startCommand: serviceCommand(read(Inputs.StartCommand), Inputs.StartCommand),
-    allowActiveSessions: bool(read(Inputs.AllowActiveSessions), Inputs.AllowActiveSessions),
-    allowUnencryptedSafetyBackup: bool(
-      read(Inputs.AllowUnencryptedSafetyBackup),
-      Inputs.AllowUnencryptedSafetyBackup,
-    ),
-    ...trustConfig(read, mode, bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact)),
-    s3: storageConfig(
-      read,
-      env,
-      mode,
-      bool(read(Inputs.DownloadArtifact), Inputs.DownloadArtifact),
-    ),
   }
+}
+
+function verifyKeys(read: Read): VerifyKey[] {
+  const text = read(Inputs.VerifyKey)
+  return text ? parseVerifyKeys(text, Inputs.VerifyKey) : []
+}
+
+function signingKey(read: Read): SigningKey | null {
+  const text = read(Inputs.SigningKey)
+  return text ? parseSigningKey(text, Inputs.SigningKey) : null
 }
 
 /** The S3 store's settings when `storage` is set (the SDK is loaded only then, by the mode). */
 function storageConfig(
-  read: (input: Inputs) => string,
+  read: Read,
   env: NodeJS.ProcessEnv,
   mode: Mode,
   downloadArtifact: boolean,
@@ -541,7 +794,7 @@ function storageConfig(
 }
 
 /** Where backups may come from, and the keys that sign and check their manifests. */
-function trustConfig(read: (input: Inputs) => string, mode: Mode, downloadArtifact: boolean) {
+function trustConfig(read: Read, mode: Mode, downloadArtifact: boolean) {
   const workflowText = read(Inputs.BackupWorkflow)
   const idText = read(Inputs.ArtifactId)
   for (const [input, text] of [
@@ -571,17 +824,9 @@ function trustConfig(read: (input: Inputs) => string, mode: Mode, downloadArtifa
       `artifact-id: restore replaces the live database, so with download-artifact it does not take the newest artifact on its own. Fix: set artifact-id to the artifact to restore (the backup run's summary shows "Artifact omniai-backup (id N)"; a drill's report too), or restore a local backup with backup-file.`,
     )
   }
-  const signingText = read(Inputs.SigningKey)
-  if (signingText && mode !== 'backup' && mode !== 'restore') {
-    throw new UserError(
-      `signing-key: ${mode} signs nothing, and the private key belongs only in the backup job. Fix: remove signing-key here; verify-key (the public key) checks signatures.`,
-    )
-  }
-  const verifyText = read(Inputs.VerifyKey)
   return {
     backupWorkflow: workflowText ? workflow : null,
     artifactId: idText ? Number(idText) : null,
-    signingKey: signingText ? parseSigningKey(signingText, Inputs.SigningKey) : null,
-    verifyKeys: verifyText ? parseVerifyKeys(verifyText, Inputs.VerifyKey) : [],
+    verifyKeys: verifyKeys(read),
   }
 }

@@ -481,7 +481,7 @@ export const INPUTS: Record<Inputs, InputSpec> = {
   },
   [Inputs.Encryption]: {
     default: 'none',
-    modes: ['backup'],
+    modes: ['backup', ...READS],
     summary:
       'backup: `age`, `gpg` or `none`; verify, drill, restore: when set (or a key is given), an ' +
       'unencrypted backup is refused',
@@ -753,7 +753,7 @@ export const INPUTS: Record<Inputs, InputSpec> = {
   },
   [Inputs.VerifyKey]: {
     default: '',
-    modes: READS,
+    modes: ['backup', ...READS],
     summary:
       'verify, drill, restore: Ed25519 public key(s); an unsigned, altered or otherwise-signed ' +
       'manifest is refused',
