@@ -329,17 +329,6 @@ export interface AgeEncryptOptions {
 
 /** A transform from plaintext to an age file. Key parsing and scrypt happen before it returns. */
 export async function ageEncryptStream(opts: AgeEncryptOptions): Promise<Transform> {
-  const { prefix, sealer } = await ageEncryptStart(opts)
-  return new AgeEncrypter(prefix, sealer)
-}
-
-/**
- * What an age file starts with (header and payload nonce), and the sealer for its payload
- * chunks: the two halves of encryption, for ageEncryptStream and the file fast path.
- */
-export async function ageEncryptStart(
-  opts: AgeEncryptOptions,
-): Promise<{ prefix: Buffer; sealer: PayloadSealer }> {
   const fileKey = randomBytes(FILE_KEY_BYTES)
   let stanzas: Stanza[]
   if (opts.recipients && opts.recipients.length > 0) {
@@ -360,10 +349,10 @@ export async function ageEncryptStart(
   const upToDashes = `${VERSION_LINE}\n${stanzas.map(stanzaText).join('')}---`
   const header = `${upToDashes} ${b64(headerMac(fileKey, upToDashes))}\n`
   const nonce = randomBytes(NONCE_BYTES)
-  return {
-    prefix: Buffer.concat([Buffer.from(header, 'latin1'), nonce]),
-    sealer: new PayloadSealer(payloadKey(fileKey, nonce)),
-  }
+  return new AgeEncrypter(
+    Buffer.concat([Buffer.from(header, 'latin1'), nonce]),
+    payloadKey(fileKey, nonce),
+  )
 }
 
 /** Whole buffers in, exact-size slices out, copying only when a slice spans two buffers. */
@@ -409,41 +398,22 @@ function payloadKey(fileKey: Buffer, nonce: Buffer): KeyObject {
   return createSecretKey(hkdf(fileKey, nonce, 'payload'))
 }
 
-/**
- * The 12-byte STREAM nonce: an 11-byte big-endian chunk counter, then 1 for the last chunk.
- * Written into `into` (the cipher copies it when it starts), so no allocation per chunk.
- */
-function chunkNonce(counter: number, last: boolean, into: Buffer = Buffer.alloc(12)): Buffer {
-  into.fill(0, 0, 5)
-  into.writeUIntBE(counter, 5, 6)
-  into[11] = last ? 1 : 0
-  return into
-}
-
-/** Seals payload chunks in order: chunk n with nonce n, the last one flagged. */
-export class PayloadSealer {
-  private counter = 0
-  private readonly nonce = Buffer.alloc(12)
-
-  constructor(private readonly key: KeyObject) {}
-
-  /** Seals `plain` (at most one chunk) into `out` at `at`; returns the offset after its tag. */
-  seal(plain: Buffer, last: boolean, out: Buffer, at: number): number {
-    const nonce = chunkNonce(this.counter++, last, this.nonce)
-    const cipher = createCipheriv('chacha20-poly1305', this.key, nonce, { authTagLength: TAG })
-    at += cipher.update(plain).copy(out, at)
-    cipher.final()
-    return at + cipher.getAuthTag().copy(out, at)
-  }
+/** The 12-byte STREAM nonce: an 11-byte big-endian chunk counter, then 1 for the last chunk. */
+function chunkNonce(counter: number, last: boolean): Buffer {
+  const nonce = Buffer.alloc(12)
+  nonce.writeUIntBE(counter, 5, 6)
+  nonce[11] = last ? 1 : 0
+  return nonce
 }
 
 class AgeEncrypter extends Transform {
   private readonly queue = new ByteQueue()
+  private counter = 0
   private prefix: Buffer | null
 
   constructor(
     prefix: Buffer,
-    private readonly sealer: PayloadSealer,
+    private readonly key: KeyObject,
   ) {
     super({ highWaterMark: STAGE_BUFFER })
     this.prefix = prefix
@@ -463,7 +433,13 @@ class AgeEncrypter extends Transform {
     const size = last ? this.queue.length : CHUNK
     const out = Buffer.allocUnsafe(count * (size + TAG))
     let at = 0
-    for (let i = 0; i < count; i++) at = this.sealer.seal(this.queue.take(size), last, out, at)
+    for (let i = 0; i < count; i++) {
+      const nonce = chunkNonce(this.counter++, last)
+      const cipher = createCipheriv('chacha20-poly1305', this.key, nonce, { authTagLength: TAG })
+      at += cipher.update(this.queue.take(size)).copy(out, at)
+      cipher.final()
+      at += cipher.getAuthTag().copy(out, at)
+    }
     this.push(out)
   }
 
@@ -517,25 +493,19 @@ export function ageDecryptStream(opts: AgeDecryptOptions, file: string): Transfo
   return new AgeDecrypter(ageDecryptCheck(opts), opts, file)
 }
 
-/** The header and chunk opener behind ageDecryptStream, for the file fast path. */
-export function ageOpener(opts: AgeDecryptOptions, file: string): AgeOpener {
-  return new AgeOpener(ageDecryptCheck(opts), opts, file)
-}
-
-/** Sealed bytes per payload chunk (64 KiB and its tag), and plaintext bytes. */
-export const AGE_CHUNK = CHUNK
-export const AGE_SEALED_CHUNK = ENC_CHUNK
-/** The longest header (and payload nonce) AgeOpener.start accepts. */
-export const AGE_MAX_HEAD = MAX_HEADER + NONCE_BYTES
-
 class AgeDecrypter extends Transform {
   private head: Buffer | null = Buffer.alloc(0)
+  private fileKey: Buffer | null = null
+  private key: KeyObject | null = null
   private readonly queue = new ByteQueue()
-  private readonly opener: AgeOpener
+  private counter = 0
 
-  constructor(identities: Identity[], opts: AgeDecryptOptions, file: string) {
+  constructor(
+    private readonly identities: Identity[],
+    private readonly opts: AgeDecryptOptions,
+    private readonly file: string,
+  ) {
     super({ highWaterMark: STAGE_BUFFER })
-    this.opener = new AgeOpener(identities, opts, file)
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
@@ -545,95 +515,31 @@ class AgeDecrypter extends Transform {
   private async consume(chunk: Buffer): Promise<void> {
     if (this.head) {
       const head = Buffer.concat([this.head, chunk])
-      const start = await this.opener.start(head, false)
-      if (start < 0) {
+      const end = headerEnd(head.subarray(0, MAX_HEADER))
+      if (end < 0) {
+        if (head.length >= MAX_HEADER) throw this.truncated('the age header never ends')
         this.head = head
         return
       }
       this.head = null
-      chunk = head.subarray(start)
+      this.fileKey = await this.unwrap(parseHeader(head.subarray(0, end), this.file))
+      chunk = head.subarray(end)
     }
     this.queue.push(chunk)
+    if (!this.key) {
+      if (this.queue.length < NONCE_BYTES) return
+      this.key = payloadKey(this.fileKey!, this.queue.take(NONCE_BYTES))
+    }
     // The chunk that might be the last stays queued until the input ends. Each chunk goes on
     // by itself (measured: copying them into one buffer, as encryption does, costs more here).
     const ready = Math.floor((this.queue.length - 1) / ENC_CHUNK)
-    for (let i = 0; i < ready; i++) this.push(this.opener.open(this.queue.take(ENC_CHUNK), false))
+    for (let i = 0; i < ready; i++) this.push(this.openChunk(this.queue.take(ENC_CHUNK)))
   }
 
-  override _flush(done: TransformCallback): void {
-    const head = this.head
-    // With eof, start throws for any file that ends before its payload.
-    Promise.resolve()
-      .then(() => (head ? this.opener.start(head, true) : 0))
-      .then(() => {
-        this.push(this.opener.open(this.queue.take(this.queue.length), true))
-        done()
-      })
-      .catch((err: Error) => done(err))
-  }
-}
-
-/**
- * Opens an age file: its header (start), then its payload chunks in order (open). Shared by
- * the stream (AgeDecrypter) and the file fast path, so both refuse exactly the same files.
- */
-export class AgeOpener {
-  private fileKey: Buffer | null = null
-  private key: KeyObject | null = null
-  private counter = 0
-  private readonly nonce = Buffer.alloc(12)
-
-  constructor(
-    private readonly identities: Identity[],
-    private readonly opts: AgeDecryptOptions,
-    private readonly file: string,
-  ) {}
-
-  /**
-   * Reads the header and payload nonce at the start of `head` (the file's first bytes; `eof`
-   * when that is the whole file) and returns where the payload chunks start, or -1 when `head`
-   * is too short to tell. Throws the error for a file that ends (`eof`) before its payload.
-   * With `eof`, it throws synchronously for a file too short to have a payload.
-   */
-  start(head: Buffer, eof: boolean): Promise<number> {
-    const end = headerEnd(head.subarray(0, MAX_HEADER))
-    if (end < 0) {
-      if (head.length >= MAX_HEADER) throw this.truncated('the age header never ends')
-      if (eof) {
-        throw head.length === 0
-          ? new UserError(
-              `${this.file}: is empty (0 bytes), not an age file: the backup was cut off or never written; restore from another backup`,
-            )
-          : this.truncated('the file ends inside the age header')
-      }
-      return Promise.resolve(-1)
-    }
-    return this.keyFrom(head, end, eof)
-  }
-
-  private async keyFrom(head: Buffer, end: number, eof: boolean): Promise<number> {
-    this.fileKey ??= await this.unwrap(parseHeader(head.subarray(0, end), this.file))
-    if (head.length < end + NONCE_BYTES) {
-      if (eof) throw this.truncated('the file ends before the age payload starts')
-      return -1
-    }
-    this.key = payloadKey(this.fileKey, head.subarray(end, end + NONCE_BYTES))
-    return end + NONCE_BYTES
-  }
-
-  /**
-   * The plaintext of the next payload chunk, or an error if it does not authenticate as that
-   * chunk. `last`: the input ends with this chunk, so it must be the final one.
-   */
-  open(sealed: Buffer, last: boolean): Buffer {
-    if (!this.key) throw this.truncated('the file ends before the age payload starts')
-    return last ? this.openLast(sealed) : this.openMiddle(sealed)
-  }
-
-  private openMiddle(sealed: Buffer): Buffer {
-    const plain = open(this.key!, chunkNonce(this.counter, false, this.nonce), sealed)
+  private openChunk(sealed: Buffer): Buffer {
+    const plain = open(this.key!, chunkNonce(this.counter, false), sealed)
     if (!plain) {
-      if (open(this.key!, chunkNonce(this.counter, true, this.nonce), sealed)) {
+      if (open(this.key!, chunkNonce(this.counter, true), sealed)) {
         throw this.damaged(`data follows the final age chunk ${this.counter}`)
       }
       throw this.damaged(`age payload chunk ${this.counter} failed authentication`)
@@ -642,30 +548,43 @@ export class AgeOpener {
     return plain
   }
 
-  private openLast(sealed: Buffer): Buffer {
-    if (sealed.length === 0) throw this.truncated('the file ends right after the age header')
-    const plain = open(this.key!, chunkNonce(this.counter, true, this.nonce), sealed)
-    if (!plain) {
-      // A whole chunk that opens as a middle one: the file was cut at a chunk boundary, which
-      // only the last-chunk flag can tell from a complete file.
-      if (
-        sealed.length === ENC_CHUNK &&
-        open(this.key!, chunkNonce(this.counter, false, this.nonce), sealed)
-      ) {
-        throw this.truncated(
-          `the age payload ends after chunk ${this.counter} without a final chunk`,
+  override _flush(done: TransformCallback): void {
+    try {
+      if (this.head) {
+        throw this.head.length === 0
+          ? new UserError(
+              `${this.file}: is empty (0 bytes), not an age file: the backup was cut off or never written; restore from another backup`,
+            )
+          : this.truncated('the file ends inside the age header')
+      }
+      if (!this.key) throw this.truncated('the file ends before the age payload starts')
+      const sealed = this.queue.take(this.queue.length)
+      if (sealed.length === 0) throw this.truncated('the file ends right after the age header')
+      const plain = open(this.key, chunkNonce(this.counter, true), sealed)
+      if (!plain) {
+        // A whole chunk that opens as a middle one: the file was cut at a chunk boundary, which
+        // only the last-chunk flag can tell from a complete file.
+        if (
+          sealed.length === ENC_CHUNK &&
+          open(this.key, chunkNonce(this.counter, false), sealed)
+        ) {
+          throw this.truncated(
+            `the age payload ends after chunk ${this.counter} without a final chunk`,
+          )
+        }
+        throw this.damaged(
+          sealed.length < ENC_CHUNK
+            ? `the last age chunk (${this.counter}) failed authentication; the file may also be truncated`
+            : `age payload chunk ${this.counter} failed authentication`,
         )
       }
-      throw this.damaged(
-        sealed.length < ENC_CHUNK
-          ? `the last age chunk (${this.counter}) failed authentication; the file may also be truncated`
-          : `age payload chunk ${this.counter} failed authentication`,
-      )
+      if (plain.length === 0 && this.counter > 0)
+        throw this.damaged('the final age chunk is empty, which age never writes')
+      this.push(plain)
+      done()
+    } catch (err) {
+      done(err as Error)
     }
-    if (plain.length === 0 && this.counter > 0)
-      throw this.damaged('the final age chunk is empty, which age never writes')
-    this.counter++
-    return plain
   }
 
   private async unwrap(header: ParsedHeader): Promise<Buffer> {

@@ -13,7 +13,7 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Readable, Transform, Writable, type TransformCallback } from 'node:stream'
-import { finished, pipeline } from 'node:stream/promises'
+import { pipeline } from 'node:stream/promises'
 import { removeOnInterrupt } from '../util/cleanup.js'
 import { UserError } from '../util/errors.js'
 import { fsyncDir, tempName } from '../util/fs.js'
@@ -32,7 +32,6 @@ import {
   type Compression,
   type Stage,
 } from './compression.js'
-import { ageDecryptFile, ageEncryptFile } from './age-file.js'
 import { describeFormat, detectFormat, HEAD_BYTES, type Format } from './format.js'
 import { gpgDecryptStream, gpgEncryptStream } from './gpg.js'
 import { CodecInputs } from './inputs.js'
@@ -214,11 +213,6 @@ export async function encodeFile(src: string, dest: string, opts: EncodeOptions)
     throw new UserError(`${dest}: cannot encode a file onto itself; choose another destination`)
   }
   await mustBeFile(src)
-  const { encryption } = opts
-  if (opts.compression === 'none' && encryption.kind === 'age') {
-    const age = { ...encryption, recipients: splitKeyLines(encryption.recipients ?? []) }
-    return intoTempFile(dest, (out) => ended(out, () => ageEncryptFile(src, out, age, opts.signal)))
-  }
   return encodeStream(createReadStream(src, { highWaterMark: READ_SIZE }), dest, opts)
 }
 
@@ -262,8 +256,6 @@ export async function decodeFile(src: string, dest: string, opts: DecodeOptions)
   if (path.resolve(src) === path.resolve(dest)) {
     throw new UserError(`${dest}: cannot decode a file onto itself; choose another destination`)
   }
-  const fast = await ageFastPath(src, opts)
-  if (fast) return intoTempFile(dest, (out) => ended(out, () => fast(out)))
   const { stages, stored, plain } = await decodeStages(src, opts)
   await intoTempFile(dest, (out) =>
     run(createReadStream(src, { highWaterMark: READ_SIZE }), stages, out, opts.signal),
@@ -276,8 +268,6 @@ export async function decodeFile(src: string, dest: string, opts: DecodeOptions)
  * at hand and yields the checksums, without putting plaintext on disk.
  */
 export async function verifyEncodedFile(src: string, opts: DecodeOptions): Promise<Digests> {
-  const fast = await ageFastPath(src, opts)
-  if (fast) return fast(null)
   const { stages, stored, plain } = await decodeStages(src, opts)
   const discard = new Writable({ write: (_chunk, _encoding, done) => done() })
   await run(createReadStream(src, { highWaterMark: READ_SIZE }), stages, discard, opts.signal)
@@ -291,33 +281,6 @@ export async function detectFileFormat(file: string): Promise<Format> {
 
 // 1 MiB reads: fewer trips through the stream machinery per gigabyte than the 64 KiB default.
 const READ_SIZE = 1 << 20
-
-/**
- * For an age file without compression: the decoder that reads the file in blocks and hashes
- * on worker threads (age-file.ts), after the same checks as decodeStages. Else null.
- */
-async function ageFastPath(src: string, opts: DecodeOptions) {
-  const { decryption } = opts
-  if (opts.compression !== 'none' || decryption.kind !== 'age') return null
-  checkDecryption(decryption)
-  await mustBeFile(src)
-  checkFormat(src, detectFormat(await readHead(src)), decryption.kind)
-  const limit = {
-    maxPlainBytes: opts.maxPlainBytes,
-    tooMuch: () => tooMuchPlain(opts.maxPlainBytes!, src),
-  }
-  return (out: Writable | null) => ageDecryptFile(src, out, decryption, limit, opts.signal)
-}
-
-/** Runs `work` writing into `out`, then ends `out` and waits until it is flushed. */
-async function ended<T>(out: Writable, work: () => Promise<T>): Promise<T> {
-  const done = finished(out)
-  done.catch(() => {}) // an error surfaces through `work` or the await below
-  const result = await work()
-  out.end()
-  await done
-  return result
-}
 
 async function decodeStages(src: string, opts: DecodeOptions) {
   checkDecryption(opts.decryption)
@@ -430,14 +393,12 @@ class ByteLimit extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length
     if (this.bytes <= this.max) return done(null, chunk)
-    done(tooMuchPlain(this.max, this.file))
+    done(
+      new UserError(
+        `${this.file}: decodes to more than the ${this.max} bytes of plaintext its manifest records (backup.plain.bytes), so decoding stopped there and nothing was kept: the backup was damaged or replaced (a decompression bomb looks like this); restore from another backup`,
+      ),
+    )
   }
-}
-
-function tooMuchPlain(max: number, file: string): UserError {
-  return new UserError(
-    `${file}: decodes to more than the ${max} bytes of plaintext its manifest records (backup.plain.bytes), so decoding stopped there and nothing was kept: the backup was damaged or replaced (a decompression bomb looks like this); restore from another backup`,
-  )
 }
 
 function digests(stored: HashTap, plain: HashTap): Digests {
@@ -477,7 +438,7 @@ async function run(
  * Runs `write` into a new temporary file beside `dest`, then fsyncs and renames it to `dest`.
  * On any failure the temporary file is closed and deleted, and `dest` is left as it was.
  */
-async function intoTempFile<T>(dest: string, write: (out: Writable) => Promise<T>): Promise<T> {
+async function intoTempFile(dest: string, write: (out: Writable) => Promise<void>): Promise<void> {
   const dir = path.dirname(path.resolve(dest))
   try {
     if (!(await fs.stat(dir)).isDirectory()) throw new Error('not a directory')
@@ -495,13 +456,12 @@ async function intoTempFile<T>(dest: string, write: (out: Writable) => Promise<T
     highWaterMark: 2 * STAGE_BUFFER,
   })
   const closed = new Promise<void>((resolve) => out.on('close', () => resolve()))
-  let result: T
   try {
     await new Promise<void>((resolve, reject) => {
       out.once('open', () => resolve())
       out.once('error', reject)
     })
-    result = await write(out)
+    await write(out)
     await closed
     await fs.rename(tmp, dest)
   } catch (err) {
@@ -513,5 +473,4 @@ async function intoTempFile<T>(dest: string, write: (out: Writable) => Promise<T
     forget()
   }
   await fsyncDir(dir)
-  return result
 }
