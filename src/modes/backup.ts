@@ -11,7 +11,7 @@ import { artifactSettings, artifactTier, uploadBackup } from '../store/artifacts
 import { digestInWorker, digestPath, fsyncPath, pathBytes, restrictPath } from '../util/fs.js'
 import { databaseFacts, takeInventory } from '../checks/inspect.js'
 import type { Manifest } from '../manifest/manifest.js'
-import type { Report } from '../report/report.js'
+import type { ModeReport, Report } from '../report/report.js'
 import { LocalStore, type BackupEntry } from '../store/local.js'
 import { createS3Store, keepLocked, type S3Entry, type S3Store } from '../store/s3.js'
 import { Inputs } from '../options/inputs.js'
@@ -33,7 +33,7 @@ import { emptyReport, finish, requireTable, type ModeContext } from './common.js
  * the manifest, written last, marks it complete. On any failure the temporary file is removed
  * and no other backup is touched.
  */
-export async function backup(ctx: ModeContext<BackupOptions>): Promise<Report> {
+export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeReport<'backup'>> {
   const { config, log, now } = ctx
   const { signingKey } = config
   const started = now()
@@ -269,7 +269,7 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<Report> {
  */
 async function recordTrend(
   { config, log }: ModeContext<BackupOptions>,
-  report: Report,
+  report: ModeReport<'backup'>,
 ): Promise<void> {
   // Outside a workflow run there is no cache to carry the catalog in.
   if (!report.backup || !report.database || !config.runner.actionsServices) return

@@ -3,7 +3,7 @@ import type { Mode } from '../options/inputs.js'
 import type { EngineName } from '../engines/engine.js'
 import { UserError } from '../util/errors.js'
 import type { Schema } from '../checks/inventory.js'
-import type { Report } from '../report/report.js'
+import type { ModeReport, Report } from '../report/report.js'
 import { TOOL, VERSION } from '../util/version.js'
 
 /** Fails naming `input` when a table it names is not in the database. */
@@ -15,7 +15,11 @@ export function requireTable(schema: Schema, table: string | null, input: string
   )
 }
 
-export function emptyReport(mode: Mode, engine: EngineName, started: Date): Report {
+export function emptyReport<M extends Mode>(
+  mode: M,
+  engine: EngineName,
+  started: Date,
+): ModeReport<M> {
   return {
     tool: `${TOOL}@${VERSION}`,
     mode,
@@ -34,7 +38,11 @@ export function emptyReport(mode: Mode, engine: EngineName, started: Date): Repo
   }
 }
 
-export function finish(report: Report, started: Date, now: Date): Report {
+export function finish<R extends Report | ModeReport<Mode>>(
+  report: R,
+  started: Date,
+  now: Date,
+): R {
   report.finishedAt = now.toISOString()
   report.durations.totalMs = now.getTime() - started.getTime()
   report.ok = !report.error && report.checks.length > 0 && report.checks.every((c) => c.ok)

@@ -6,7 +6,7 @@ import { auditLog, backupAge, restoreTime, spotCheck, type Check } from '../chec
 import type { BackupRef, Database } from '../engines/engine.js'
 import { describeError, UserError } from '../util/errors.js'
 import type { Manifest } from '../manifest/manifest.js'
-import type { Report } from '../report/report.js'
+import type { ModeReport, Report } from '../report/report.js'
 import { checkDatabase, runCheck, startIntegrity } from '../checks/inspect.js'
 import { isEncoded, plaintextOf } from './plain.js'
 import { removeOnInterrupt } from '../util/cleanup.js'
@@ -68,14 +68,14 @@ export async function checkRestored(db: Database, manifest: Manifest) {
  * against its manifest, record RTO and RPO, log the drill, delete the scratch copy (also when
  * a check fails).
  */
-export async function drill(ctx: ModeContext<DrillOptions>): Promise<Report> {
+export async function drill(ctx: ModeContext<DrillOptions>): Promise<ModeReport<'drill'>> {
   return withSelection(ctx, (selection) => drillSelected(ctx, selection))
 }
 
 async function drillSelected(
   ctx: ModeContext<DrillOptions>,
   selection: Selection,
-): Promise<Report> {
+): Promise<ModeReport<'drill'>> {
   const { config, log, now } = ctx
   const { entry, engine } = selection
   const started = now()
@@ -195,7 +195,7 @@ async function drillSelected(
  */
 async function recordEvidence(
   { config, log, now }: ModeContext<DrillOptions>,
-  report: Report,
+  report: ModeReport<'drill'>,
 ): Promise<void> {
   if (config.drillEvidence === 'none') return
   if (!config.runner.repository) {
@@ -241,7 +241,7 @@ async function recordEvidence(
 
 /** What a drill leaves on record: in the drill log, and in the tracking issue. */
 export function drillRecord(
-  report: Report,
+  report: ModeReport<'drill'>,
   run: string | null,
 ): DrillRecord & { artifact: Report['artifact'] | null } {
   return {
@@ -268,7 +268,7 @@ export function drillRecord(
 /** One JSON line per drill: the runbook's "log drill completion date". */
 export async function appendDrillLog(
   file: string,
-  report: Report,
+  report: ModeReport<'drill'>,
   run: string | null,
 ): Promise<void> {
   const record = drillRecord(report, run)

@@ -25,7 +25,7 @@ import type { JUnitEntry, JUnitResults } from '../gate/junit.js'
 import type { Log } from '../util/log.js'
 import { EXIT, exitMeaning, runPytest, showCommand, type PytestRun } from '../gate/pytest.js'
 import { checkCsp, CSP_CHECK, CSP_FILE_INPUT, POLICY } from '../gate/csp.js'
-import type { GateReport, Report } from '../report/report.js'
+import type { GateReport, ModeReport } from '../report/report.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 
 export const GATE_CHECK = 'security-gate'
@@ -206,7 +206,7 @@ export async function runGate(
  * checks) keep their results in the report.
  */
 async function gateInto(
-  report: Report,
+  report: ModeReport<'gate' | 'drill'>,
   config: GateOptions & Pick<Config, 'scratchDir' | 'runner'>,
   log: Log,
   env: Record<string, string>,
@@ -235,7 +235,7 @@ const isMissing = (file: string) =>
  * check. A page that cannot be read fails this check alone; pytest's results stay.
  */
 async function cspInto(
-  report: Report,
+  report: ModeReport<'gate'>,
   config: CspOptions & Pick<Config, 'runner'>,
   log: Log,
 ): Promise<void> {
@@ -278,7 +278,11 @@ async function cspInto(
 }
 
 /** Mode gate: the security gate and the CSP check, as a pull request check. */
-export async function gate({ config, log, now }: ModeContext<GateModeOptions>): Promise<Report> {
+export async function gate({
+  config,
+  log,
+  now,
+}: ModeContext<GateModeOptions>): Promise<ModeReport<'gate'>> {
   const started = now()
   const report = emptyReport('gate', engineOf(config), started)
   await gateInto(report, config, log, {})
@@ -294,7 +298,7 @@ export async function gate({ config, log, now }: ModeContext<GateModeOptions>): 
 export async function gateOnRestored(
   { config, log }: ModeContext<DrillOptions>,
   db: Database | null,
-  report: Report,
+  report: ModeReport<'drill'>,
 ): Promise<void> {
   const failed = report.checks.filter((c) => !c.ok).map((c) => c.name)
   if (!db || failed.length) {

@@ -9,7 +9,7 @@ import { describeError, UserError } from '../util/errors.js'
 import { digestPath, fsyncPath } from '../util/fs.js'
 import type { Log } from '../util/log.js'
 import type { Manifest } from '../manifest/manifest.js'
-import type { Report } from '../report/report.js'
+import type { ModeReport, Report } from '../report/report.js'
 import { runServiceCommand } from './service.js'
 import {
   asWriteFailure,
@@ -37,7 +37,7 @@ import { checksumOf, reportOn, withSelection, type Selection } from './verify.js
  * path so that restoring the wrong file can itself be undone. Afterwards the drill's checks run
  * on the restored database against the backup's manifest.
  */
-export async function restore(ctx: ModeContext<RestoreOptions>): Promise<Report> {
+export async function restore(ctx: ModeContext<RestoreOptions>): Promise<ModeReport<'restore'>> {
   return withSelection(ctx, async (selection) => {
     await fs.mkdir(ctx.config.scratchDir, { recursive: true })
     const work = await fs.mkdtemp(path.join(ctx.config.scratchDir, 'omniai-restore-'))
@@ -55,7 +55,7 @@ async function restoreSelected(
   ctx: ModeContext<RestoreOptions>,
   selection: Selection,
   work: string,
-): Promise<Report> {
+): Promise<ModeReport<'restore'>> {
   const { config, log, now } = ctx
   const { entry } = selection
   const started = now()
@@ -269,7 +269,7 @@ async function restoreSelected(
  */
 async function safetyBackup(
   ctx: ModeContext<RestoreOptions>,
-  report: Report,
+  report: ModeReport<'restore'>,
   target: string,
   safetyDir: string,
   codec: SafetyCodec,

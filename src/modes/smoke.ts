@@ -1,6 +1,6 @@
 import { UserError } from '../util/errors.js'
 import { engineOf, type SmokeModeOptions, type SmokingOptions } from '../options/config.js'
-import type { Report } from '../report/report.js'
+import type { ModeReport } from '../report/report.js'
 import { smokeTest } from '../smoke/smoke.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
 
@@ -10,7 +10,7 @@ import { emptyReport, finish, type ModeContext } from './common.js'
  * backend has been started on the restored database).
  */
 export async function smokeInto(
-  report: Report,
+  report: ModeReport<'drill' | 'restore' | 'smoke'>,
   { config, log }: ModeContext<SmokingOptions>,
 ): Promise<void> {
   const smoke = config.smoke
@@ -30,7 +30,7 @@ export async function smokeInto(
   report.smoke = result.steps
 }
 
-export async function smoke(ctx: ModeContext<SmokeModeOptions>): Promise<Report> {
+export async function smoke(ctx: ModeContext<SmokeModeOptions>): Promise<ModeReport<'smoke'>> {
   const started = ctx.now()
   if (!ctx.config.smoke) {
     throw new UserError(

@@ -7,7 +7,7 @@ import { digestInWorker } from '../util/fs.js'
 import type { BackupRef } from '../engines/engine.js'
 import { runCheck } from '../checks/inspect.js'
 import { isEncoded, plaintextOf } from './plain.js'
-import type { Report } from '../report/report.js'
+import type { ModeReport, Report } from '../report/report.js'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import {
@@ -122,10 +122,10 @@ async function scratchDownload(scratchDir: string, prefix: string) {
 }
 
 /** Selects the backup, runs `fn` on it, and deletes whatever the selection downloaded. */
-export async function withSelection<O extends ReadingOptions>(
+export async function withSelection<O extends ReadingOptions, R extends Report>(
   ctx: ModeContext<O>,
-  fn: (selection: Selection) => Promise<Report>,
-): Promise<Report> {
+  fn: (selection: Selection) => Promise<R>,
+): Promise<R> {
   const selection = await selectBackup(ctx)
   try {
     return await fn(selection)
@@ -135,12 +135,12 @@ export async function withSelection<O extends ReadingOptions>(
 }
 
 /** The report of a mode that works on a selected backup, with the backup's facts filled in. */
-export function reportOn(
-  mode: Report['mode'],
+export function reportOn<M extends 'verify' | 'drill' | 'restore'>(
+  mode: M,
   engine: Report['engine'],
   selection: Selection,
   started: Date,
-): Report {
+): ModeReport<M> {
   const { entry, listing, artifact } = selection
   const { manifest } = entry
   const report = emptyReport(mode, engine, started)
@@ -181,14 +181,14 @@ export function ageSeconds(entry: BackupEntry, now: Date): number {
 }
 
 /** Prove a backup is whole and readable: checksum, integrity and schema against its manifest. */
-export async function verify(ctx: ModeContext<VerifyOptions>): Promise<Report> {
+export async function verify(ctx: ModeContext<VerifyOptions>): Promise<ModeReport<'verify'>> {
   return withSelection(ctx, (selection) => verifySelected(ctx, selection))
 }
 
 async function verifySelected(
   ctx: ModeContext<VerifyOptions>,
   selection: Selection,
-): Promise<Report> {
+): Promise<ModeReport<'verify'>> {
   const { config, log, now } = ctx
   const { entry, engine } = selection
   const started = now()

@@ -5,8 +5,11 @@ import type { EngineName } from '../engines/engine.js'
 import { renderRetention, type RetentionRow } from '../store/retention.js'
 import type { JUnitEntry } from '../gate/junit.js'
 
-/** What a mode did, for the JSON report, the job summary, the outputs and the drill log. */
-export interface Report {
+/**
+ * What every mode reports, for the JSON report, the job summary, the outputs and the drill log.
+ * Each mode adds its own sections (BackupSections, ...): `ModeReport<'drill'>` is a drill's.
+ */
+export interface ReportCore {
   tool: string
   mode: Mode
   engine: EngineName
@@ -26,23 +29,78 @@ export interface Report {
   /** Milliseconds per phase. */
   durations: Record<string, number>
   warnings: string[]
-  /** verify, drill, restore of an encrypted backup: whether the key decrypted it (null: not tried). */
-  decrypted?: boolean | null
-  /** backup in a workflow run: the trend of database size and backup time, from the catalog. */
+  /** Set when the mode stopped on an error rather than on a failed check. */
+  error?: string
+}
+
+/** The artifact a backup uploaded, or the one verify, drill or restore downloaded. */
+export interface ArtifactSection {
+  name: string
+  id: number
+  /** upload: the tier and how long GitHub keeps it. */
+  tier?: 'daily' | 'weekly'
+  retentionDays?: number
+  /** download: when it was made, and by which run. */
+  createdAt?: string
+  runId?: number
+}
+
+export interface RetentionSection {
+  mode: 'apply' | 'dry-run'
+  kept: number
+  deleted: number
+  freedBytes: number
+  decisions: RetentionRow[]
+}
+
+export type SmokeSection = {
+  name: string
+  ok: boolean
+  status: number | null
+  ms: number
+  detail: string
+}[]
+
+export interface BackupSections {
+  /** In a workflow run: the trend of database size and backup time, from the catalog. */
   trend?: string
-  /** drill: the comment on the tracking issue that records it. */
-  evidence?: { issueNumber: number; commentUrl: string; reopened: boolean; created: boolean }
-  /** drill: the JSON Lines file the drill record was appended to. */
-  drillLog?: string
-  /** gate: the Content-Security-Policy found in csp-file. */
-  csp?: {
-    file: string
-    markdown: string
-    findings: { directive: string; problem: string; severity: 'fail' | 'warn'; line?: number }[]
+  /** Free space beside the backups, the folder's size, the newest backup's size. */
+  space?: { dir: string; free: number; folderBytes: number; newestBytes: number; nextFits: boolean }
+  /** What retention kept and deleted in backup-dir. */
+  retention?: RetentionSection
+  /** With storage: where the backup went off-site, and retention in the bucket. */
+  s3?: {
+    location: string
+    key: string
+    tier: string
+    lockedUntil: string | null
+    retention?: RetentionSection
   }
-  /** drill, restore: the HTTP smoke test's steps. */
-  smoke?: { name: string; ok: boolean; status: number | null; ms: number; detail: string }[]
-  /** restore: what was (or, in a dry run, would be) done. */
+  /** With upload-artifact. */
+  artifact?: ArtifactSection
+}
+
+/** What a mode that reads a backup adds (verify, drill, restore). */
+export interface ReadSections {
+  /** An encrypted backup: whether the key decrypted it (null: not tried). */
+  decrypted?: boolean | null
+  /** With download-artifact: the artifact used. */
+  artifact?: ArtifactSection
+}
+
+export interface DrillSections extends ReadSections {
+  /** The comment on the tracking issue that records it. */
+  evidence?: { issueNumber: number; commentUrl: string; reopened: boolean; created: boolean }
+  /** The JSON Lines file the drill record was appended to. */
+  drillLog?: string
+  /** With smoke-url: the HTTP smoke test's steps. */
+  smoke?: SmokeSection
+  /** With gate-after-drill: what pytest ran and how each selected test ended. */
+  gate?: GateReport
+}
+
+export interface RestoreSections extends ReadSections {
+  /** What was (or, in a dry run, would be) done. */
   restore?: {
     target: string
     dryRun: boolean
@@ -53,40 +111,44 @@ export interface Report {
     /** The runbook's "ensure no active user sessions": unexpired logins in the live database. */
     activeSessions?: { table: string; active: number } | null
   }
-  /** backup: free space beside the backups, the folder's size, the newest backup's size. */
-  space?: { dir: string; free: number; folderBytes: number; newestBytes: number; nextFits: boolean }
-  /** backup: what retention kept and deleted in backup-dir. */
-  retention?: {
-    mode: 'apply' | 'dry-run'
-    kept: number
-    deleted: number
-    freedBytes: number
-    decisions: RetentionRow[]
-  }
-  /** backup with storage: where the backup went off-site, and retention in the bucket. */
-  s3?: {
-    location: string
-    key: string
-    tier: string
-    lockedUntil: string | null
-    retention?: Report['retention']
-  }
-  /** backup with upload-artifact, verify and drill with download-artifact. */
-  artifact?: {
-    name: string
-    id: number
-    /** upload: the tier and how long GitHub keeps it. */
-    tier?: 'daily' | 'weekly'
-    retentionDays?: number
-    /** download: when it was made, and by which run. */
-    createdAt?: string
-    runId?: number
-  }
-  /** gate, and drill with gate-after-drill: what pytest ran and how each selected test ended. */
-  gate?: GateReport
-  /** Set when the mode stopped on an error rather than on a failed check. */
-  error?: string
+  /** With smoke-url: the HTTP smoke test's steps. */
+  smoke?: SmokeSection
 }
+
+export interface GateSections {
+  /** What pytest ran and how each selected test ended. */
+  gate?: GateReport
+  /** The Content-Security-Policy found in csp-file. */
+  csp?: {
+    file: string
+    markdown: string
+    findings: { directive: string; problem: string; severity: 'fail' | 'warn'; line?: number }[]
+  }
+}
+
+export interface SmokeSections {
+  smoke?: SmokeSection
+}
+
+interface SectionsOf {
+  backup: BackupSections
+  verify: ReadSections
+  drill: DrillSections
+  restore: RestoreSections
+  gate: GateSections
+  smoke: SmokeSections
+}
+
+/** A mode's report: the shared core and that mode's own sections, none of another's. */
+export type ModeReport<M extends Mode> = ReportCore & { mode: M } & SectionsOf[M]
+
+/** Any mode's report, as the JSON report, the summary and the outputs read it. */
+export type Report = ReportCore &
+  BackupSections &
+  DrillSections &
+  RestoreSections &
+  GateSections &
+  SmokeSections
 
 /** The security gate's run, from pytest's JUnit XML report. */
 export interface GateReport {
