@@ -1,6 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs'
+import { constants as fsConstants } from 'node:fs'
 import * as fs from 'node:fs/promises'
-import { pipeline } from 'node:stream/promises'
 import * as path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { describeFindings } from '../../checks/checks.js'
@@ -41,15 +40,31 @@ import {
 import { openSqlite, sqliteDriver, type SqliteConnection } from './driver.js'
 
 /**
- * A copy that is this process's own and private from its first byte: fs.copyFile gives the new
- * file the source's mode (and, as root, its owner), so a snapshot of a 0644 database would be
- * world-readable while it is written.
+ * A copy that is this process's own and private from its first byte. The kernel copies
+ * (fs.copyFile: copy_file_range, or a reflink where the file system shares extents), as `cp`
+ * does, with no pass of the data through this process. fs.copyFile gives the new file the
+ * source's mode (a 0644 database would give a world-readable snapshot while it is written) and,
+ * as root, its owner, so it is written inside a folder only this process may enter (0700,
+ * named as temporary files are), made this process's and 0600 there, and only then moved to `dest`.
  */
-async function copyPrivate(source: string, dest: string): Promise<void> {
-  await pipeline(
-    createReadStream(source, { highWaterMark: 1 << 20 }),
-    createWriteStream(dest, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 }),
-  )
+async function copyPrivate(source: string, dest: string, ownCleanup = true): Promise<void> {
+  const dir = tempName(path.dirname(dest), path.basename(dest))
+  await fs.mkdir(dir, { mode: 0o700 })
+  // Unless `dest` is in a folder that is removed on interrupt as a whole (the drill's scratch).
+  const forget = ownCleanup ? removeOnInterrupt(dir, 'partial copy') : () => undefined
+  try {
+    const tmp = path.join(dir, 'copy')
+    await fs.copyFile(source, tmp, fsConstants.COPYFILE_EXCL)
+    // Run as root, the copy also took the source's owner: give it back to this process.
+    const [uid, gid] = [process.getuid?.(), process.getgid?.()]
+    if (uid !== undefined && gid !== undefined) await fs.chown(tmp, uid, gid)
+    await fs.chmod(tmp, 0o600)
+    // link() refuses an existing name, as the 'wx' flag of a plain write would.
+    await fs.link(tmp, dest)
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true })
+    forget()
+  }
 }
 
 const HEADER = Buffer.from('SQLite format 3\0', 'latin1')
@@ -145,10 +160,13 @@ function countViolations(pairs: Iterable<[unknown, unknown, number?]>): ForeignK
 // answer only where the lookup is the same one: a single-column key whose parent column is the
 // rowid or has a unique BINARY index, with the same affinity on both sides (so no conversion
 // makes '5' and 5 meet in one and not the other). Every other child table runs the pragma.
+//
+// A worker is started before the file it checks is written (see CheckWorkers): it loads, then
+// waits for the file's name, so its start-up overlaps the copy.
 const CHECK_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads')
 const { DatabaseSync } = require('node:sqlite')
-const db = new DatabaseSync(workerData.file, { readOnly: true })
+let db
 const q = (name) => '"' + String(name).replace(/"/g, '""') + '"'
 const all = (sql) => db.prepare(sql).all()
 function affinity(type) {
@@ -201,36 +219,86 @@ function foreignKeys() {
   }
   return counts
 }
-try {
-  if (workerData.job === 'integrity') {
-    parentPort.postMessage(all('PRAGMA integrity_check').map((r) => String(Object.values(r)[0])))
-  } else {
-    parentPort.postMessage(foreignKeys())
+parentPort.once('message', (file) => {
+  db = new DatabaseSync(file, { readOnly: true })
+  let result
+  try {
+    result = workerData.job === 'integrity'
+      ? all('PRAGMA integrity_check').map((r) => String(Object.values(r)[0]))
+      : foreignKeys()
+  } finally {
+    db.close()
   }
-} finally {
-  db.close()
-}
+  parentPort.postMessage(result)
+})
 `
 
-function inWorker<T>(file: string, job: 'integrity' | 'foreign-keys'): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const worker = new Worker(CHECK_WORKER, {
+type Job = 'integrity' | 'foreign-keys'
+
+/** One check worker, started ahead: run() hands it the file; stop() ends it if never run. */
+class CheckWorker<T> {
+  private readonly worker: Worker
+  private readonly done: Promise<T>
+  private started = false
+
+  constructor(job: Job) {
+    this.worker = new Worker(CHECK_WORKER, {
       eval: true,
-      workerData: { file, job },
+      workerData: { job },
       execArgv: ['--no-warnings'],
     })
-    worker.once('message', resolve)
-    worker.once('error', reject)
-    worker.once('exit', (code) => code !== 0 && reject(new Error(`${job} worker exit ${code}`)))
-  })
+    // Idle, it keeps nothing waiting: the process may end without ever using it.
+    this.worker.unref()
+    this.done = new Promise<T>((resolve, reject) => {
+      this.worker.once('message', (result: T) => {
+        resolve(result)
+        void this.worker.terminate()
+      })
+      this.worker.once('error', reject)
+      this.worker.once('exit', (code) => reject(new Error(`${job} worker exit ${code}`)))
+    })
+    this.done.catch(() => undefined)
+  }
+
+  run(file: string): Promise<T> {
+    if (this.started) throw new Error('a check worker runs once')
+    this.started = true
+    this.worker.ref()
+    this.worker.postMessage(file)
+    return this.done
+  }
+
+  stop(): void {
+    if (!this.started) void this.worker.terminate()
+  }
 }
 
-async function integrityInWorker(file: string): Promise<IntegrityFindings> {
-  const [integrity, fk] = await Promise.all([
-    inWorker<string[]>(file, 'integrity'),
-    inWorker<[string, string, number][]>(file, 'foreign-keys'),
-  ])
-  return { damage: integrity.filter((l) => l !== 'ok'), foreignKeys: countViolations(fk) }
+/** Check workers, or null where none can be started (integrityProblems then checks in-thread). */
+function startCheckWorkers(): CheckWorkers | null {
+  try {
+    return new CheckWorkers()
+  } catch {
+    return null
+  }
+}
+
+/** The integrity_check and foreign-key workers, started before the file they will check exists. */
+class CheckWorkers {
+  private readonly integrity = new CheckWorker<string[]>('integrity')
+  private readonly foreignKeys = new CheckWorker<[string, string, number][]>('foreign-keys')
+
+  async run(file: string): Promise<IntegrityFindings> {
+    const [integrity, fk] = await Promise.all([
+      this.integrity.run(file),
+      this.foreignKeys.run(file),
+    ])
+    return { damage: integrity.filter((l) => l !== 'ok'), foreignKeys: countViolations(fk) }
+  }
+
+  stop(): void {
+    this.integrity.stop()
+    this.foreignKeys.stop()
+  }
 }
 
 /**
@@ -333,6 +401,22 @@ export class SqliteEngine implements Engine {
   ): Promise<Snapshot> {
     await this.checkSource()
     await logDriver(log)
+    // Started now, they load while the file is copied.
+    const workers = startCheckWorkers()
+    try {
+      return await this.snapshotWith(workers, dest, log, inspect, written)
+    } finally {
+      workers?.stop()
+    }
+  }
+
+  private async snapshotWith(
+    workers: CheckWorkers | null,
+    dest: string,
+    log: Log,
+    inspect: (db: Database) => Promise<Inventory>,
+    written?: () => void,
+  ): Promise<Snapshot> {
     const src = await openSqlite(this.source, { readonly: true })
     let journalMode: string
     let engineVersion: string
@@ -360,6 +444,8 @@ export class SqliteEngine implements Engine {
     // (SQLite's own recovery), and leaving WAL mode checkpoints them into the file.
     const out = await openSqlite(dest, { readonly: false })
     try {
+      // No fsync of its own: the whole file is fsynced below, after this.
+      out.exec('PRAGMA synchronous = OFF')
       out.exec('PRAGMA journal_mode = DELETE')
     } finally {
       out.close()
@@ -368,8 +454,13 @@ export class SqliteEngine implements Engine {
     await fs.rm(`${dest}-shm`, { force: true })
     log.info(`snapshot: ${method ?? 'online backup API, page by page'}`)
     written?.()
+    // The file is final: its writes go to disk while the checks read it from the page cache.
+    // (The caller's own fsync afterwards then finds little or nothing left to write.) A failed
+    // fsync is not swallowed here: a later one may not report it again.
+    const syncing = fsyncFile(dest)
+    syncing.catch(() => undefined)
     const { size } = await fs.stat(this.source)
-    const db = await this.openBackup(dest)
+    const db = await this.openBackup(dest, workers)
     try {
       // The checks run on another thread while this one takes the inventory.
       const checking = db.integrityProblems().catch((err: unknown): IntegrityFindings => ({
@@ -384,6 +475,7 @@ export class SqliteEngine implements Engine {
         unreadable = err
       }
       const findings = await checking
+      await syncing
       // An inventory that fails on a sound file is this tool's problem, not the data's.
       if (!inventory && findings.damage.length === 0) throw unreadable
       return {
@@ -426,15 +518,15 @@ export class SqliteEngine implements Engine {
     }
   }
 
-  /** Opens a backup file read-only, for inspection. */
-  async openBackup(file: string): Promise<SqliteDatabase> {
+  /** Opens a backup file read-only, for inspection (with check workers already started). */
+  async openBackup(file: string, workers: CheckWorkers | null = null): Promise<SqliteDatabase> {
     await assertSqliteFile(
       file,
       'backup-file',
       'Fix: point backup-file at a backup written by mode backup, or leave it empty to use the newest.',
     )
     try {
-      return new SqliteDatabase(file, await openSqlite(file, { readonly: true }))
+      return new SqliteDatabase(file, await openSqlite(file, { readonly: true }), workers)
     } catch (err) {
       throw new UserError(`backup-file: cannot open ${file} as SQLite: ${(err as Error).message}`)
     }
@@ -566,18 +658,28 @@ export class SqliteEngine implements Engine {
     // same database as the backup API's page-by-page copy, several times faster; the checks
     // that follow read the restored copy, not the backup.
     const t0 = performance.now()
-    await copyPrivate(file, restored)
-    log.info(`restore: file copy (${Math.round(performance.now() - t0)} ms)`)
-    return new SqliteDatabase(restored, await openSqlite(restored, { readonly: false }))
+    // The checks' workers load while the file is copied. (scratchDir is the caller's folder of
+    // its own, removed on interrupt as a whole.)
+    const workers = startCheckWorkers()
+    try {
+      await copyPrivate(file, restored, false)
+      log.info(`restore: file copy (${Math.round(performance.now() - t0)} ms)`)
+      return new SqliteDatabase(restored, await openSqlite(restored, { readonly: false }), workers)
+    } catch (err) {
+      workers?.stop()
+      throw err
+    }
   }
 }
 
 export class SqliteDatabase implements Database {
   private foreignKeysCache: ForeignKey[] | undefined
 
+  /** `workers`: check workers already started for this file (else integrityProblems starts them). */
   constructor(
     readonly file: string,
     private readonly db: SqliteConnection,
+    private workers: CheckWorkers | null = null,
   ) {}
 
   async bytes(): Promise<number> {
@@ -585,6 +687,7 @@ export class SqliteDatabase implements Database {
   }
 
   async close(): Promise<void> {
+    this.workers?.stop()
     this.db.close()
   }
 
@@ -602,16 +705,25 @@ export class SqliteDatabase implements Database {
    * can be had: they read the whole file, and meanwhile this thread computes the digests.
    */
   async integrityProblems(): Promise<IntegrityFindings> {
-    const found = await integrityInWorker(this.file).catch(() => null)
+    const workers = this.workers ?? startCheckWorkers()
+    this.workers = null
+    const found = workers ? await workers.run(this.file).catch(() => null) : null
     if (found) return found
-    return {
-      damage: this.db
-        .rows('PRAGMA integrity_check')
-        .map((r) => String(r[0]))
-        .filter((line) => line !== 'ok'),
-      foreignKeys: countViolations(
-        this.db.objects('PRAGMA foreign_key_check').map((r) => [r.table, r.parent]),
-      ),
+    // A connection of its own: this one may be in the middle of reading rows (digestAudit lets
+    // the event loop run between them).
+    const db = await openSqlite(this.file, { readonly: true })
+    try {
+      return {
+        damage: db
+          .rows('PRAGMA integrity_check')
+          .map((r) => String(r[0]))
+          .filter((line) => line !== 'ok'),
+        foreignKeys: countViolations(
+          db.objects('PRAGMA foreign_key_check').map((r) => [r.table, r.parent]),
+        ),
+      }
+    } finally {
+      db.close()
     }
   }
 
@@ -756,10 +868,12 @@ export class SqliteDatabase implements Database {
     const rows = this.db.iterate(
       `SELECT ${rowid ? 'rowid, *' : '*'} FROM ${quoteIdent(table)} ORDER BY ${this.orderBy(table)}`,
     )
+    const [only] = at
     return {
       key,
       rows: (function* () {
-        for (const row of rows) yield { key: at.map((i) => keyText(row[i])).join(','), row }
+        if (at.length === 1) for (const row of rows) yield { key: keyText(row[only!]), row }
+        else for (const row of rows) yield { key: at.map((i) => keyText(row[i])).join(','), row }
       })(),
     }
   }
