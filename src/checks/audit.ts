@@ -10,8 +10,8 @@
  * modulus: a chunk's sum of 500-bit numbers stays small), so k = Δweighted / Δhash is a plain
  * division, and the difference is turned back into the key's text.
  */
-import { hash } from 'node:crypto'
-import { RowHasher, encodeRow } from './digest.js'
+import { createHash, hash, type Hash } from 'node:crypto'
+import { encodeRow } from './digest.js'
 import type { AuditChunk, AuditDigest } from './inventory.js'
 
 /** Rows per chunk when no manifest gives the boundaries. */
@@ -76,11 +76,19 @@ function keyFromNumber(n: bigint): string | null {
   return text
 }
 
+/** Rows read from a synchronous source between two turns of the event loop. */
+const YIELD_ROWS = 8192
+
+/** Text of this many UTF-8 code units or more is handed to the hashes at once. */
+const FLUSH_CHARS = 1 << 16
+
 class Chunk {
-  readonly hasher = new RowHasher()
+  readonly hash: Hash = createHash('sha256')
+  rows = 0
   lastKey = ''
   /** Which sums the keys allow: integers, text, or none once a key fits neither. */
   coding: 'integer' | 'utf8' | null
+  // Exact sums; the integer coding's are taken mod P once, in finish(): Σ(x mod P) ≡ Σx.
   keySum = 0n
   hashSum = 0n
   weightedSum = 0n
@@ -88,8 +96,9 @@ class Chunk {
     this.coding = integerKey(firstKey) !== null ? 'integer' : 'utf8'
   }
 
+  /** Counts a row whose encoded line the caller hashes (see digestAudit's pending text). */
   add(key: string, line: string) {
-    this.hasher.addEncoded(line)
+    this.rows++
     this.lastKey = key
     if (this.coding === null) return
     const k = this.coding === 'integer' ? integerKey(key) : textKey(key)
@@ -99,27 +108,24 @@ class Chunk {
     }
     const h = rowHash(line)
     this.keySum += k
-    if (this.coding === 'integer') {
-      this.hashSum = (this.hashSum + h) % P
-      this.weightedSum = (((this.weightedSum + ((k % P) + P) * h) % P) + P) % P
-    } else {
-      this.hashSum += h
-      this.weightedSum += k * h
-    }
+    this.hashSum += h
+    this.weightedSum += k * h
   }
 
   finish(): AuditChunk {
     const chunk: AuditChunk = {
       firstKey: this.firstKey,
       lastKey: this.lastKey,
-      rows: this.hasher.count,
-      sha256: this.hasher.digest(),
+      rows: this.rows,
+      sha256: this.hash.digest('hex'),
     }
     if (this.coding !== null) {
+      const integer = this.coding === 'integer'
+      const mod = (x: bigint) => (integer ? ((x % P) + P) % P : x)
       chunk.keySum = this.keySum.toString()
-      chunk.hashSum = this.hashSum.toString()
-      chunk.weightedSum = this.weightedSum.toString()
-      if (this.coding === 'utf8') chunk.keyCoding = 'utf8'
+      chunk.hashSum = mod(this.hashSum).toString()
+      chunk.weightedSum = mod(this.weightedSum).toString()
+      if (!integer) chunk.keyCoding = 'utf8'
     }
     return chunk
   }
@@ -128,6 +134,10 @@ class Chunk {
 /**
  * Digests the audit rows. With `boundaries` (the first keys of a manifest's chunks) the chunks
  * start at the same rows as the manifest's, so a deleted row shifts nothing after it.
+ *
+ * Each row is encoded once. The encoded lines are hashed in runs of many rows (the sha256 of a
+ * concatenation is that of its parts fed one by one), once into the chunk's hash and once into
+ * the whole table's, from one UTF-8 conversion: a row costs its encoding and its own short hash.
  */
 export async function digestAudit(
   table: string,
@@ -137,26 +147,49 @@ export async function digestAudit(
   // PostgreSQL digests in the server (engines/postgres/audit.ts): no rows to read here.
   if (source.digest) return source.digest(boundaries)
   const starts = boundaries ? new Set(boundaries) : null
-  const all = new RowHasher()
+  const all = createHash('sha256')
+  let rows = 0
   const chunks: AuditChunk[] = []
   let chunk: Chunk | null = null
   let lastKey: string | null = null
-  const add = ({ key, row }: { key: string; row: readonly unknown[] }) => {
-    const boundary = starts ? starts.has(key) : chunk?.hasher.count === AUDIT_CHUNK_ROWS
+  let pending = ''
+  const flush = () => {
+    if (pending === '') return
+    const bytes = Buffer.from(pending, 'utf8')
+    chunk!.hash.update(bytes)
+    all.update(bytes)
+    pending = ''
+  }
+  const add = (key: string, row: readonly unknown[]) => {
+    const boundary = starts ? starts.has(key) : chunk?.rows === AUDIT_CHUNK_ROWS
     if (!chunk || boundary) {
-      if (chunk) chunks.push(chunk.finish())
+      if (chunk) {
+        flush()
+        chunks.push(chunk.finish())
+      }
       chunk = new Chunk(key)
     }
     const line = encodeRow(row)
     chunk.add(key, line)
-    all.addEncoded(line)
+    pending += line
+    if (pending.length >= FLUSH_CHARS) flush()
+    rows++
     lastKey = key
   }
-  // A synchronous source (SQLite) is read without a promise per row.
-  if (Symbol.iterator in source.rows) for (const r of source.rows) add(r)
-  else for await (const batch of source.rows) for (const r of batch) add(r)
-  if (chunk) chunks.push((chunk as Chunk).finish())
-  return { table, key: source.key, rows: all.count, lastKey, sha256: all.digest(), chunks }
+  // A synchronous source (SQLite) is read without a promise per row, but lets the event loop
+  // run now and then: the answers of the worker threads checking and hashing meanwhile are
+  // taken when they come, so the times they report are theirs, not this loop's.
+  if (Symbol.iterator in source.rows) {
+    for (const r of source.rows) {
+      add(r.key, r.row)
+      if (rows % YIELD_ROWS === 0) await new Promise(setImmediate)
+    }
+  } else for await (const batch of source.rows) for (const r of batch) add(r.key, r.row)
+  if (chunk) {
+    flush()
+    chunks.push((chunk as Chunk).finish())
+  }
+  return { table, key: source.key, rows, lastKey, sha256: all.digest('hex'), chunks }
 }
 
 function modInverse(a: bigint): bigint {

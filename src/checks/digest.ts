@@ -23,7 +23,10 @@ export function encodeValue(value: unknown): string {
 }
 
 export function encodeRow(row: readonly unknown[]): string {
-  return row.map(encodeValue).join('\u001f') + '\n'
+  // The same text as row.map(encodeValue).join('\u001f') + '\n', without the array.
+  let line = row.length > 0 ? encodeValue(row[0]) : ''
+  for (let i = 1; i < row.length; i++) line += '\u001f' + encodeValue(row[i])
+  return line + '\n'
 }
 
 /** Hashes rows one at a time; memory stays flat however many rows there are. */
