@@ -11,7 +11,8 @@
  *   BENCH_MB=64 node bench/sqlite.js      # quick check that everything works (8, then 64 MiB)
  *
  * "now" is the working tree, compiled (tsc) and bundled (ncc) into bench/.work/sqlite/build;
- * "before" is dist/ as it is on disk (BENCH_BEFORE=0 leaves it out). With two sizes or more,
+ * "before" is dist/ as it is on disk, or the bundle folder BENCH_BEFORE_DIST names (BENCH_BEFORE=0
+ * leaves it out). With two sizes or more,
  * bench/sqlite-growth.svg charts seconds and peak RSS against database size. At 1 GiB (or the
  * largest size) the working tree's age codec is timed next to the age CLI on the backup file
  * (BENCH_AGE=0 skips it; needs `age` and `age-keygen`).
@@ -177,6 +178,9 @@ const AUDIT_ROWS_PER_MB = process.env.BENCH_AUDIT_ROWS ? null : num('BENCH_AUDIT
 const KEEP = process.env.BENCH_KEEP === '1'
 // The action as committed in dist/ ("before") next to the working tree compiled by this script.
 const BEFORE = process.env.BENCH_BEFORE !== '0'
+// "before" is dist/ unless BENCH_BEFORE_DIST names another bundle folder (e.g. one built from a
+// commit: when dist/ was rebuilt from the working tree, it is not "before" any more).
+const BEFORE_DIST = path.resolve(process.env.BENCH_BEFORE_DIST || path.join(ROOT, 'dist'))
 const AGE = process.env.BENCH_AGE !== '0'
 const SVG_FILE = path.join(ROOT, 'bench', 'sqlite-growth.svg')
 const PROFILE = process.env.BENCH_PROFILE !== '0'
@@ -1042,7 +1046,7 @@ async function main() {
   // "now": the working tree, compiled with the project's TypeScript (errors in files others are
   // editing do not stop the emit).
   const distCopy = path.join(WORK, 'dist')
-  await fs.cp(path.join(ROOT, 'dist'), distCopy, { recursive: true })
+  await fs.cp(BEFORE_DIST, distCopy, { recursive: true })
   const before = BEFORE ? path.join(distCopy, 'index.js') : null
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
   await run(NODE, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', LIB]).catch(
@@ -1070,7 +1074,7 @@ async function main() {
 
   log('OmniAI Backups SQLite benchmark')
   log(
-    `machine: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; sqlite3 ${sqliteVersion.stdout.split(' ')[0]}; node ${process.version}; before: dist/index.js sha256 ${before ? await sha256Short(before) : '(BENCH_BEFORE=0)'}; now: the working tree at ${spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim()} plus its uncommitted changes`,
+    `machine: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; sqlite3 ${sqliteVersion.stdout.split(' ')[0]}; node ${process.version}; before: ${path.relative(ROOT, BEFORE_DIST) || '.'}/index.js sha256 ${before ? await sha256Short(before) : '(BENCH_BEFORE=0)'}; now: the working tree at ${spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim()} plus its uncommitted changes`,
   )
   log(`sizes: ${sizes.map((s) => `${s} MiB`).join(', then ')}`)
   log(
