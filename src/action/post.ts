@@ -6,6 +6,7 @@
  * cannot, and this removes what it left: scratch folders under scratch-dir, which may hold a
  * decrypted backup or a restored copy, and scratch databases on restore-connection-string.
  */
+import { SCRATCH_PURPOSES } from '../util/scratch.js'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -20,11 +21,10 @@ import type { Log } from '../util/log.js'
 import { maskSecrets } from './main.js'
 
 /**
- * The folders the modes make with mkdtemp (its six random characters at the end). Only these:
+ * The folders the modes make (util/scratch.ts, mkdtemp) (its six random characters at the end). Only these:
  * scratch-dir may be a folder that holds other things named omniai-something.
  */
-export const SCRATCH_FOLDER =
-  /^omniai-(backup|drill|restore|verify|artifact|gate|s3)-[A-Za-z0-9]{6}$/
+export const SCRATCH_FOLDER = new RegExp(`^omniai-(${SCRATCH_PURPOSES.join('|')})-[A-Za-z0-9]{6}$`)
 
 /** Scratch databases as the PostgreSQL engine names them (src/engines/postgres/engine.ts). */
 export const SCRATCH_DATABASE = '^omniai_drill_[0-9]{14}_[a-z0-9]+$'

@@ -1,4 +1,6 @@
 import * as fs from 'node:fs/promises'
+import { scratchFolder } from '../util/scratch.js'
+import { stopwatch } from '../util/time.js'
 import { type BackupOptions } from '../options/config.js'
 import { checksum, foreignKeys } from '../checks/checks.js'
 import * as path from 'node:path'
@@ -66,13 +68,12 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
   const suffix = engine.extension + encodedExtension(config.compression, config.encryption.kind)
   // Encrypted backups are snapshotted into the scratch folder, so no plaintext copy ever sits
   // in backup-dir, and only the encoded file is moved there.
-  if (encoded) await fs.mkdir(config.scratchDir, { recursive: true })
-  const workDir = encoded ? await fs.mkdtemp(path.join(config.scratchDir, 'omniai-backup-')) : null
+  const work = encoded ? await scratchFolder(config.scratchDir, 'backup') : null
+  const workDir = work?.path ?? null
   const tmp = workDir ? path.join(workDir, base + engine.extension) : store.tempPath(base + suffix)
   const stored = workDir ? store.tempPath(base + suffix) : tmp
   // Interrupted (SIGINT/SIGTERM): the plaintext snapshot and the partial backup go first.
   const forget = [
-    ...(workDir ? [removeOnInterrupt(workDir)] : []),
     removeOnInterrupt(tmp, 'partial snapshot'),
     removeOnInterrupt(`${tmp}-journal`, 'partial snapshot'),
     ...(stored !== tmp ? [removeOnInterrupt(stored, 'partial backup')] : []),
@@ -82,7 +83,7 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     ? { input: Inputs.ScratchDir, path: workDir }
     : { input: Inputs.BackupDir, path: config.backupDir }
   try {
-    const t0 = performance.now()
+    const t0 = stopwatch()
     let hashing: Promise<{ sha256: string; bytes: number }> | null = null
     const snapshot = await log
       .group('Snapshot', () =>
@@ -118,15 +119,15 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     }
     await restrictPath(tmp)
     await fsyncPath(tmp)
-    report.durations.snapshotMs = Math.round(performance.now() - t0)
+    report.durations.snapshotMs = t0.ms()
 
-    const t1 = performance.now()
+    const t1 = stopwatch()
     const plain = await (hashing ?? digestPath(tmp))
-    report.durations.checksumMs = Math.round(performance.now() - t1)
+    report.durations.checksumMs = t1.ms()
     let { sha256, bytes } = plain
     let codec: Partial<Manifest['backup']> = {}
     if (workDir) {
-      const t2 = performance.now()
+      const t2 = stopwatch()
       writing = { input: Inputs.BackupDir, path: config.backupDir }
       const digests = await log.group(
         `Encode (${config.compression}, ${config.encryption.kind})`,
@@ -136,7 +137,7 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
             encryption: config.encryption,
           }),
       )
-      report.durations.encodeMs = Math.round(performance.now() - t2)
+      report.durations.encodeMs = t2.ms()
       if (digests.plainSha256 !== plain.sha256) {
         throw new Error(
           `the snapshot changed while it was being encrypted (${digests.plainSha256} after ${plain.sha256})`,
@@ -197,7 +198,7 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
       'no backup was written; older backups are untouched',
     )
   } finally {
-    if (workDir) await fs.rm(workDir, { recursive: true, force: true })
+    await work?.remove()
     for (const f of forget) f()
   }
   // Nothing older may go, and nothing is uploaded, until the backup is committed as recorded:

@@ -1,4 +1,6 @@
 import * as fs from 'node:fs/promises'
+import { ensureScratchDir, scratchFolder } from '../util/scratch.js'
+import { stopwatch } from '../util/time.js'
 import { type DrillOptions } from '../options/config.js'
 import * as path from 'node:path'
 import { digestAudit } from '../checks/audit.js'
@@ -9,7 +11,6 @@ import type { Manifest } from '../manifest/manifest.js'
 import type { ModeReport, Report } from '../report/report.js'
 import { checkDatabase, runCheck, startIntegrity } from '../checks/inspect.js'
 import { isEncoded, plaintextOf } from './plain.js'
-import { removeOnInterrupt } from '../util/cleanup.js'
 import {
   evidenceSettings,
   IssuesRefused,
@@ -95,26 +96,19 @@ async function drillSelected(
 
   // The checksum is read on another thread while the restore and checks run on this one; its
   // result still heads the report.
-  const t0 = performance.now()
+  const t0 = stopwatch()
   const checksumming = checksumOf(entry).then((check) => {
-    report.durations.checksumMs = Math.round(performance.now() - t0)
+    report.durations.checksumMs = t0.ms()
     return check
   })
 
-  try {
-    await fs.mkdir(config.scratchDir, { recursive: true })
-  } catch (err) {
-    throw new UserError(
-      `scratch-dir: cannot create ${config.scratchDir} (${(err as NodeJS.ErrnoException).code}). Fix: set scratch-dir to a writable folder.`,
-    )
-  }
+  await ensureScratchDir(config.scratchDir)
   // Room for the decoded backup and the restored copy, before anything is written.
   await requireSpace([scratchNeed(manifest, config.scratchDir, manifest.engine === 'sqlite')])
-  const scratch = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-drill-'))
-  const forget = removeOnInterrupt(scratch)
+  const work = await scratchFolder(config.scratchDir, 'drill')
+  const scratch = work.path
   try {
-    await fs.chmod(scratch, 0o700)
-    const t1 = performance.now()
+    const t1 = stopwatch()
     let db: Database | null = null
     let ref: BackupRef | null = entry
     if (isEncoded(entry)) {
@@ -150,14 +144,14 @@ async function drillSelected(
     const restored = db
     try {
       if (restored) {
-        report.restoreSeconds = (performance.now() - t1) / 1000
-        report.durations.restoreMs = Math.round(performance.now() - t1)
-        const t2 = performance.now()
+        report.restoreSeconds = t1.seconds()
+        report.durations.restoreMs = t1.ms()
+        const t2 = stopwatch()
         const { checks, database } = await log.group('Checks', () =>
           checkRestored(restored, manifest),
         )
         report.checks.push(...checks)
-        report.durations.checksMs = Math.round(performance.now() - t2)
+        report.durations.checksMs = t2.ms()
         report.database = database
         report.checks.push(restoreTime(report.restoreSeconds, config.maxRestoreSeconds))
       }
@@ -172,8 +166,7 @@ async function drillSelected(
     await smokeInto(report, ctx)
   } finally {
     // The runbook's "delete restore test database", whatever happened above.
-    await fs.rm(scratch, { recursive: true, force: true })
-    forget()
+    await work.remove()
   }
   report.backupAgeSeconds = ageSeconds(entry, started)
   report.checks.push(backupAge(report.backupAgeSeconds, config.maxBackupAgeSeconds))

@@ -6,6 +6,8 @@
  * checks); a drill with gate-after-drill runs it against the restored copy, as the runbook's
  * smoke test.
  */
+import { withScratch } from '../util/scratch.js'
+import { stopwatch } from '../util/time.js'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Check } from '../checks/checks.js'
@@ -133,15 +135,8 @@ export async function runGate(
   env: Record<string, string> = {},
 ): Promise<{ check: Check; gate: GateReport; warnings: string[] }> {
   const cwd = path.resolve(config.gateWorkingDirectory)
-  await fs.mkdir(config.scratchDir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
-    throw new UserError(
-      `scratch-dir: cannot create ${config.scratchDir} (${err.code}). Fix: set scratch-dir to a writable folder.`,
-    )
-  })
-  const tmp = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-gate-'))
-  let run: PytestRun
-  try {
-    run = await runPytest(
+  const run: PytestRun = await withScratch(config.scratchDir, 'gate', (tmp) =>
+    runPytest(
       {
         command: config.gateCommand,
         markers: config.gateMarkers,
@@ -150,10 +145,8 @@ export async function runGate(
         junitFile: path.join(tmp, 'pytest-junit.xml'),
       },
       log,
-    )
-  } finally {
-    await fs.rm(tmp, { recursive: true, force: true })
-  }
+    ),
+  )
   // The XML parser is loaded here, by the one mode that reads a JUnit report.
   const { parseJUnit } = await import('../gate/junit.js')
   let results: JUnitResults
@@ -211,7 +204,7 @@ async function gateInto(
   log: Log,
   env: Record<string, string>,
 ): Promise<void> {
-  const t0 = performance.now()
+  const t0 = stopwatch()
   try {
     const { check, gate, warnings } = await runGate(config, log, env)
     report.checks.push(check)
@@ -220,7 +213,7 @@ async function gateInto(
   } catch (err) {
     report.checks.push({ name: GATE_CHECK, ok: false, detail: describeError(err) })
   } finally {
-    report.durations.gateMs = Math.round(performance.now() - t0)
+    report.durations.gateMs = t0.ms()
   }
 }
 

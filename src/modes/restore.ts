@@ -1,7 +1,9 @@
 import * as fs from 'node:fs/promises'
+import { withScratch } from '../util/scratch.js'
+import { stopwatch } from '../util/time.js'
 import { type RestoreOptions } from '../options/config.js'
 import * as path from 'node:path'
-import { cleanups, removeOnInterrupt } from '../util/cleanup.js'
+import { cleanups } from '../util/cleanup.js'
 import { Inputs } from '../options/inputs.js'
 import type { Database } from '../engines/engine.js'
 import { createEngine } from '../engines/index.js'
@@ -39,15 +41,9 @@ import { checksumOf, reportOn, withSelection, type Selection } from './verify.js
  */
 export async function restore(ctx: ModeContext<RestoreOptions>): Promise<ModeReport<'restore'>> {
   return withSelection(ctx, async (selection) => {
-    await fs.mkdir(ctx.config.scratchDir, { recursive: true })
-    const work = await fs.mkdtemp(path.join(ctx.config.scratchDir, 'omniai-restore-'))
-    const forget = removeOnInterrupt(work)
-    try {
-      return await restoreSelected(ctx, selection, work)
-    } finally {
-      await fs.rm(work, { recursive: true, force: true })
-      forget()
-    }
+    return withScratch(ctx.config.scratchDir, 'restore', (work) =>
+      restoreSelected(ctx, selection, work),
+    )
   })
 }
 
@@ -206,7 +202,7 @@ async function restoreSelected(
     await restart(err)
   }
 
-  const t0 = performance.now()
+  const t0 = stopwatch()
   if (!ref) throw new Error('unreachable: an undecodable backup fails verification above')
   let db: Database
   try {
@@ -228,7 +224,7 @@ async function restoreSelected(
           ),
     )
   }
-  report.restoreSeconds = (performance.now() - t0) / 1000
+  report.restoreSeconds = t0.seconds()
   // The checks failing to run must not leave the backend down: it starts either way.
   let checksFailed: unknown = null
   try {

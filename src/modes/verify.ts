@@ -1,4 +1,5 @@
-import { removeOnInterrupt } from '../util/cleanup.js'
+import { stopwatch } from '../util/time.js'
+import { scratchFolder, type ScratchPurpose } from '../util/scratch.js'
 import { type VerifyOptions, type ReadingOptions } from '../options/config.js'
 import { backupAge, checksum } from '../checks/checks.js'
 import { createEngine } from '../engines/index.js'
@@ -8,8 +9,6 @@ import type { BackupRef } from '../engines/engine.js'
 import { runCheck } from '../checks/inspect.js'
 import { isEncoded, plaintextOf } from './plain.js'
 import type { ModeReport, Report } from '../report/report.js'
-import * as fs from 'node:fs/promises'
-import * as path from 'node:path'
 import {
   artifactSettings,
   downloadBackup,
@@ -40,7 +39,7 @@ export async function selectBackup({ config, log }: ModeContext<ReadingOptions>)
       )
     }
     const settings = artifactSettings(config.artifactName, config.githubToken, config.runner)
-    const download = await scratchDownload(config.scratchDir, 'omniai-artifact-')
+    const download = await scratchDownload(config.scratchDir, 'artifact')
     release = download.release
     ;({ artifact, dir, skipped } = await download.fill(() =>
       log.group('Download artifact', () =>
@@ -57,7 +56,7 @@ export async function selectBackup({ config, log }: ModeContext<ReadingOptions>)
   let fetched: string | null = null
   if (config.s3) {
     const settings = config.s3
-    const download = await scratchDownload(config.scratchDir, 'omniai-s3-')
+    const download = await scratchDownload(config.scratchDir, 's3')
     release = download.release
     const got = await download.fill(() =>
       log.group('Download from S3', async () => {
@@ -105,14 +104,10 @@ export async function selectBackup({ config, log }: ModeContext<ReadingOptions>)
  * A folder of its own in scratch-dir for a download, removed on an interrupt and by `release`;
  * `fill` runs the download and removes the folder if it fails.
  */
-async function scratchDownload(scratchDir: string, prefix: string) {
-  await fs.mkdir(scratchDir, { recursive: true })
-  const dir = await fs.mkdtemp(path.join(scratchDir, prefix))
-  const forget = removeOnInterrupt(dir)
-  const release = async () => {
-    await fs.rm(dir, { recursive: true, force: true })
-    forget()
-  }
+async function scratchDownload(scratchDir: string, purpose: ScratchPurpose) {
+  const scratch = await scratchFolder(scratchDir, purpose)
+  const dir = scratch.path
+  const release = () => scratch.remove()
   const fill = async <T>(download: () => Promise<T>): Promise<T> =>
     download().catch(async (err: unknown) => {
       await release()
@@ -199,14 +194,13 @@ async function verifySelected(
   report.checks.push(...trust)
   if (trust.some((c) => !c.ok)) return finish(report, started, now())
 
-  const t0 = performance.now()
+  const t0 = stopwatch()
   report.checks.push(await checksumOf(entry))
-  report.durations.checksumMs = Math.round(performance.now() - t0)
+  report.durations.checksumMs = t0.ms()
 
-  const t1 = performance.now()
-  await fs.mkdir(config.scratchDir, { recursive: true })
-  const work = await fs.mkdtemp(path.join(config.scratchDir, 'omniai-verify-'))
-  const forget = removeOnInterrupt(work)
+  const t1 = stopwatch()
+  const scratch = await scratchFolder(config.scratchDir, 'verify')
+  const work = scratch.path
   try {
     let ref: BackupRef | null = entry
     if (isEncoded(entry)) {
@@ -232,10 +226,9 @@ async function verifySelected(
       report.database = database
     }
   } finally {
-    await fs.rm(work, { recursive: true, force: true })
-    forget()
+    await scratch.remove()
   }
-  report.durations.checksMs = Math.round(performance.now() - t1)
+  report.durations.checksMs = t1.ms()
   report.backupAgeSeconds = ageSeconds(entry, started)
   report.checks.push(backupAge(report.backupAgeSeconds, config.maxBackupAgeSeconds))
   return finish(report, started, now())
