@@ -18,7 +18,6 @@
  * digest as before.
  */
 import { createHash } from 'node:crypto'
-import type pg from 'pg'
 import { AUDIT_CHUNK_ROWS } from '../../checks/audit.js'
 import type { AuditChunk, AuditDigest } from '../../checks/inventory.js'
 import { quoteIdent } from '../related.js'
@@ -57,7 +56,8 @@ export const SERVER_DIGEST_MIN_VERSION_NUM = 110000
  * boundary form a chunk of their own, named by their first key.
  */
 export async function serverAuditDigest(
-  client: pg.Client,
+  /** Runs one query on the session to digest in; every value as the server's text. */
+  query: (text: string, values?: unknown[]) => Promise<string[][]>,
   table: string,
   sqlName: string,
   key: string,
@@ -67,11 +67,11 @@ export async function serverAuditDigest(
   const starts =
     boundaries ??
     (
-      await client.query<{ k: string }>(
+      await query(
         `SELECT k::text AS k FROM (SELECT t.${k} AS k, row_number() OVER (ORDER BY t.${k}) AS n FROM ${sqlName} t) s
          WHERE n % ${AUDIT_CHUNK_ROWS} = 1 ORDER BY n`,
       )
-    ).rows.map((r) => r.k)
+    ).map((r) => r[0]!)
   // Chunk by chunk through the primary key's index: each chunk's rows are put in key order
   // in memory, never the whole table. Chunk 1 holds the rows below the first boundary.
   const text = `
@@ -89,21 +89,12 @@ export async function serverAuditDigest(
             FROM (SELECT t.${k} AS k, ROW(t.*)::text AS r FROM ${sqlName} t
                   WHERE t.${k} >= b.lo AND t.${k} <= b.hi OFFSET 0) i) j
     ) c WHERE c.rows > 0 ORDER BY b.n`
-  const result = await client.query({ text, values: [starts], rowMode: 'array' })
+  const result = await query(text, [starts])
   const all = createHash('sha256')
   const chunks: AuditChunk[] = []
   let count = 0
   // Every value arrives as the server's text (connect() parses no types).
-  for (const [
-    n,
-    first,
-    last,
-    text,
-    sha256,
-    keySum,
-    hashSum,
-    weightedSum,
-  ] of result.rows as string[][]) {
+  for (const [n, first, last, text, sha256, keySum, hashSum, weightedSum] of result) {
     const rows = Number(text)
     chunks.push({
       firstKey: Number(n) > 1 ? starts[Number(n) - 2]! : first!,

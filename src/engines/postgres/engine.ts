@@ -664,8 +664,9 @@ export class PostgresEngine implements Engine {
         manifestAudit: backup.manifest.inventory.audit,
       })
       // The audit-log digest of the restored copy, in a session of its own from now on, while
-      // the drill runs its other checks in this one.
+      // the drill runs its other checks in this one (the row counts first).
       db.prestartAudit()
+      db.prestartCounts()
       return db
     } catch (err) {
       await drop().catch((e: unknown) => log.warning(describeError(e)))
@@ -754,6 +755,8 @@ export class PgDatabase implements Database {
   private keyCache = new Map<string, string[]>()
   private foreignKeysCache: ForeignKey[] | undefined
   private prestarted: { table: string; digest: Promise<AuditDigest> } | null = null
+  private countsStarted: Promise<Record<string, number>> | undefined
+  private queue: Promise<unknown> = Promise.resolve()
 
   constructor(
     private readonly client: pg.Client,
@@ -809,16 +812,24 @@ export class PgDatabase implements Database {
       const sqlName = await this.sqlName(expected.table)
       const key = (await this.keyColumns(expected.table))[0]!
       return this.onSide((db) =>
-        serverAuditDigest(db.client, expected.table, sqlName, key, boundaries),
+        serverAuditDigest(
+          (text, values) => db.rows(text, values),
+          expected.table,
+          sqlName,
+          key,
+          boundaries,
+        ),
       )
     })()
     digest.catch(() => undefined)
     this.prestarted = { table: expected.table, digest }
   }
 
-  private async rows(text: string, values: unknown[] = []): Promise<string[][]> {
-    const r = await this.client.query({ text, values, rowMode: 'array' })
-    return r.rows as string[][]
+  /** One query at a time on this session, as the checks run side by side (pg 8 warns, pg 9 refuses). */
+  private rows(text: string, values: unknown[] = []): Promise<string[][]> {
+    const run = this.queue.then(() => this.client.query({ text, values, rowMode: 'array' }))
+    this.queue = run.catch(() => undefined)
+    return run.then((r) => r.rows as string[][])
   }
 
   private async tables(): Promise<Map<string, TableRef>> {
@@ -853,6 +864,7 @@ export class PgDatabase implements Database {
   async close(): Promise<void> {
     // A digest still running in its own session ends before the scratch database is dropped.
     await this.prestarted?.digest.catch(() => undefined)
+    await this.countsStarted?.catch(() => undefined)
     if (!this.inTransaction || this.options.closeInTransaction)
       await this.client.end().catch(() => undefined)
     await this.onClose()
@@ -1013,6 +1025,23 @@ export class PgDatabase implements Database {
   }
 
   async rowCounts(tables: string[]): Promise<Record<string, number>> {
+    const started = await this.countsStarted?.catch(() => null)
+    if (started && tables.every((t) => t in started)) {
+      return Object.fromEntries(tables.map((t) => [t, started[t]!]))
+    }
+    return this.countHere(tables)
+  }
+
+  /**
+   * A restored copy: counts every table's rows now, in this session, so that it does not sit
+   * idle while the drill waits for the audit digest from another.
+   */
+  prestartCounts(): void {
+    this.countsStarted = (async () => this.countHere([...(await this.tables()).keys()]))()
+    this.countsStarted.catch(() => undefined)
+  }
+
+  private async countHere(tables: string[]): Promise<Record<string, number>> {
     const counts: Record<string, number> = {}
     for (const t of tables)
       counts[t] = Number((await this.rows(`SELECT count(*) FROM ${await this.sqlName(t)}`))[0]![0])
@@ -1142,7 +1171,13 @@ export class PgDatabase implements Database {
         }
         if (await this.serverDigests(table)) {
           const k = (await this.keyColumns(table))[0]!
-          return serverAuditDigest(this.client, table, await this.sqlName(table), k, boundaries)
+          return serverAuditDigest(
+            (text, values) => this.rows(text, values),
+            table,
+            await this.sqlName(table),
+            k,
+            boundaries,
+          )
         }
         // Rows streamed to Node and hashed there (checks/audit.ts): keys that are not one
         // integer, and restored copies of manifests that were digested so.
@@ -1161,10 +1196,9 @@ export class PgDatabase implements Database {
     const at = key.map((k) => columns.indexOf(k))
     let position = 0
     const cursor = `omniai_audit_${Math.random().toString(36).slice(2, 8)}`
-    if (!this.inTransaction)
-      await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+    if (!this.inTransaction) await this.rows('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
     try {
-      await this.client.query(
+      await this.rows(
         `DECLARE ${cursor} NO SCROLL CURSOR FOR SELECT * FROM ${sqlName} ORDER BY ${await this.orderBy(table)}`,
       )
       for (;;) {
@@ -1176,9 +1210,9 @@ export class PgDatabase implements Database {
           row,
         }))
       }
-      await this.client.query(`CLOSE ${cursor}`)
+      await this.rows(`CLOSE ${cursor}`)
     } finally {
-      if (!this.inTransaction) await this.client.query('COMMIT')
+      if (!this.inTransaction) await this.rows('COMMIT')
     }
   }
 }
