@@ -601,6 +601,8 @@ export class SqliteEngine implements Engine {
     const dir = path.dirname(target)
     const tmp = tempName(dir, path.basename(target))
     const forget = removeOnInterrupt(tmp, 'partial restore')
+    // The backup API writes it under a rollback journal, there while the copy is under way.
+    const forgetJournal = removeOnInterrupt(`${tmp}-journal`, 'partial restore')
     // The restored file takes the live one's owner and mode: the backend often runs as another
     // user (omniai, 0640) and could not open a new file, which is this process's and 0600.
     const live = await fs.stat(target).catch(() => null)
@@ -643,9 +645,11 @@ export class SqliteEngine implements Engine {
       await fsyncDir(dir)
     } catch (err) {
       await fs.rm(tmp, { force: true })
+      await fs.rm(`${tmp}-journal`, { force: true })
       throw err
     } finally {
       forget()
+      forgetJournal()
     }
     return new SqliteDatabase(target, await openSqlite(target, { readonly: false }))
   }
