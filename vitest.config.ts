@@ -12,6 +12,7 @@ const UNIT = [
   'data-protection',
   'docs',
   'fk-grammar',
+  'layout',
   'log',
   'retention',
   'sqlite-checks',

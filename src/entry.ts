@@ -37,14 +37,14 @@ export async function main(args: string[]): Promise<void> {
     // The secrets were moved out and cannot be put back: every mode needing one would fail
     // later with a misleading "not set".
     const message = `secret inputs could not be read back after hiding them: ${describeError(err)}`
-    if (action) (await import('@actions/core')).setFailed(message)
+    if (action) (await import('./action/step.js')).fail(message)
     else console.error(`Error: ${message}`)
     process.exitCode = action ? 1 : 2
     return
   }
   if (hidden !== 'restored' && hidden !== 'nothing' && process.platform !== 'win32') {
     const warning = `secrets stay readable in this process's start-up environment by other processes of the same user: ${hidden}`
-    if (action) (await import('@actions/core')).warning(warning)
+    if (action) (await import('./action/step.js')).warn(warning)
     else console.error(`warning: ${warning}`)
   }
   // SIGINT/SIGTERM (a cancelled run, a timeout, Ctrl-C): scratch data removed, then exit 128+n.
@@ -54,15 +54,5 @@ export async function main(args: string[]): Promise<void> {
     process.exitCode = await cli(args)
     return
   }
-  const core = await import('@actions/core')
-  const { actionsLog, run } = await import('./action/main.js')
-  // The runner calls this same file again as the post step; main saved isPost for it.
-  if (core.getState('isPost') === 'true')
-    return (await import('./action/post.js')).runPost(actionsLog)
-  try {
-    await run(subActionOf())
-  } catch (err) {
-    // Whatever escaped run() (a runner file that cannot be written, a bug): one line, job failed.
-    core.setFailed(describeError(err))
-  }
+  await (await import('./action/step.js')).step(subActionOf())
 }

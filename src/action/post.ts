@@ -6,9 +6,9 @@
  * cannot, and this removes what it left: scratch folders under scratch-dir, which may hold a
  * decrypted backup or a restored copy, and scratch databases on restore-connection-string.
  */
+import { readRunnerContext } from '../options/context.js'
 import { SCRATCH_PURPOSES } from '../util/scratch.js'
 import * as fs from 'node:fs/promises'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import * as core from '@actions/core'
 import pg from 'pg'
@@ -120,7 +120,7 @@ async function dropScratchDatabases(url: string, found: Leftovers): Promise<void
  * must not look clean); a scratch database still in use by another session only warns.
  */
 export async function post(read: (input: Inputs) => string, log: Log): Promise<boolean> {
-  const scratchDir = read(Inputs.ScratchDir) || process.env.RUNNER_TEMP || os.tmpdir()
+  const scratchDir = read(Inputs.ScratchDir) || readRunnerContext().temp
   const found = await removeLeftovers(scratchDir, read(Inputs.RestoreConnectionString) || null)
   for (const what of found.removed) log.info(`removed ${what}, left by an interrupted step`)
   for (const what of found.inUse) {

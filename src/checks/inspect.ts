@@ -5,9 +5,9 @@
  */
 import { digestAudit } from './audit.js'
 import { foreignKeys, integrity, rowCounts, schema, type Check } from './checks.js'
-import type { Database } from '../engines/engine.js'
+import type { Database } from '../engines/database.js'
 import { describeError } from '../util/errors.js'
-import type { Inventory, InventoryOptions } from './inventory.js'
+import type { DatabaseFacts, Inventory, InventoryOptions } from './inventory.js'
 import type { Manifest } from '../manifest/manifest.js'
 
 export async function takeInventory(db: Database, options: InventoryOptions): Promise<Inventory> {
@@ -33,11 +33,6 @@ export async function runCheck(name: string, fn: () => Promise<Check> | Check): 
   }
 }
 
-export interface DatabaseFacts {
-  bytes: number
-  tables: number
-  rows: number
-}
 
 export function databaseFacts(bytes: number, counts: Record<string, number>): DatabaseFacts {
   return {

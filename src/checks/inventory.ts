@@ -134,3 +134,10 @@ export interface InventoryOptions {
   auditTable: string | null
   spotCheckCount: number
 }
+
+/** The size of what a mode looked at, for the report. */
+export interface DatabaseFacts {
+  bytes: number
+  tables: number
+  rows: number
+}

@@ -1,14 +1,16 @@
 /**
- * The action inputs that hold the codec's settings and keys. Errors name these so a user knows
- * which input to fix; keep them in step with action.yml (src/options/config.ts owns the parsing).
+ * The action inputs that hold the codec's settings and keys, from the input table
+ * (src/options/inputs.ts). Errors name these so a user knows which input to fix.
  */
+import { Inputs } from '../options/inputs.js'
+
 export const CodecInputs = {
-  Encryption: 'encryption',
-  Compression: 'compression',
-  AgeRecipients: 'age-recipients',
-  AgeIdentity: 'age-identity',
-  AgePassphrase: 'age-passphrase',
-  GpgPassphrase: 'gpg-passphrase',
-  GpgRecipient: 'gpg-recipient',
-  GpgHomedir: 'gpg-homedir',
+  Encryption: Inputs.Encryption,
+  Compression: Inputs.Compression,
+  AgeRecipients: Inputs.AgeRecipients,
+  AgeIdentity: Inputs.AgeIdentity,
+  AgePassphrase: Inputs.AgePassphrase,
+  GpgPassphrase: Inputs.GpgPassphrase,
+  GpgRecipient: Inputs.GpgRecipient,
+  GpgHomedir: Inputs.GpgHomedir,
 } as const

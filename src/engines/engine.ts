@@ -1,11 +1,10 @@
-import type { AuditRows } from '../checks/audit.js'
 import type { Check } from '../checks/checks.js'
-import type { DatabaseFacts } from '../checks/inspect.js'
-import type { Conversations, IntegrityFindings, Inventory, Schema } from '../checks/inventory.js'
+import type { DatabaseFacts, Inventory } from '../checks/inventory.js'
+import type { Database, EngineName } from './database.js'
 import type { Log } from '../util/log.js'
 import type { Manifest } from '../manifest/manifest.js'
 
-export type EngineName = 'sqlite' | 'postgres'
+export type { Database, EngineName } from './database.js'
 
 /** What an engine is given: its own settings, never the whole of a mode's options. */
 export interface EngineOptions {
@@ -22,25 +21,6 @@ export interface EngineOptions {
 /** Where OmniAI keeps logins, and the column that says until when each is valid. */
 export const SESSION_TABLES = ['sessions', 'user_sessions']
 export const SESSION_EXPIRY_COLUMNS = ['expires_at', 'expires', 'expiry', 'expires_on']
-
-/** An open database (a backup opened read-only, or a restored scratch copy) that can be inspected. */
-export interface Database {
-  /** Size on disk in bytes. */
-  bytes(): Promise<number>
-  /** Damage (one line each; empty when sound) and foreign-key violations, counted per table pair. */
-  integrityProblems(): Promise<IntegrityFindings>
-  schema(): Promise<Schema>
-  rowCounts(tables: string[]): Promise<Record<string, number>>
-  /** The `count` most recent conversations with the digests of everything hanging off them. */
-  recentConversations(table: string, count: number): Promise<Conversations>
-  /** The same digests for the given conversation ids, to compare with a manifest. */
-  conversations(table: string, ids: string[]): Promise<Conversations>
-  /** Every row of the audit table in key order, for digestAudit. */
-  auditRows(table: string): AuditRows
-  /** Where the database is, for tests handed the restored copy: `sqlite:///abs/path` or a postgres URL. */
-  url(): string
-  close(): Promise<void>
-}
 
 /** A backup file and the manifest written beside it. */
 export interface BackupRef {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs/promises'
 import type { Compression, EncryptionKind } from '../codec/index.js'
-import type { EngineName } from '../engines/engine.js'
+import type { EngineName } from '../engines/database.js'
 import { UserError } from '../util/errors.js'
 import type { Inventory } from '../checks/inventory.js'
 

@@ -613,7 +613,7 @@ function commonOptions(
       (INPUTS[Inputs.ScratchDir].modes.includes(mode) && read(Inputs.ScratchDir)) || runner.temp,
     // Outside a workflow (the CLI) the default expression is not expanded: use GITHUB_TOKEN.
     githubToken: read(Inputs.GithubToken).startsWith('${{')
-      ? process.env.GITHUB_TOKEN || ''
+      ? runner.envToken
       : read(Inputs.GithubToken),
     drillEvidence: oneOf(
       read(Inputs.DrillEvidence),
@@ -787,7 +787,8 @@ function storageConfig(
       AccessKeyId: read(Inputs.S3AccessKeyId),
       SecretAccessKey: read(Inputs.S3SecretAccessKey),
       SessionToken: read(Inputs.S3SessionToken),
-      ObjectLock: read(Inputs.S3ObjectLock),
+      // Locking is the backup's to do: the modes that read backups do not read it.
+      ObjectLock: mode === 'backup' ? read(Inputs.S3ObjectLock) : DEFAULTS[Inputs.S3ObjectLock],
     },
     env,
   )

@@ -28,6 +28,8 @@ export interface RunnerContext {
   repositoryId: string | null
   /** The event's payload file (GITHUB_EVENT_PATH). */
   eventPath: string | null
+  /** GITHUB_TOKEN from the environment: the CLI's token when github-token is not given. */
+  envToken: string
   /** The Actions services (artifacts, cache) can be reached: a runtime token and a results URL. */
   actionsServices: boolean
 }
@@ -53,6 +55,7 @@ export function readRunnerContext(env: NodeJS.ProcessEnv = process.env): RunnerC
     runnerTemp: env.RUNNER_TEMP || null,
     repositoryId: env.GITHUB_REPOSITORY_ID || null,
     eventPath: env.GITHUB_EVENT_PATH || null,
+    envToken: env.GITHUB_TOKEN || '',
     actionsServices: Boolean(env.ACTIONS_RESULTS_URL && env.ACTIONS_RUNTIME_TOKEN),
   }
 }

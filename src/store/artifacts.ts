@@ -7,6 +7,7 @@
  * that would land outside the folder. The drill's checksum check then proves the download
  * against the manifest before anything is restored.
  */
+import { Inputs } from '../options/inputs.js'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type { RunnerContext } from '../options/context.js'
@@ -78,18 +79,18 @@ export function artifactSettings(
 ): ArtifactSettings {
   if (!token) {
     throw new UserError(
-      'github-token: empty. Fix: leave github-token at its default (${{ github.token }}) or pass a token with actions: read (and write, to upload).',
+      `${Inputs.GithubToken}: empty. Fix: leave github-token at its default ($\{{ github.token }}) or pass a token with actions: read (and write, to upload).`,
     )
   }
   if (!runner.repository) {
     throw new UserError(
-      'upload-artifact / download-artifact: GITHUB_REPOSITORY is not set, so this is not a GitHub Actions run. Fix: use backup-dir for local backups outside Actions.',
+      `${Inputs.UploadArtifact} / download-artifact: GITHUB_REPOSITORY is not set, so this is not a GitHub Actions run. Fix: use backup-dir for local backups outside Actions.`,
     )
   }
   const server = runner.serverUrl
   if (isEnterpriseServer(server)) {
     throw new UserError(
-      `upload-artifact / download-artifact: ${server} is GitHub Enterprise Server, where GitHub's artifact service that this action uses (the one of upload-artifact@v4 and download-artifact@v4) is not supported. Fix: keep the backups in backup-dir (a folder on a self-hosted runner) or in an S3-compatible bucket (storage: s3://bucket/prefix), and remove upload-artifact / download-artifact.`,
+      `${Inputs.UploadArtifact} / download-artifact: ${server} is GitHub Enterprise Server, where GitHub's artifact service that this action uses (the one of upload-artifact@v4 and download-artifact@v4) is not supported. Fix: keep the backups in backup-dir (a folder on a self-hosted runner) or in an S3-compatible bucket (storage: s3://bucket/prefix), and remove upload-artifact / download-artifact.`,
     )
   }
   return {
@@ -141,7 +142,7 @@ const MAX_PAGES = 20
 const cannotList =
   (settings: ArtifactSettings): Refusal =>
   (status, message) =>
-    `github-token: cannot list the artifacts of ${settings.owner}/${settings.repo} (${status} ${message}). Fix: give the job "permissions: actions: read".`
+    `${Inputs.GithubToken}: cannot list the artifacts of ${settings.owner}/${settings.repo} (${status} ${message}). Fix: give the job "permissions: actions: read".`
 
 /** Every artifact of `settings.name` in the repository, expired ones included. */
 export async function listArtifacts(settings: ArtifactSettings, log: Log): Promise<RestArtifact[]> {
@@ -174,7 +175,7 @@ async function getArtifact(
     log,
     (status, message) =>
       status === 404
-        ? `artifact-id: no artifact ${id} in ${settings.owner}/${settings.repo} (404 ${message}). Fix: copy the id from the backup run's summary ("Artifact ${settings.name} (id N)"); a deleted artifact cannot be used.`
+        ? `${Inputs.ArtifactId}: no artifact ${id} in ${settings.owner}/${settings.repo} (404 ${message}). Fix: copy the id from the backup run's summary ("Artifact ${settings.name} (id N)"); a deleted artifact cannot be used.`
         : cannotList(settings)(status, message),
   )
   return body as RestArtifact
@@ -240,18 +241,18 @@ export async function downloadBackup(
     const a = await getArtifact(settings, options.artifactId, log)
     if (a.name !== settings.name) {
       throw new UserError(
-        `artifact-id: artifact ${a.id} is named "${a.name}", not "${settings.name}" (artifact-name). Fix: give the id of a backup artifact, or set artifact-name to "${a.name}".`,
+        `${Inputs.ArtifactId}: artifact ${a.id} is named "${a.name}", not "${settings.name}" (artifact-name). Fix: give the id of a backup artifact, or set artifact-name to "${a.name}".`,
       )
     }
     if (a.expired) {
       throw new UserError(
-        `artifact-id: ${describeArtifact(a)} has expired. Fix: choose an unexpired backup artifact.`,
+        `${Inputs.ArtifactId}: ${describeArtifact(a)} has expired. Fix: choose an unexpired backup artifact.`,
       )
     }
     const why = await refusal(a, provenance, runs, settings, log)
     if (why) {
       throw new UserError(
-        `artifact-id: ${describeArtifact(a)} was not made by the backup job: ${why}. Only ${rule} counts. Fix: choose the id of an artifact the backup workflow uploaded (its run's summary names it).`,
+        `${Inputs.ArtifactId}: ${describeArtifact(a)} was not made by the backup job: ${why}. Only ${rule} counts. Fix: choose the id of an artifact the backup workflow uploaded (its run's summary names it).`,
       )
     }
     chosen = a
@@ -261,7 +262,7 @@ export async function downloadBackup(
       .sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at) || b.id - a.id)
     if (!candidates.length) {
       throw new UserError(
-        `artifact-name: no unexpired artifact named "${settings.name}" in ${where}. Fix: run the backup workflow with upload-artifact: true first, or set artifact-name to the name it uploads.`,
+        `${Inputs.ArtifactName}: no unexpired artifact named "${settings.name}" in ${where}. Fix: run the backup workflow with upload-artifact: true first, or set artifact-name to the name it uploads.`,
       )
     }
     for (const a of candidates) {
@@ -282,12 +283,12 @@ export async function downloadBackup(
         .map((s) => `id ${s.id}: ${s.reason}`)
         .join('; ')
       throw new UserError(
-        `artifact-name: none of the ${candidates.length} unexpired artifacts named "${settings.name}" in ${where} was made by the backup job (${rule}): ${reasons}${skipped.length > 5 ? `; and ${skipped.length - 5} more` : ''}. Fix: run the backup workflow on "${provenance.defaultBranch}" (workflow_dispatch or its schedule)${provenance.workflow ? ', and check that backup-workflow names its file' : ''}.`,
+        `${Inputs.ArtifactName}: none of the ${candidates.length} unexpired artifacts named "${settings.name}" in ${where} was made by the backup job (${rule}): ${reasons}${skipped.length > 5 ? `; and ${skipped.length - 5} more` : ''}. Fix: run the backup workflow on "${provenance.defaultBranch}" (workflow_dispatch or its schedule)${provenance.workflow ? ', and check that backup-workflow names its file' : ''}.`,
       )
     }
   }
   const runId = chosen.workflow_run!.id!
-  const input = options.artifactId !== null ? 'artifact-id' : 'artifact-name'
+  const input = options.artifactId !== null ? Inputs.ArtifactId : Inputs.ArtifactName
   log.info(
     `downloading ${describeArtifact(chosen)}, ${chosen.size_in_bytes} bytes, from run ${runId} (${rule})`,
   )

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs/promises'
+import { Inputs } from '../options/inputs.js'
 import * as path from 'node:path'
 import { UserError, describeError } from '../util/errors.js'
 import { commitNoClobber, tempName, writeFileAtomic } from '../util/fs.js'
@@ -45,7 +46,7 @@ export class LocalStore {
         return { backups: [], orphans: [], damaged: [] }
       if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') {
         throw new UserError(
-          `backup-dir: ${this.dir} is a file, not a folder. Fix: set backup-dir to a folder.`,
+          `${Inputs.BackupDir}: ${this.dir} is a file, not a folder. Fix: set backup-dir to a folder.`,
         )
       }
       throw err
@@ -88,7 +89,7 @@ export class LocalStore {
         await fs.access(manifestPath)
       } catch {
         throw new UserError(
-          `backup-file: ${file} has no manifest (${path.basename(manifestPath)} is missing), so nothing can prove what it should contain. Fix: use a backup written by mode backup, or run mode backup again.`,
+          `${Inputs.BackupFile}: ${file} has no manifest (${path.basename(manifestPath)} is missing), so nothing can prove what it should contain. Fix: use a backup written by mode backup, or run mode backup again.`,
         )
       }
       return {
@@ -110,11 +111,11 @@ export class LocalStore {
         : ''
       if (listing.backups.length) {
         throw new UserError(
-          `backup-dir: every backup in ${this.dir} was taken from a damaged database (${listing.backups.map((b) => path.basename(b.path)).join(', ')}), so none is chosen on its own. Fix: set backup-file to one of them to use it anyway, or set backup-dir to a folder with good backups.`,
+          `${Inputs.BackupDir}: every backup in ${this.dir} was taken from a damaged database (${listing.backups.map((b) => path.basename(b.path)).join(', ')}), so none is chosen on its own. Fix: set backup-file to one of them to use it anyway, or set backup-dir to a folder with good backups.`,
         )
       }
       throw new UserError(
-        `backup-dir: no backups with a manifest in ${this.dir}.${orphans} Fix: run mode backup first, or set backup-dir to the folder your backup job writes.`,
+        `${Inputs.BackupDir}: no backups with a manifest in ${this.dir}.${orphans} Fix: run mode backup first, or set backup-dir to the folder your backup job writes.`,
       )
     }
     return { entry: newest, listing }
@@ -142,7 +143,7 @@ export class LocalStore {
       await fs.mkdir(this.dir, { recursive: true, mode: 0o700 })
     } catch (err) {
       throw new UserError(
-        `backup-dir: cannot create ${this.dir} (${(err as NodeJS.ErrnoException).code}). Fix: set backup-dir to a writable folder.`,
+        `${Inputs.BackupDir}: cannot create ${this.dir} (${(err as NodeJS.ErrnoException).code}). Fix: set backup-dir to a writable folder.`,
       )
     }
   }

@@ -1,4 +1,5 @@
 import * as path from 'node:path'
+import { Inputs } from '../options/inputs.js'
 import { UserError, describeError } from '../util/errors.js'
 import type { BackupEntry } from './local.js'
 
@@ -43,8 +44,8 @@ export function planRetention(
   policy: RetentionPolicy,
   opts: { protect: string[] },
 ): Decision[] {
-  checkCount('keep-daily', policy.keepDaily, 14)
-  checkCount('keep-weekly', policy.keepWeekly, 12)
+  checkCount(Inputs.KeepDaily, policy.keepDaily, 14)
+  checkCount(Inputs.KeepWeekly, policy.keepWeekly, 12)
   const localDate = localDateIn(policy.timeZone || 'UTC')
 
   // A protected path that matches nothing would protect nothing: most likely the caller spelt
@@ -53,7 +54,9 @@ export function planRetention(
   const known = new Set(entries.map((e) => path.resolve(e.path)))
   for (const p of protect) {
     if (!known.has(p)) {
-      throw new Error(`retention: protected backup ${p} is not among the backups to plan.`)
+      throw new Error(
+        `${Inputs.Retention}: protected backup ${p} is not among the backups to plan.`,
+      )
     }
   }
 
@@ -113,7 +116,7 @@ export async function applyRetention(
       await opts.remove(entry)
     } catch (err) {
       const error = new UserError(
-        `retention: cannot delete ${entry.path} (${describeError(err)}). ${deleted} older backup(s) were deleted before it; ${doomed.length - i - 1} newer one(s) due for deletion were left in place. Fix: make sure the backup folder is writable, then run again.`,
+        `${Inputs.Retention}: cannot delete ${entry.path} (${describeError(err)}). ${deleted} older backup(s) were deleted before it; ${doomed.length - i - 1} newer one(s) due for deletion were left in place. Fix: make sure the backup folder is writable, then run again.`,
       )
       error.cause = err
       throw error
@@ -201,7 +204,7 @@ function localDateIn(timeZone: string): (at: number) => LocalDate {
     })
   } catch {
     throw new UserError(
-      `retention-time-zone: "${timeZone}" is not a time zone. Fix: give an IANA name, e.g. retention-time-zone: Europe/Berlin, or UTC.`,
+      `${Inputs.RetentionTimeZone}: "${timeZone}" is not a time zone. Fix: give an IANA name, e.g. retention-time-zone: Europe/Berlin, or UTC.`,
     )
   }
   return (at) => {

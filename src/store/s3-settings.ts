@@ -3,18 +3,19 @@
  * environment read by the caller and secrets masked before anything can print them. No SDK here:
  * config parsing imports this without loading it.
  */
+import { Inputs } from '../options/inputs.js'
 import { UserError } from '../util/errors.js'
 
-/** The inputs that configure the store; errors name these (keep them in step with action.yml). */
+/** The inputs that configure the store, from the input table; errors name these. */
 export const S3Inputs = {
-  Storage: 'storage',
-  Endpoint: 's3-endpoint',
-  Region: 's3-region',
-  PathStyle: 's3-path-style',
-  AccessKeyId: 's3-access-key-id',
-  SecretAccessKey: 's3-secret-access-key',
-  SessionToken: 's3-session-token',
-  ObjectLock: 's3-object-lock',
+  Storage: Inputs.Storage,
+  Endpoint: Inputs.S3Endpoint,
+  Region: Inputs.S3Region,
+  PathStyle: Inputs.S3PathStyle,
+  AccessKeyId: Inputs.S3AccessKeyId,
+  SecretAccessKey: Inputs.S3SecretAccessKey,
+  SessionToken: Inputs.S3SessionToken,
+  ObjectLock: Inputs.S3ObjectLock,
 } as const
 
 /** The raw input values, as the runner gives them ('' when unset). */

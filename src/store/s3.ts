@@ -23,6 +23,7 @@
  * The AWS SDK is imported only by createS3Store(), when an s3:// location is used, so no other
  * mode loads it. Errors are one-line UserErrors naming the input to fix.
  */
+import { Inputs } from '../options/inputs.js'
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
@@ -307,7 +308,7 @@ export class S3Store {
       const m = /^s3:\/\/([^/]+)\/(.+)$/i.exec(n)
       if (!m || m[1] !== this.settings.bucket) {
         throw new UserError(
-          `backup-file: ${n} is not in bucket "${this.settings.bucket}" (${S3Inputs.Storage}). Fix: name a backup in ${this.location}, e.g. its file name.`,
+          `${Inputs.BackupFile}: ${n} is not in bucket "${this.settings.bucket}" (${S3Inputs.Storage}). Fix: name a backup in ${this.location}, e.g. its file name.`,
         )
       }
       return m[2]!
@@ -322,7 +323,7 @@ export class S3Store {
     const head = await this.head(manifestKey)
     if (!head) {
       throw new UserError(
-        `backup-file: ${this.urlOf(key)} has no manifest (${path.posix.basename(manifestKey)} is not in the bucket), so nothing can prove what it should contain. Fix: name a backup that mode backup uploaded, or run mode backup again.`,
+        `${Inputs.BackupFile}: ${this.urlOf(key)} has no manifest (${path.posix.basename(manifestKey)} is not in the bucket), so nothing can prove what it should contain. Fix: name a backup that mode backup uploaded, or run mode backup again.`,
       )
     }
     let directory = false
@@ -330,7 +331,7 @@ export class S3Store {
       directory = (await this.filesOf(key)).size > 0
       if (!directory) {
         throw new UserError(
-          `backup-file: ${this.urlOf(key)} is not in the bucket, though its manifest is. Fix: name another backup; run mode backup again.`,
+          `${Inputs.BackupFile}: ${this.urlOf(key)} is not in the bucket, though its manifest is. Fix: name another backup; run mode backup again.`,
         )
       }
     }
@@ -452,7 +453,7 @@ export class S3Store {
       const e = err as NodeJS.ErrnoException
       if (e.syscall && e.path) {
         throw new UserError(
-          `scratch-dir: cannot write ${e.path} while downloading ${this.urlOf(key)} (${e.code}); nothing of it was kept. Fix: free space there, or set scratch-dir to a folder with room for the backup.`,
+          `${Inputs.ScratchDir}: cannot write ${e.path} while downloading ${this.urlOf(key)} (${e.code}); nothing of it was kept. Fix: free space there, or set scratch-dir to a folder with room for the backup.`,
         )
       }
       throw new UserError(

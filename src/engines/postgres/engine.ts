@@ -4,6 +4,7 @@
  * very snapshot pg_dump dumps: one REPEATABLE READ transaction exports its snapshot, pg_dump
  * imports it (--snapshot), and the inventory queries run in the exporting transaction.
  */
+import { Inputs } from '../../options/inputs.js'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -190,7 +191,7 @@ function deferredConstraints(backup: BackupRef): DeferredConstraint[] {
     // This text is executed: only pg_get_constraintdef's grammar of one foreign key passes.
     if (!definition || !FOREIGN_KEY_DEFINITION.test(definition)) {
       throw new UserError(
-        `backup-file: the manifest records rows violating ${v.table}.${v.constraint} but not a foreign-key definition to re-create it with; the restore would fail at that constraint. Fix: restore another backup.`,
+        `${Inputs.BackupFile}: the manifest records rows violating ${v.table}.${v.constraint} but not a foreign-key definition to re-create it with; the restore would fail at that constraint. Fix: restore another backup.`,
       )
     }
     const dot = v.table.indexOf('.')
@@ -241,7 +242,7 @@ async function dropLiveConstraints(
   deferred: DeferredConstraint[],
 ): Promise<() => Promise<void>> {
   if (deferred.length === 0) return async () => undefined
-  const client = await connect(target, 'connection-string')
+  const client = await connect(target, Inputs.ConnectionString)
   const dropped: { table: string; name: string; definition: string; validated: boolean }[] = []
   try {
     for (const d of deferred) {
@@ -264,7 +265,7 @@ async function dropLiveConstraints(
     await client.end().catch(() => undefined)
   }
   return async () => {
-    const again = await connect(target, 'connection-string')
+    const again = await connect(target, Inputs.ConnectionString)
     try {
       for (const d of dropped) {
         await again.query(
@@ -312,12 +313,12 @@ export class PostgresEngine implements Engine {
   }
 
   private source(): PgTarget {
-    return parsePgUrl(this.config.connectionString, 'connection-string')
+    return parsePgUrl(this.config.connectionString, Inputs.ConnectionString)
   }
 
   async openSource(): Promise<Database> {
     const target = this.source()
-    return new PgDatabase(await connect(target, 'connection-string'), target, false)
+    return new PgDatabase(await connect(target, Inputs.ConnectionString), target, false)
   }
 
   async snapshot(
@@ -327,7 +328,7 @@ export class PostgresEngine implements Engine {
     written?: () => void,
   ): Promise<Snapshot> {
     const target = this.source()
-    const client = await connect(target, 'connection-string')
+    const client = await connect(target, Inputs.ConnectionString)
     try {
       const server = await serverFacts(client)
       const where = `the PostgreSQL ${server.version} server at ${target.host}:${target.port}`
@@ -347,7 +348,7 @@ export class PostgresEngine implements Engine {
       )
       log.info(`pg_dump: ${dumpTool.version} (${dumpTool.path}) for server ${server.version}`)
       log.info(
-        `connection-string: ${target.host}:${target.port} ${await connectionSecurity(client, target)}`,
+        `${Inputs.ConnectionString}: ${target.host}:${target.port} ${await connectionSecurity(client, target)}`,
       )
 
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
@@ -372,7 +373,7 @@ export class PostgresEngine implements Engine {
       const snapshotId = rows[0]!.id
       // Other sessions importing the same snapshot, so that checks run side by side.
       const side = async () => {
-        const other = await connect(target, 'connection-string')
+        const other = await connect(target, Inputs.ConnectionString)
         try {
           await other.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
           // The server's own identifier (hex digits and dashes); SET takes no parameter.
@@ -402,7 +403,7 @@ export class PostgresEngine implements Engine {
         await dump
       } catch (err) {
         throw new UserError(
-          `connection-string: ${(err as Error).message}. No backup was written; older backups are untouched.`,
+          `${Inputs.ConnectionString}: ${(err as Error).message}. No backup was written; older backups are untouched.`,
         )
       }
       await client.query('COMMIT')
@@ -439,7 +440,7 @@ export class PostgresEngine implements Engine {
 
   async liveUsers(): Promise<string[]> {
     const target = this.source()
-    const client = await connect(target, 'connection-string')
+    const client = await connect(target, Inputs.ConnectionString)
     try {
       const { rows } = await client.query<{ pid: string; app: string; who: string }>(
         `SELECT pid::text, coalesce(nullif(application_name, ''), 'unnamed') AS app, coalesce(usename, '?') AS who
@@ -453,7 +454,7 @@ export class PostgresEngine implements Engine {
 
   async liveSessions(now: Date): Promise<{ table: string; active: number } | null> {
     const target = this.source()
-    const client = await connect(target, 'connection-string')
+    const client = await connect(target, Inputs.ConnectionString)
     try {
       const { rows } = await client.query<{ s: string; t: string; c: string }>(
         `SELECT n.nspname AS s, c.relname AS t, a.attname AS c FROM pg_class c
@@ -478,7 +479,7 @@ export class PostgresEngine implements Engine {
 
   async replaceLive(backup: BackupRef, log: Log): Promise<Database> {
     const target = this.source()
-    const client = await connect(target, 'connection-string')
+    const client = await connect(target, Inputs.ConnectionString)
     const server = await serverFacts(client).finally(() => client.end().catch(() => undefined))
     const tool = await this.restoreTool(backup, server.major)
     const deferred = deferredConstraints(backup)
@@ -526,15 +527,21 @@ export class PostgresEngine implements Engine {
       `pg_restore --clean --if-exists --single-transaction into ${target.redacted} ${rights.who}`,
     )
     // pg_restore has committed: from here a failure must say the data was replaced.
-    await addDeferred(target, 'connection-string', deferred, log).catch((err: unknown) => {
+    await addDeferred(target, Inputs.ConnectionString, deferred, log).catch((err: unknown) => {
       throw new UserError(
-        `connection-string: the database WAS replaced with the backup, but its foreign keys ${deferred.map((d) => `${d.schema}.${d.table}.${d.name}`).join(', ')} could not be re-created NOT VALID (${describeError(err)}). Fix: re-create them by hand (ALTER TABLE ... ADD CONSTRAINT ... NOT VALID, as the backup's manifest records them), or restore the safety backup.`,
+        `${Inputs.ConnectionString}: the database WAS replaced with the backup, but its foreign keys ${deferred.map((d) => `${d.schema}.${d.table}.${d.name}`).join(', ')} could not be re-created NOT VALID (${describeError(err)}). Fix: re-create them by hand (ALTER TABLE ... ADD CONSTRAINT ... NOT VALID, as the backup's manifest records them), or restore the safety backup.`,
       )
     })
-    return new PgDatabase(await connect(target, 'connection-string'), target, false, undefined, {
-      serverVersionNum: server.versionNum,
-      manifestAudit: backup.manifest.inventory.audit,
-    })
+    return new PgDatabase(
+      await connect(target, Inputs.ConnectionString),
+      target,
+      false,
+      undefined,
+      {
+        serverVersionNum: server.versionNum,
+        manifestAudit: backup.manifest.inventory.audit,
+      },
+    )
   }
 
   private async restoreTool(backup: BackupRef, serverMajor: number) {
@@ -572,19 +579,19 @@ export class PostgresEngine implements Engine {
   async restore(backup: BackupRef, scratchDir: string, log: Log): Promise<Database> {
     if (!this.config.restoreConnectionString) {
       throw new UserError(
-        'restore-connection-string: not set. A PostgreSQL drill restores into a separate server, never the source. Fix: add a services: postgres container to the drill job and set restore-connection-string to its URL, e.g. postgres://postgres:postgres@localhost:5432/postgres.',
+        `${Inputs.RestoreConnectionString}: not set. A PostgreSQL drill restores into a separate server, never the source. Fix: add a services: postgres container to the drill job and set restore-connection-string to its URL, e.g. postgres://postgres:postgres@localhost:5432/postgres.`,
       )
     }
-    const admin = parsePgUrl(this.config.restoreConnectionString, 'restore-connection-string')
+    const admin = parsePgUrl(this.config.restoreConnectionString, Inputs.RestoreConnectionString)
     if (/^postgres(ql)?:/i.test(this.config.connectionString)) {
       const source = this.source()
       if (source.host === admin.host && source.port === admin.port) {
         throw new UserError(
-          `restore-connection-string: ${admin.host}:${admin.port} is the server connection-string backs up. Fix: restore into a separate server, e.g. a services: postgres container.`,
+          `${Inputs.RestoreConnectionString}: ${admin.host}:${admin.port} is the server connection-string backs up. Fix: restore into a separate server, e.g. a services: postgres container.`,
         )
       }
     }
-    const adminClient = await connect(admin, 'restore-connection-string')
+    const adminClient = await connect(admin, Inputs.RestoreConnectionString)
     let dropped = false
     const name = `omniai_drill_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}_${Math.random().toString(36).slice(2, 8)}`
     // The code a dump carries runs during pg_restore: as a role with no rights beyond the
@@ -609,12 +616,12 @@ export class PostgresEngine implements Engine {
         server.systemIdentifier === backup.manifest.source.systemIdentifier
       ) {
         throw new UserError(
-          `restore-connection-string: ${admin.host}:${admin.port} is the server this backup came from (system identifier ${server.systemIdentifier}). Fix: restore into a separate server, e.g. a services: postgres container.`,
+          `${Inputs.RestoreConnectionString}: ${admin.host}:${admin.port} is the server this backup came from (system identifier ${server.systemIdentifier}). Fix: restore into a separate server, e.g. a services: postgres container.`,
         )
       }
       const tool = await this.restoreTool(backup, server.major)
       log.info(
-        `restore-connection-string: ${admin.host}:${admin.port} ${await connectionSecurity(adminClient, admin)}`,
+        `${Inputs.RestoreConnectionString}: ${admin.host}:${admin.port} ${await connectionSecurity(adminClient, admin)}`,
       )
       log.info(
         `pg_restore: ${tool.version} into scratch database ${name} on ${admin.host}:${admin.port}, as ${name}, a role made for the drill (no superuser, CREATEDB or CREATEROLE; owner of that database only; dropped with it)`,
@@ -654,10 +661,10 @@ export class PostgresEngine implements Engine {
               new UserError(err.message))
           : err
       }
-      await addDeferred(scratch, 'restore-connection-string', deferred, log)
-      const client = await connect(scratch, 'restore-connection-string')
+      await addDeferred(scratch, Inputs.RestoreConnectionString, deferred, log)
+      const client = await connect(scratch, Inputs.RestoreConnectionString)
       const side = async () =>
-        new PgDatabase(await connect(scratch, 'restore-connection-string'), scratch, false)
+        new PgDatabase(await connect(scratch, Inputs.RestoreConnectionString), scratch, false)
       const db = new PgDatabase(client, scratch, false, drop, {
         side,
         serverVersionNum: server.versionNum,
@@ -1097,7 +1104,7 @@ export class PgDatabase implements Database {
     const key = await this.keyColumns(table)
     if (key.length !== 1) {
       throw new UserError(
-        `conversations-table: ${table} has no single-column primary key, which the spot-check needs to name conversations. Fix: set conversations-table to the table of conversations, or none.`,
+        `${Inputs.ConversationsTable}: ${table} has no single-column primary key, which the spot-check needs to name conversations. Fix: set conversations-table to the table of conversations, or none.`,
       )
     }
     return key[0]!

@@ -9,6 +9,7 @@
  * Both log in as a role of their own. `SET ROLE` from a superuser's session is no boundary: code
  * running under it can `RESET ROLE` back to the superuser that logged in.
  */
+import { Inputs } from '../../options/inputs.js'
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
@@ -213,7 +214,7 @@ export class DrillRole {
       await this.client.query(`CREATE ROLE ${q} NOLOGIN ${UNPRIVILEGED}`)
     } catch (err) {
       throw new UserError(
-        `restore-connection-string: ${this.admin} cannot create the role the drill restores as (${describeError(err)}). A drill restores as a role of its own, without superuser rights, so that code in the backup cannot act on the restore server. Fix: use the restore server's superuser (a services: postgres container's postgres user), or a role with CREATEROLE and CREATEDB.`,
+        `${Inputs.RestoreConnectionString}: ${this.admin} cannot create the role the drill restores as (${describeError(err)}). A drill restores as a role of its own, without superuser rights, so that code in the backup cannot act on the restore server. Fix: use the restore server's superuser (a services: postgres container's postgres user), or a role with CREATEROLE and CREATEDB.`,
       )
     }
     this.created = true
@@ -244,7 +245,7 @@ export class DrillRole {
     const q = quoteIdent(this.name)
     const leave: string[] = []
     if (extensions.length === 0 && serverMajor >= 15) return leave
-    const client = await open(withDatabase(this.server, this.name), 'restore-connection-string')
+    const client = await open(withDatabase(this.server, this.name), Inputs.RestoreConnectionString)
     try {
       if (serverMajor < 15) {
         // Before 15 the bootstrap superuser owns public, and the dump's COMMENT ON SCHEMA public
@@ -261,7 +262,7 @@ export class DrillRole {
       if (missing.length) {
         const them = missing.length > 1 ? 'them' : 'it'
         throw new UserError(
-          `backup-file: the backup needs the extension${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, which the restore server at ${this.server.host}:${this.server.port} does not have. Fix: restore into a server that has ${them} installed (in a workflow, a services: image that includes ${missing.join(', ')}), then drill again.`,
+          `${Inputs.BackupFile}: the backup needs the extension${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, which the restore server at ${this.server.host}:${this.server.port} does not have. Fix: restore into a server that has ${them} installed (in a workflow, a services: image that includes ${missing.join(', ')}), then drill again.`,
         )
       }
       for (const ext of extensions) {
@@ -279,7 +280,7 @@ export class DrillRole {
           )
         } catch (err) {
           throw new UserError(
-            `restore-connection-string: the backup needs the extension ${ext.name}, which ${this.admin} could not create in the scratch database (${describeError(err)}), and the drill's own role may not create it either. Fix: use the restore server's superuser in restore-connection-string (a services: postgres container's postgres user is one).`,
+            `${Inputs.RestoreConnectionString}: the backup needs the extension ${ext.name}, which ${this.admin} could not create in the scratch database (${describeError(err)}), and the drill's own role may not create it either. Fix: use the restore server's superuser in restore-connection-string (a services: postgres container's postgres user is one).`,
           )
         }
       }
@@ -304,12 +305,12 @@ export class DrillRole {
       this.name,
       this.name,
       this.password,
-      'restore-connection-string',
+      Inputs.RestoreConnectionString,
     )
-    const refused = await cannotLogIn(target, 'restore-connection-string')
+    const refused = await cannotLogIn(target, Inputs.RestoreConnectionString)
     if (refused) {
       throw new UserError(
-        `restore-connection-string: the drill restores as a role of its own (${this.name}, without superuser rights), and the restore server at ${this.server.host}:${this.server.port} did not let it log in: ${refused}. Fix: let every user log in with a password from this runner in the restore server's pg_hba.conf (host all all 0.0.0.0/0 scram-sha-256, as the postgres image has it).`,
+        `${Inputs.RestoreConnectionString}: the drill restores as a role of its own (${this.name}, without superuser rights), and the restore server at ${this.server.host}:${this.server.port} did not let it log in: ${refused}. Fix: let every user log in with a password from this runner in the restore server's pg_hba.conf (host all all 0.0.0.0/0 scram-sha-256, as the postgres image has it).`,
       )
     }
     return target
@@ -324,7 +325,7 @@ export class DrillRole {
       await dropRole(this.client, this.name, `DROP DATABASE IF EXISTS ${q} WITH (FORCE)`)
     } catch (err) {
       throw new UserError(
-        `restore-connection-string: the drill's scratch database and role ${this.name} were not both dropped (${describeError(err)}). Fix: as ${this.admin}, DROP DATABASE IF EXISTS ${this.name}; then, in each database where it still owns something, DROP OWNED BY ${this.name}; then DROP ROLE ${this.name}.`,
+        `${Inputs.RestoreConnectionString}: the drill's scratch database and role ${this.name} were not both dropped (${describeError(err)}). Fix: as ${this.admin}, DROP DATABASE IF EXISTS ${this.name}; then, in each database where it still owns something, DROP OWNED BY ${this.name}; then DROP ROLE ${this.name}.`,
       )
     }
   }
@@ -360,7 +361,7 @@ export async function liveRights(
   log: Log,
 ): Promise<LiveRights> {
   const { stdout: toc } = await runTool(tool, ['--list', archive], {})
-  const client = await open(target, 'connection-string')
+  const client = await open(target, Inputs.ConnectionString)
   let keep = false
   try {
     const { rows } = await client.query<{
@@ -405,7 +406,7 @@ export async function liveRights(
     if (!su) {
       if (untrusted.length) {
         throw new UserError(
-          `connection-string: the backup creates the extension${untrusted.length > 1 ? 's' : ''} ${untrusted.join(', ')}, which ${db} does not have and role ${me} (not a superuser) may not create. Fix: as a superuser, CREATE EXTENSION ${untrusted.join(', ')} in ${db}, then restore again; nothing was changed.`,
+          `${Inputs.ConnectionString}: the backup creates the extension${untrusted.length > 1 ? 's' : ''} ${untrusted.join(', ')}, which ${db} does not have and role ${me} (not a superuser) may not create. Fix: as a superuser, CREATE EXTENSION ${untrusted.join(', ')} in ${db}, then restore again; nothing was changed.`,
         )
       }
       return {
@@ -483,8 +484,8 @@ export async function liveRights(
     }
     try {
       await allowLogin(client, role, password)
-      const as = asUser(target, db, role, password, 'connection-string')
-      const refused = await cannotLogIn(as, 'connection-string')
+      const as = asUser(target, db, role, password, Inputs.ConnectionString)
+      const refused = await cannotLogIn(as, Inputs.ConnectionString)
       if (refused) {
         await done()
         return asSuperuser(

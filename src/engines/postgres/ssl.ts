@@ -27,7 +27,15 @@ import * as path from 'node:path'
 import * as tls from 'node:tls'
 import type pg from 'pg'
 import { UserError } from '../../util/errors.js'
-import type { PgTarget } from './tools.js'
+
+/** What TLS needs of a connection target (tools.ts PgTarget has it): the URL, where, sslmode and its files. */
+export interface SslTarget {
+  url: string
+  host: string
+  port: string
+  sslPassword: string | null
+  ssl: PgSsl
+}
 
 export const SSL_MODES = [
   'disable',
@@ -249,7 +257,7 @@ export function libpqNameCheck(host: string, cert: tls.PeerCertificate): Error |
  * line naming `input`, as libpq names them.
  */
 async function tlsOptions(
-  target: PgTarget,
+  target: SslTarget,
   input: string,
 ): Promise<{ options: tls.ConnectionOptions; security: Security }> {
   const s = target.ssl
@@ -429,7 +437,7 @@ const wantsEncryption = (err: unknown) =>
  * UserError naming `input` and the fix; other failures are node-postgres's own errors.
  */
 export async function openPgClient(
-  target: PgTarget,
+  target: SslTarget,
   input: string,
   config: Omit<pg.ClientConfig, 'connectionString' | 'ssl'> = {},
 ): Promise<pg.Client> {
@@ -492,7 +500,7 @@ export async function openPgClient(
 /** Why prefer's SSL attempt failed, in words for the log line of the plain connection. */
 function whySslFailed(
   failure: { how: 'ssl' | 'plain'; err: unknown; sent?: string | null },
-  target: PgTarget,
+  target: SslTarget,
   input: string,
 ): string {
   const { err } = failure
@@ -509,7 +517,7 @@ function whySslFailed(
  */
 function sslProblem(
   err: unknown,
-  target: PgTarget,
+  target: SslTarget,
   input: string,
   /** The attempt that failed: SSL or plain, and the client certificate the SSL one sent. */
   attempt?: { how: 'ssl' | 'plain'; sent?: string | null },
@@ -592,7 +600,7 @@ function sslProblem(
  * How `client` is connected, in one line for the log: what the server says of its TLS
  * (pg_stat_ssl) and what the action checked of the server's certificate.
  */
-export async function connectionSecurity(client: pg.Client, target: PgTarget): Promise<string> {
+export async function connectionSecurity(client: pg.Client, target: SslTarget): Promise<string> {
   type Row = { ssl: unknown; version: string | null; cipher: string | null }
   let row: Row | undefined
   try {

@@ -5,6 +5,7 @@
  * the URL without them, the password through PGPASSWORD and sslpassword through a 0600 service
  * file (toolConnection).
  */
+import { Inputs } from '../../options/inputs.js'
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
@@ -145,7 +146,7 @@ function parseUrl(text: string, input: string, env: NodeJS.ProcessEnv) {
 export function pgSecrets(text: string, env = process.env): string[] {
   if (!/^postgres(ql)?:\/\//i.test(text)) return []
   try {
-    return parseUrl(text, 'connection-string', env).target.secrets
+    return parseUrl(text, Inputs.ConnectionString, env).target.secrets
   } catch {
     // Not a URL after all: parsing the inputs names the problem; anything after `:` may be secret.
     return text.includes('@') ? [text] : []
@@ -155,7 +156,7 @@ export function pgSecrets(text: string, env = process.env): string[] {
 /** A connection URL as messages and logs may show it: no password, no query. */
 export function redactPgUrl(text: string): string {
   try {
-    return parseUrl(text, 'connection-string', {}).target.redacted
+    return parseUrl(text, Inputs.ConnectionString, {}).target.redacted
   } catch {
     return '(a connection string)'
   }
@@ -177,7 +178,7 @@ export async function toolConnection<T>(
   const dbname = new URL(target.dbnameArg)
   if (dbname.searchParams.has('service')) {
     throw new UserError(
-      `connection-string: service= and sslpassword= together cannot reach pg_dump without showing the passphrase. Fix: put sslpassword in that service's entry of your pg_service.conf and remove it from the URL.`,
+      `${Inputs.ConnectionString}: service= and sslpassword= together cannot reach pg_dump without showing the passphrase. Fix: put sslpassword in that service's entry of your pg_service.conf and remove it from the URL.`,
     )
   }
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'omniai-pgservice-'))
@@ -198,7 +199,7 @@ export async function toolConnection<T>(
 export function withDatabase(target: PgTarget, database: string): PgTarget {
   const u = new URL(target.url)
   u.pathname = `/${encodeURIComponent(database)}`
-  return parsePgUrl(u.href, 'restore-connection-string')
+  return parsePgUrl(u.href, Inputs.RestoreConnectionString)
 }
 
 export interface PgTool {
@@ -267,7 +268,7 @@ export async function findTool(
     ? `found only ${tools.map((t) => `${name} ${t.major} (${t.path})`).join(', ')}`
     : `found no ${name}`
   throw new UserError(
-    `pg-bin-dir: ${why} needs ${name} ${minMajor} or newer; ${found}. Fix on an Ubuntu runner: sudo apt-get install -y postgresql-common && sudo /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y && sudo apt-get install -y postgresql-client-${minMajor}; or set pg-bin-dir to a folder holding ${name} ${minMajor} or newer.`,
+    `${Inputs.PgBinDir}: ${why} needs ${name} ${minMajor} or newer; ${found}. Fix on an Ubuntu runner: sudo apt-get install -y postgresql-common && sudo /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y && sudo apt-get install -y postgresql-client-${minMajor}; or set pg-bin-dir to a folder holding ${name} ${minMajor} or newer.`,
   )
 }
 

@@ -1,4 +1,5 @@
 import { constants as fsConstants } from 'node:fs'
+import { Inputs } from '../../options/inputs.js'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Worker } from 'node:worker_threads'
@@ -383,7 +384,7 @@ export class SqliteEngine implements Engine {
   private async checkSource(): Promise<void> {
     await assertSqliteFile(
       this.source,
-      'connection-string',
+      Inputs.ConnectionString,
       'Fix: set connection-string to the path of the OmniAI SQLite database (e.g. omniai.db).',
     )
   }
@@ -522,13 +523,15 @@ export class SqliteEngine implements Engine {
   async openBackup(file: string, workers: CheckWorkers | null = null): Promise<SqliteDatabase> {
     await assertSqliteFile(
       file,
-      'backup-file',
+      Inputs.BackupFile,
       'Fix: point backup-file at a backup written by mode backup, or leave it empty to use the newest.',
     )
     try {
       return new SqliteDatabase(file, await openSqlite(file, { readonly: true }), workers)
     } catch (err) {
-      throw new UserError(`backup-file: cannot open ${file} as SQLite: ${(err as Error).message}`)
+      throw new UserError(
+        `${Inputs.BackupFile}: cannot open ${file} as SQLite: ${(err as Error).message}`,
+      )
     }
   }
 
@@ -618,7 +621,7 @@ export class SqliteEngine implements Engine {
         const problems = out.rows('PRAGMA integrity_check').map((r) => String(r[0]))
         if (problems.join() !== 'ok')
           throw new UserError(
-            `backup-file: the restored copy fails integrity_check (${problems.slice(0, 3).join('; ')}); the live database was not touched.`,
+            `${Inputs.BackupFile}: the restored copy fails integrity_check (${problems.slice(0, 3).join('; ')}); the live database was not touched.`,
           )
         // Back to the journal mode the live database had (OmniAI runs in WAL mode).
         const mode = backup.manifest.source.journalMode
@@ -631,7 +634,7 @@ export class SqliteEngine implements Engine {
         await takeOwnership(tmp, live).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== 'EPERM') throw err
           throw new UserError(
-            `connection-string: ${target} belongs to uid ${live.uid} (group ${live.gid}), and this process (uid ${process.getuid?.()}) cannot give the restored file that owner, so the backend could no longer open it; the live database was not touched. Fix: run the restore as root (sudo) or as the file's owner.`,
+            `${Inputs.ConnectionString}: ${target} belongs to uid ${live.uid} (group ${live.gid}), and this process (uid ${process.getuid?.()}) cannot give the restored file that owner, so the backend could no longer open it; the live database was not touched. Fix: run the restore as root (sudo) or as the file's owner.`,
           )
         })
       }
