@@ -33,7 +33,6 @@ export async function runCheck(name: string, fn: () => Promise<Check> | Check): 
   }
 }
 
-
 export function databaseFacts(bytes: number, counts: Record<string, number>): DatabaseFacts {
   return {
     bytes,
