@@ -4,7 +4,15 @@
  * checks never know which engine they run on.
  */
 import { digestAudit } from './audit.js'
-import { foreignKeys, integrity, rowCounts, schema, type Check } from './checks.js'
+import {
+  auditLog,
+  foreignKeys,
+  integrity,
+  rowCounts,
+  schema,
+  spotCheck,
+  type Check,
+} from './checks.js'
 import type { Database } from '../engines/database.js'
 import { describeError } from '../util/errors.js'
 import type { DatabaseFacts, Inventory, InventoryOptions } from './inventory.js'
@@ -79,4 +87,43 @@ export async function checkDatabase(
   )
   checks.unshift(...(await started))
   return { checks, database }
+}
+
+/** The runbook's post-restore checks, run on the restored copy against the manifest. */
+export async function checkRestored(db: Database, manifest: Manifest) {
+  const { inventory } = manifest
+  // SQLite's integrity check runs on another thread meanwhile.
+  const integrityCheck = startIntegrity(db, manifest)
+  const checks: Check[] = []
+  const conversations = inventory.conversations
+  if (conversations) {
+    checks.push(
+      await runCheck('spot-check', async () =>
+        spotCheck(
+          await db.conversations(
+            conversations.table,
+            conversations.items.map((i) => i.id),
+          ),
+          conversations,
+        ),
+      ),
+    )
+  }
+  const audit = inventory.audit
+  if (audit) {
+    checks.push(
+      await runCheck('audit-log', async () =>
+        auditLog(
+          await digestAudit(
+            audit.table,
+            db.auditRows(audit.table),
+            audit.chunks.map((c) => c.firstKey),
+          ),
+          audit,
+        ),
+      ),
+    )
+  }
+  const base = await checkDatabase(db, manifest, integrityCheck)
+  return { checks: [...base.checks, ...checks], database: base.database }
 }

@@ -45,6 +45,11 @@ export interface Manifest {
    * and retention never counts it as a day's or week's backup.
    */
   damaged?: string[]
+  /**
+   * restore-check: the backup was restored into a scratch copy and every check passed before it
+   * was accepted (when, how long, which checks). Absent: it was written and read back, not restored.
+   */
+  restoreChecked?: { at: string; seconds: number; checks: string[] }
   durations: { snapshotMs: number; checksumMs: number }
 }
 

@@ -1,17 +1,20 @@
 import * as fs from 'node:fs/promises'
-import { scratchFolder } from '../util/scratch.js'
+import { scratchFolder, withScratch } from '../util/scratch.js'
 import { stopwatch } from '../util/time.js'
 import { type BackupOptions } from '../options/config.js'
-import { checksum, foreignKeys } from '../checks/checks.js'
+import { checksum, foreignKeys, type Check } from '../checks/checks.js'
 import * as path from 'node:path'
 import { encodedExtension, encodeFile } from '../codec/index.js'
 import { loadCatalog, renderTrend, saveCatalog } from '../github/catalog.js'
 import { removeOnInterrupt } from '../util/cleanup.js'
 import { createEngine } from '../engines/index.js'
+import type { BackupRef, Database, Engine } from '../engines/engine.js'
+import { describeError } from '../util/errors.js'
+import type { Log } from '../util/log.js'
 import { applyRetention, planRetention, retentionRows } from '../store/retention.js'
 import { artifactSettings, artifactTier, uploadBackup } from '../store/artifacts.js'
 import { digestInWorker, digestPath, fsyncPath, pathBytes, restrictPath } from '../util/fs.js'
-import { databaseFacts, takeInventory } from '../checks/inspect.js'
+import { checkRestored, databaseFacts, takeInventory } from '../checks/inspect.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { ModeReport, Report } from '../report/report.js'
 import { LocalStore, type BackupEntry } from '../store/local.js'
@@ -160,28 +163,65 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     }
 
     const { inventory } = snapshot
+    const manifestFor = (backup: Manifest['backup'], extra: Partial<Manifest> = {}): Manifest => ({
+      format: 1,
+      tool: `${TOOL}@${VERSION}`,
+      engine: engine.name,
+      engineVersion: snapshot.engineVersion,
+      ...(snapshot.toolVersion ? { toolVersion: snapshot.toolVersion } : {}),
+      createdAt: started.toISOString(),
+      backup,
+      source: snapshot.source,
+      inventory,
+      ...extra,
+      durations: {
+        snapshotMs: report.durations.snapshotMs!,
+        checksumMs: report.durations.checksumMs!,
+      },
+    })
+
+    // restore-check: the new backup is restored into a scratch copy and checked as a drill
+    // checks it, before it is accepted. (An encoded backup from its plaintext snapshot: this job
+    // holds only the public key.) One that does not restore is kept only as damaged.
+    let restoreChecked: Manifest['restoreChecked']
+    const unrestorable: string[] = []
+    if (config.restoreCheck && !damaged && !ctx.safety) {
+      const t3 = stopwatch()
+      const plainRef: BackupRef = {
+        path: tmp,
+        manifest: manifestFor({
+          file: path.basename(tmp),
+          sha256: plain.sha256,
+          bytes: plain.bytes,
+        }),
+      }
+      const result = await log.group('Restore check', () =>
+        restoreCheck(engine, plainRef, config.scratchDir, log),
+      )
+      report.durations.restoreCheckMs = t3.ms()
+      report.checks.push(result.check)
+      if (result.check.ok) {
+        restoreChecked = { at: now().toISOString(), seconds: t3.seconds(), checks: result.names }
+        report.restoreChecked = { seconds: restoreChecked.seconds, checks: restoreChecked.checks }
+      } else unrestorable.push(`restore-check failed: ${result.check.detail}`)
+    }
+    const damage = [...snapshot.damage, ...unrestorable]
+
     // A damaged source is an emergency, not a reason to keep nothing: the copy is kept under a
-    // name that says so, for recovery by hand, and nothing ever chooses it by default.
-    const name = damaged ? `${base}-damaged` : base
+    // name that says so, for recovery by hand, and nothing ever chooses it by default. So is a
+    // backup that did not restore.
+    const name = damage.length ? `${base}-damaged` : base
     const final = await store.commit(
       stored,
       (n) => (n === 1 ? `${name}${suffix}` : `${name}-${n}${suffix}`),
-      (file): Manifest => ({
-        format: 1,
-        tool: `${TOOL}@${VERSION}`,
-        engine: engine.name,
-        engineVersion: snapshot.engineVersion,
-        ...(snapshot.toolVersion ? { toolVersion: snapshot.toolVersion } : {}),
-        createdAt: started.toISOString(),
-        backup: { file, sha256, bytes, ...codec },
-        source: snapshot.source,
-        inventory,
-        ...(damaged ? { damaged: snapshot.damage } : {}),
-        durations: {
-          snapshotMs: report.durations.snapshotMs!,
-          checksumMs: report.durations.checksumMs!,
-        },
-      }),
+      (file): Manifest =>
+        manifestFor(
+          { file, sha256, bytes, ...codec },
+          {
+            ...(damage.length ? { damaged: damage } : {}),
+            ...(restoreChecked ? { restoreChecked } : {}),
+          },
+        ),
       signingKey ? (bytes) => signatureFor(bytes, signingKey) : undefined,
     )
     log.info(`backup written: ${final} (${bytes} bytes, sha256 ${sha256})`)
@@ -220,7 +260,11 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
       )
     : null
   if (signed) report.checks.push(signed)
-  if (entry.manifest.damaged) {
+  if (entry.manifest.damaged && !damagedSource(entry.manifest)) {
+    const error = `${Inputs.RestoreCheck}: the new backup did not restore and check as it must (${entry.manifest.damaged.join('; ')}). It was kept as ${report.backup.path}, marked damaged: verify, drill and restore never choose it unless backup-file names it, and retention deleted nothing. Fix: drill the newest good backup, and look at the restore check's detail above.`
+    report.warnings.push(error)
+    log.warning(error)
+  } else if (entry.manifest.damaged) {
     const error = `connection-string: ${path.basename(config.connectionString)} is DAMAGED (${entry.manifest.damaged.slice(0, 3).join('; ')}). A copy was kept as ${report.backup.path}, marked damaged: verify, drill and restore never choose it unless backup-file names it, and retention deleted nothing. Fix: restore the newest good backup (mode restore), or recover rows from the damaged copy by hand.`
     report.warnings.push(error)
     log.warning(error)
@@ -404,6 +448,14 @@ async function backupNeeds(
       what: `the plaintext snapshot before it is encrypted (${formatBytes(source)})`,
     })
   }
+  if (config.restoreCheck && !safety && source !== null) {
+    needs.push({
+      input: Inputs.ScratchDir,
+      dir: config.scratchDir,
+      bytes: source,
+      what: `the restore check's scratch copy (${formatBytes(source)})`,
+    })
+  }
   return needs
 }
 
@@ -418,4 +470,58 @@ export async function spaceFacts(dir: string, newestBytes: number, folderBytes: 
     newestBytes,
     nextFits: space.free >= newestBytes * 1.05,
   }
+}
+
+/** Whether a damaged manifest's damage is the source's (not only a failed restore check). */
+function damagedSource(manifest: Manifest): boolean {
+  return (manifest.damaged ?? []).some((d) => !d.startsWith('restore-check failed:'))
+}
+
+/**
+ * restore-check: `ref` (the new backup's plaintext) restored into a scratch copy as a drill
+ * restores it, and checked against its manifest by the drill's checks. Never throws: a backup
+ * that does not restore is a failed check.
+ */
+async function restoreCheck(
+  engine: Engine,
+  ref: BackupRef,
+  scratchDir: string,
+  log: Log,
+): Promise<{ check: Check; names: string[] }> {
+  return withScratch(scratchDir, 'drill', async (dir) => {
+    let db: Database
+    try {
+      db = await engine.restore(ref, dir, log)
+    } catch (err) {
+      return {
+        check: {
+          name: 'restore-check',
+          ok: false,
+          detail: `did not restore: ${describeError(err)}`,
+        },
+        names: [],
+      }
+    }
+    try {
+      const { checks } = await checkRestored(db, ref.manifest)
+      const failed = checks.filter((c) => !c.ok)
+      const names = checks.map((c) => c.name)
+      return {
+        check: failed.length
+          ? {
+              name: 'restore-check',
+              ok: false,
+              detail: `restored, but ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`,
+            }
+          : {
+              name: 'restore-check',
+              ok: true,
+              detail: `restored into a scratch copy and checked: ${names.join(', ')} match the manifest`,
+            },
+        names,
+      }
+    } finally {
+      await db.close()
+    }
+  })
 }

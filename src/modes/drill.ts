@@ -3,13 +3,11 @@ import { ensureScratchDir, scratchFolder } from '../util/scratch.js'
 import { stopwatch } from '../util/time.js'
 import { type DrillOptions } from '../options/config.js'
 import * as path from 'node:path'
-import { digestAudit } from '../checks/audit.js'
-import { auditLog, backupAge, restoreTime, spotCheck, type Check } from '../checks/checks.js'
+import { backupAge, restoreTime } from '../checks/checks.js'
 import type { BackupRef, Database } from '../engines/engine.js'
 import { describeError, UserError } from '../util/errors.js'
-import type { Manifest } from '../manifest/manifest.js'
 import type { ModeReport, Report } from '../report/report.js'
-import { checkDatabase, runCheck, startIntegrity } from '../checks/inspect.js'
+import { checkRestored, runCheck } from '../checks/inspect.js'
 import { isEncoded, plaintextOf } from './plain.js'
 import {
   evidenceSettings,
@@ -24,45 +22,6 @@ import { ageSeconds, checksumOf, reportOn, withSelection, type Selection } from 
 import { finish, type ModeContext } from './common.js'
 import { gateOnRestored } from './gate.js'
 import { trustChecks } from './trust.js'
-
-/** The runbook's post-restore checks, run on the restored copy against the manifest. */
-export async function checkRestored(db: Database, manifest: Manifest) {
-  const { inventory } = manifest
-  // SQLite's integrity check runs on another thread meanwhile.
-  const integrityCheck = startIntegrity(db, manifest)
-  const checks: Check[] = []
-  const conversations = inventory.conversations
-  if (conversations) {
-    checks.push(
-      await runCheck('spot-check', async () =>
-        spotCheck(
-          await db.conversations(
-            conversations.table,
-            conversations.items.map((i) => i.id),
-          ),
-          conversations,
-        ),
-      ),
-    )
-  }
-  const audit = inventory.audit
-  if (audit) {
-    checks.push(
-      await runCheck('audit-log', async () =>
-        auditLog(
-          await digestAudit(
-            audit.table,
-            db.auditRows(audit.table),
-            audit.chunks.map((c) => c.firstKey),
-          ),
-          audit,
-        ),
-      ),
-    )
-  }
-  const base = await checkDatabase(db, manifest, integrityCheck)
-  return { checks: [...base.checks, ...checks], database: base.database }
-}
 
 /**
  * The quarterly restore drill: restore the backup into an isolated scratch folder, check it

@@ -25,7 +25,7 @@ import { encodedExtension, encodeFile } from '../codec/index.js'
 import { safetyCodec, type SafetyCodec } from './safety-codec.js'
 import { backup } from './backup.js'
 import { emptyReport, finish, type ModeContext } from './common.js'
-import { checkRestored } from './drill.js'
+import { checkRestored } from '../checks/inspect.js'
 import { trustChecks } from './trust.js'
 import { plaintextOf } from './plain.js'
 import { smokeInto } from './smoke.js'
@@ -291,6 +291,7 @@ async function safetyBackup(
         retentionTimeZone: 'UTC',
         uploadArtifact: false,
         allowUnencryptedArtifact: false,
+        restoreCheck: false,
         encryption,
         compression,
         s3: null,

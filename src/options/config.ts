@@ -102,6 +102,8 @@ interface Fields {
     gpgPassphrase: string | null
     gpgHomedir: string | null
   }
+  /** backup: restore the new backup into a scratch copy and check it before accepting it. */
+  restoreCheck: boolean
   /** upload-artifact of an unencrypted backup: refused unless this is set. */
   allowUnencryptedArtifact: boolean
   /**
@@ -435,7 +437,7 @@ export type BackupOptions = { mode: 'backup' } & CommonOptions &
   InventoryOptions &
   EncodeOptions &
   RetentionOptions &
-  Pick<Fields, 'verifyKeys'>
+  Pick<Fields, 'verifyKeys' | 'restoreCheck'>
 export type VerifyOptions = { mode: 'verify' } & CommonOptions &
   SourceOptions &
   StoreOptions &
@@ -518,6 +520,7 @@ export function parseConfig(
         ...encodeOptions(read),
         ...retentionOptions(read),
         verifyKeys: verifyKeys(read),
+        restoreCheck: restoreCheck(read),
       }
     case 'verify': {
       const selection = selectionOptions(read, mode)
@@ -645,7 +648,8 @@ function sourceOptions(read: Read, mode: Mode): SourceOptions {
     engine,
     engineExplicit: engineText !== '',
     connectionString,
-    restoreConnectionString: mode === 'drill' ? read(Inputs.RestoreConnectionString) || null : null,
+    restoreConnectionString:
+      mode === 'drill' || mode === 'backup' ? read(Inputs.RestoreConnectionString) || null : null,
     pgBinDir: read(Inputs.PgBinDir) || null,
     jobs: integer(read(Inputs.Jobs), Inputs.Jobs, 1, 64),
   }
@@ -745,6 +749,19 @@ function cspOptions(read: Read): CspOptions {
     cspFileExplicit: read(Inputs.CspFile) !== '',
     cspStrict: bool(read(Inputs.CspStrict), Inputs.CspStrict),
   }
+}
+
+/** backup with restore-check: a PostgreSQL backup needs a server to be restored into. */
+function restoreCheck(read: Read): boolean {
+  const on = bool(read(Inputs.RestoreCheck), Inputs.RestoreCheck)
+  const postgres =
+    read(Inputs.Engine) === 'postgres' || isPostgresUrl(read(Inputs.ConnectionString))
+  if (on && postgres && !read(Inputs.RestoreConnectionString)) {
+    throw new UserError(
+      `${Inputs.RestoreCheck}: a PostgreSQL backup is checked by restoring it into a scratch database, and restore-connection-string is not set. Fix: set restore-connection-string to a separate server (a services: postgres container), or restore-check: false.`,
+    )
+  }
+  return on
 }
 
 function verifyKeys(read: Read): VerifyKey[] {

@@ -76,6 +76,7 @@ export enum Inputs {
   S3SecretAccessKey = 's3-secret-access-key',
   S3SessionToken = 's3-session-token',
   S3ObjectLock = 's3-object-lock',
+  RestoreCheck = 'restore-check',
 }
 
 export const MODES = ['backup', 'verify', 'drill', 'gate', 'restore', 'smoke'] as const
@@ -302,7 +303,7 @@ export const INPUTS: Record<Inputs, InputSpec> = {
   },
   [Inputs.RestoreConnectionString]: {
     default: '',
-    modes: ['drill'],
+    modes: ['drill', 'backup'],
     secret: true,
     summary: 'postgres drill: the server to restore into (a service container), never the source',
     description:
@@ -839,6 +840,22 @@ export const INPUTS: Record<Inputs, InputSpec> = {
       'must have Object Lock enabled. Retention never tries to delete a locked backup before ' +
       'its date.',
     readmeDefault: '`off`',
+  },
+  [Inputs.RestoreCheck]: {
+    default: 'false',
+    modes: ['backup'],
+    summary:
+      'true: the new backup is restored into a scratch copy and checked as a drill checks it before ' +
+      'it is accepted (PostgreSQL: into `restore-connection-string`); its manifest records it',
+    description:
+      "backup: `true` restores the new backup into a scratch copy and runs the drill's checks on it " +
+      '(integrity, foreign keys, schema, row counts, spot-check, audit log) before it is accepted, ' +
+      "so every night's backup is known to restore. SQLite restores into scratch-dir; PostgreSQL " +
+      'into a scratch database on `restore-connection-string` (a service container, never the ' +
+      'source). The manifest records the check; a backup that fails it is kept only as damaged, ' +
+      'retention deletes nothing, and the job fails. An encrypted backup is checked from its ' +
+      'plaintext snapshot before encryption (the nightly job holds only the public key).',
+    readmeDefault: '`false`',
   },
 }
 

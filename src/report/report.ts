@@ -62,6 +62,8 @@ export type SmokeSection = {
 }[]
 
 export interface BackupSections {
+  /** restore-check: restored into a scratch copy and checked before it was accepted. */
+  restoreChecked?: { seconds: number; checks: string[] }
   /** In a workflow run: the trend of database size and backup time, from the catalog. */
   trend?: string
   /** Free space beside the backups, the folder's size, the newest backup's size. */
@@ -283,6 +285,14 @@ export function renderSummary(report: Report): string {
   const facts: [string, string][] = []
   if (report.backup) {
     facts.push(['Backup', `\`${report.backup.path}\``])
+    if (report.mode === 'backup') {
+      facts.push([
+        'Proven',
+        report.restoreChecked
+          ? `restored and checked (${report.restoreChecked.checks.join(', ')}) in ${report.restoreChecked.seconds.toFixed(2)} s`
+          : 'written and read back; not restored (restore-check: true restores each backup)',
+      ])
+    }
     facts.push(['Size', bytes(report.backup.bytes)])
     facts.push(['SHA-256', `\`${report.backup.sha256}\``])
     facts.push(['Taken at', report.backup.createdAt])

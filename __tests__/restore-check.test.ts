@@ -1,0 +1,187 @@
+// restore-check: every night's backup restored into a scratch copy and checked before it is
+// accepted, on real SQLite files and real PostgreSQL servers.
+
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import pg from 'pg'
+import { describe, expect, inject, it } from 'vitest'
+import { generateAgeIdentity } from '../src/codec/index.js'
+import { generatePostgresDemo } from '../src/demo/postgres.js'
+import { readManifest } from '../src/manifest/manifest.js'
+import { renderSummary } from '../src/report/report.js'
+import { configFor, demoWorkspace, failed, run, tempDir } from './helpers.js'
+
+describe('restore-check on SQLite', () => {
+  it('restores the new backup into a scratch copy, checks it, and records it in the manifest', async () => {
+    const { dir, db, backups } = await demoWorkspace()
+    const { report } = await run(
+      'backup',
+      { 'connection-string': db, 'backup-dir': backups, 'restore-check': 'true' },
+      dir,
+    )
+    expect(failed(report)).toEqual({})
+    const check = report.checks.find((c) => c.name === 'restore-check')!
+    expect(check.detail).toMatch(
+      /^restored into a scratch copy and checked: .*schema.*row-counts.*spot-check.*audit-log/,
+    )
+    const m = await readManifest(`${report.backup!.path}.manifest.json`)
+    expect(m.restoreChecked!.checks).toEqual(
+      expect.arrayContaining(['integrity', 'schema', 'row-counts', 'spot-check', 'audit-log']),
+    )
+    expect(m.damaged).toBeUndefined()
+    expect(renderSummary(report)).toMatch(/\| Proven \| restored and checked \(/)
+    // No scratch copy is left behind (the scratch folder is RUNNER_TEMP, the test's dir).
+    expect((await fs.readdir(dir)).filter((f) => f.startsWith('omniai-drill-'))).toEqual([])
+    // The accepted backup is one a drill takes and passes.
+    const drill = await run('drill', { 'backup-dir': backups, 'drill-log': 'none' }, dir)
+    expect(failed(drill.report)).toEqual({})
+  })
+
+  it('positive control: without restore-check the backup is written and read back, not restored', async () => {
+    const { dir, db, backups } = await demoWorkspace()
+    const { report } = await run('backup', { 'connection-string': db, 'backup-dir': backups }, dir)
+    expect(failed(report)).toEqual({})
+    expect(report.checks.map((c) => c.name)).not.toContain('restore-check')
+    expect((await readManifest(`${report.backup!.path}.manifest.json`)).restoreChecked).toBe(
+      undefined,
+    )
+    expect(renderSummary(report)).toMatch(/\| Proven \| written and read back; not restored/)
+  })
+
+  it('an encrypted backup is checked from its plaintext snapshot; only the encrypted file is kept', async () => {
+    const { dir, db, backups } = await demoWorkspace()
+    const { recipient } = generateAgeIdentity()
+    const { report } = await run(
+      'backup',
+      {
+        'connection-string': db,
+        'backup-dir': backups,
+        'restore-check': 'true',
+        encryption: 'age',
+        'age-recipients': recipient,
+      },
+      dir,
+    )
+    expect(failed(report)).toEqual({})
+    expect(report.backup!.path).toMatch(/\.db\.age$/)
+    expect(report.checks.find((c) => c.name === 'restore-check')?.ok).toBe(true)
+    expect(await fs.readdir(backups)).toEqual(
+      expect.not.arrayContaining([expect.stringMatching(/\.db$/)]),
+    )
+  })
+
+  it('a bad value fails in one line naming restore-check; set in a drill it is only warned about', () => {
+    expect(() => configFor('backup', { 'restore-check': 'yes' }, '/t')).toThrow(
+      /^restore-check: "yes" is not true or false\./,
+    )
+    const drill = configFor('drill', { 'restore-check': 'true' }, '/t')
+    expect(drill.ignoredInputs.join('\n')).toMatch(/^restore-check: set, but mode drill/m)
+  })
+})
+
+const source = inject('pgSource')
+const restoreServer = inject('pgRestore')
+
+async function sql(url: string, text: string) {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query(text)).rows
+  } finally {
+    await client.end()
+  }
+}
+
+const onDb = (url: string, db: string) => {
+  const u = new URL(url)
+  u.pathname = `/${db}`
+  return u.href
+}
+
+describe.skipIf(!source)('restore-check on PostgreSQL', () => {
+  it('without restore-connection-string it is refused before any snapshot, naming both inputs', async () => {
+    const dir = await tempDir()
+    const backups = path.join(dir, 'backups')
+    expect(() =>
+      configFor(
+        'backup',
+        { 'connection-string': onDb(source, 'postgres'), 'restore-check': 'true' },
+        dir,
+      ),
+    ).toThrow(/^restore-check: .*restore-connection-string is not set\. Fix: /)
+    await expect(fs.readdir(backups)).rejects.toThrow()
+  })
+
+  it('restores into a scratch database on restore-connection-string, checks it, drops it', async () => {
+    const name = `omniai_rc${process.pid}_ok`
+    await sql(source, `DROP DATABASE IF EXISTS ${name}`)
+    await sql(source, `CREATE DATABASE ${name}`)
+    const url = onDb(source, name)
+    await generatePostgresDemo(url, { conversations: 40, auditRows: 500 })
+    const dir = await tempDir()
+    const backups = path.join(dir, 'backups')
+    const { report } = await run(
+      'backup',
+      {
+        'connection-string': url,
+        'backup-dir': backups,
+        'restore-check': 'true',
+        'restore-connection-string': restoreServer,
+      },
+      dir,
+    )
+    expect(failed(report)).toEqual({})
+    expect(report.checks.find((c) => c.name === 'restore-check')?.detail).toMatch(/audit-log/)
+    expect((await readManifest(`${report.backup!.path}.manifest.json`)).restoreChecked).toBeTruthy()
+    const left = await sql(
+      restoreServer,
+      "SELECT datname FROM pg_database WHERE datname LIKE 'omniai_drill_%'",
+    )
+    expect(left).toEqual([])
+  })
+
+  it('a backup that does not restore is kept only as damaged, the job fails, retention deletes nothing', async () => {
+    const name = `omniai_rc${process.pid}_bad`
+    await sql(source, `DROP DATABASE IF EXISTS ${name}`)
+    await sql(source, `CREATE DATABASE ${name}`)
+    const url = onDb(source, name)
+    await generatePostgresDemo(url, { conversations: 20, auditRows: 100 })
+    // A restore server login that may not create the drill's own role: the restore fails.
+    const role = `omniai_rc_weak${process.pid}`
+    await sql(restoreServer, `DROP ROLE IF EXISTS ${role}`)
+    await sql(restoreServer, `CREATE ROLE ${role} LOGIN PASSWORD 'weak-pass'`)
+    const weak = new URL(restoreServer)
+    weak.username = role
+    weak.password = 'weak-pass'
+    const dir = await tempDir()
+    const backups = path.join(dir, 'backups')
+    // Yesterday's good backup, which retention would delete with keep-daily: 1.
+    const first = await run('backup', { 'connection-string': url, 'backup-dir': backups }, dir)
+    expect(failed(first.report)).toEqual({})
+    const { report } = await run(
+      'backup',
+      {
+        'connection-string': url,
+        'backup-dir': backups,
+        'restore-check': 'true',
+        'restore-connection-string': weak.href,
+        'keep-daily': '1',
+        'keep-weekly': '0',
+      },
+      dir,
+    )
+    expect(report.ok).toBe(false)
+    expect(failed(report)['restore-check']).toMatch(/^did not restore: restore-connection-string: /)
+    expect(report.backup!.path).toMatch(/-damaged(-\d+)?\.dump$/)
+    const m = await readManifest(`${report.backup!.path}.manifest.json`)
+    expect(m.damaged![0]).toMatch(/^restore-check failed: did not restore/)
+    expect(m.restoreChecked).toBeUndefined()
+    expect(report.warnings.join('\n')).toMatch(/^restore-check: the new backup did not restore/m)
+    // Nothing older was deleted, and verify takes the good backup, not the damaged one.
+    await fs.access(first.report.backup!.path)
+    const verify = await run('verify', { 'backup-dir': backups }, dir)
+    expect(verify.report.backup!.path).toBe(first.report.backup!.path)
+    // No password of either server reached the report or the summary.
+    expect(JSON.stringify(report) + renderSummary(report)).not.toContain('weak-pass')
+  })
+})
