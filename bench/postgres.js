@@ -549,12 +549,12 @@ async function main() {
   const bareFc = path.join(WORK, 'bare.dump')
   const bareFd = path.join(WORK, 'bare.dumpdir')
   const lastBackup = {}
-  const actionBackup = (jobs, bundle = action, tag = '') => {
+  const actionBackup = (jobs, bundle = action, tag = '', extra = []) => {
     let dir = null
     let report = null
-    const slot = `${tag}${jobs}`
+    const slot = `${tag}${jobs}${extra.join('')}`
     return {
-      label: `action backup${jobs > 1 ? ` --jobs ${jobs}` : ''}${tag}`,
+      label: `action backup${jobs > 1 ? ` --jobs ${jobs}` : ''}${extra.length ? ` ${extra.join(' ')}` : ''}${tag}`,
       prepare: async () => {
         // A fresh backup-dir per run; only the newest is kept, for the drill.
         if (lastBackup[slot]) await fs.rm(lastBackup[slot], { recursive: true, force: true })
@@ -572,6 +572,7 @@ async function main() {
           '--report-file',
           report,
           ...(jobs > 1 ? ['--jobs', String(jobs)] : []),
+          ...extra,
         ]),
       after: async () => {
         lastBackup[slot] = dir
@@ -580,7 +581,7 @@ async function main() {
     }
   }
   const BEFORE = ' (before)'
-  const [bareC, actC, oldC] = await measureGroup('backup, custom format (pg_dump -Fc)', [
+  const backupsC = await measureGroup('backup, custom format (pg_dump -Fc)', [
     {
       label: 'pg_dump -Fc',
       prepare: () => fs.rm(bareFc, { force: true }),
@@ -588,7 +589,17 @@ async function main() {
     },
     actionBackup(1),
     ...(before ? [actionBackup(1, before, BEFORE)] : []),
+    // Issue 13's "verified every night": restored into a scratch database and checked.
+    actionBackup(1, action, '', [
+      '--restore-check',
+      'true',
+      '--restore-connection-string',
+      `postgres://postgres@127.0.0.1:${target.port}/postgres`,
+    ]),
   ])
+  const [bareC, actC] = backupsC
+  const oldC = before ? backupsC[2] : undefined
+  const checkedC = backupsC.at(-1)
   const [bareD, actD, oldD] = await measureGroup(
     'backup, directory format, 2 jobs (pg_dump -Fd -j 2)',
     [
@@ -676,6 +687,7 @@ async function main() {
 
   // ---- Results
   actC.bare = bareC
+  checkedC.bare = bareC
   actD.bare = bareD
   bareD.bare = bareC
   actR.bare = bareR
@@ -691,6 +703,7 @@ async function main() {
     bareC,
     actC,
     oldC,
+    checkedC,
     bareD,
     actD,
     oldD,
@@ -736,6 +749,7 @@ async function main() {
     '',
     'targets (issue 13), ratios to the bare single-job command of the same run:',
     ...targetLines('', actC, actD, actR, actRj),
+    goal('backup + restore-check / pg_dump -Fc', checkedC, bareC, 2.0),
     ...(before ? targetLines(BEFORE, oldC, oldD, oldR, oldRj) : []),
     '',
     `(pg_dump -Fd -j 2 and pg_restore -j 2 rows compare with the single-job bare command)`,

@@ -408,8 +408,10 @@ async function benchSize({ action, before }, demoOptionsFor, mb) {
     },
     actionBackup('action backup', action, true),
     ...(before ? [actionBackup('action backup, before (dist/)', before, false)] : []),
+    // Issue 13's "verified every night": the backup restored into a scratch copy and checked.
+    actionBackup('action backup, restore-check: true', action, false, ['--restore-check', 'true']),
   ]
-  function actionBackup(label, bundle, keep) {
+  function actionBackup(label, bundle, keep, extra = []) {
     let out = null
     return {
       label,
@@ -426,6 +428,7 @@ async function benchSize({ action, before }, demoOptionsFor, mb) {
           out,
           '--report-file',
           `${out}.json`,
+          ...extra,
         ]),
       after: async () => {
         const report = await readReport(`${out}.json`)
@@ -441,10 +444,10 @@ async function benchSize({ action, before }, demoOptionsFor, mb) {
       },
     }
   }
-  const [cliBackup, cpBackup, actBackup, beforeBackup] = await measureGroup(
-    `${mb} MiB: backups`,
-    entries,
-  )
+  const backups = await measureGroup(`${mb} MiB: backups`, entries)
+  const [cliBackup, cpBackup, actBackup] = backups
+  const beforeBackup = before ? backups[3] : undefined
+  const checkedBackup = backups.at(-1)
 
   // ---- Drills, both restoring the action's newest backup
   const restored = path.join(dir, 'manual-restored.db')
@@ -557,6 +560,7 @@ async function benchSize({ action, before }, demoOptionsFor, mb) {
 
   cpBackup.bare = cliBackup
   actBackup.bare = cliBackup
+  checkedBackup.bare = cliBackup
   actDrill.bare = manualDrill
   if (beforeBackup) beforeBackup.bare = cliBackup
   if (beforeDrill) beforeDrill.bare = manualDrill
@@ -568,6 +572,7 @@ async function benchSize({ action, before }, demoOptionsFor, mb) {
   return {
     cpDrill,
     beforeBackup,
+    checkedBackup,
     beforeDrill,
     age,
     mb,
@@ -716,6 +721,7 @@ function resultTable(res) {
     ['backup', res.cpBackup],
     ['backup', res.actBackup],
     ...(res.beforeBackup ? [['backup', res.beforeBackup]] : []),
+    ['backup', res.checkedBackup],
     ['drill', res.manualDrill],
     ['drill', res.cpDrill],
     ['drill', res.actDrill],
@@ -873,6 +879,12 @@ function issueTable(results) {
           x(res.beforeBackup, res.cliBackup),
           x(res.actBackup, res.cliBackup),
           '<= 1.3x (stretch 1.0x)',
+        ],
+        [
+          'SQLite backup + restore-check / sqlite3 .backup',
+          'n/a (new)',
+          x(res.checkedBackup, res.cliBackup),
+          '<= 1.5x',
         ],
         [
           'SQLite drill / (cp + integrity_check)',
