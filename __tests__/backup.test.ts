@@ -257,13 +257,15 @@ describe('backup', () => {
       ],
       { stdio: 'ignore' },
     )
+    // Listened for from the start: a child that ends before the kill still counts as ended.
+    const exited = new Promise((r) => child.once('exit', r))
     // Kill it as soon as its temporary file exists: mid-snapshot.
     for (let i = 0; i < 2000; i++) {
       if ((await fs.readdir(backups)).some((f) => f.endsWith('.tmp'))) break
       await new Promise((r) => setTimeout(r, 2))
     }
     child.kill('SIGKILL')
-    await new Promise((r) => child.once('exit', r))
+    await exited
     const names = await fs.readdir(backups)
     const visible = names.filter((f) => !f.startsWith('.'))
     expect(visible.sort()).toEqual([
