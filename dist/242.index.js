@@ -1,23 +1,208 @@
 export const id = 242;
-export const ids = [242,905];
+export const ids = [242,346];
 export const modules = {
 
-/***/ 64905:
+/***/ 55346:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
-/* harmony export */ __webpack_require__.d(__webpack_exports__, {
-/* harmony export */   Q: () => (/* binding */ maskSecrets),
-/* harmony export */   actionsLog: () => (/* binding */ actionsLog),
-/* harmony export */   run: () => (/* binding */ run)
-/* harmony export */ });
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(33838);
-/* harmony import */ var _options_config_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(33274);
-/* harmony import */ var _engines_postgres_tools_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(23548);
-/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(99661);
-/* harmony import */ var _util_log_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(25574);
-/* harmony import */ var _modes_index_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(83703);
-/* harmony import */ var _report_report_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(45650);
-/* harmony import */ var _util_secrets_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(3693);
+
+// EXPORTS
+__webpack_require__.d(__webpack_exports__, {
+  actionsLog: () => (/* binding */ actionsLog),
+  Q: () => (/* binding */ maskSecrets),
+  run: () => (/* binding */ run)
+});
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
+var core = __webpack_require__(33838);
+// EXTERNAL MODULE: ./lib/options/config.js
+var options_config = __webpack_require__(33274);
+// EXTERNAL MODULE: ./lib/options/inputs.js
+var inputs = __webpack_require__(91241);
+// EXTERNAL MODULE: ./lib/engines/postgres/tools.js
+var tools = __webpack_require__(23548);
+// EXTERNAL MODULE: ./lib/util/errors.js
+var errors = __webpack_require__(99661);
+;// CONCATENATED MODULE: ./lib/options/action-yml.js
+/**
+ * The files made from the input and output tables (inputs.ts): the root action.yml (every input,
+ * `mode` chooses the job), one action.yml per sub-action (only the inputs and outputs its job
+ * uses), and the README's tables. scripts/actions.mjs writes them; __tests__/actions.test.ts
+ * holds the committed files to what these functions return.
+ */
+
+/** What the marketplace and `uses:` show for each action. */
+const ACTIONS = {
+    root: {
+        name: 'OmniAI Backups',
+        description: 'Consistent online backups of an OmniAI database (SQLite or PostgreSQL), verified, and ' +
+            'restore drills that prove the backup restores: schema, recent conversations and the audit ' +
+            'log, with the evidence in the job summary. One action for every job, chosen by `mode`; ' +
+            'the backup/, verify/, drill/, restore/, gate/ and smoke/ actions each take only their own inputs.',
+    },
+    backup: {
+        name: 'OmniAI Backups: backup',
+        description: 'A consistent online backup of the OmniAI database (SQLite or PostgreSQL) with a manifest ' +
+            'of what it must hold, checked, optionally encrypted, uploaded and signed, with retention.',
+    },
+    verify: {
+        name: 'OmniAI Backups: verify',
+        description: 'Proves a backup is whole and readable against its manifest: checksum, signature, ' +
+            'integrity, schema.',
+    },
+    drill: {
+        name: 'OmniAI Backups: restore drill',
+        description: 'Restores a backup into a scratch copy and checks schema, recent conversations and the ' +
+            'audit log against its manifest, with the restore time and backup age, recorded as evidence.',
+    },
+    restore: {
+        name: 'OmniAI Backups: restore',
+        description: 'Puts a verified backup back as the live OmniAI database, after a safety backup of the ' +
+            'current one, guarded by confirm; stops and starts the backend and smoke-tests it.',
+    },
+    gate: {
+        name: 'OmniAI Backups: security gate',
+        description: 'The runbook security gate: pytest -m "security or csrf" (failing on any failed, errored or ' +
+            'missing test) and the Content-Security-Policy check.',
+    },
+    smoke: {
+        name: 'OmniAI Backups: smoke test',
+        description: 'The post-restore smoke test against a running OmniAI backend: health, login, conversations.',
+    },
+};
+/**
+ * The inputs an action declares: the root every one; a sub-action those its mode reads, and
+ * those any mode reads with max-drill-age (the drill records), never `mode` (the action is the
+ * mode).
+ */
+function actionInputs(mode) {
+    return Object.values(Inputs).filter((input) => {
+        if (mode === null)
+            return true;
+        if (input === Inputs.Mode)
+            return false;
+        const { modes, also } = INPUTS[input];
+        return modes.includes(mode) || also !== undefined;
+    });
+}
+/** The outputs an action declares: the root every one, a sub-action those its mode sets. */
+function actionOutputs(mode) {
+    return Object.keys(inputs/* OUTPUTS */.py).filter((output) => mode === null || inputs/* OUTPUTS */.py[output].modes.includes(mode));
+}
+/** Words into lines of at most `width` columns, each with `indent` spaces before it. */
+function wrap(text, indent, width = 100) {
+    const lines = [];
+    let line = '';
+    for (const word of text.split(/\s+/).filter(Boolean)) {
+        if (line && indent + line.length + 1 + word.length > width) {
+            lines.push(line);
+            line = word;
+        }
+        else
+            line = line ? `${line} ${word}` : word;
+    }
+    if (line)
+        lines.push(line);
+    return lines.map((l) => ' '.repeat(indent) + l);
+}
+/** A folded block scalar: the text as written, whatever characters it holds. */
+const folded = (key, text, indent) => [`${' '.repeat(indent)}${key}: >-`, ...wrap(text, indent + 2)].join('\n');
+const quoted = (text) => `'${text.replaceAll("'", "''")}'`;
+/** The action.yml of the root action (`mode` null) or of a sub-action. */
+function renderActionYml(mode) {
+    const meta = ACTIONS[mode ?? 'root'];
+    const dist = mode === null ? 'dist/index.js' : `../dist/${mode}.js`;
+    const out = [
+        '# Made from src/options/inputs.ts by `npm run bundle` (scripts/actions.mjs): edit that table,',
+        '# not this file. __tests__/actions.test.ts fails when the two differ.',
+        `name: ${quoted(meta.name)}`,
+        folded('description', meta.description, 0),
+        'author: OmniAI',
+        'branding:',
+        '  icon: database',
+        '  color: green',
+        '',
+        'inputs:',
+    ];
+    for (const input of actionInputs(mode)) {
+        const spec = INPUTS[input];
+        out.push(`  ${input}:`, folded('description', spec.description, 4));
+        if (input === Inputs.Mode)
+            out.push('    required: true');
+        else
+            out.push('    required: false', `    default: ${quoted(spec.default)}`);
+    }
+    out.push('', 'outputs:');
+    for (const output of actionOutputs(mode)) {
+        out.push(`  ${output}:`, folded('description', OUTPUTS[output].description, 4));
+    }
+    out.push('', 'runs:', '  using: node24', `  main: ${dist}`, '  # The same bundle: it knows the post phase from the state the main step saved, and removes', '  # whatever a killed step left (scratch folders, scratch databases).', `  post: ${dist}`, '  post-if: always()', '');
+    return out.join('\n');
+}
+/** The sub-action entries in dist/: each loads the one bundle, which reads its mode from the name. */
+function renderEntry(mode) {
+    return [
+        `// The ${mode} action (${mode}/action.yml): the one bundle, index.js, with its mode fixed by this`,
+        "// file's name (src/entry.ts). Made by scripts/actions.mjs.",
+        "import './index.js'",
+        '',
+    ].join('\n');
+}
+const cell = (text) => text.replaceAll('|', '\\|');
+/** Pads a Markdown table's columns as prettier does, so the README stays formatted. */
+function table(header, rows) {
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length), 3));
+    const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+    return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+const usedBy = (modes) => modes.length === inputs/* MODES */.FN.length ? 'all' : modes.map((m) => `\`${m}\``).join(', ');
+/** The README's input table: every input, its default, the actions that take it, one line on it. */
+function renderReadmeInputs() {
+    return table(['Input', 'Default', 'Used by', 'Description'], Object.values(inputs/* Inputs */.G0).map((input) => {
+        const spec = inputs/* INPUTS */.mc[input];
+        const by = input === inputs/* Inputs */.G0.Mode
+            ? 'root action'
+            : `${usedBy(spec.modes)}${spec.also ? ` (all, with \`${spec.also}\`)` : ''}`;
+        return [`\`${input}\``, cell(spec.readmeDefault), by, cell(spec.summary)];
+    }));
+}
+/** The README's output table. */
+function renderReadmeOutputs() {
+    return table(['Output', 'Set by', 'Description'], Object.keys(inputs/* OUTPUTS */.py).map((output) => [
+        `\`${output}\``,
+        usedBy(inputs/* OUTPUTS */.py[output].modes),
+        cell(inputs/* OUTPUTS */.py[output].summary),
+    ]));
+}
+/** The markers around a generated block in README.md. */
+const README_BLOCKS = {
+    inputs: renderReadmeInputs,
+    outputs: renderReadmeOutputs,
+};
+/** README.md with each generated block (between its markers) made anew from the tables. */
+function renderReadme(readme) {
+    let text = readme;
+    for (const [name, render] of Object.entries(README_BLOCKS)) {
+        const start = `<!-- ${name}: made from src/options/inputs.ts by npm run bundle -->`;
+        const end = `<!-- /${name} -->`;
+        const from = text.indexOf(start);
+        const to = text.indexOf(end);
+        if (from < 0 || to < from)
+            throw new Error(`README.md: the ${name} markers are missing`);
+        text = text.slice(0, from + start.length) + '\n\n' + render() + '\n\n' + text.slice(to);
+    }
+    return text;
+}
+
+// EXTERNAL MODULE: ./lib/util/log.js
+var log = __webpack_require__(25574);
+// EXTERNAL MODULE: ./lib/modes/index.js + 30 modules
+var modes = __webpack_require__(93865);
+// EXTERNAL MODULE: ./lib/report/report.js
+var report_report = __webpack_require__(45650);
+// EXTERNAL MODULE: ./lib/util/secrets.js
+var secrets = __webpack_require__(3693);
+;// CONCATENATED MODULE: ./lib/action/main.js
 
 
 
@@ -26,13 +211,15 @@ export const modules = {
 
 
 
-const actionsLog = (0,_util_log_js__WEBPACK_IMPORTED_MODULE_4__/* .groupingLog */ .GN)({
-    info: (message) => _actions_core__WEBPACK_IMPORTED_MODULE_0__.info(message),
-    warning: (message) => _actions_core__WEBPACK_IMPORTED_MODULE_0__.warning(message),
-    startGroup: (name) => _actions_core__WEBPACK_IMPORTED_MODULE_0__.startGroup(name),
-    endGroup: () => _actions_core__WEBPACK_IMPORTED_MODULE_0__.endGroup(),
-    annotate: (level, message, { file, line, title }) => (level === 'warning' ? _actions_core__WEBPACK_IMPORTED_MODULE_0__.warning : _actions_core__WEBPACK_IMPORTED_MODULE_0__.error)(message, { file, startLine: line, title }),
-    mask: (secret) => _actions_core__WEBPACK_IMPORTED_MODULE_0__.setSecret(secret),
+
+
+const actionsLog = (0,log/* groupingLog */.GN)({
+    info: (message) => core/* info */.pq(message),
+    warning: (message) => core/* warning */.$e(message),
+    startGroup: (name) => core/* startGroup */.Oh(name),
+    endGroup: () => core/* endGroup */.N4(),
+    annotate: (level, message, { file, line, title }) => (level === 'warning' ? core/* warning */.$e : core/* error */.z3)(message, { file, startLine: line, title }),
+    mask: (secret) => core/* setSecret */.Pq(secret),
 });
 /**
  * Masks every password of a database URL (user info, `?password=`, `?sslpassword=`, and
@@ -40,67 +227,91 @@ const actionsLog = (0,_util_log_js__WEBPACK_IMPORTED_MODULE_4__/* .groupingLog *
  * path has none.
  */
 function maskSecrets(connectionString, env = process.env) {
-    for (const secret of (0,_engines_postgres_tools_js__WEBPACK_IMPORTED_MODULE_2__/* .pgSecrets */ .fx)(connectionString, env))
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__.setSecret(secret);
+    for (const secret of (0,tools/* pgSecrets */.fx)(connectionString, env))
+        core/* setSecret */.Pq(secret);
 }
-/** The action: inputs into a Config, the mode, then outputs, summary and the job's status. */
-async function run() {
+/**
+ * The action: inputs into a Config, the mode, then outputs, summary and the job's status.
+ * `subAction` is the job a sub-action's entry fixed (drill/action.yml runs dist/drill.js); null
+ * for the root action, whose `mode` input chooses.
+ */
+async function run(subAction = null) {
     // Tells the post step (the same file, run again at the end of the job) that it is the post step.
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.saveState('isPost', 'true');
-    maskSecrets(_actions_core__WEBPACK_IMPORTED_MODULE_0__.getInput(_options_config_js__WEBPACK_IMPORTED_MODULE_1__/* .Inputs */ .G0.ConnectionString));
-    maskSecrets(_actions_core__WEBPACK_IMPORTED_MODULE_0__.getInput(_options_config_js__WEBPACK_IMPORTED_MODULE_1__/* .Inputs */ .G0.RestoreConnectionString));
+    core/* saveState */.LZ('isPost', 'true');
+    maskSecrets(core/* getInput */.V4(inputs/* Inputs */.G0.ConnectionString));
+    maskSecrets(core/* getInput */.V4(inputs/* Inputs */.G0.RestoreConnectionString));
     if (process.env.PGPASSWORD)
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__.setSecret(process.env.PGPASSWORD);
+        core/* setSecret */.Pq(process.env.PGPASSWORD);
     // S3 credentials from the environment (aws-actions/configure-aws-credentials sets these).
     for (const name of ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'])
         if (process.env[name])
-            _actions_core__WEBPACK_IMPORTED_MODULE_0__.setSecret(process.env[name]);
+            core/* setSecret */.Pq(process.env[name]);
     // Keys, passphrases, the smoke test's login body, the token: never in a log line or the summary.
-    for (const input of _util_secrets_js__WEBPACK_IMPORTED_MODULE_7__/* .SECRET_INPUTS */ .pH) {
-        if (input === _options_config_js__WEBPACK_IMPORTED_MODULE_1__/* .Inputs */ .G0.ConnectionString || input === _options_config_js__WEBPACK_IMPORTED_MODULE_1__/* .Inputs */ .G0.RestoreConnectionString)
+    for (const input of secrets/* SECRET_INPUTS */.pH) {
+        if (input === inputs/* Inputs */.G0.ConnectionString || input === inputs/* Inputs */.G0.RestoreConnectionString)
             continue;
-        for (const line of _actions_core__WEBPACK_IMPORTED_MODULE_0__.getInput(input).split(/\r?\n/))
+        for (const line of core/* getInput */.V4(input).split(/\r?\n/))
             if (line.trim())
-                _actions_core__WEBPACK_IMPORTED_MODULE_0__.setSecret(line.trim());
+                core/* setSecret */.Pq(line.trim());
     }
     let config;
     try {
-        config = (0,_options_config_js__WEBPACK_IMPORTED_MODULE_1__/* .parseConfig */ .o4)((name) => _actions_core__WEBPACK_IMPORTED_MODULE_0__.getInput(name));
+        config = (0,options_config/* parseConfig */.o4)(subAction ? subActionInputs(subAction) : (name) => core/* getInput */.V4(name));
     }
     catch (err) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__.setFailed((0,_util_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .describeError */ .U)(err));
+        core/* setFailed */.C1((0,errors/* describeError */.U)(err));
         return;
     }
-    const report = await (0,_modes_index_js__WEBPACK_IMPORTED_MODULE_5__/* .runMode */ .r)(config, actionsLog);
+    const report = await (0,modes/* runMode */.r)(config, actionsLog);
     for (const c of report.checks) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__.info(`${c.ok ? '✅' : '❌'} ${c.name}: ${c.detail}`);
+        core/* info */.pq(`${c.ok ? '✅' : '❌'} ${c.name}: ${c.detail}`);
     }
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('ok', String(report.ok));
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('backup-path', report.backup?.path ?? '');
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('sha256', report.backup?.sha256 ?? '');
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('size-bytes', String(report.backup?.bytes ?? ''));
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('report', config.reportFile);
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('backup-count', String(report.backupCount));
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('backup-age-seconds', report.backupAgeSeconds === null ? '' : String(Math.round(report.backupAgeSeconds)));
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('restore-seconds', report.restoreSeconds === null ? '' : report.restoreSeconds.toFixed(3));
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('failed-checks', (0,_report_report_js__WEBPACK_IMPORTED_MODULE_6__/* .failedChecks */ .HH)(report).join(','));
     const tests = report.gate?.tests;
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('tests-passed', tests ? String(tests.passed) : '');
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('tests-failed', tests ? String(tests.failed) : '');
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('tests-errors', tests ? String(tests.errors) : '');
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('tests-skipped', tests ? String(tests.skipped) : '');
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('artifact-id', report.artifact ? String(report.artifact.id) : '');
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('drill-issue-number', report.evidence ? String(report.evidence.issueNumber) : '');
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__.setOutput('drill-comment-url', report.evidence?.commentUrl ?? '');
+    const outputs = {
+        ok: String(report.ok),
+        'backup-path': report.backup?.path ?? '',
+        sha256: report.backup?.sha256 ?? '',
+        'size-bytes': String(report.backup?.bytes ?? ''),
+        report: config.reportFile,
+        'backup-count': String(report.backupCount),
+        'backup-age-seconds': report.backupAgeSeconds === null ? '' : String(Math.round(report.backupAgeSeconds)),
+        'restore-seconds': report.restoreSeconds === null ? '' : report.restoreSeconds.toFixed(3),
+        'failed-checks': (0,report_report/* failedChecks */.HH)(report).join(','),
+        'tests-passed': tests ? String(tests.passed) : '',
+        'tests-failed': tests ? String(tests.failed) : '',
+        'tests-errors': tests ? String(tests.errors) : '',
+        'tests-skipped': tests ? String(tests.skipped) : '',
+        'artifact-id': report.artifact ? String(report.artifact.id) : '',
+        'drill-issue-number': report.evidence ? String(report.evidence.issueNumber) : '',
+        'drill-comment-url': report.evidence?.commentUrl ?? '',
+    };
+    // A sub-action sets the outputs its action.yml declares; the root action all of them.
+    const declared = new Set(actionOutputs(subAction ? config.mode : null));
+    for (const [name, value] of Object.entries(outputs)) {
+        if (declared.has(name))
+            core/* setOutput */.uH(name, value);
+    }
     try {
-        await _actions_core__WEBPACK_IMPORTED_MODULE_0__.summary.addRaw((0,_report_report_js__WEBPACK_IMPORTED_MODULE_6__/* .renderSummary */ .Br)(report)).write();
+        await core/* summary */.z.addRaw((0,report_report/* renderSummary */.Br)(report)).write();
     }
     catch (err) {
         // No GITHUB_STEP_SUMMARY (a runner that does not provide one): the log still has it all.
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__.warning(`job summary not written: ${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .describeError */ .U)(err)}`);
+        core/* warning */.$e(`job summary not written: ${(0,errors/* describeError */.U)(err)}`);
     }
     if (!report.ok)
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__.setFailed((0,_report_report_js__WEBPACK_IMPORTED_MODULE_6__/* .failureMessage */ .oh)(report));
+        core/* setFailed */.C1((0,report_report/* failureMessage */.oh)(report));
+}
+/**
+ * A sub-action's inputs: its own job as the mode. `mode` is not one of its inputs, so a step that
+ * sets it anyway (the runner only warns) is told, rather than running one job while asking for
+ * another.
+ */
+function subActionInputs(subAction) {
+    const given = core/* getInput */.V4(inputs/* Inputs */.G0.Mode);
+    if (given && given !== subAction) {
+        throw new errors/* UserError */.y(`mode: this is the ${subAction} action, and mode is ${given}. Fix: remove mode, or use the ${given} action (omniai/omniai-backups/${given}@v1).`);
+    }
+    return (name) => (name === inputs/* Inputs */.G0.Mode ? subAction : core/* getInput */.V4(name));
 }
 
 
@@ -117,16 +328,17 @@ __webpack_require__.r(__webpack_exports__);
 /* harmony export */   removeLeftovers: () => (/* binding */ removeLeftovers),
 /* harmony export */   runPost: () => (/* binding */ runPost)
 /* harmony export */ });
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(51455);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(48161);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(76760);
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(33838);
-/* harmony import */ var _options_config_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(33274);
-/* harmony import */ var _engines_postgres_ssl_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(41549);
-/* harmony import */ var _engines_postgres_tools_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(23548);
-/* harmony import */ var _engines_related_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(37796);
-/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_8__ = __webpack_require__(99661);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_9__ = __webpack_require__(64905);
+/* harmony import */ var _options_context_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(26269);
+/* harmony import */ var _util_scratch_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(71474);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(51455);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(76760);
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(33838);
+/* harmony import */ var _options_inputs_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(91241);
+/* harmony import */ var _engines_postgres_ssl_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(41549);
+/* harmony import */ var _engines_postgres_tools_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(23548);
+/* harmony import */ var _engines_related_js__WEBPACK_IMPORTED_MODULE_8__ = __webpack_require__(37796);
+/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_9__ = __webpack_require__(99661);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_10__ = __webpack_require__(55346);
 /**
  * The action's post step (action.yml `runs.post`, `post-if: always()`): the runner calls
  * dist/index.js again at the end of the job, with STATE_isPost set (src/entry.ts). A step that
@@ -145,32 +357,33 @@ __webpack_require__.r(__webpack_exports__);
 
 
 
+
 /**
- * The folders the modes make with mkdtemp (its six random characters at the end). Only these:
+ * The folders the modes make (util/scratch.ts, mkdtemp) (its six random characters at the end). Only these:
  * scratch-dir may be a folder that holds other things named omniai-something.
  */
-const SCRATCH_FOLDER = /^omniai-(backup|drill|restore|verify|artifact|gate|s3)-[A-Za-z0-9]{6}$/;
+const SCRATCH_FOLDER = new RegExp(`^omniai-(${_util_scratch_js__WEBPACK_IMPORTED_MODULE_1__/* .SCRATCH_PURPOSES */ .Hb.join('|')})-[A-Za-z0-9]{6}$`);
 /** Scratch databases as the PostgreSQL engine names them (src/engines/postgres/engine.ts). */
 const SCRATCH_DATABASE = '^omniai_drill_[0-9]{14}_[a-z0-9]+$';
 /** Removes the scratch folders and scratch databases a killed step left behind. */
 async function removeLeftovers(scratchDir, restoreConnectionString) {
     const found = { removed: [], inUse: [], failed: [] };
-    const names = await node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readdir(scratchDir).catch((err) => {
+    const names = await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.readdir(scratchDir).catch((err) => {
         if (err.code === 'ENOENT')
             return [];
         throw err;
     });
     for (const name of names.filter((n) => SCRATCH_FOLDER.test(n))) {
-        const folder = node_path__WEBPACK_IMPORTED_MODULE_2__.join(scratchDir, name);
+        const folder = node_path__WEBPACK_IMPORTED_MODULE_3__.join(scratchDir, name);
         try {
             // lstat: a symlink with a scratch folder's name was not made here, and is not followed.
-            if (!(await node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.lstat(folder)).isDirectory())
+            if (!(await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.lstat(folder)).isDirectory())
                 continue;
-            await node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.rm(folder, { recursive: true, force: true });
+            await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm(folder, { recursive: true, force: true });
             found.removed.push(folder);
         }
         catch (err) {
-            found.failed.push(`${folder} (${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_8__/* .describeError */ .U)(err)})`);
+            found.failed.push(`${folder} (${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_9__/* .describeError */ .U)(err)})`);
         }
     }
     if (restoreConnectionString)
@@ -178,16 +391,16 @@ async function removeLeftovers(scratchDir, restoreConnectionString) {
     return found;
 }
 async function dropScratchDatabases(url, found) {
-    const admin = (0,_engines_postgres_tools_js__WEBPACK_IMPORTED_MODULE_6__/* .parsePgUrl */ .c6)(url, _options_config_js__WEBPACK_IMPORTED_MODULE_4__/* .Inputs */ .G0.RestoreConnectionString);
+    const admin = (0,_engines_postgres_tools_js__WEBPACK_IMPORTED_MODULE_7__/* .parsePgUrl */ .c6)(url, _options_inputs_js__WEBPACK_IMPORTED_MODULE_5__/* .Inputs */ .G0.RestoreConnectionString);
     let client;
     try {
-        client = await (0,_engines_postgres_ssl_js__WEBPACK_IMPORTED_MODULE_5__/* .openPgClient */ .vo)(admin, _options_config_js__WEBPACK_IMPORTED_MODULE_4__/* .Inputs */ .G0.RestoreConnectionString, {
+        client = await (0,_engines_postgres_ssl_js__WEBPACK_IMPORTED_MODULE_6__/* .openPgClient */ .vo)(admin, _options_inputs_js__WEBPACK_IMPORTED_MODULE_5__/* .Inputs */ .G0.RestoreConnectionString, {
             connectionTimeoutMillis: 15_000,
             application_name: 'omniai-backups-post',
         });
     }
     catch (err) {
-        found.failed.push(`scratch databases on ${admin.host}:${admin.port} (cannot connect: ${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_8__/* .describeError */ .U)(err)})`);
+        found.failed.push(`scratch databases on ${admin.host}:${admin.port} (cannot connect: ${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_9__/* .describeError */ .U)(err)})`);
         return;
     }
     try {
@@ -197,14 +410,14 @@ async function dropScratchDatabases(url, found) {
             try {
                 // Without FORCE: a scratch database someone is connected to belongs to a drill still
                 // running (another job on a shared server), not to a killed step.
-                await client.query(`DROP DATABASE IF EXISTS ${(0,_engines_related_js__WEBPACK_IMPORTED_MODULE_7__/* .quoteIdent */ .v4)(datname)}`);
+                await client.query(`DROP DATABASE IF EXISTS ${(0,_engines_related_js__WEBPACK_IMPORTED_MODULE_8__/* .quoteIdent */ .v4)(datname)}`);
                 found.removed.push(where);
             }
             catch (err) {
                 if (err.code === '55006')
                     found.inUse.push(where);
                 else
-                    found.failed.push(`${where} (${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_8__/* .describeError */ .U)(err)})`);
+                    found.failed.push(`${where} (${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_9__/* .describeError */ .U)(err)})`);
             }
         }
         // A drill restores as a role named as its scratch database (pg-roles.ts); once that
@@ -214,11 +427,11 @@ async function dropScratchDatabases(url, found) {
         for (const { rolname } of roles) {
             const where = `role ${rolname} on ${admin.host}:${admin.port}`;
             try {
-                await client.query(`DROP ROLE IF EXISTS ${(0,_engines_related_js__WEBPACK_IMPORTED_MODULE_7__/* .quoteIdent */ .v4)(rolname)}`);
+                await client.query(`DROP ROLE IF EXISTS ${(0,_engines_related_js__WEBPACK_IMPORTED_MODULE_8__/* .quoteIdent */ .v4)(rolname)}`);
                 found.removed.push(where);
             }
             catch (err) {
-                found.failed.push(`${where} (${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_8__/* .describeError */ .U)(err)})`);
+                found.failed.push(`${where} (${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_9__/* .describeError */ .U)(err)})`);
             }
         }
     }
@@ -231,8 +444,8 @@ async function dropScratchDatabases(url, found) {
  * must not look clean); a scratch database still in use by another session only warns.
  */
 async function post(read, log) {
-    const scratchDir = read(_options_config_js__WEBPACK_IMPORTED_MODULE_4__/* .Inputs */ .G0.ScratchDir) || process.env.RUNNER_TEMP || node_os__WEBPACK_IMPORTED_MODULE_1__.tmpdir();
-    const found = await removeLeftovers(scratchDir, read(_options_config_js__WEBPACK_IMPORTED_MODULE_4__/* .Inputs */ .G0.RestoreConnectionString) || null);
+    const scratchDir = read(_options_inputs_js__WEBPACK_IMPORTED_MODULE_5__/* .Inputs */ .G0.ScratchDir) || (0,_options_context_js__WEBPACK_IMPORTED_MODULE_0__/* .readRunnerContext */ .g)().temp;
+    const found = await removeLeftovers(scratchDir, read(_options_inputs_js__WEBPACK_IMPORTED_MODULE_5__/* .Inputs */ .G0.RestoreConnectionString) || null);
     for (const what of found.removed)
         log.info(`removed ${what}, left by an interrupted step`);
     for (const what of found.inUse) {
@@ -249,14 +462,14 @@ async function post(read, log) {
 }
 /** The post step as the runner runs it: inputs from INPUT_*, the job failed on leftovers it could not remove. */
 async function runPost(log) {
-    const read = (input) => _actions_core__WEBPACK_IMPORTED_MODULE_3__.getInput(input);
-    (0,_main_js__WEBPACK_IMPORTED_MODULE_9__/* .maskSecrets */ .Q)(read(_options_config_js__WEBPACK_IMPORTED_MODULE_4__/* .Inputs */ .G0.RestoreConnectionString));
+    const read = (input) => _actions_core__WEBPACK_IMPORTED_MODULE_4__/* .getInput */ .V4(input);
+    (0,_main_js__WEBPACK_IMPORTED_MODULE_10__/* .maskSecrets */ .Q)(read(_options_inputs_js__WEBPACK_IMPORTED_MODULE_5__/* .Inputs */ .G0.RestoreConnectionString));
     try {
         if (!(await post(read, log)))
-            _actions_core__WEBPACK_IMPORTED_MODULE_3__.setFailed('post: scratch data was left on the runner');
+            _actions_core__WEBPACK_IMPORTED_MODULE_4__/* .setFailed */ .C1('post: scratch data was left on the runner');
     }
     catch (err) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_3__.setFailed(`post: ${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_8__/* .describeError */ .U)(err)}`);
+        _actions_core__WEBPACK_IMPORTED_MODULE_4__/* .setFailed */ .C1(`post: ${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_9__/* .describeError */ .U)(err)}`);
     }
 }
 

@@ -11,7 +11,7 @@ __webpack_require__.d(__webpack_exports__, {
   cli: () => (/* binding */ cli)
 });
 
-// UNUSED EXPORTS: parseFlags, secretValue
+// UNUSED EXPORTS: CLI_FLAGS, parseFlags, secretValue
 
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __webpack_require__(51455);
@@ -19,6 +19,8 @@ var promises_ = __webpack_require__(51455);
 var external_node_path_ = __webpack_require__(76760);
 // EXTERNAL MODULE: ./lib/options/config.js
 var options_config = __webpack_require__(33274);
+// EXTERNAL MODULE: ./lib/options/inputs.js
+var inputs = __webpack_require__(91241);
 // EXTERNAL MODULE: ./lib/engines/sqlite/driver.js
 var driver = __webpack_require__(30884);
 ;// CONCATENATED MODULE: ./lib/demo/sqlite.js
@@ -178,8 +180,8 @@ var tools = __webpack_require__(23548);
 var errors = __webpack_require__(99661);
 // EXTERNAL MODULE: ./lib/util/log.js
 var log = __webpack_require__(25574);
-// EXTERNAL MODULE: ./lib/modes/index.js + 29 modules
-var modes = __webpack_require__(83703);
+// EXTERNAL MODULE: ./lib/modes/index.js + 30 modules
+var modes = __webpack_require__(93865);
 // EXTERNAL MODULE: ./lib/report/report.js
 var report_report = __webpack_require__(45650);
 // EXTERNAL MODULE: ./lib/manifest/signature.js
@@ -203,23 +205,24 @@ var util_secrets = __webpack_require__(3693);
 
 
 
-const USAGE = `usage: omniai-backup <${options_config/* MODES */.FN.join('|')}> [--<input> <value> ...]
+
+const USAGE = `usage: omniai-backup <${inputs/* MODES */.FN.join('|')}> [--<input> <value> ...]
        omniai-backup demo-db --out <file> | --postgres <url> [--conversations N] [--message-chars N] [--audit-rows N]
        omniai-backup demo [--dir <folder>]
        omniai-backup keygen --out <private key file>   (an Ed25519 pair for signing-key / verify-key)
 
 inputs (as in action.yml):
-${Object.values(options_config/* Inputs */.G0)
-    .filter((i) => i !== options_config/* Inputs */.G0.Mode)
-    .map((i) => `  --${i}${options_config/* DEFAULTS */.zY[i] ? ` (default ${options_config/* DEFAULTS */.zY[i]})` : ''}`)
+${Object.values(inputs/* Inputs */.G0)
+    .filter((i) => i !== inputs/* Inputs */.G0.Mode)
+    .map((i) => `  --${i}${inputs/* DEFAULTS */.zY[i] ? ` (default ${inputs/* DEFAULTS */.zY[i]})` : ''}`)
     .join('\n')}
 
 secrets (${util_secrets/* SECRET_INPUTS */.pH.join(', ')}): every local user can read a command line
 (ps, /proc/<pid>/cmdline), so give each from a file or an environment variable instead:
 ${util_secrets/* SECRET_INPUTS */.pH.map((i) => `  --${i}-file <file>  or  ${(0,util_secrets/* secretEnvName */.ln)(i)}=...`).join('\n')}`;
 /** The flags a mode takes: every input, and a -file twin for each secret. */
-const MODE_FLAGS = [
-    ...Object.values(options_config/* Inputs */.G0).filter((i) => i !== options_config/* Inputs */.G0.Mode),
+const CLI_FLAGS = [
+    ...Object.values(inputs/* Inputs */.G0).filter((i) => i !== inputs/* Inputs */.G0.Mode),
     ...util_secrets/* SECRET_INPUTS */.pH.map((i) => `${i}-file`),
 ];
 /**
@@ -250,7 +253,7 @@ async function secretValue(input, flags, env = process.env, warn = (m) => consol
     if (env[envName])
         return env[envName];
     const value = flags.get(input);
-    const secret = input === options_config/* Inputs */.G0.ConnectionString || input === options_config/* Inputs */.G0.RestoreConnectionString
+    const secret = input === inputs/* Inputs */.G0.ConnectionString || input === inputs/* Inputs */.G0.RestoreConnectionString
         ? (0,tools/* pgSecrets */.fx)(value ?? '', {}).length > 0
         : Boolean(value);
     if (secret) {
@@ -287,7 +290,7 @@ async function runOne(mode, flags) {
         if (value !== undefined)
             secrets.set(input, value);
     }
-    const config = (0,options_config/* parseConfig */.o4)((name) => name === options_config/* Inputs */.G0.Mode ? mode : (secrets.get(name) ?? flags.get(name) ?? ''));
+    const config = (0,options_config/* parseConfig */.o4)((name) => name === inputs/* Inputs */.G0.Mode ? mode : (secrets.get(name) ?? flags.get(name) ?? ''));
     const report = await (0,modes/* runMode */.r)(config, log/* consoleLog */.aO);
     console.log('\n' + (0,report_report/* renderSummary */.Br)(report));
     console.log(`report: ${config.reportFile}`);
@@ -338,17 +341,17 @@ async function demo(flags) {
     await generateDemoDatabase(db);
     console.log(`demo database written: ${db}`);
     const common = new Map([
-        [options_config/* Inputs */.G0.ConnectionString, db],
-        [options_config/* Inputs */.G0.BackupDir, external_node_path_.join(dir, 'backups')],
-        [options_config/* Inputs */.G0.ScratchDir, external_node_path_.join(dir, 'scratch')],
+        [inputs/* Inputs */.G0.ConnectionString, db],
+        [inputs/* Inputs */.G0.BackupDir, external_node_path_.join(dir, 'backups')],
+        [inputs/* Inputs */.G0.ScratchDir, external_node_path_.join(dir, 'scratch')],
     ]);
     // The demo database has no test suite: the gate is not part of the demo.
     for (const mode of ['backup', 'verify', 'drill']) {
         console.log(`\n$ omniai-backup ${mode}`);
         // Only what this mode reads: verify would warn about connection-string.
         const flagsFor = new Map([
-            ...[...common].filter(([input]) => options_config/* INPUTS */.mc[input].modes.includes(mode)),
-            [options_config/* Inputs */.G0.ReportFile, external_node_path_.join(dir, `report-${mode}.json`)],
+            ...[...common].filter(([input]) => inputs/* INPUTS */.mc[input].modes.includes(mode)),
+            [inputs/* Inputs */.G0.ReportFile, external_node_path_.join(dir, `report-${mode}.json`)],
         ]);
         if (!(await runOne(mode, flagsFor)))
             return false;
@@ -397,11 +400,11 @@ async function cli(args) {
                 console.log(USAGE);
                 return 0;
             default:
-                if (!options_config/* MODES */.FN.includes(command ?? '')) {
+                if (!inputs/* MODES */.FN.includes(command ?? '')) {
                     console.error(`Error: unknown command "${command ?? ''}".\n${USAGE}`);
                     return 2;
                 }
-                return (await runOne(command, parseFlags(rest, MODE_FLAGS))) ? 0 : 1;
+                return (await runOne(command, parseFlags(rest, CLI_FLAGS))) ? 0 : 1;
         }
     }
     catch (err) {
