@@ -9,6 +9,9 @@ import { generateAgeIdentity } from '../src/codec/index.js'
 import { generatePostgresDemo } from '../src/demo/postgres.js'
 import { readManifest } from '../src/manifest/manifest.js'
 import { renderSummary } from '../src/report/report.js'
+import { restoreCheck } from '../src/modes/backup.js'
+import { SqliteEngine } from '../src/engines/sqlite/engine.js'
+import { memoryLog, sql as sqliteSql } from './helpers.js'
 import { configFor, demoWorkspace, failed, run, tempDir } from './helpers.js'
 
 describe('restore-check on SQLite', () => {
@@ -68,6 +71,41 @@ describe('restore-check on SQLite', () => {
     expect(await fs.readdir(backups)).toEqual(
       expect.not.arrayContaining([expect.stringMatching(/\.db$/)]),
     )
+  })
+
+  it('the check: a copy that differs from its manifest fails it; a scratch-dir that cannot be made is "not run"', async () => {
+    const { dir, db, backups } = await demoWorkspace()
+    const { report } = await run('backup', { 'connection-string': db, 'backup-dir': backups }, dir)
+    const manifest = await readManifest(`${report.backup!.path}.manifest.json`)
+    const engine = new SqliteEngine(report.backup!.path)
+    const scratch = path.join(dir, 'scratch')
+    // Positive control: the backup as written passes, with every check named.
+    const good = await restoreCheck(
+      engine,
+      { path: report.backup!.path, manifest },
+      scratch,
+      memoryLog(),
+    )
+    expect(good.outcome).toBe('passed')
+    expect(good.names).toEqual(expect.arrayContaining(['schema', 'row-counts', 'audit-log']))
+    // The same manifest over a file with one audit row gone: restored, but not what was backed up.
+    const altered = path.join(dir, 'altered.db')
+    await fs.copyFile(report.backup!.path, altered)
+    await sqliteSql(altered, 'DELETE FROM audit_logs WHERE id = (SELECT max(id) FROM audit_logs)')
+    const bad = await restoreCheck(engine, { path: altered, manifest }, scratch, memoryLog())
+    expect(bad.outcome).toBe('failed')
+    expect(bad.check.detail).toMatch(/^restored, but .*row-counts: .*audit_logs/)
+    // A file where scratch-dir should be: the check cannot run, which says nothing of the backup.
+    const blocked = path.join(dir, 'blocked')
+    await fs.writeFile(blocked, '')
+    const notRun = await restoreCheck(
+      engine,
+      { path: report.backup!.path, manifest },
+      blocked,
+      memoryLog(),
+    )
+    expect(notRun.outcome).toBe('not-run')
+    expect(notRun.check.detail).toMatch(/^scratch-dir: /)
   })
 
   it('a bad value fails in one line naming restore-check; set in a drill it is only warned about', () => {
@@ -140,7 +178,7 @@ describe.skipIf(!source)('restore-check on PostgreSQL', () => {
     expect(left).toEqual([])
   })
 
-  it('a backup that does not restore is kept only as damaged, the job fails, retention deletes nothing', async () => {
+  it('a restore server that refuses the drill role: the check did not run, the backup is kept as a backup, the job fails, retention deletes nothing', async () => {
     const name = `omniai_rc${process.pid}_bad`
     await sql(source, `DROP DATABASE IF EXISTS ${name}`)
     await sql(source, `CREATE DATABASE ${name}`)
@@ -171,16 +209,18 @@ describe.skipIf(!source)('restore-check on PostgreSQL', () => {
       dir,
     )
     expect(report.ok).toBe(false)
-    expect(failed(report)['restore-check']).toMatch(/^did not restore: restore-connection-string: /)
-    expect(report.backup!.path).toMatch(/-damaged(-\d+)?\.dump$/)
+    expect(failed(report)['restore-check']).toMatch(/^restore-connection-string: /)
+    // Nothing says the backup is bad: it is kept as written and read back, not proven.
+    expect(report.backup!.path).not.toMatch(/-damaged/)
     const m = await readManifest(`${report.backup!.path}.manifest.json`)
-    expect(m.damaged![0]).toMatch(/^restore-check failed: did not restore/)
+    expect(m.damaged).toBeUndefined()
     expect(m.restoreChecked).toBeUndefined()
-    expect(report.warnings.join('\n')).toMatch(/^restore-check: the new backup did not restore/m)
-    // Nothing older was deleted, and verify takes the good backup, not the damaged one.
+    expect(report.warnings.join('\n')).toMatch(
+      /^restore-check: not run, restore-connection-string: /m,
+    )
+    // keep-daily: 1 would have deleted yesterday's: retention did not run.
+    expect(report.retention).toBeUndefined()
     await fs.access(first.report.backup!.path)
-    const verify = await run('verify', { 'backup-dir': backups }, dir)
-    expect(verify.report.backup!.path).toBe(first.report.backup!.path)
     // No password of either server reached the report or the summary.
     expect(JSON.stringify(report) + renderSummary(report)).not.toContain('weak-pass')
   })

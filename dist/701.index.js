@@ -1085,11 +1085,21 @@ class PgDatabase {
         this.onClose = onClose;
         this.options = options;
     }
-    /** Runs `fn` on a side session when there can be one (closed after), else on this one. */
+    /**
+     * Runs `fn` on a side session when there can be one (closed after), else on this one: also
+     * when the server refuses another session (a role's CONNECTION LIMIT, max_connections), as
+     * before side sessions existed; it is slower, never a failure.
+     */
     async onSide(fn) {
         if (!this.options.side)
             return fn(this);
-        const side = await this.options.side();
+        let side;
+        try {
+            side = await this.options.side();
+        }
+        catch {
+            return fn(this);
+        }
         try {
             return await fn(side);
         }

@@ -4679,8 +4679,17 @@ async function copyPrivate(source, dest, ownCleanup = true) {
         if (uid !== undefined && gid !== undefined)
             await promises_.chown(tmp, uid, gid);
         await promises_.chmod(tmp, 0o600);
-        // link() refuses an existing name, as the 'wx' flag of a plain write would.
-        await promises_.link(tmp, dest);
+        // link() refuses an existing name, as the 'wx' flag of a plain write would. A file system
+        // without hard links (vfat, exFAT, some network and FUSE mounts) gets a rename instead,
+        // once no file of that name is there (the folder is this process's alone).
+        await promises_.link(tmp, dest).catch(async (err) => {
+            if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'ENOSYS'].includes(err.code ?? ''))
+                throw err;
+            const taken = await promises_.lstat(dest).then(() => true, () => false);
+            if (taken)
+                throw Object.assign(new Error(`${dest} exists`), { code: 'EEXIST' });
+            await promises_.rename(tmp, dest);
+        });
     }
     finally {
         await promises_.rm(dir, { recursive: true, force: true });
@@ -6066,6 +6075,13 @@ function artifactTier(createdAt, keepDaily, keepWeekly) {
 
 
 const MANIFEST_FORMAT = 1;
+/**
+ * The formats this version reads. 2 is written when the manifest holds something a reader of
+ * format 1 would misread (PostgreSQL's audit digest made by the server, inventory.audit.hashing):
+ * an older, pinned drill then refuses the manifest in one line instead of reporting every audit
+ * chunk as altered. Everything else is still written as format 1.
+ */
+const MANIFEST_FORMATS = [1, 2];
 const MANIFEST_SUFFIX = '.manifest.json';
 function manifestPathFor(backupPath) {
     return backupPath + MANIFEST_SUFFIX;
@@ -6084,7 +6100,7 @@ function parseManifest(text, where) {
     }
     const valid = m !== null &&
         typeof m === 'object' &&
-        m.format === MANIFEST_FORMAT &&
+        MANIFEST_FORMATS.includes(m.format) &&
         (m.engine === 'sqlite' || m.engine === 'postgres') &&
         typeof m.createdAt === 'string' &&
         !Number.isNaN(Date.parse(m.createdAt)) &&
@@ -6092,7 +6108,7 @@ function parseManifest(text, where) {
         typeof m.backup?.bytes === 'number' &&
         typeof m.inventory?.schema === 'object';
     if (!valid) {
-        throw new DamagedManifest(`manifest ${where} is not an omniai-backups format ${MANIFEST_FORMAT} manifest (fields missing or wrong); this backup cannot be verified.`);
+        throw new DamagedManifest(`manifest ${where} is not an omniai-backups manifest of format ${MANIFEST_FORMATS.join(' or ')} (fields missing or wrong, or made by a newer version); this backup cannot be verified.`);
     }
     return m;
 }
@@ -7236,6 +7252,8 @@ async function backup(ctx) {
         ...(stored !== tmp ? [(0,cleanup/* removeOnInterrupt */.vY)(stored, 'partial backup')] : []),
     ];
     // Which input names the folder being written, for a write that fails anyway.
+    // restore-check could not run: the backup is kept, and nothing older is deleted tonight.
+    let restoreNotRun = false;
     let writing = workDir
         ? { input: inputs/* Inputs */.G0.ScratchDir, path: workDir }
         : { input: inputs/* Inputs */.G0.BackupDir, path: config.backupDir };
@@ -7303,7 +7321,8 @@ async function backup(ctx) {
         }
         const { inventory } = snapshot;
         const manifestFor = (backup, extra = {}) => ({
-            format: 1,
+            // 2 only for what a format-1 reader would misread (manifest.ts MANIFEST_FORMATS).
+            format: inventory.audit?.hashing ? 2 : 1,
             tool: `${TOOL}@${VERSION}`,
             engine: engine.name,
             engineVersion: snapshot.engineVersion,
@@ -7336,12 +7355,21 @@ async function backup(ctx) {
             const result = await log.group('Restore check', () => restoreCheck(engine, plainRef, config.scratchDir, log));
             report.durations.restoreCheckMs = t3.ms();
             report.checks.push(result.check);
-            if (result.check.ok) {
+            if (result.outcome === 'passed') {
                 restoreChecked = { at: now().toISOString(), seconds: t3.seconds(), checks: result.names };
                 report.restoreChecked = { seconds: restoreChecked.seconds, checks: restoreChecked.checks };
             }
-            else
+            else if (result.outcome === 'failed') {
                 unrestorable.push(`restore-check failed: ${result.check.detail}`);
+            }
+            else {
+                // The check could not run (the restore server, scratch-dir): the backup is kept as a
+                // backup, not proven; the job fails, and retention deletes nothing tonight.
+                restoreNotRun = true;
+                const warning = `${inputs/* Inputs */.G0.RestoreCheck}: not run, ${result.check.detail}. The backup was kept as written and read back, not restored; retention deleted nothing. Fix: the cause above, then run the backup again.`;
+                report.warnings.push(warning);
+                log.warning(warning);
+            }
         }
         const damage = [...snapshot.damage, ...unrestorable];
         // A damaged source is an emergency, not a reason to keep nothing: the copy is kept under a
@@ -7400,7 +7428,7 @@ async function backup(ctx) {
                 report.warnings.push(`UNENCRYPTED backup uploaded as artifact "${config.artifactName}" (allow-unencrypted-artifact: true): anyone who can read this repository can download every user's conversations.`);
             }
         }
-        if (config.retention !== 'off') {
+        if (config.retention !== 'off' && !restoreNotRun) {
             report.retention = await applyRetentionTo(store, entry.path, config);
         }
         if (s3)
@@ -7533,14 +7561,6 @@ async function backupNeeds({ config, safety }, store, encoded) {
             what: `the plaintext snapshot before it is encrypted (${formatBytes(source)})`,
         });
     }
-    if (config.restoreCheck && !safety && source !== null) {
-        needs.push({
-            input: inputs/* Inputs */.G0.ScratchDir,
-            dir: config.scratchDir,
-            bytes: source,
-            what: `the restore check's scratch copy (${formatBytes(source)})`,
-        });
-    }
     return needs;
 }
 /** Free space beside the backups, and whether the next backup of this size still fits. */
@@ -7562,48 +7582,65 @@ function damagedSource(manifest) {
 }
 /**
  * restore-check: `ref` (the new backup's plaintext) restored into a scratch copy as a drill
- * restores it, and checked against its manifest by the drill's checks. Never throws: a backup
- * that does not restore is a failed check.
+ * restores it, and checked against its manifest by the drill's checks. Never throws.
+ * `failed`: it did not restore, or the restored copy differs (the backup is not usable);
+ * `not-run`: the check itself could not run (no room in scratch-dir, the restore server refused
+ * the drill's role or a connection), which says nothing about the backup.
  */
 async function restoreCheck(engine, ref, scratchDir, log) {
-    return (0,util_scratch/* withScratch */.hM)(scratchDir, 'drill', async (dir) => {
-        let db;
-        try {
-            db = await engine.restore(ref, dir, log);
-        }
-        catch (err) {
-            return {
-                check: {
-                    name: 'restore-check',
-                    ok: false,
-                    detail: `did not restore: ${(0,errors/* describeError */.U)(err)}`,
+    const result = (outcome, detail, names = []) => ({
+        check: { name: 'restore-check', ok: outcome === 'passed', detail },
+        names,
+        outcome,
+    });
+    try {
+        if (engine.name === 'sqlite') {
+            await requireSpace([
+                {
+                    input: inputs/* Inputs */.G0.ScratchDir,
+                    dir: scratchDir,
+                    bytes: ref.manifest.backup.bytes,
+                    what: `the restore check's scratch copy (${formatBytes(ref.manifest.backup.bytes)})`,
                 },
-                names: [],
-            };
+            ]);
         }
-        try {
-            const { checks } = await (0,inspect/* checkRestored */.Hl)(db, ref.manifest);
+        return await (0,util_scratch/* withScratch */.hM)(scratchDir, 'drill', async (dir) => {
+            let db;
+            try {
+                db = await engine.restore(ref, dir, log);
+            }
+            catch (err) {
+                return notRun(err)
+                    ? result('not-run', (0,errors/* describeError */.U)(err))
+                    : result('failed', `did not restore: ${(0,errors/* describeError */.U)(err)}`);
+            }
+            let checks;
+            try {
+                ;
+                ({ checks } = await (0,inspect/* checkRestored */.Hl)(db, ref.manifest));
+            }
+            finally {
+                await db
+                    .close()
+                    .catch((err) => log.warning(`restore-check: ${(0,errors/* describeError */.U)(err)}`));
+            }
             const failed = checks.filter((c) => !c.ok);
             const names = checks.map((c) => c.name);
-            return {
-                check: failed.length
-                    ? {
-                        name: 'restore-check',
-                        ok: false,
-                        detail: `restored, but ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`,
-                    }
-                    : {
-                        name: 'restore-check',
-                        ok: true,
-                        detail: `restored into a scratch copy and checked: ${names.join(', ')} match the manifest`,
-                    },
-                names,
-            };
-        }
-        finally {
-            await db.close();
-        }
-    });
+            return failed.length
+                ? result('failed', `restored, but ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`, names)
+                : result('passed', `restored into a scratch copy and checked: ${names.join(', ')} match the manifest`, names);
+        });
+    }
+    catch (err) {
+        return result('not-run', (0,errors/* describeError */.U)(err));
+    }
+}
+/** An error of the check's surroundings (restore server, scratch-dir, disk), not of the backup. */
+function notRun(err) {
+    if (writeFailureCause(err))
+        return true;
+    const message = err instanceof Error ? err.message : String(err);
+    return new RegExp(`^(${inputs/* Inputs */.G0.RestoreConnectionString}|${inputs/* Inputs */.G0.ScratchDir}|${inputs/* Inputs */.G0.PgBinDir}):`).test(message);
 }
 
 ;// CONCATENATED MODULE: ./lib/modes/plain.js

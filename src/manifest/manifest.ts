@@ -5,6 +5,13 @@ import { UserError } from '../util/errors.js'
 import type { Inventory } from '../checks/inventory.js'
 
 export const MANIFEST_FORMAT = 1
+/**
+ * The formats this version reads. 2 is written when the manifest holds something a reader of
+ * format 1 would misread (PostgreSQL's audit digest made by the server, inventory.audit.hashing):
+ * an older, pinned drill then refuses the manifest in one line instead of reporting every audit
+ * chunk as altered. Everything else is still written as format 1.
+ */
+export const MANIFEST_FORMATS = [1, 2] as const
 export const MANIFEST_SUFFIX = '.manifest.json'
 
 /**
@@ -13,7 +20,7 @@ export const MANIFEST_SUFFIX = '.manifest.json'
  * It holds identifiers, counts and digests, never row contents.
  */
 export interface Manifest {
-  format: typeof MANIFEST_FORMAT
+  format: (typeof MANIFEST_FORMATS)[number]
   tool: string
   engine: EngineName
   engineVersion: string
@@ -73,7 +80,7 @@ export function parseManifest(text: string, where: string): Manifest {
   const valid =
     m !== null &&
     typeof m === 'object' &&
-    m.format === MANIFEST_FORMAT &&
+    (MANIFEST_FORMATS as readonly unknown[]).includes(m.format) &&
     (m.engine === 'sqlite' || m.engine === 'postgres') &&
     typeof m.createdAt === 'string' &&
     !Number.isNaN(Date.parse(m.createdAt)) &&
@@ -82,7 +89,7 @@ export function parseManifest(text: string, where: string): Manifest {
     typeof m.inventory?.schema === 'object'
   if (!valid) {
     throw new DamagedManifest(
-      `manifest ${where} is not an omniai-backups format ${MANIFEST_FORMAT} manifest (fields missing or wrong); this backup cannot be verified.`,
+      `manifest ${where} is not an omniai-backups manifest of format ${MANIFEST_FORMATS.join(' or ')} (fields missing or wrong, or made by a newer version); this backup cannot be verified.`,
     )
   }
   return m as Manifest

@@ -23,6 +23,7 @@ import { Inputs } from '../options/inputs.js'
 import { checkSignature, signatureFor, verifyKeyOf } from '../manifest/signature.js'
 import {
   asWriteFailure,
+  writeFailureCause,
   formatBytes,
   requireSpace,
   spaceAt,
@@ -82,6 +83,8 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     ...(stored !== tmp ? [removeOnInterrupt(stored, 'partial backup')] : []),
   ]
   // Which input names the folder being written, for a write that fails anyway.
+  // restore-check could not run: the backup is kept, and nothing older is deleted tonight.
+  let restoreNotRun = false
   let writing: { input: string; path: string } = workDir
     ? { input: Inputs.ScratchDir, path: workDir }
     : { input: Inputs.BackupDir, path: config.backupDir }
@@ -164,7 +167,8 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
 
     const { inventory } = snapshot
     const manifestFor = (backup: Manifest['backup'], extra: Partial<Manifest> = {}): Manifest => ({
-      format: 1,
+      // 2 only for what a format-1 reader would misread (manifest.ts MANIFEST_FORMATS).
+      format: (inventory.audit as { hashing?: string } | undefined)?.hashing ? 2 : 1,
       tool: `${TOOL}@${VERSION}`,
       engine: engine.name,
       engineVersion: snapshot.engineVersion,
@@ -200,10 +204,19 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
       )
       report.durations.restoreCheckMs = t3.ms()
       report.checks.push(result.check)
-      if (result.check.ok) {
+      if (result.outcome === 'passed') {
         restoreChecked = { at: now().toISOString(), seconds: t3.seconds(), checks: result.names }
         report.restoreChecked = { seconds: restoreChecked.seconds, checks: restoreChecked.checks }
-      } else unrestorable.push(`restore-check failed: ${result.check.detail}`)
+      } else if (result.outcome === 'failed') {
+        unrestorable.push(`restore-check failed: ${result.check.detail}`)
+      } else {
+        // The check could not run (the restore server, scratch-dir): the backup is kept as a
+        // backup, not proven; the job fails, and retention deletes nothing tonight.
+        restoreNotRun = true
+        const warning = `${Inputs.RestoreCheck}: not run, ${result.check.detail}. The backup was kept as written and read back, not restored; retention deleted nothing. Fix: the cause above, then run the backup again.`
+        report.warnings.push(warning)
+        log.warning(warning)
+      }
     }
     const damage = [...snapshot.damage, ...unrestorable]
 
@@ -282,7 +295,7 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
         )
       }
     }
-    if (config.retention !== 'off') {
+    if (config.retention !== 'off' && !restoreNotRun) {
       report.retention = await applyRetentionTo(store, entry.path, config)
     }
     if (s3) report.s3 = await offsite(s3, entry, ctx, started)
@@ -448,14 +461,6 @@ async function backupNeeds(
       what: `the plaintext snapshot before it is encrypted (${formatBytes(source)})`,
     })
   }
-  if (config.restoreCheck && !safety && source !== null) {
-    needs.push({
-      input: Inputs.ScratchDir,
-      dir: config.scratchDir,
-      bytes: source,
-      what: `the restore check's scratch copy (${formatBytes(source)})`,
-    })
-  }
   return needs
 }
 
@@ -479,49 +484,78 @@ function damagedSource(manifest: Manifest): boolean {
 
 /**
  * restore-check: `ref` (the new backup's plaintext) restored into a scratch copy as a drill
- * restores it, and checked against its manifest by the drill's checks. Never throws: a backup
- * that does not restore is a failed check.
+ * restores it, and checked against its manifest by the drill's checks. Never throws.
+ * `failed`: it did not restore, or the restored copy differs (the backup is not usable);
+ * `not-run`: the check itself could not run (no room in scratch-dir, the restore server refused
+ * the drill's role or a connection), which says nothing about the backup.
  */
-async function restoreCheck(
+export async function restoreCheck(
   engine: Engine,
   ref: BackupRef,
   scratchDir: string,
   log: Log,
-): Promise<{ check: Check; names: string[] }> {
-  return withScratch(scratchDir, 'drill', async (dir) => {
-    let db: Database
-    try {
-      db = await engine.restore(ref, dir, log)
-    } catch (err) {
-      return {
-        check: {
-          name: 'restore-check',
-          ok: false,
-          detail: `did not restore: ${describeError(err)}`,
+): Promise<{ check: Check; names: string[]; outcome: 'passed' | 'failed' | 'not-run' }> {
+  const result = (
+    outcome: 'passed' | 'failed' | 'not-run',
+    detail: string,
+    names: string[] = [],
+  ) => ({
+    check: { name: 'restore-check', ok: outcome === 'passed', detail },
+    names,
+    outcome,
+  })
+  try {
+    if (engine.name === 'sqlite') {
+      await requireSpace([
+        {
+          input: Inputs.ScratchDir,
+          dir: scratchDir,
+          bytes: ref.manifest.backup.bytes,
+          what: `the restore check's scratch copy (${formatBytes(ref.manifest.backup.bytes)})`,
         },
-        names: [],
-      }
+      ])
     }
-    try {
-      const { checks } = await checkRestored(db, ref.manifest)
+    return await withScratch(scratchDir, 'drill', async (dir) => {
+      let db: Database
+      try {
+        db = await engine.restore(ref, dir, log)
+      } catch (err) {
+        return notRun(err)
+          ? result('not-run', describeError(err))
+          : result('failed', `did not restore: ${describeError(err)}`)
+      }
+      let checks: Check[]
+      try {
+        ;({ checks } = await checkRestored(db, ref.manifest))
+      } finally {
+        await db
+          .close()
+          .catch((err: unknown) => log.warning(`restore-check: ${describeError(err)}`))
+      }
       const failed = checks.filter((c) => !c.ok)
       const names = checks.map((c) => c.name)
-      return {
-        check: failed.length
-          ? {
-              name: 'restore-check',
-              ok: false,
-              detail: `restored, but ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`,
-            }
-          : {
-              name: 'restore-check',
-              ok: true,
-              detail: `restored into a scratch copy and checked: ${names.join(', ')} match the manifest`,
-            },
-        names,
-      }
-    } finally {
-      await db.close()
-    }
-  })
+      return failed.length
+        ? result(
+            'failed',
+            `restored, but ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`,
+            names,
+          )
+        : result(
+            'passed',
+            `restored into a scratch copy and checked: ${names.join(', ')} match the manifest`,
+            names,
+          )
+    })
+  } catch (err) {
+    return result('not-run', describeError(err))
+  }
+}
+
+/** An error of the check's surroundings (restore server, scratch-dir, disk), not of the backup. */
+function notRun(err: unknown): boolean {
+  if (writeFailureCause(err)) return true
+  const message = err instanceof Error ? err.message : String(err)
+  return new RegExp(
+    `^(${Inputs.RestoreConnectionString}|${Inputs.ScratchDir}|${Inputs.PgBinDir}):`,
+  ).test(message)
 }

@@ -774,10 +774,19 @@ export class PgDatabase implements Database {
     private readonly options: PgDatabaseOptions = {},
   ) {}
 
-  /** Runs `fn` on a side session when there can be one (closed after), else on this one. */
+  /**
+   * Runs `fn` on a side session when there can be one (closed after), else on this one: also
+   * when the server refuses another session (a role's CONNECTION LIMIT, max_connections), as
+   * before side sessions existed; it is slower, never a failure.
+   */
   private async onSide<T>(fn: (db: PgDatabase) => Promise<T>): Promise<T> {
     if (!this.options.side) return fn(this)
-    const side = await this.options.side()
+    let side: PgDatabase
+    try {
+      side = await this.options.side()
+    } catch {
+      return fn(this)
+    }
     try {
       return await fn(side)
     } finally {

@@ -60,8 +60,18 @@ async function copyPrivate(source: string, dest: string, ownCleanup = true): Pro
     const [uid, gid] = [process.getuid?.(), process.getgid?.()]
     if (uid !== undefined && gid !== undefined) await fs.chown(tmp, uid, gid)
     await fs.chmod(tmp, 0o600)
-    // link() refuses an existing name, as the 'wx' flag of a plain write would.
-    await fs.link(tmp, dest)
+    // link() refuses an existing name, as the 'wx' flag of a plain write would. A file system
+    // without hard links (vfat, exFAT, some network and FUSE mounts) gets a rename instead,
+    // once no file of that name is there (the folder is this process's alone).
+    await fs.link(tmp, dest).catch(async (err: NodeJS.ErrnoException) => {
+      if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'ENOSYS'].includes(err.code ?? '')) throw err
+      const taken = await fs.lstat(dest).then(
+        () => true,
+        () => false,
+      )
+      if (taken) throw Object.assign(new Error(`${dest} exists`), { code: 'EEXIST' })
+      await fs.rename(tmp, dest)
+    })
   } finally {
     await fs.rm(dir, { recursive: true, force: true })
     forget()
