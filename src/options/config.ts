@@ -1,6 +1,7 @@
 /**
- * Every input, parsed and validated once. The rest of the code reads this typed Config and
- * never the raw inputs. Names match action.yml; the CLI takes the same names as --flags.
+ * Inputs into each mode's options (types.ts), once: a mode's parser reads only the inputs the
+ * table (inputs.ts) says it uses, through the value parsers (values.ts). The rest of the code
+ * reads the typed options and never the raw inputs.
  */
 import * as path from 'node:path'
 import type { EngineName } from '../engines/engine.js'
@@ -9,7 +10,6 @@ import {
   COMPRESSIONS,
   ENCRYPTIONS,
   splitKeyLines,
-  type Compression,
   type Encryption,
 } from '../codec/index.js'
 import { UserError } from '../util/errors.js'
@@ -29,339 +29,33 @@ export const DEFAULT_CSP_FILE = 'frontend/index.html'
 
 export const ENGINES: readonly EngineName[] = ['sqlite', 'postgres']
 
-/** Every option any mode has, one field each; each mode's options are a part of these. */
-interface Fields {
-  /** The runner's environment, read once (options/context.ts). */
-  runner: RunnerContext
-  /** Inputs set that this mode does not read: one warning each (ignoredInputs). */
-  ignoredInputs: string[]
-  engine: EngineName
-  /** True when `engine` was set rather than inferred. */
-  engineExplicit: boolean
-  connectionString: string
-  backupDir: string
-  backupFile: string | null
-  prefix: string
-  /** null when the input is `none`. */
-  conversationsTable: string | null
-  auditTable: string | null
-  spotCheckCount: number
-  drillLog: string | null
-  maxBackupAgeSeconds: number | null
-  maxRestoreSeconds: number | null
-  reportFile: string
-  scratchDir: string
-  /** The pytest `-m` expression that selects the security gate's tests. */
-  gateMarkers: string
-  /** How to start pytest, as argv (no shell), e.g. ['python', '-m', 'pytest']. */
-  gateCommand: string[]
-  gateWorkingDirectory: string
-  /** The gate fails when fewer selected tests than this ran (skipped ones do not count). */
-  gateMinTests: number
-  /** drill: run the gate against the restored copy before it is deleted. */
-  gateAfterDrill: boolean
-  /** postgres drill: the server to restore into (a service container), never the source. */
-  restoreConnectionString: string | null
-  /** postgres: a folder holding pg_dump and pg_restore, searched first. */
-  pgBinDir: string | null
-  /** postgres: parallel jobs for pg_dump (directory format) and pg_restore. */
-  jobs: number
-  /** backup: what to do with older backups in backup-dir once the new one is written and verified. */
-  retention: 'apply' | 'dry-run' | 'off'
-  keepDaily: number
-  keepWeekly: number
-  retentionTimeZone: string
-  /** backup: upload the new backup and its manifest as a GitHub artifact. */
-  uploadArtifact: boolean
-  /** verify, drill: take the newest unexpired backup artifact instead of backup-dir. */
-  downloadArtifact: boolean
-  artifactName: string
-  githubToken: string
-  /** gate: the HTML file whose Content-Security-Policy meta is checked; null for none. */
-  cspFile: string | null
-  /** A csp-file that was set must exist; the default is checked only where the file is. */
-  cspFileExplicit: boolean
-  cspStrict: boolean
-  /** drill, restore: the HTTP smoke test against a running backend; null when smoke-url is empty. */
-  smoke: {
-    url: string
-    /** null when smoke-health-path is not set: the runbook's /v1/health, then OmniAI's own paths. */
-    healthPath: string | null
-    timeoutSeconds: number
-    login: { path: string; body: string; tokenField?: string } | null
-    conversationsPath: string | null
-    requireConversations: boolean
-  } | null
-  /** backup: how the stored file is compressed and encrypted (public keys only). */
-  compression: Compression
-  encryption: Encryption
-  /** verify, drill, restore: the keys that read an encrypted backup, whichever kind it is. */
-  keys: {
-    ageIdentities: string[]
-    agePassphrase: string | null
-    gpgPassphrase: string | null
-    gpgHomedir: string | null
-  }
-  /** backup: restore the new backup into a scratch copy and check it before accepting it. */
-  restoreCheck: boolean
-  /** upload-artifact of an unencrypted backup: refused unless this is set. */
-  allowUnencryptedArtifact: boolean
-  /**
-   * drill: `auto` records each drill on the tracking issue when the token may, and otherwise warns;
-   * `issue` requires the record (a drill that cannot write it fails); `none` does not record.
-   */
-  drillEvidence: 'auto' | 'issue' | 'none'
-  drillIssueTitle: string
-  /** The bot that writes the drill records; records by anyone else do not count. */
-  drillEvidenceAuthor: string
-  /** Any mode: fail when the last successful drill on record is older than this many days. */
-  maxDrillAgeDays: number | null
-  /** restore: must repeat the live database's name; a restore replaces it. */
-  confirm: string
-  /** restore: say exactly what would happen, change nothing. */
-  dryRun: boolean
-  /** restore: stops the backend before the database is replaced (argv, no shell); null for none. */
-  stopCommand: string[] | null
-  /** restore: starts the backend again afterwards, before the smoke test. */
-  startCommand: string[] | null
-  /** restore: go ahead while the live database holds unexpired user sessions. */
-  allowActiveSessions: boolean
-  /** restore of an encrypted backup: permit a plaintext safety backup when it cannot be encrypted. */
-  allowUnencryptedSafetyBackup: boolean
-  /** download-artifact: only artifacts of this workflow file's runs count (`nightly.yml`); null: any. */
-  backupWorkflow: string | null
-  /** download-artifact: this artifact, not the newest; restore requires it. */
-  artifactId: number | null
-  /** backup: signs each manifest (Ed25519); null: unsigned. */
-  signingKey: SigningKey | null
-  /** verify, drill, restore: a manifest must be signed by one of these; empty: not required. */
-  verifyKeys: VerifyKey[]
-  /** backup, verify, drill, restore: an S3-compatible bucket, beside backup-dir; null when unset. */
-  s3: S3Settings | null
-}
-
-const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }
-
-/** `26h`, `2d`, `90m`, `3600s`, `1w` to seconds. */
-export function parseDuration(text: string, input: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([smhdw])$/i.exec(text.trim())
-  if (!m) {
-    throw new UserError(
-      `${input}: "${text}" is not a duration. Fix: give a number and a unit (s, m, h, d, w), e.g. 26h, 2d, 90m.`,
-    )
-  }
-  const seconds = Number(m[1]) * UNITS[m[2]!.toLowerCase()]!
-  if (seconds <= 0) throw new UserError(`${input}: must be more than 0. Fix: e.g. 26h.`)
-  return seconds
-}
-
-function oneOf<T extends string>(value: string, allowed: readonly T[], input: string): T {
-  if ((allowed as readonly string[]).includes(value)) return value as T
-  throw new UserError(
-    `${input}: "${value}" is not one of ${allowed.join(', ')}. Fix: set ${input} to one of them.`,
-  )
-}
-
-function integer(text: string, input: string, min: number, max: number): number {
-  if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) {
-    throw new UserError(
-      `${input}: "${text}" is not a whole number from ${min} to ${max}. Fix: e.g. ${input}: ${DEFAULTS[input as Inputs] || min}.`,
-    )
-  }
-  return Number(text)
-}
-
-function seconds(text: string, input: string): number {
-  const n = Number(text)
-  if (!/^\d+(\.\d+)?$/.test(text) || !(n > 0)) {
-    throw new UserError(
-      `${input}: "${text}" is not a number of seconds above 0. Fix: e.g. ${input}: 600.`,
-    )
-  }
-  return n
-}
-
-/** backup: how the new backup is stored, checked before a snapshot is taken. */
-function codecConfig(read: Read, upload: boolean, jobs: number) {
-  const kind = oneOf(read(Inputs.Encryption), ENCRYPTIONS, Inputs.Encryption)
-  const compression = oneOf(read(Inputs.Compression), COMPRESSIONS, Inputs.Compression)
-  const optional = (input: Inputs) => read(input) || undefined
-  const encryption: Encryption =
-    kind === 'age'
-      ? {
-          kind,
-          recipients: splitKeyLines(read(Inputs.AgeRecipients)),
-          ...(optional(Inputs.AgePassphrase) ? { passphrase: read(Inputs.AgePassphrase) } : {}),
-        }
-      : kind === 'gpg'
-        ? {
-            kind,
-            ...(optional(Inputs.GpgRecipient) ? { recipient: read(Inputs.GpgRecipient) } : {}),
-            ...(optional(Inputs.GpgPassphrase) ? { passphrase: read(Inputs.GpgPassphrase) } : {}),
-            ...(optional(Inputs.GpgHomedir) ? { homedir: read(Inputs.GpgHomedir) } : {}),
-          }
-        : { kind }
-  // A bad key stops the job before it takes a snapshot.
-  checkEncryption(encryption)
-  if (jobs > 1 && (kind !== 'none' || compression !== 'none')) {
-    throw new UserError(
-      `jobs: above 1, pg_dump writes a folder, which is not encrypted or compressed as one file. Fix: jobs: 1 with encryption or compression (pg_dump's custom format is compressed already).`,
-    )
-  }
-  const allowUnencryptedArtifact = bool(
-    read(Inputs.AllowUnencryptedArtifact),
-    Inputs.AllowUnencryptedArtifact,
-  )
-  if (upload && kind === 'none' && !allowUnencryptedArtifact) {
-    throw new UserError(
-      `upload-artifact: the backup is not encrypted, and anyone who can read this repository could download every user's conversations. Fix: set encryption: age with age-recipients (the nightly job needs only the public key), or allow-unencrypted-artifact: true for a repository only operators can read.`,
-    )
-  }
-  return { compression, encryption, allowUnencryptedArtifact }
-}
-
-function smokeConfig(read: Read): Fields['smoke'] {
-  const url = read(Inputs.SmokeUrl)
-  if (!url) return null
-  const loginPath = read(Inputs.SmokeLoginPath)
-  const loginBody = read(Inputs.SmokeLoginBody)
-  if (Boolean(loginPath) !== Boolean(loginBody)) {
-    throw new UserError(
-      `${loginPath ? Inputs.SmokeLoginBody : Inputs.SmokeLoginPath}: the smoke test's login needs both smoke-login-path and smoke-login-body. Fix: set both (the body from a secret), or neither.`,
-    )
-  }
-  const tokenField = read(Inputs.SmokeTokenField)
-  return {
-    url,
-    healthPath: read(Inputs.SmokeHealthPath) || null,
-    timeoutSeconds: seconds(read(Inputs.SmokeTimeout), Inputs.SmokeTimeout),
-    login: loginPath
-      ? { path: loginPath, body: loginBody, ...(tokenField ? { tokenField } : {}) }
-      : null,
-    conversationsPath: read(Inputs.SmokeConversationsPath) || null,
-    requireConversations: bool(
-      read(Inputs.SmokeRequireConversations),
-      Inputs.SmokeRequireConversations,
-    ),
-  }
-}
-
-function timeZone(text: string, input: string): string {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: text })
-    return text
-  } catch {
-    throw new UserError(
-      `${input}: "${text}" is not a time zone. Fix: an IANA name such as UTC, Europe/Berlin or America/New_York.`,
-    )
-  }
-}
-
-function artifactName(text: string, input: string): string {
-  // GitHub refuses these characters in artifact names.
-  if (/[":<>|*?\\/\r\n]/.test(text)) {
-    throw new UserError(
-      `${input}: "${text}" holds a character GitHub refuses in artifact names (" : < > | * ? \\ /). Fix: e.g. artifact-name: omniai-backup.`,
-    )
-  }
-  return text
-}
-
-function tableName(text: string, input: string): string | null {
-  if (text === 'none') return null
-  if (text.trim() === '' || [...text].some((ch) => ch.charCodeAt(0) < 0x20)) {
-    throw new UserError(
-      `${input}: "${text}" is not a table name. Fix: name a table, or none to skip this check.`,
-    )
-  }
-  return text
-}
-
-/** `true` or `false` as YAML 1.2 and core.getBooleanInput spell them. */
-/** A bot's login (`github-actions[bot]`, `my-app[bot]`): people cannot hold one. */
-function botLogin(text: string, input: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9-]{0,38}\[bot\]$/.test(text)) {
-    throw new UserError(
-      `${input}: "${text}" is not a bot's login. Fix: github-actions[bot] for the job's GITHUB_TOKEN, or <app-slug>[bot] for a GitHub App's token; a person's comments never count as drill records.`,
-    )
-  }
-  return text
-}
-
-function bool(text: string, input: string): boolean {
-  if (['true', 'True', 'TRUE'].includes(text)) return true
-  if (['false', 'False', 'FALSE'].includes(text)) return false
-  throw new UserError(`${input}: "${text}" is not true or false. Fix: ${input}: true.`)
-}
-
-/** What a shell would do with these words; the gate runs its command without one. */
-const SHELL_OPERATORS = new Set(['&&', '||', '|', ';', '&', '>', '>>', '<', '2>&1'])
-
-/**
- * A command line into argv, with no shell: words split at whitespace, '...' and "..." keep
- * spaces inside a word, and in "..." a backslash escapes " or \. A backslash anywhere else is
- * kept, so Windows paths work as written.
- */
-export function splitCommand(
-  text: string,
-  input: string,
-  fix = 'give only the command that starts pytest (e.g. poetry run pytest), use gate-working-directory instead of cd, and run other commands in an earlier step',
-): string[] {
-  const words: string[] = []
-  let word = ''
-  let inWord = false
-  let quoted = false
-  let quote: string | null = null
-  const end = () => {
-    if (!inWord) return
-    if (!quoted && SHELL_OPERATORS.has(word)) {
-      throw new UserError(
-        `${input}: "${word}" needs a shell, and the command runs without one. Fix: ${fix}.`,
-      )
-    }
-    words.push(word)
-    word = ''
-    inWord = quoted = false
-  }
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!
-    if (quote === "'") {
-      if (ch === "'") quote = null
-      else word += ch
-    } else if (quote === '"') {
-      if (ch === '"') quote = null
-      else if (ch === '\\' && (text[i + 1] === '"' || text[i + 1] === '\\')) word += text[++i]
-      else word += ch
-    } else if (ch === "'" || ch === '"') {
-      quote = ch
-      inWord = quoted = true
-    } else if (/\s/.test(ch)) end()
-    else {
-      word += ch
-      inWord = true
-    }
-  }
-  if (quote) {
-    throw new UserError(
-      `${input}: the ${quote} in "${text}" is not closed. Fix: close the quote, e.g. ${input}: python -m pytest "tests/security suite".`,
-    )
-  }
-  end()
-  if (words.length === 0 || words[0] === '') {
-    throw new UserError(`${input}: no command in "${text}". Fix: e.g. ${input}: python -m pytest.`)
-  }
-  return words
-}
-
-function serviceCommand(text: string, input: string): string[] | null {
-  if (!text) return null
-  return splitCommand(
-    text,
-    input,
-    `give one command (e.g. ${input}: systemctl ${input === Inputs.StopCommand ? 'stop' : 'start'} omniai, or docker compose ${input === Inputs.StopCommand ? 'stop' : 'start'} backend), or a script that does the rest`,
-  )
-}
-
+export type * from './types.js'
+import type {
+  CommonOptions,
+  CspOptions,
+  EncodeOptions,
+  Fields,
+  GateOptions,
+  InventoryOptions,
+  Options,
+  RetentionOptions,
+  SelectionOptions,
+  SourceOptions,
+  StoreOptions,
+} from './types.js'
+import {
+  artifactName,
+  bool,
+  botLogin,
+  integer,
+  oneOf,
+  parseDuration,
+  seconds,
+  serviceCommand,
+  splitCommand,
+  tableName,
+  timeZone,
+} from './values.js'
 /**
  * The engine a report names: the mode's, or for gate and smoke (which read no database) OmniAI's
  * default, SQLite, as the report format has always had one.
@@ -373,111 +67,6 @@ export function engineOf(config: Options): EngineName {
 export function isPostgresUrl(s: string): boolean {
   return /^postgres(ql)?:\/\//i.test(s)
 }
-
-/**
- * What every mode has: the runner's context, where the report goes, and what the drill-age gate
- * (max-drill-age, any mode) reads.
- */
-export type CommonOptions = Pick<
-  Fields,
-  | 'runner'
-  | 'ignoredInputs'
-  | 'reportFile'
-  | 'scratchDir'
-  | 'githubToken'
-  | 'maxDrillAgeDays'
-  | 'drillEvidence'
-  | 'drillIssueTitle'
-  | 'drillEvidenceAuthor'
-  | 'drillLog'
-  | 'backupDir'
->
-/** The database a mode reads or writes, and the engine's own settings (EngineOptions). */
-export type SourceOptions = Pick<
-  Fields,
-  'engine' | 'engineExplicit' | 'connectionString' | 'restoreConnectionString' | 'pgBinDir' | 'jobs'
->
-/** Where backups are kept besides backup-dir: an artifact, an S3 bucket. */
-export type StoreOptions = Pick<Fields, 'prefix' | 'artifactName' | 's3'>
-/** Which backup a reading mode takes, whose it must be, and the keys that open it. */
-export type SelectionOptions = Pick<
-  Fields,
-  | 'encryption'
-  | 'backupFile'
-  | 'downloadArtifact'
-  | 'backupWorkflow'
-  | 'artifactId'
-  | 'verifyKeys'
-  | 'keys'
-  | 'maxBackupAgeSeconds'
->
-/** What a manifest records of the data: the conversations and audit tables, the spot-check. */
-export type InventoryOptions = Pick<Fields, 'conversationsTable' | 'auditTable' | 'spotCheckCount'>
-/** How a backup is stored: compression, encryption, signature, artifact upload. */
-export type EncodeOptions = Pick<
-  Fields,
-  'compression' | 'encryption' | 'allowUnencryptedArtifact' | 'uploadArtifact' | 'signingKey'
->
-export type RetentionOptions = Pick<
-  Fields,
-  'retention' | 'keepDaily' | 'keepWeekly' | 'retentionTimeZone'
->
-/** The security gate's pytest run (mode gate, and a drill's gate-after-drill). */
-export type GateOptions = Pick<
-  Fields,
-  'gateMarkers' | 'gateCommand' | 'gateWorkingDirectory' | 'gateMinTests'
->
-/** The gate's Content-Security-Policy check (mode gate). */
-export type CspOptions = Pick<Fields, 'cspFile' | 'cspFileExplicit' | 'cspStrict'>
-export type SmokeOptions = Pick<Fields, 'smoke'>
-
-export type BackupOptions = { mode: 'backup' } & CommonOptions &
-  SourceOptions &
-  StoreOptions &
-  InventoryOptions &
-  EncodeOptions &
-  RetentionOptions &
-  Pick<Fields, 'verifyKeys' | 'restoreCheck'>
-export type VerifyOptions = { mode: 'verify' } & CommonOptions &
-  SourceOptions &
-  StoreOptions &
-  SelectionOptions
-export type DrillOptions = { mode: 'drill' } & CommonOptions &
-  SourceOptions &
-  StoreOptions &
-  SelectionOptions &
-  GateOptions &
-  SmokeOptions &
-  Pick<Fields, 'maxRestoreSeconds' | 'gateAfterDrill'>
-export type RestoreOptions = { mode: 'restore' } & CommonOptions &
-  SourceOptions &
-  StoreOptions &
-  SelectionOptions &
-  InventoryOptions &
-  SmokeOptions &
-  Pick<
-    Fields,
-    | 'confirm'
-    | 'dryRun'
-    | 'stopCommand'
-    | 'startCommand'
-    | 'allowActiveSessions'
-    | 'allowUnencryptedSafetyBackup'
-    | 'signingKey'
-  >
-export type GateModeOptions = { mode: 'gate' } & CommonOptions & GateOptions & CspOptions
-export type SmokeModeOptions = { mode: 'smoke' } & CommonOptions & SmokeOptions
-
-/** The modes that read a backup: which one, whose, opened with which keys. */
-export type ReadingOptions = VerifyOptions | DrillOptions | RestoreOptions
-/** The modes that run the smoke test when smoke-url is set. */
-export type SmokingOptions = DrillOptions | RestoreOptions | SmokeModeOptions
-
-/** A mode's options: what `mode` reads, parsed and validated, and nothing else. */
-export type Options =
-  BackupOptions | VerifyOptions | DrillOptions | RestoreOptions | GateModeOptions | SmokeModeOptions
-/** The options of any mode (the name the modes' shared code uses). */
-export type Config = Options
 
 /** An input's value, read only by a parser of a mode that uses it (the input table says which). */
 type Read = (input: Inputs) => string
@@ -846,5 +435,70 @@ function trustConfig(read: Read, mode: Mode, downloadArtifact: boolean) {
     backupWorkflow: workflowText ? workflow : null,
     artifactId: idText ? Number(idText) : null,
     verifyKeys: verifyKeys(read),
+  }
+}
+
+/** backup: how the new backup is stored, checked before a snapshot is taken. */
+function codecConfig(read: Read, upload: boolean, jobs: number) {
+  const kind = oneOf(read(Inputs.Encryption), ENCRYPTIONS, Inputs.Encryption)
+  const compression = oneOf(read(Inputs.Compression), COMPRESSIONS, Inputs.Compression)
+  const optional = (input: Inputs) => read(input) || undefined
+  const encryption: Encryption =
+    kind === 'age'
+      ? {
+          kind,
+          recipients: splitKeyLines(read(Inputs.AgeRecipients)),
+          ...(optional(Inputs.AgePassphrase) ? { passphrase: read(Inputs.AgePassphrase) } : {}),
+        }
+      : kind === 'gpg'
+        ? {
+            kind,
+            ...(optional(Inputs.GpgRecipient) ? { recipient: read(Inputs.GpgRecipient) } : {}),
+            ...(optional(Inputs.GpgPassphrase) ? { passphrase: read(Inputs.GpgPassphrase) } : {}),
+            ...(optional(Inputs.GpgHomedir) ? { homedir: read(Inputs.GpgHomedir) } : {}),
+          }
+        : { kind }
+  // A bad key stops the job before it takes a snapshot.
+  checkEncryption(encryption)
+  if (jobs > 1 && (kind !== 'none' || compression !== 'none')) {
+    throw new UserError(
+      `jobs: above 1, pg_dump writes a folder, which is not encrypted or compressed as one file. Fix: jobs: 1 with encryption or compression (pg_dump's custom format is compressed already).`,
+    )
+  }
+  const allowUnencryptedArtifact = bool(
+    read(Inputs.AllowUnencryptedArtifact),
+    Inputs.AllowUnencryptedArtifact,
+  )
+  if (upload && kind === 'none' && !allowUnencryptedArtifact) {
+    throw new UserError(
+      `upload-artifact: the backup is not encrypted, and anyone who can read this repository could download every user's conversations. Fix: set encryption: age with age-recipients (the nightly job needs only the public key), or allow-unencrypted-artifact: true for a repository only operators can read.`,
+    )
+  }
+  return { compression, encryption, allowUnencryptedArtifact }
+}
+
+function smokeConfig(read: Read): Fields['smoke'] {
+  const url = read(Inputs.SmokeUrl)
+  if (!url) return null
+  const loginPath = read(Inputs.SmokeLoginPath)
+  const loginBody = read(Inputs.SmokeLoginBody)
+  if (Boolean(loginPath) !== Boolean(loginBody)) {
+    throw new UserError(
+      `${loginPath ? Inputs.SmokeLoginBody : Inputs.SmokeLoginPath}: the smoke test's login needs both smoke-login-path and smoke-login-body. Fix: set both (the body from a secret), or neither.`,
+    )
+  }
+  const tokenField = read(Inputs.SmokeTokenField)
+  return {
+    url,
+    healthPath: read(Inputs.SmokeHealthPath) || null,
+    timeoutSeconds: seconds(read(Inputs.SmokeTimeout), Inputs.SmokeTimeout),
+    login: loginPath
+      ? { path: loginPath, body: loginBody, ...(tokenField ? { tokenField } : {}) }
+      : null,
+    conversationsPath: read(Inputs.SmokeConversationsPath) || null,
+    requireConversations: bool(
+      read(Inputs.SmokeRequireConversations),
+      Inputs.SmokeRequireConversations,
+    ),
   }
 }
