@@ -15,8 +15,8 @@ __webpack_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
 var core = __webpack_require__(33838);
-// EXTERNAL MODULE: ./lib/options/config.js
-var options_config = __webpack_require__(33274);
+// EXTERNAL MODULE: ./lib/options/config.js + 1 modules
+var options_config = __webpack_require__(62430);
 // EXTERNAL MODULE: ./lib/options/inputs.js
 var inputs = __webpack_require__(91241);
 // EXTERNAL MODULE: ./lib/engines/postgres/tools.js

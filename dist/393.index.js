@@ -17,8 +17,8 @@ __webpack_require__.d(__webpack_exports__, {
 var promises_ = __webpack_require__(51455);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __webpack_require__(76760);
-// EXTERNAL MODULE: ./lib/options/config.js
-var options_config = __webpack_require__(33274);
+// EXTERNAL MODULE: ./lib/options/config.js + 1 modules
+var options_config = __webpack_require__(62430);
 // EXTERNAL MODULE: ./lib/options/inputs.js
 var inputs = __webpack_require__(91241);
 // EXTERNAL MODULE: ./lib/engines/sqlite/driver.js

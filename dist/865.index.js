@@ -3549,8 +3549,8 @@ __webpack_require__.d(__webpack_exports__, {
 var promises_ = __webpack_require__(51455);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __webpack_require__(76760);
-// EXTERNAL MODULE: ./lib/options/config.js
-var options_config = __webpack_require__(33274);
+// EXTERNAL MODULE: ./lib/options/config.js + 1 modules
+var options_config = __webpack_require__(62430);
 // EXTERNAL MODULE: ./lib/util/errors.js
 var errors = __webpack_require__(99661);
 // EXTERNAL MODULE: ./lib/checks/checks.js
@@ -5476,7 +5476,7 @@ async function createEngine(name, options) {
         case 'sqlite':
             return new SqliteEngine(options.connectionString);
         case 'postgres': {
-            const { PostgresEngine } = await __webpack_require__.e(/* import() */ 701).then(__webpack_require__.bind(__webpack_require__, 3701));
+            const { PostgresEngine } = await __webpack_require__.e(/* import() */ 892).then(__webpack_require__.bind(__webpack_require__, 99892));
             return new PostgresEngine(options);
         }
     }
@@ -10168,116 +10168,70 @@ async function runMode(config, log, now = () => new Date()) {
 
 /***/ }),
 
-/***/ 33274:
+/***/ 62430:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
-/* harmony export */ __webpack_require__.d(__webpack_exports__, {
-/* harmony export */   ky: () => (/* binding */ engineOf),
-/* harmony export */   o4: () => (/* binding */ parseConfig),
-/* harmony export */   pT: () => (/* binding */ isPostgresUrl)
-/* harmony export */ });
-/* unused harmony exports DEFAULT_CSP_FILE, ENGINES, parseDuration, splitCommand */
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(76760);
-/* harmony import */ var _codec_index_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(28376);
-/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(99661);
-/* harmony import */ var _store_s3_settings_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(97589);
-/* harmony import */ var _manifest_signature_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(18571);
-/* harmony import */ var _context_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(26269);
-/* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(91241);
+
+// EXPORTS
+__webpack_require__.d(__webpack_exports__, {
+  ky: () => (/* binding */ engineOf),
+  pT: () => (/* binding */ isPostgresUrl),
+  o4: () => (/* binding */ parseConfig)
+});
+
+// UNUSED EXPORTS: DEFAULT_CSP_FILE, ENGINES
+
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __webpack_require__(76760);
+// EXTERNAL MODULE: ./lib/codec/index.js + 6 modules
+var codec = __webpack_require__(28376);
+// EXTERNAL MODULE: ./lib/util/errors.js
+var errors = __webpack_require__(99661);
+// EXTERNAL MODULE: ./lib/store/s3-settings.js
+var s3_settings = __webpack_require__(97589);
+// EXTERNAL MODULE: ./lib/manifest/signature.js
+var signature = __webpack_require__(18571);
+// EXTERNAL MODULE: ./lib/options/context.js
+var context = __webpack_require__(26269);
+// EXTERNAL MODULE: ./lib/options/inputs.js
+var inputs = __webpack_require__(91241);
+;// CONCATENATED MODULE: ./lib/options/values.js
 /**
- * Every input, parsed and validated once. The rest of the code reads this typed Config and
- * never the raw inputs. Names match action.yml; the CLI takes the same names as --flags.
+ * Input values into typed values: durations, whole numbers, booleans as the runner spells them,
+ * commands without a shell, names GitHub and SQLite accept. Each failure is one UserError that
+ * names the input and the fix.
  */
 
 
-
-
-
-
-
-/** The page the gate's CSP check reads when csp-file is not set (OmniAI's front end). */
-const DEFAULT_CSP_FILE = 'frontend/index.html';
-const ENGINES = ['sqlite', 'postgres'];
 const UNITS = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 /** `26h`, `2d`, `90m`, `3600s`, `1w` to seconds. */
 function parseDuration(text, input) {
     const m = /^(\d+(?:\.\d+)?)\s*([smhdw])$/i.exec(text.trim());
     if (!m) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${input}: "${text}" is not a duration. Fix: give a number and a unit (s, m, h, d, w), e.g. 26h, 2d, 90m.`);
+        throw new errors/* UserError */.y(`${input}: "${text}" is not a duration. Fix: give a number and a unit (s, m, h, d, w), e.g. 26h, 2d, 90m.`);
     }
     const seconds = Number(m[1]) * UNITS[m[2].toLowerCase()];
     if (seconds <= 0)
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${input}: must be more than 0. Fix: e.g. 26h.`);
+        throw new errors/* UserError */.y(`${input}: must be more than 0. Fix: e.g. 26h.`);
     return seconds;
 }
 function oneOf(value, allowed, input) {
     if (allowed.includes(value))
         return value;
-    throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${input}: "${value}" is not one of ${allowed.join(', ')}. Fix: set ${input} to one of them.`);
+    throw new errors/* UserError */.y(`${input}: "${value}" is not one of ${allowed.join(', ')}. Fix: set ${input} to one of them.`);
 }
 function integer(text, input, min, max) {
     if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${input}: "${text}" is not a whole number from ${min} to ${max}. Fix: e.g. ${input}: ${_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .DEFAULTS */ .zY[input] || min}.`);
+        throw new errors/* UserError */.y(`${input}: "${text}" is not a whole number from ${min} to ${max}. Fix: e.g. ${input}: ${inputs/* DEFAULTS */.zY[input] || min}.`);
     }
     return Number(text);
 }
 function seconds(text, input) {
     const n = Number(text);
     if (!/^\d+(\.\d+)?$/.test(text) || !(n > 0)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${input}: "${text}" is not a number of seconds above 0. Fix: e.g. ${input}: 600.`);
+        throw new errors/* UserError */.y(`${input}: "${text}" is not a number of seconds above 0. Fix: e.g. ${input}: 600.`);
     }
     return n;
-}
-/** backup: how the new backup is stored, checked before a snapshot is taken. */
-function codecConfig(read, upload, jobs) {
-    const kind = oneOf(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Encryption), _codec_index_js__WEBPACK_IMPORTED_MODULE_1__/* .ENCRYPTIONS */ .$d, _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Encryption);
-    const compression = oneOf(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Compression), _codec_index_js__WEBPACK_IMPORTED_MODULE_1__/* .COMPRESSIONS */ ._7, _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Compression);
-    const optional = (input) => read(input) || undefined;
-    const encryption = kind === 'age'
-        ? {
-            kind,
-            recipients: (0,_codec_index_js__WEBPACK_IMPORTED_MODULE_1__/* .splitKeyLines */ .Lf)(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AgeRecipients)),
-            ...(optional(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AgePassphrase) ? { passphrase: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AgePassphrase) } : {}),
-        }
-        : kind === 'gpg'
-            ? {
-                kind,
-                ...(optional(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GpgRecipient) ? { recipient: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GpgRecipient) } : {}),
-                ...(optional(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GpgPassphrase) ? { passphrase: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GpgPassphrase) } : {}),
-                ...(optional(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GpgHomedir) ? { homedir: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GpgHomedir) } : {}),
-            }
-            : { kind };
-    // A bad key stops the job before it takes a snapshot.
-    (0,_codec_index_js__WEBPACK_IMPORTED_MODULE_1__/* .checkEncryption */ .Wn)(encryption);
-    if (jobs > 1 && (kind !== 'none' || compression !== 'none')) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`jobs: above 1, pg_dump writes a folder, which is not encrypted or compressed as one file. Fix: jobs: 1 with encryption or compression (pg_dump's custom format is compressed already).`);
-    }
-    const allowUnencryptedArtifact = bool(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AllowUnencryptedArtifact), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AllowUnencryptedArtifact);
-    if (upload && kind === 'none' && !allowUnencryptedArtifact) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`upload-artifact: the backup is not encrypted, and anyone who can read this repository could download every user's conversations. Fix: set encryption: age with age-recipients (the nightly job needs only the public key), or allow-unencrypted-artifact: true for a repository only operators can read.`);
-    }
-    return { compression, encryption, allowUnencryptedArtifact };
-}
-function smokeConfig(read) {
-    const url = read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SmokeUrl);
-    if (!url)
-        return null;
-    const loginPath = read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SmokeLoginPath);
-    const loginBody = read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SmokeLoginBody);
-    if (Boolean(loginPath) !== Boolean(loginBody)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${loginPath ? _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SmokeLoginBody : _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SmokeLoginPath}: the smoke test's login needs both smoke-login-path and smoke-login-body. Fix: set both (the body from a secret), or neither.`);
-    }
-    const tokenField = read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SmokeTokenField);
-    return {
-        url,
-        healthPath: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SmokeHealthPath) || null,
-        timeoutSeconds: seconds(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SmokeTimeout), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SmokeTimeout),
-        login: loginPath
-            ? { path: loginPath, body: loginBody, ...(tokenField ? { tokenField } : {}) }
-            : null,
-        conversationsPath: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SmokeConversationsPath) || null,
-        requireConversations: bool(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SmokeRequireConversations), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SmokeRequireConversations),
-    };
 }
 function timeZone(text, input) {
     try {
@@ -10285,13 +10239,13 @@ function timeZone(text, input) {
         return text;
     }
     catch {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${input}: "${text}" is not a time zone. Fix: an IANA name such as UTC, Europe/Berlin or America/New_York.`);
+        throw new errors/* UserError */.y(`${input}: "${text}" is not a time zone. Fix: an IANA name such as UTC, Europe/Berlin or America/New_York.`);
     }
 }
 function artifactName(text, input) {
     // GitHub refuses these characters in artifact names.
     if (/[":<>|*?\\/\r\n]/.test(text)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${input}: "${text}" holds a character GitHub refuses in artifact names (" : < > | * ? \\ /). Fix: e.g. artifact-name: omniai-backup.`);
+        throw new errors/* UserError */.y(`${input}: "${text}" holds a character GitHub refuses in artifact names (" : < > | * ? \\ /). Fix: e.g. artifact-name: omniai-backup.`);
     }
     return text;
 }
@@ -10299,7 +10253,7 @@ function tableName(text, input) {
     if (text === 'none')
         return null;
     if (text.trim() === '' || [...text].some((ch) => ch.charCodeAt(0) < 0x20)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${input}: "${text}" is not a table name. Fix: name a table, or none to skip this check.`);
+        throw new errors/* UserError */.y(`${input}: "${text}" is not a table name. Fix: name a table, or none to skip this check.`);
     }
     return text;
 }
@@ -10307,7 +10261,7 @@ function tableName(text, input) {
 /** A bot's login (`github-actions[bot]`, `my-app[bot]`): people cannot hold one. */
 function botLogin(text, input) {
     if (!/^[A-Za-z0-9][A-Za-z0-9-]{0,38}\[bot\]$/.test(text)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${input}: "${text}" is not a bot's login. Fix: github-actions[bot] for the job's GITHUB_TOKEN, or <app-slug>[bot] for a GitHub App's token; a person's comments never count as drill records.`);
+        throw new errors/* UserError */.y(`${input}: "${text}" is not a bot's login. Fix: github-actions[bot] for the job's GITHUB_TOKEN, or <app-slug>[bot] for a GitHub App's token; a person's comments never count as drill records.`);
     }
     return text;
 }
@@ -10316,7 +10270,7 @@ function bool(text, input) {
         return true;
     if (['false', 'False', 'FALSE'].includes(text))
         return false;
-    throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${input}: "${text}" is not true or false. Fix: ${input}: true.`);
+    throw new errors/* UserError */.y(`${input}: "${text}" is not true or false. Fix: ${input}: true.`);
 }
 /** What a shell would do with these words; the gate runs its command without one. */
 const SHELL_OPERATORS = new Set(['&&', '||', '|', ';', '&', '>', '>>', '<', '2>&1']);
@@ -10335,7 +10289,7 @@ function splitCommand(text, input, fix = 'give only the command that starts pyte
         if (!inWord)
             return;
         if (!quoted && SHELL_OPERATORS.has(word)) {
-            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${input}: "${word}" needs a shell, and the command runs without one. Fix: ${fix}.`);
+            throw new errors/* UserError */.y(`${input}: "${word}" needs a shell, and the command runs without one. Fix: ${fix}.`);
         }
         words.push(word);
         word = '';
@@ -10369,19 +10323,37 @@ function splitCommand(text, input, fix = 'give only the command that starts pyte
         }
     }
     if (quote) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${input}: the ${quote} in "${text}" is not closed. Fix: close the quote, e.g. ${input}: python -m pytest "tests/security suite".`);
+        throw new errors/* UserError */.y(`${input}: the ${quote} in "${text}" is not closed. Fix: close the quote, e.g. ${input}: python -m pytest "tests/security suite".`);
     }
     end();
     if (words.length === 0 || words[0] === '') {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${input}: no command in "${text}". Fix: e.g. ${input}: python -m pytest.`);
+        throw new errors/* UserError */.y(`${input}: no command in "${text}". Fix: e.g. ${input}: python -m pytest.`);
     }
     return words;
 }
 function serviceCommand(text, input) {
     if (!text)
         return null;
-    return splitCommand(text, input, `give one command (e.g. ${input}: systemctl ${input === _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.StopCommand ? 'stop' : 'start'} omniai, or docker compose ${input === _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.StopCommand ? 'stop' : 'start'} backend), or a script that does the rest`);
+    return splitCommand(text, input, `give one command (e.g. ${input}: systemctl ${input === inputs/* Inputs */.G0.StopCommand ? 'stop' : 'start'} omniai, or docker compose ${input === inputs/* Inputs */.G0.StopCommand ? 'stop' : 'start'} backend), or a script that does the rest`);
 }
+
+;// CONCATENATED MODULE: ./lib/options/config.js
+/**
+ * Inputs into each mode's options (types.ts), once: a mode's parser reads only the inputs the
+ * table (inputs.ts) says it uses, through the value parsers (values.ts). The rest of the code
+ * reads the typed options and never the raw inputs.
+ */
+
+
+
+
+
+
+
+/** The page the gate's CSP check reads when csp-file is not set (OmniAI's front end). */
+const DEFAULT_CSP_FILE = 'frontend/index.html';
+const ENGINES = ['sqlite', 'postgres'];
+
 /**
  * The engine a report names: the mode's, or for gate and smoke (which read no database) OmniAI's
  * default, SQLite, as the report format has always had one.
@@ -10398,21 +10370,21 @@ function isPostgresUrl(s) {
  * there cannot fail the job (it is warned about, see ignoredInputs).
  */
 function parseConfig(get, env = process.env) {
-    const modeText = get(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Mode).trim();
+    const modeText = get(inputs/* Inputs */.G0.Mode).trim();
     if (modeText === '') {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`mode: not set. Fix: set mode to one of ${_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .MODES */ .FN.join(', ')}.`);
+        throw new errors/* UserError */.y(`mode: not set. Fix: set mode to one of ${inputs/* MODES */.FN.join(', ')}.`);
     }
-    const mode = oneOf(modeText, _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .MODES */ .FN, _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Mode);
+    const mode = oneOf(modeText, inputs/* MODES */.FN, inputs/* Inputs */.G0.Mode);
     const read = (input) => {
-        const { modes, also } = _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .INPUTS */ .mc[input];
+        const { modes, also } = inputs/* INPUTS */.mc[input];
         // The table is the truth: a parser that reads an input its mode does not use is a bug here.
         if (!modes.includes(mode) && !also) {
             throw new Error(`${input} is read by mode ${mode}, which the input table says does not use it`);
         }
         const v = get(input).trim();
-        return v === '' ? _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .DEFAULTS */ .zY[input] : v;
+        return v === '' ? inputs/* DEFAULTS */.zY[input] : v;
     };
-    const runner = (0,_context_js__WEBPACK_IMPORTED_MODULE_5__/* .readRunnerContext */ .g)(env);
+    const runner = (0,context/* readRunnerContext */.g)(env);
     const common = commonOptions(read, get, mode, runner);
     switch (mode) {
         case 'backup':
@@ -10447,8 +10419,8 @@ function parseConfig(get, env = process.env) {
                 ...selection,
                 ...gateOptions(read),
                 smoke: smokeConfig(read),
-                maxRestoreSeconds: optional(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.MaxRestoreSeconds), (t) => seconds(t, _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.MaxRestoreSeconds)),
-                gateAfterDrill: bool(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GateAfterDrill), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GateAfterDrill),
+                maxRestoreSeconds: optional(read(inputs/* Inputs */.G0.MaxRestoreSeconds), (t) => seconds(t, inputs/* Inputs */.G0.MaxRestoreSeconds)),
+                gateAfterDrill: bool(read(inputs/* Inputs */.G0.GateAfterDrill), inputs/* Inputs */.G0.GateAfterDrill),
             };
         }
         case 'restore': {
@@ -10461,12 +10433,12 @@ function parseConfig(get, env = process.env) {
                 ...selection,
                 ...inventoryOptions(read),
                 smoke: smokeConfig(read),
-                confirm: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Confirm),
-                dryRun: bool(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.DryRun), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.DryRun),
-                stopCommand: serviceCommand(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.StopCommand), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.StopCommand),
-                startCommand: serviceCommand(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.StartCommand), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.StartCommand),
-                allowActiveSessions: bool(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AllowActiveSessions), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AllowActiveSessions),
-                allowUnencryptedSafetyBackup: bool(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AllowUnencryptedSafetyBackup), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AllowUnencryptedSafetyBackup),
+                confirm: read(inputs/* Inputs */.G0.Confirm),
+                dryRun: bool(read(inputs/* Inputs */.G0.DryRun), inputs/* Inputs */.G0.DryRun),
+                stopCommand: serviceCommand(read(inputs/* Inputs */.G0.StopCommand), inputs/* Inputs */.G0.StopCommand),
+                startCommand: serviceCommand(read(inputs/* Inputs */.G0.StartCommand), inputs/* Inputs */.G0.StartCommand),
+                allowActiveSessions: bool(read(inputs/* Inputs */.G0.AllowActiveSessions), inputs/* Inputs */.G0.AllowActiveSessions),
+                allowUnencryptedSafetyBackup: bool(read(inputs/* Inputs */.G0.AllowUnencryptedSafetyBackup), inputs/* Inputs */.G0.AllowUnencryptedSafetyBackup),
                 signingKey: signingKey(read),
             };
         }
@@ -10478,45 +10450,45 @@ function parseConfig(get, env = process.env) {
 }
 const optional = (text, parse) => text ? parse(text) : null;
 function commonOptions(read, get, mode, runner) {
-    const backupDir = read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.BackupDir);
-    const drillLogText = read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.DrillLog);
+    const backupDir = read(inputs/* Inputs */.G0.BackupDir);
+    const drillLogText = read(inputs/* Inputs */.G0.DrillLog);
     // Set in a mode that does not run a drill: a mistake to say, not to ignore.
-    const gateAfterDrill = get(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GateAfterDrill).trim();
-    if (mode !== 'drill' && gateAfterDrill && bool(gateAfterDrill, _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GateAfterDrill)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`gate-after-drill: only a drill runs the gate afterwards, and mode is ${mode}. Fix: remove gate-after-drill${mode === 'gate' ? ' (mode gate runs the gate on its own)' : ', or set mode: drill'}.`);
+    const gateAfterDrill = get(inputs/* Inputs */.G0.GateAfterDrill).trim();
+    if (mode !== 'drill' && gateAfterDrill && bool(gateAfterDrill, inputs/* Inputs */.G0.GateAfterDrill)) {
+        throw new errors/* UserError */.y(`gate-after-drill: only a drill runs the gate afterwards, and mode is ${mode}. Fix: remove gate-after-drill${mode === 'gate' ? ' (mode gate runs the gate on its own)' : ', or set mode: drill'}.`);
     }
     // A private key where it does not belong is an error, not a warning: it should not be there.
-    if (get(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SigningKey).trim() && mode !== 'backup' && mode !== 'restore') {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`signing-key: ${mode} signs nothing, and the private key belongs only in the backup job. Fix: remove signing-key here; verify-key (the public key) checks signatures.`);
+    if (get(inputs/* Inputs */.G0.SigningKey).trim() && mode !== 'backup' && mode !== 'restore') {
+        throw new errors/* UserError */.y(`signing-key: ${mode} signs nothing, and the private key belongs only in the backup job. Fix: remove signing-key here; verify-key (the public key) checks signatures.`);
     }
     return {
         runner,
-        ignoredInputs: (0,_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .ignoredInputs */ .oV)(get, mode),
+        ignoredInputs: (0,inputs/* ignoredInputs */.oV)(get, mode),
         backupDir,
-        drillLog: drillLogText === 'none' ? null : drillLogText || node_path__WEBPACK_IMPORTED_MODULE_0__.join(backupDir, 'drill-log.jsonl'),
-        reportFile: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.ReportFile) ||
+        drillLog: drillLogText === 'none' ? null : drillLogText || external_node_path_.join(backupDir, 'drill-log.jsonl'),
+        reportFile: read(inputs/* Inputs */.G0.ReportFile) ||
             (runner.runnerTemp
-                ? node_path__WEBPACK_IMPORTED_MODULE_0__.join(runner.runnerTemp, 'omniai-backup-report.json')
+                ? external_node_path_.join(runner.runnerTemp, 'omniai-backup-report.json')
                 : 'omniai-backup-report.json'),
-        scratchDir: (_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .INPUTS */ .mc[_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.ScratchDir].modes.includes(mode) && read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.ScratchDir)) || runner.temp,
+        scratchDir: (inputs/* INPUTS */.mc[inputs/* Inputs */.G0.ScratchDir].modes.includes(mode) && read(inputs/* Inputs */.G0.ScratchDir)) || runner.temp,
         // Outside a workflow (the CLI) the default expression is not expanded: use GITHUB_TOKEN.
-        githubToken: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GithubToken).startsWith('${{')
+        githubToken: read(inputs/* Inputs */.G0.GithubToken).startsWith('${{')
             ? runner.envToken
-            : read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GithubToken),
-        drillEvidence: oneOf(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.DrillEvidence), ['auto', 'issue', 'none'], _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.DrillEvidence),
-        drillIssueTitle: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.DrillIssueTitle),
-        drillEvidenceAuthor: botLogin(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.DrillEvidenceAuthor), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.DrillEvidenceAuthor),
-        maxDrillAgeDays: optional(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.MaxDrillAge), (t) => integer(t, _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.MaxDrillAge, 1, 3660)),
+            : read(inputs/* Inputs */.G0.GithubToken),
+        drillEvidence: oneOf(read(inputs/* Inputs */.G0.DrillEvidence), ['auto', 'issue', 'none'], inputs/* Inputs */.G0.DrillEvidence),
+        drillIssueTitle: read(inputs/* Inputs */.G0.DrillIssueTitle),
+        drillEvidenceAuthor: botLogin(read(inputs/* Inputs */.G0.DrillEvidenceAuthor), inputs/* Inputs */.G0.DrillEvidenceAuthor),
+        maxDrillAgeDays: optional(read(inputs/* Inputs */.G0.MaxDrillAge), (t) => integer(t, inputs/* Inputs */.G0.MaxDrillAge, 1, 3660)),
     };
 }
 function sourceOptions(read, mode) {
     // verify reads no database: the engine is the one its manifest names.
-    const connectionString = mode === 'verify' ? '' : read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.ConnectionString);
+    const connectionString = mode === 'verify' ? '' : read(inputs/* Inputs */.G0.ConnectionString);
     const inferred = isPostgresUrl(connectionString) ? 'postgres' : 'sqlite';
-    const engineText = read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Engine);
-    const engine = engineText ? oneOf(engineText, ENGINES, _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Engine) : inferred;
+    const engineText = read(inputs/* Inputs */.G0.Engine);
+    const engine = engineText ? oneOf(engineText, ENGINES, inputs/* Inputs */.G0.Engine) : inferred;
     if (engineText && mode === 'backup' && engine !== inferred) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(engine === 'postgres'
+        throw new errors/* UserError */.y(engine === 'postgres'
             ? `connection-string: engine is postgres but connection-string is not a postgres:// URL. Fix: give the database URL, or set engine: sqlite.`
             : `connection-string: engine is sqlite but connection-string is a postgres:// URL. Fix: give the SQLite file path, or set engine: postgres.`);
     }
@@ -10524,52 +10496,52 @@ function sourceOptions(read, mode) {
         engine,
         engineExplicit: engineText !== '',
         connectionString,
-        restoreConnectionString: mode === 'drill' || mode === 'backup' ? read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.RestoreConnectionString) || null : null,
-        pgBinDir: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.PgBinDir) || null,
-        jobs: integer(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Jobs), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Jobs, 1, 64),
+        restoreConnectionString: mode === 'drill' || mode === 'backup' ? read(inputs/* Inputs */.G0.RestoreConnectionString) || null : null,
+        pgBinDir: read(inputs/* Inputs */.G0.PgBinDir) || null,
+        jobs: integer(read(inputs/* Inputs */.G0.Jobs), inputs/* Inputs */.G0.Jobs, 1, 64),
     };
 }
 function storeOptions(read, env, mode, downloadArtifact) {
-    const prefix = _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .INPUTS */ .mc[_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Prefix].modes.includes(mode)
-        ? read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Prefix)
-        : _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .DEFAULTS */ .zY[_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Prefix];
+    const prefix = inputs/* INPUTS */.mc[inputs/* Inputs */.G0.Prefix].modes.includes(mode)
+        ? read(inputs/* Inputs */.G0.Prefix)
+        : inputs/* DEFAULTS */.zY[inputs/* Inputs */.G0.Prefix];
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(prefix)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`prefix: "${prefix}" may only hold letters, digits, ".", "_" and "-". Fix: e.g. prefix: omniai.`);
+        throw new errors/* UserError */.y(`prefix: "${prefix}" may only hold letters, digits, ".", "_" and "-". Fix: e.g. prefix: omniai.`);
     }
     return {
         prefix,
-        artifactName: artifactName(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.ArtifactName), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.ArtifactName),
+        artifactName: artifactName(read(inputs/* Inputs */.G0.ArtifactName), inputs/* Inputs */.G0.ArtifactName),
         s3: storageConfig(read, env, mode, downloadArtifact),
     };
 }
 function selectionOptions(read, mode) {
-    const downloadArtifact = bool(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.DownloadArtifact), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.DownloadArtifact);
-    const maxAge = mode === 'restore' ? '' : read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.MaxBackupAge);
+    const downloadArtifact = bool(read(inputs/* Inputs */.G0.DownloadArtifact), inputs/* Inputs */.G0.DownloadArtifact);
+    const maxAge = mode === 'restore' ? '' : read(inputs/* Inputs */.G0.MaxBackupAge);
     return {
         // Only its kind: a job that says encryption: age reads only age-encrypted backups (trust.ts).
-        encryption: { kind: oneOf(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Encryption), _codec_index_js__WEBPACK_IMPORTED_MODULE_1__/* .ENCRYPTIONS */ .$d, _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Encryption) },
-        backupFile: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.BackupFile) || null,
+        encryption: { kind: oneOf(read(inputs/* Inputs */.G0.Encryption), codec/* ENCRYPTIONS */.$d, inputs/* Inputs */.G0.Encryption) },
+        backupFile: read(inputs/* Inputs */.G0.BackupFile) || null,
         downloadArtifact,
         ...trustConfig(read, mode, downloadArtifact),
         keys: {
-            ageIdentities: (0,_codec_index_js__WEBPACK_IMPORTED_MODULE_1__/* .splitKeyLines */ .Lf)(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AgeIdentity)),
-            agePassphrase: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AgePassphrase) || null,
-            gpgPassphrase: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GpgPassphrase) || null,
-            gpgHomedir: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GpgHomedir) || null,
+            ageIdentities: (0,codec/* splitKeyLines */.Lf)(read(inputs/* Inputs */.G0.AgeIdentity)),
+            agePassphrase: read(inputs/* Inputs */.G0.AgePassphrase) || null,
+            gpgPassphrase: read(inputs/* Inputs */.G0.GpgPassphrase) || null,
+            gpgHomedir: read(inputs/* Inputs */.G0.GpgHomedir) || null,
         },
-        maxBackupAgeSeconds: optional(maxAge, (t) => parseDuration(t, _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.MaxBackupAge)),
+        maxBackupAgeSeconds: optional(maxAge, (t) => parseDuration(t, inputs/* Inputs */.G0.MaxBackupAge)),
     };
 }
 function inventoryOptions(read) {
     return {
-        conversationsTable: tableName(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.ConversationsTable), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.ConversationsTable),
-        auditTable: tableName(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AuditTable), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AuditTable),
-        spotCheckCount: integer(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SpotCheckCount), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SpotCheckCount, 1, 100),
+        conversationsTable: tableName(read(inputs/* Inputs */.G0.ConversationsTable), inputs/* Inputs */.G0.ConversationsTable),
+        auditTable: tableName(read(inputs/* Inputs */.G0.AuditTable), inputs/* Inputs */.G0.AuditTable),
+        spotCheckCount: integer(read(inputs/* Inputs */.G0.SpotCheckCount), inputs/* Inputs */.G0.SpotCheckCount, 1, 100),
     };
 }
 function encodeOptions(read) {
-    const uploadArtifact = bool(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.UploadArtifact), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.UploadArtifact);
-    const { compression, encryption, allowUnencryptedArtifact } = codecConfig(read, uploadArtifact, integer(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Jobs), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Jobs, 1, 64));
+    const uploadArtifact = bool(read(inputs/* Inputs */.G0.UploadArtifact), inputs/* Inputs */.G0.UploadArtifact);
+    const { compression, encryption, allowUnencryptedArtifact } = codecConfig(read, uploadArtifact, integer(read(inputs/* Inputs */.G0.Jobs), inputs/* Inputs */.G0.Jobs, 1, 64));
     return {
         compression,
         encryption,
@@ -10580,98 +10552,149 @@ function encodeOptions(read) {
 }
 function retentionOptions(read) {
     return {
-        retention: oneOf(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Retention), ['apply', 'dry-run', 'off'], _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Retention),
-        keepDaily: integer(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.KeepDaily), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.KeepDaily, 0, 3660),
-        keepWeekly: integer(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.KeepWeekly), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.KeepWeekly, 0, 520),
-        retentionTimeZone: timeZone(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.RetentionTimeZone), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.RetentionTimeZone),
+        retention: oneOf(read(inputs/* Inputs */.G0.Retention), ['apply', 'dry-run', 'off'], inputs/* Inputs */.G0.Retention),
+        keepDaily: integer(read(inputs/* Inputs */.G0.KeepDaily), inputs/* Inputs */.G0.KeepDaily, 0, 3660),
+        keepWeekly: integer(read(inputs/* Inputs */.G0.KeepWeekly), inputs/* Inputs */.G0.KeepWeekly, 0, 520),
+        retentionTimeZone: timeZone(read(inputs/* Inputs */.G0.RetentionTimeZone), inputs/* Inputs */.G0.RetentionTimeZone),
     };
 }
 function gateOptions(read) {
     return {
-        gateMarkers: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GateMarkers),
-        gateCommand: splitCommand(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GateCommand), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GateCommand),
-        gateWorkingDirectory: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GateWorkingDirectory),
-        gateMinTests: integer(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GateMinTests), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.GateMinTests, 1, 100_000),
+        gateMarkers: read(inputs/* Inputs */.G0.GateMarkers),
+        gateCommand: splitCommand(read(inputs/* Inputs */.G0.GateCommand), inputs/* Inputs */.G0.GateCommand),
+        gateWorkingDirectory: read(inputs/* Inputs */.G0.GateWorkingDirectory),
+        gateMinTests: integer(read(inputs/* Inputs */.G0.GateMinTests), inputs/* Inputs */.G0.GateMinTests, 1, 100_000),
     };
 }
 function cspOptions(read) {
     return {
         // Empty in action.yml too: the runner passes an input's default as if it were set, and an
         // unset csp-file must stay distinguishable (its page missing is a warning, not a failure).
-        cspFile: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.CspFile) === 'none' ? null : read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.CspFile) || DEFAULT_CSP_FILE,
-        cspFileExplicit: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.CspFile) !== '',
-        cspStrict: bool(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.CspStrict), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.CspStrict),
+        cspFile: read(inputs/* Inputs */.G0.CspFile) === 'none' ? null : read(inputs/* Inputs */.G0.CspFile) || DEFAULT_CSP_FILE,
+        cspFileExplicit: read(inputs/* Inputs */.G0.CspFile) !== '',
+        cspStrict: bool(read(inputs/* Inputs */.G0.CspStrict), inputs/* Inputs */.G0.CspStrict),
     };
 }
 /** backup with restore-check: a PostgreSQL backup needs a server to be restored into. */
 function restoreCheck(read) {
-    const on = bool(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.RestoreCheck), _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.RestoreCheck);
-    const postgres = read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Engine) === 'postgres' || isPostgresUrl(read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.ConnectionString));
-    if (on && postgres && !read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.RestoreConnectionString)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.RestoreCheck}: a PostgreSQL backup is checked by restoring it into a scratch database, and restore-connection-string is not set. Fix: set restore-connection-string to a separate server (a services: postgres container), or restore-check: false.`);
+    const on = bool(read(inputs/* Inputs */.G0.RestoreCheck), inputs/* Inputs */.G0.RestoreCheck);
+    const postgres = read(inputs/* Inputs */.G0.Engine) === 'postgres' || isPostgresUrl(read(inputs/* Inputs */.G0.ConnectionString));
+    if (on && postgres && !read(inputs/* Inputs */.G0.RestoreConnectionString)) {
+        throw new errors/* UserError */.y(`${inputs/* Inputs */.G0.RestoreCheck}: a PostgreSQL backup is checked by restoring it into a scratch database, and restore-connection-string is not set. Fix: set restore-connection-string to a separate server (a services: postgres container), or restore-check: false.`);
     }
     return on;
 }
 function verifyKeys(read) {
-    const text = read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.VerifyKey);
-    return text ? (0,_manifest_signature_js__WEBPACK_IMPORTED_MODULE_4__/* .parseVerifyKeys */ .j3)(text, _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.VerifyKey) : [];
+    const text = read(inputs/* Inputs */.G0.VerifyKey);
+    return text ? (0,signature/* parseVerifyKeys */.j3)(text, inputs/* Inputs */.G0.VerifyKey) : [];
 }
 function signingKey(read) {
-    const text = read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SigningKey);
-    return text ? (0,_manifest_signature_js__WEBPACK_IMPORTED_MODULE_4__/* .parseSigningKey */ .UG)(text, _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SigningKey) : null;
+    const text = read(inputs/* Inputs */.G0.SigningKey);
+    return text ? (0,signature/* parseSigningKey */.UG)(text, inputs/* Inputs */.G0.SigningKey) : null;
 }
 /** The S3 store's settings when `storage` is set (the SDK is loaded only then, by the mode). */
 function storageConfig(read, env, mode, downloadArtifact) {
-    const storage = read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Storage);
+    const storage = read(inputs/* Inputs */.G0.Storage);
     if (!storage)
         return null;
     // Restore replaces the live database: not with whatever a bucket's newest manifest claims to
     // be, unless a signature proves who made it (as with artifacts and artifact-id).
-    if (mode === 'restore' && !read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.BackupFile) && !read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.VerifyKey)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y('backup-file: restore replaces the live database, so from storage it does not take the newest backup on its own. Fix: set backup-file to the backup to restore (its file name in the prefix, or its s3:// URL), or set verify-key so only signed backups count.');
+    if (mode === 'restore' && !read(inputs/* Inputs */.G0.BackupFile) && !read(inputs/* Inputs */.G0.VerifyKey)) {
+        throw new errors/* UserError */.y('backup-file: restore replaces the live database, so from storage it does not take the newest backup on its own. Fix: set backup-file to the backup to restore (its file name in the prefix, or its s3:// URL), or set verify-key so only signed backups count.');
     }
     if (downloadArtifact) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y('storage: verify, drill and restore read one place, and download-artifact is also true. Fix: remove one of them (storage reads the bucket; download-artifact reads the newest artifact).');
+        throw new errors/* UserError */.y('storage: verify, drill and restore read one place, and download-artifact is also true. Fix: remove one of them (storage reads the bucket; download-artifact reads the newest artifact).');
     }
-    return (0,_store_s3_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseS3Settings */ .pv)({
+    return (0,s3_settings/* parseS3Settings */.pv)({
         Storage: storage,
-        Endpoint: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.S3Endpoint),
-        Region: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.S3Region),
-        PathStyle: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.S3PathStyle),
-        AccessKeyId: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.S3AccessKeyId),
-        SecretAccessKey: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.S3SecretAccessKey),
-        SessionToken: read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.S3SessionToken),
+        Endpoint: read(inputs/* Inputs */.G0.S3Endpoint),
+        Region: read(inputs/* Inputs */.G0.S3Region),
+        PathStyle: read(inputs/* Inputs */.G0.S3PathStyle),
+        AccessKeyId: read(inputs/* Inputs */.G0.S3AccessKeyId),
+        SecretAccessKey: read(inputs/* Inputs */.G0.S3SecretAccessKey),
+        SessionToken: read(inputs/* Inputs */.G0.S3SessionToken),
         // Locking is the backup's to do: the modes that read backups do not read it.
-        ObjectLock: mode === 'backup' ? read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.S3ObjectLock) : _inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .DEFAULTS */ .zY[_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.S3ObjectLock],
+        ObjectLock: mode === 'backup' ? read(inputs/* Inputs */.G0.S3ObjectLock) : inputs/* DEFAULTS */.zY[inputs/* Inputs */.G0.S3ObjectLock],
     }, env);
 }
 /** Where backups may come from, and the keys that sign and check their manifests. */
 function trustConfig(read, mode, downloadArtifact) {
-    const workflowText = read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.BackupWorkflow);
-    const idText = read(_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.ArtifactId);
+    const workflowText = read(inputs/* Inputs */.G0.BackupWorkflow);
+    const idText = read(inputs/* Inputs */.G0.ArtifactId);
     for (const [input, text] of [
-        [_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.BackupWorkflow, workflowText],
-        [_inputs_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.ArtifactId, idText],
+        [inputs/* Inputs */.G0.BackupWorkflow, workflowText],
+        [inputs/* Inputs */.G0.ArtifactId, idText],
     ]) {
         if (text && !downloadArtifact) {
-            throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`${input}: only applies to artifacts, and download-artifact is not true. Fix: set download-artifact: true, or remove ${input}.`);
+            throw new errors/* UserError */.y(`${input}: only applies to artifacts, and download-artifact is not true. Fix: set download-artifact: true, or remove ${input}.`);
         }
     }
     const workflow = workflowText.replace(/^\.?\/?\.github\/workflows\//, '');
     if (workflowText && !/^[^/\\@]+\.ya?ml$/.test(workflow)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`backup-workflow: "${workflowText}" is not a workflow file name. Fix: the name of the backup workflow's file under .github/workflows, e.g. backup-workflow: nightly.yml.`);
+        throw new errors/* UserError */.y(`backup-workflow: "${workflowText}" is not a workflow file name. Fix: the name of the backup workflow's file under .github/workflows, e.g. backup-workflow: nightly.yml.`);
     }
     if (idText && !/^[1-9]\d{0,15}$/.test(idText)) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`artifact-id: "${idText}" is not an artifact id. Fix: the number the backup run's summary shows ("Artifact omniai-backup (id 1234567890)").`);
+        throw new errors/* UserError */.y(`artifact-id: "${idText}" is not an artifact id. Fix: the number the backup run's summary shows ("Artifact omniai-backup (id 1234567890)").`);
     }
     // Restore replaces the live database: which backup must be a decision, not whatever is newest.
     if (mode === 'restore' && downloadArtifact && !idText) {
-        throw new _util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`artifact-id: restore replaces the live database, so with download-artifact it does not take the newest artifact on its own. Fix: set artifact-id to the artifact to restore (the backup run's summary shows "Artifact omniai-backup (id N)"; a drill's report too), or restore a local backup with backup-file.`);
+        throw new errors/* UserError */.y(`artifact-id: restore replaces the live database, so with download-artifact it does not take the newest artifact on its own. Fix: set artifact-id to the artifact to restore (the backup run's summary shows "Artifact omniai-backup (id N)"; a drill's report too), or restore a local backup with backup-file.`);
     }
     return {
         backupWorkflow: workflowText ? workflow : null,
         artifactId: idText ? Number(idText) : null,
         verifyKeys: verifyKeys(read),
+    };
+}
+/** backup: how the new backup is stored, checked before a snapshot is taken. */
+function codecConfig(read, upload, jobs) {
+    const kind = oneOf(read(inputs/* Inputs */.G0.Encryption), codec/* ENCRYPTIONS */.$d, inputs/* Inputs */.G0.Encryption);
+    const compression = oneOf(read(inputs/* Inputs */.G0.Compression), codec/* COMPRESSIONS */._7, inputs/* Inputs */.G0.Compression);
+    const optional = (input) => read(input) || undefined;
+    const encryption = kind === 'age'
+        ? {
+            kind,
+            recipients: (0,codec/* splitKeyLines */.Lf)(read(inputs/* Inputs */.G0.AgeRecipients)),
+            ...(optional(inputs/* Inputs */.G0.AgePassphrase) ? { passphrase: read(inputs/* Inputs */.G0.AgePassphrase) } : {}),
+        }
+        : kind === 'gpg'
+            ? {
+                kind,
+                ...(optional(inputs/* Inputs */.G0.GpgRecipient) ? { recipient: read(inputs/* Inputs */.G0.GpgRecipient) } : {}),
+                ...(optional(inputs/* Inputs */.G0.GpgPassphrase) ? { passphrase: read(inputs/* Inputs */.G0.GpgPassphrase) } : {}),
+                ...(optional(inputs/* Inputs */.G0.GpgHomedir) ? { homedir: read(inputs/* Inputs */.G0.GpgHomedir) } : {}),
+            }
+            : { kind };
+    // A bad key stops the job before it takes a snapshot.
+    (0,codec/* checkEncryption */.Wn)(encryption);
+    if (jobs > 1 && (kind !== 'none' || compression !== 'none')) {
+        throw new errors/* UserError */.y(`jobs: above 1, pg_dump writes a folder, which is not encrypted or compressed as one file. Fix: jobs: 1 with encryption or compression (pg_dump's custom format is compressed already).`);
+    }
+    const allowUnencryptedArtifact = bool(read(inputs/* Inputs */.G0.AllowUnencryptedArtifact), inputs/* Inputs */.G0.AllowUnencryptedArtifact);
+    if (upload && kind === 'none' && !allowUnencryptedArtifact) {
+        throw new errors/* UserError */.y(`upload-artifact: the backup is not encrypted, and anyone who can read this repository could download every user's conversations. Fix: set encryption: age with age-recipients (the nightly job needs only the public key), or allow-unencrypted-artifact: true for a repository only operators can read.`);
+    }
+    return { compression, encryption, allowUnencryptedArtifact };
+}
+function smokeConfig(read) {
+    const url = read(inputs/* Inputs */.G0.SmokeUrl);
+    if (!url)
+        return null;
+    const loginPath = read(inputs/* Inputs */.G0.SmokeLoginPath);
+    const loginBody = read(inputs/* Inputs */.G0.SmokeLoginBody);
+    if (Boolean(loginPath) !== Boolean(loginBody)) {
+        throw new errors/* UserError */.y(`${loginPath ? inputs/* Inputs */.G0.SmokeLoginBody : inputs/* Inputs */.G0.SmokeLoginPath}: the smoke test's login needs both smoke-login-path and smoke-login-body. Fix: set both (the body from a secret), or neither.`);
+    }
+    const tokenField = read(inputs/* Inputs */.G0.SmokeTokenField);
+    return {
+        url,
+        healthPath: read(inputs/* Inputs */.G0.SmokeHealthPath) || null,
+        timeoutSeconds: seconds(read(inputs/* Inputs */.G0.SmokeTimeout), inputs/* Inputs */.G0.SmokeTimeout),
+        login: loginPath
+            ? { path: loginPath, body: loginBody, ...(tokenField ? { tokenField } : {}) }
+            : null,
+        conversationsPath: read(inputs/* Inputs */.G0.SmokeConversationsPath) || null,
+        requireConversations: bool(read(inputs/* Inputs */.G0.SmokeRequireConversations), inputs/* Inputs */.G0.SmokeRequireConversations),
     };
 }
 
