@@ -10,6 +10,7 @@ import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
+import pg from 'pg'
 
 const run = promisify(execFile)
 const ROOT_DIR = path.resolve(import.meta.dirname, '..')
@@ -277,4 +278,22 @@ export async function startCluster(binDir: string, options: ClusterOptions = {})
       await fs.rm(dir, { recursive: true, force: true })
     },
   }
+}
+
+/** One query on `url` in a client of its own: the rows. */
+export async function pgQuery(url: string, text: string, values: unknown[] = []) {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query(text, values)).rows
+  } finally {
+    await client.end()
+  }
+}
+
+/** `url` with another database. */
+export function onDatabase(url: string, db: string): string {
+  const u = new URL(url)
+  u.pathname = `/${db}`
+  return u.href
 }

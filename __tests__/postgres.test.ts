@@ -4,27 +4,14 @@ import pg from 'pg'
 import { beforeAll, describe, expect, inject, it } from 'vitest'
 import { generatePostgresDemo } from '../src/demo/postgres.js'
 import { readManifest } from '../src/manifest/manifest.js'
-import { PG_PASSWORD } from './pg-cluster.js'
+import { onDatabase, PG_PASSWORD, pgQuery } from './pg-cluster.js'
 import { failed, run, tempDir } from './helpers.js'
 
 const source = inject('pgSource')
 const restoreServer = inject('pgRestore')
 
-async function sql(url: string, text: string, values: unknown[] = []) {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query(text, values)).rows
-  } finally {
-    await client.end()
-  }
-}
-
-const onDb = (url: string, db: string) => {
-  const u = new URL(url)
-  u.pathname = `/${db}`
-  return u.href
-}
+const sql = pgQuery
+const onDb = onDatabase
 
 let counter = 0
 /** A fresh demo database on the source server. */

@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import pg from 'pg'
+import { onDatabase, pgQuery } from './pg-cluster.js'
 import { describe, expect, inject, it } from 'vitest'
 import { generateAgeIdentity } from '../src/codec/index.js'
 import { generatePostgresDemo } from '../src/demo/postgres.js'
@@ -120,21 +120,8 @@ describe('restore-check on SQLite', () => {
 const source = inject('pgSource')
 const restoreServer = inject('pgRestore')
 
-async function sql(url: string, text: string) {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query(text)).rows
-  } finally {
-    await client.end()
-  }
-}
-
-const onDb = (url: string, db: string) => {
-  const u = new URL(url)
-  u.pathname = `/${db}`
-  return u.href
-}
+const sql = pgQuery
+const onDb = onDatabase
 
 describe.skipIf(!source)('restore-check on PostgreSQL', () => {
   it('without restore-connection-string it is refused before any snapshot, naming both inputs', async () => {

@@ -98,6 +98,17 @@ export function parseConfig(
   }
   const runner = readRunnerContext(env)
   const common = commonOptions(read, get, mode, runner)
+  /** What the modes that read a backup share: the database, the stores, which backup. */
+  const reading = <M extends 'verify' | 'drill' | 'restore'>(mode: M) => {
+    const selection = selectionOptions(read, mode)
+    return {
+      mode,
+      ...common,
+      ...sourceOptions(read, mode),
+      ...storeOptions(read, env, mode, selection.downloadArtifact),
+      ...selection,
+    }
+  }
   switch (mode) {
     case 'backup':
       return {
@@ -111,24 +122,11 @@ export function parseConfig(
         verifyKeys: verifyKeys(read),
         restoreCheck: restoreCheck(read),
       }
-    case 'verify': {
-      const selection = selectionOptions(read, mode)
+    case 'verify':
+      return reading(mode)
+    case 'drill':
       return {
-        mode,
-        ...common,
-        ...sourceOptions(read, mode),
-        ...storeOptions(read, env, mode, selection.downloadArtifact),
-        ...selection,
-      }
-    }
-    case 'drill': {
-      const selection = selectionOptions(read, mode)
-      return {
-        mode,
-        ...common,
-        ...sourceOptions(read, mode),
-        ...storeOptions(read, env, mode, selection.downloadArtifact),
-        ...selection,
+        ...reading(mode),
         ...gateOptions(read),
         smoke: smokeConfig(read),
         maxRestoreSeconds: optional(read(Inputs.MaxRestoreSeconds), (t) =>
@@ -136,15 +134,9 @@ export function parseConfig(
         ),
         gateAfterDrill: bool(read(Inputs.GateAfterDrill), Inputs.GateAfterDrill),
       }
-    }
-    case 'restore': {
-      const selection = selectionOptions(read, mode)
+    case 'restore':
       return {
-        mode,
-        ...common,
-        ...sourceOptions(read, mode),
-        ...storeOptions(read, env, mode, selection.downloadArtifact),
-        ...selection,
+        ...reading(mode),
         ...inventoryOptions(read),
         smoke: smokeConfig(read),
         confirm: read(Inputs.Confirm),
@@ -158,7 +150,6 @@ export function parseConfig(
         ),
         signingKey: signingKey(read),
       }
-    }
     case 'gate':
       return { mode, ...common, ...gateOptions(read), ...cspOptions(read) }
     case 'smoke':
