@@ -10386,6 +10386,17 @@ function parseConfig(get, env = process.env) {
     };
     const runner = (0,context/* readRunnerContext */.g)(env);
     const common = commonOptions(read, get, mode, runner);
+    /** What the modes that read a backup share: the database, the stores, which backup. */
+    const reading = (mode) => {
+        const selection = selectionOptions(read, mode);
+        return {
+            mode,
+            ...common,
+            ...sourceOptions(read, mode),
+            ...storeOptions(read, env, mode, selection.downloadArtifact),
+            ...selection,
+        };
+    };
     switch (mode) {
         case 'backup':
             return {
@@ -10399,38 +10410,19 @@ function parseConfig(get, env = process.env) {
                 verifyKeys: verifyKeys(read),
                 restoreCheck: restoreCheck(read),
             };
-        case 'verify': {
-            const selection = selectionOptions(read, mode);
+        case 'verify':
+            return reading(mode);
+        case 'drill':
             return {
-                mode,
-                ...common,
-                ...sourceOptions(read, mode),
-                ...storeOptions(read, env, mode, selection.downloadArtifact),
-                ...selection,
-            };
-        }
-        case 'drill': {
-            const selection = selectionOptions(read, mode);
-            return {
-                mode,
-                ...common,
-                ...sourceOptions(read, mode),
-                ...storeOptions(read, env, mode, selection.downloadArtifact),
-                ...selection,
+                ...reading(mode),
                 ...gateOptions(read),
                 smoke: smokeConfig(read),
                 maxRestoreSeconds: optional(read(inputs/* Inputs */.G0.MaxRestoreSeconds), (t) => seconds(t, inputs/* Inputs */.G0.MaxRestoreSeconds)),
                 gateAfterDrill: bool(read(inputs/* Inputs */.G0.GateAfterDrill), inputs/* Inputs */.G0.GateAfterDrill),
             };
-        }
-        case 'restore': {
-            const selection = selectionOptions(read, mode);
+        case 'restore':
             return {
-                mode,
-                ...common,
-                ...sourceOptions(read, mode),
-                ...storeOptions(read, env, mode, selection.downloadArtifact),
-                ...selection,
+                ...reading(mode),
                 ...inventoryOptions(read),
                 smoke: smokeConfig(read),
                 confirm: read(inputs/* Inputs */.G0.Confirm),
@@ -10441,7 +10433,6 @@ function parseConfig(get, env = process.env) {
                 allowUnencryptedSafetyBackup: bool(read(inputs/* Inputs */.G0.AllowUnencryptedSafetyBackup), inputs/* Inputs */.G0.AllowUnencryptedSafetyBackup),
                 signingKey: signingKey(read),
             };
-        }
         case 'gate':
             return { mode, ...common, ...gateOptions(read), ...cspOptions(read) };
         case 'smoke':
