@@ -17,24 +17,16 @@ import { parsePgUrl } from '../src/engines/postgres/tools.js'
 import { PostgresEngine } from '../src/engines/postgres/engine.js'
 import { readManifest } from '../src/manifest/manifest.js'
 import { configFor, execFileAsync, failed, memoryLog, run, tempDir } from './helpers.js'
-import { defaultBinDir } from './pg-cluster.js'
+import { defaultBinDir, onDatabase, pgQuery } from './pg-cluster.js'
 
 const source = inject('pgSource')
 const restoreServer = inject('pgRestore')
 
-const onDb = (url: string, db: string) => Object.assign(new URL(url), { pathname: `/${db}` }).href
+const onDb = onDatabase
 const asUser = (url: string, user: string, password: string) =>
   Object.assign(new URL(url), { username: user, password }).href
 
-async function sql(url: string, text: string, values: unknown[] = []) {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query(text, values)).rows
-  } finally {
-    await client.end()
-  }
-}
+const sql = pgQuery
 
 /** Where the servers' functions leave their marker files: the servers run as another OS user. */
 let markers: string
