@@ -14,6 +14,7 @@ const UNIT = [
   'fk-grammar',
   'layout',
   'log',
+  'pg-tools',
   'retention',
   'sqlite-checks',
   'startup',

@@ -253,17 +253,23 @@ export async function findTool(
   binDir: string | null,
   why: string,
 ): Promise<PgTool> {
-  const seen = new Map<string, PgTool>()
+  const tools: PgTool[] = []
+  const seen = new Set<string>()
   for (const dir of await candidateDirs(binDir)) {
     const file = path.join(dir, exe(name))
-    if (seen.has(file)) continue
+    // Only files that exist, once each (/bin is often /usr/bin): each try runs the tool, and
+    // Debian's /usr/bin/pg_dump is a Perl wrapper that takes a tenth of a second to answer.
+    const real = await fs.realpath(file).catch(() => null)
+    if (!real || seen.has(real)) continue
+    seen.add(real)
     const tool = await toolVersion(file)
-    if (tool) seen.set(file, tool)
+    if (!tool) continue
+    // The candidates come in order of preference: the first of the preferred major is the one.
+    if (tool.major === preferMajor) return tool
+    tools.push(tool)
   }
-  const tools = [...seen.values()]
   const fit = tools.filter((t) => t.major >= minMajor).sort((a, b) => a.major - b.major)
-  const chosen = fit.find((t) => t.major === preferMajor) ?? fit[0]
-  if (chosen) return chosen
+  if (fit[0]) return fit[0]
   const found = tools.length
     ? `found only ${tools.map((t) => `${name} ${t.major} (${t.path})`).join(', ')}`
     : `found no ${name}`
