@@ -3,14 +3,16 @@
 
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { onDatabase, pgQuery } from './pg-cluster.js'
 import { describe, expect, inject, it } from 'vitest'
 import { generateAgeIdentity } from '../src/codec/index.js'
 import { generatePostgresDemo } from '../src/demo/postgres.js'
-import { readManifest } from '../src/manifest/manifest.js'
+import { readManifest, type Manifest } from '../src/manifest/manifest.js'
 import { renderSummary } from '../src/report/report.js'
 import { restoreCheck } from '../src/modes/backup.js'
 import { SqliteEngine } from '../src/engines/sqlite/engine.js'
+import { damageIndexes, generateOmniaiShaped, key } from './fixtures/omniai-shaped.js'
 import { memoryLog, sql as sqliteSql } from './helpers.js'
 import { configFor, demoWorkspace, failed, run, tempDir } from './helpers.js'
 
@@ -106,6 +108,61 @@ describe('restore-check on SQLite', () => {
     )
     expect(notRun.outcome).toBe('not-run')
     expect(notRun.check.detail).toMatch(/^scratch-dir: /)
+  })
+
+  it('begins before its manifest exists (the copy is restored meanwhile); without one it is abandoned and leaves nothing', async () => {
+    const { dir, db, backups } = await demoWorkspace()
+    const { report } = await run('backup', { 'connection-string': db, 'backup-dir': backups }, dir)
+    const file = report.backup!.path
+    const manifest = await readManifest(`${file}.manifest.json`)
+    const engine = new SqliteEngine(file)
+    const scratch = path.join(dir, 'scratch')
+    let give!: (m: Manifest) => void
+    const later = new Promise<Manifest>((resolve) => (give = resolve))
+    const checking = restoreCheck(engine, { path: file, manifest: later }, scratch, memoryLog())
+    // The restored copy appears while the manifest is still to come. (Were the restore to wait
+    // for it, this would give up after 20 s and the test fail.)
+    const restored = async () =>
+      (await fs.readdir(scratch).catch(() => [] as string[])).length > 0 &&
+      (await fs.readdir(path.join(scratch, (await fs.readdir(scratch))[0]!))).includes(
+        'restored.db',
+      )
+    for (let i = 0; i < 200 && !(await restored()); i++) await sleep(100)
+    expect(await restored()).toBe(true)
+    give(manifest)
+    const done = await checking
+    expect(done.outcome).toBe('passed')
+    expect(done.names).toEqual(expect.arrayContaining(['integrity', 'schema', 'audit-log']))
+    // A manifest that never comes (the snapshot was damaged, the backup failed): the check ends
+    // as not run, and its scratch copy is gone.
+    const never = Promise.reject(new Error('abandoned: there is no backup to check'))
+    never.catch(() => undefined)
+    const abandoned = await restoreCheck(
+      engine,
+      { path: file, manifest: never },
+      scratch,
+      memoryLog(),
+    )
+    expect(abandoned.outcome).toBe('not-run')
+    expect(await fs.readdir(scratch)).toEqual([])
+  })
+
+  it('a damaged source: the check begun with the snapshot is abandoned, the copy kept as damaged, no scratch copy left', async () => {
+    const dir = await tempDir()
+    const db = path.join(dir, 'omniai.db')
+    await generateOmniaiShaped(db)
+    expect(await damageIndexes(db, key('user', 2))).toBeGreaterThan(0)
+    const { report } = await run(
+      'backup',
+      { 'connection-string': db, 'backup-dir': path.join(dir, 'b'), 'restore-check': 'true' },
+      dir,
+    )
+    expect(report.ok).toBe(false)
+    expect(report.backup!.path).toMatch(/-damaged\.db$/)
+    expect(failed(report).integrity).toMatch(/^integrity_check FAILED: /)
+    // Nothing to accept, so nothing is said to be restored and checked.
+    expect(report.checks.map((c) => c.name)).not.toContain('restore-check')
+    expect((await fs.readdir(dir)).filter((f) => f.startsWith('omniai-drill-'))).toEqual([])
   })
 
   it('a bad value fails in one line naming restore-check; set in a drill it is only warned about', () => {

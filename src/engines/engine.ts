@@ -86,4 +86,10 @@ export interface Engine {
   replaceLive(backup: BackupRef, log: Log): Promise<Database>
   /** Restores a backup into an isolated place (`scratchDir` is an empty folder of its own) and opens it. */
   restore(backup: BackupRef, scratchDir: string, log: Log): Promise<Database>
+  /**
+   * The same from the backup file alone, for an engine whose restore needs nothing else (SQLite:
+   * a file copy): a restore check can then begin while the manifest is still being made, and
+   * the restored copy's integrity checks start at once.
+   */
+  restoreFile?(file: string, scratchDir: string, log: Log): Promise<Database>
 }

@@ -8,7 +8,7 @@ import { encodedExtension, encodeFile } from '../codec/index.js'
 import { loadCatalog, renderTrend, saveCatalog } from '../github/catalog.js'
 import { removeOnInterrupt } from '../util/cleanup.js'
 import { createEngine } from '../engines/index.js'
-import type { BackupRef, Database, Engine } from '../engines/engine.js'
+import type { Database, Engine } from '../engines/engine.js'
 import { describeError } from '../util/errors.js'
 import type { Log } from '../util/log.js'
 import { applyRetention, planRetention, retentionRows } from '../store/retention.js'
@@ -88,6 +88,15 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
   let writing: { input: string; path: string } = workDir
     ? { input: Inputs.ScratchDir, path: workDir }
     : { input: Inputs.BackupDir, path: config.backupDir }
+  // restore-check: begun as soon as the snapshot file is written, alongside the snapshot's own
+  // checks (SQLite: the copy and its integrity checks), and judged against the manifest that
+  // follows them. Settled with that manifest, or abandoned when there is none to check against.
+  let settle!: { resolve: (m: Manifest) => void; reject: (err: Error) => void }
+  const against = new Promise<Manifest>((resolve, reject) => (settle = { resolve, reject }))
+  against.catch(() => undefined)
+  let checking: ReturnType<typeof restoreCheck> | null = null
+  const startCheck = () =>
+    (checking ??= restoreCheck(engine, { path: tmp, manifest: against }, config.scratchDir, log))
   try {
     const t0 = stopwatch()
     let hashing: Promise<{ sha256: string; bytes: number }> | null = null
@@ -104,6 +113,7 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
             }),
           () => {
             hashing = digestInWorker(tmp)
+            if (config.restoreCheck && !ctx.safety) startCheck()
           },
         ),
       )
@@ -190,22 +200,16 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     let restoreChecked: Manifest['restoreChecked']
     const unrestorable: string[] = []
     if (config.restoreCheck && !damaged && !ctx.safety) {
+      // What is left of it after the backup: the time it adds to the job.
       const t3 = stopwatch()
-      const plainRef: BackupRef = {
-        path: tmp,
-        manifest: manifestFor({
-          file: path.basename(tmp),
-          sha256: plain.sha256,
-          bytes: plain.bytes,
-        }),
-      }
-      const result = await log.group('Restore check', () =>
-        restoreCheck(engine, plainRef, config.scratchDir, log),
+      settle.resolve(
+        manifestFor({ file: path.basename(tmp), sha256: plain.sha256, bytes: plain.bytes }),
       )
+      const result = await log.group('Restore check', startCheck)
       report.durations.restoreCheckMs = t3.ms()
       report.checks.push(result.check)
       if (result.outcome === 'passed') {
-        restoreChecked = { at: now().toISOString(), seconds: t3.seconds(), checks: result.names }
+        restoreChecked = { at: now().toISOString(), seconds: result.seconds, checks: result.names }
         report.restoreChecked = { seconds: restoreChecked.seconds, checks: restoreChecked.checks }
       } else if (result.outcome === 'failed') {
         unrestorable.push(`restore-check failed: ${result.check.detail}`)
@@ -241,6 +245,8 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     report.backup = { path: final, sha256, bytes, createdAt: started.toISOString() }
     report.database = databaseFacts(snapshot.source.bytes, inventory.rowCounts)
   } catch (err) {
+    settle.reject(new Error('abandoned: there is no backup to check'))
+    await checking
     await fs.rm(tmp, { recursive: true, force: true })
     await fs.rm(`${tmp}-journal`, { force: true })
     await fs.rm(stored, { recursive: true, force: true })
@@ -251,6 +257,10 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
       'no backup was written; older backups are untouched',
     )
   } finally {
+    // A check begun for a snapshot that is damaged, or a backup that failed, is abandoned; it
+    // ends (and removes its scratch copy) before the files it reads go.
+    settle.reject(new Error('abandoned: there is no backup to check'))
+    await checking
     await work?.remove()
     for (const f of forget) f()
   }
@@ -484,17 +494,25 @@ function damagedSource(manifest: Manifest): boolean {
 
 /**
  * restore-check: `ref` (the new backup's plaintext) restored into a scratch copy as a drill
- * restores it, and checked against its manifest by the drill's checks. Never throws.
+ * restores it, and checked against its manifest by the drill's checks. Never throws. The
+ * manifest may still be on its way: an engine that restores from the file alone (SQLite)
+ * restores and starts the integrity checks meanwhile; a rejected manifest abandons the check.
  * `failed`: it did not restore, or the restored copy differs (the backup is not usable);
  * `not-run`: the check itself could not run (no room in scratch-dir, the restore server refused
  * the drill's role or a connection), which says nothing about the backup.
  */
 export async function restoreCheck(
   engine: Engine,
-  ref: BackupRef,
+  ref: { path: string; manifest: Manifest | Promise<Manifest> },
   scratchDir: string,
   log: Log,
-): Promise<{ check: Check; names: string[]; outcome: 'passed' | 'failed' | 'not-run' }> {
+): Promise<{
+  check: Check
+  names: string[]
+  outcome: 'passed' | 'failed' | 'not-run'
+  seconds: number
+}> {
+  const t0 = stopwatch()
   const result = (
     outcome: 'passed' | 'failed' | 'not-run',
     detail: string,
@@ -503,22 +521,30 @@ export async function restoreCheck(
     check: { name: 'restore-check', ok: outcome === 'passed', detail },
     names,
     outcome,
+    seconds: t0.seconds(),
   })
   try {
     if (engine.name === 'sqlite') {
+      const { size } = await fs.stat(ref.path)
       await requireSpace([
         {
           input: Inputs.ScratchDir,
           dir: scratchDir,
-          bytes: ref.manifest.backup.bytes,
-          what: `the restore check's scratch copy (${formatBytes(ref.manifest.backup.bytes)})`,
+          bytes: size,
+          what: `the restore check's scratch copy (${formatBytes(size)})`,
         },
       ])
     }
     return await withScratch(scratchDir, 'drill', async (dir) => {
+      // An engine that restores from the file alone does not wait for the manifest.
+      const restoring = engine.restoreFile
+        ? engine.restoreFile(ref.path, dir, log)
+        : Promise.resolve(ref.manifest).then((manifest) =>
+            engine.restore({ path: ref.path, manifest }, dir, log),
+          )
       let db: Database
       try {
-        db = await engine.restore(ref, dir, log)
+        db = await restoring
       } catch (err) {
         return notRun(err)
           ? result('not-run', describeError(err))
@@ -526,7 +552,7 @@ export async function restoreCheck(
       }
       let checks: Check[]
       try {
-        ;({ checks } = await checkRestored(db, ref.manifest))
+        ;({ checks } = await checkRestored(db, await ref.manifest))
       } finally {
         await db
           .close()

@@ -668,6 +668,10 @@ export class SqliteEngine implements Engine {
   }
 
   async restore({ path: file }: BackupRef, scratchDir: string, log: Log): Promise<Database> {
+    return this.restoreFile(file, scratchDir, log)
+  }
+
+  async restoreFile(file: string, scratchDir: string, log: Log): Promise<Database> {
     await logDriver(log)
     const restored = path.join(scratchDir, 'restored.db')
     // The runbook's `sqlite3 restored.db ".restore backup.db"`. A backup is one file in
@@ -681,7 +685,14 @@ export class SqliteEngine implements Engine {
     try {
       await copyPrivate(file, restored, false)
       log.info(`restore: file copy (${Math.round(performance.now() - t0)} ms)`)
-      return new SqliteDatabase(restored, await openSqlite(restored, { readonly: false }), workers)
+      const db = new SqliteDatabase(
+        restored,
+        await openSqlite(restored, { readonly: false }),
+        workers,
+      )
+      // The copy is final: its integrity checks need nothing else, so they start now.
+      db.startIntegrity()
+      return db
     } catch (err) {
       workers?.stop()
       throw err
@@ -691,6 +702,7 @@ export class SqliteEngine implements Engine {
 
 export class SqliteDatabase implements Database {
   private foreignKeysCache: ForeignKey[] | undefined
+  private integrity: Promise<IntegrityFindings> | null = null
 
   /** `workers`: check workers already started for this file (else integrityProblems starts them). */
   constructor(
@@ -705,6 +717,8 @@ export class SqliteDatabase implements Database {
 
   async close(): Promise<void> {
     this.workers?.stop()
+    // Checks started ahead finish first: their folder may be removed once this returns.
+    await this.integrity?.catch(() => undefined)
     this.db.close()
   }
 
@@ -722,6 +736,16 @@ export class SqliteDatabase implements Database {
    * can be had: they read the whole file, and meanwhile this thread computes the digests.
    */
   async integrityProblems(): Promise<IntegrityFindings> {
+    return this.integrity ?? this.checkIntegrity()
+  }
+
+  /** Starts integrityProblems' work now; the next call to it returns this result. */
+  startIntegrity(): void {
+    this.integrity = this.checkIntegrity()
+    this.integrity.catch(() => undefined)
+  }
+
+  private async checkIntegrity(): Promise<IntegrityFindings> {
     const workers = this.workers ?? startCheckWorkers()
     this.workers = null
     const found = workers ? await workers.run(this.file).catch(() => null) : null
