@@ -21,6 +21,8 @@
  *   BENCH_BASELINE=DIR   with BENCH_SRC=1: also time the bundle in DIR (`1`: dist/) as "before"
  *                        rows, interleaved with the same commands; e.g. a commit's bundle:
  *                        mkdir /tmp/b && git archive HEAD dist | tar -x -C /tmp/b; BENCH_BASELINE=/tmp/b/dist
+ *   BENCH_BUNDLE=DIR     measure the bundle in DIR as "now" (bench/sqlite.js passes its own)
+ *   BENCH_JSON=FILE      also write the medians and peak RSS of the main rows to FILE
  *
  * Two throwaway clusters (the action refuses to drill into the server it backs up) are
  * initdb'ed under /tmp, started on free loopback ports with trust auth, and stopped at the end,
@@ -55,6 +57,10 @@ const AUDIT_ROWS = Math.round(num('BENCH_AUDIT_ROWS', BENCH_MB * 1000))
 const KEEP = process.env.BENCH_KEEP === '1'
 const FROM_SRC = process.env.BENCH_SRC === '1'
 const BASELINE = (FROM_SRC && process.env.BENCH_BASELINE) || null
+// Set by bench/sqlite.js, which runs this script for its one table of every figure: the bundle
+// folder it measures as "now", and a file for this run's medians.
+const BUNDLE = process.env.BENCH_BUNDLE || null
+const JSON_OUT = process.env.BENCH_JSON || null
 const GNU_TIME = '/usr/bin/time'
 const HAVE_TIME =
   existsSync(GNU_TIME) && spawnSync(GNU_TIME, ['-v', 'true'], { stdio: 'ignore' }).status === 0
@@ -521,13 +527,16 @@ async function main() {
       '-q',
     ])
     action = path.join(bundle, 'index.js')
+  } else if (BUNDLE) {
+    await fs.cp(BUNDLE, path.join(WORK, 'bundle'), { recursive: true })
+    action = path.join(WORK, 'bundle', 'index.js')
   }
 
   const load0 = os.loadavg()[0]
   const pgVersion = (await execFileP(bin('postgres'), ['--version'])).stdout.trim()
   log(`OmniAI Backups PostgreSQL benchmark`)
   log(
-    `machine: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ${pgVersion}; node ${process.version}; ${FROM_SRC ? 'src/ bundled now' : 'dist/index.js'} sha256 ${await sha256Short(action)}${before ? `; before: dist/index.js sha256 ${await sha256Short(before)}` : ''}`,
+    `machine: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ${pgVersion}; node ${process.version}; ${FROM_SRC ? 'src/ bundled now' : BUNDLE ? `${path.relative(ROOT, BUNDLE)}/index.js` : 'dist/index.js'} sha256 ${await sha256Short(action)}${before ? `; before: dist/index.js sha256 ${await sha256Short(before)}` : ''}`,
   )
   log(
     `runs: ${WARMUP} warm-up + ${RUNS} timed per command (median), pairs interleaved; peak RSS: ${HAVE_TIME ? 'GNU time -v (maximum resident set size of the largest process in the tree)' : 'n/a (install GNU time: apt-get install -y time)'}`,
@@ -780,6 +789,18 @@ async function main() {
       : []),
   ]
   log('\n' + out.join('\n'))
+  if (JSON_OUT) {
+    const figure = (e) => ({ seconds: e.seconds, rss: e.rss })
+    const figures = { bareC, actC, checkedC, bareD, actD, bareR, actR, bareRj, actRj }
+    await fs.writeFile(
+      JSON_OUT,
+      JSON.stringify({
+        mb: BENCH_MB,
+        bytes,
+        ...Object.fromEntries(Object.entries(figures).map(([k, e]) => [k, figure(e)])),
+      }),
+    )
+  }
   log(`\nwhole benchmark: ${((performance.now() - t00) / 60000).toFixed(1)} min`)
 }
 

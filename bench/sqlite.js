@@ -15,7 +15,10 @@
  * leaves it out). With two sizes or more,
  * bench/sqlite-growth.svg charts seconds and peak RSS against database size. At 1 GiB (or the
  * largest size) the working tree's age codec is timed next to the age CLI on the backup file
- * (BENCH_AGE=0 skips it; needs `age` and `age-keygen`).
+ * (BENCH_AGE=0 skips it; needs `age` and `age-keygen`). Then bench/postgres.js runs at each size
+ * with the same "now" bundle, and its rows join the issue's table and the growth rows
+ * (BENCH_PG=0 skips it, BENCH_PG=table runs it at the table's size only; needs a PostgreSQL
+ * server install).
  *
  * Environment:
  *   BENCH_MB            size of the big database in MiB (default 1024)
@@ -182,6 +185,7 @@ const BEFORE = process.env.BENCH_BEFORE !== '0'
 // commit: when dist/ was rebuilt from the working tree, it is not "before" any more).
 const BEFORE_DIST = path.resolve(process.env.BENCH_BEFORE_DIST || path.join(ROOT, 'dist'))
 const AGE = process.env.BENCH_AGE !== '0'
+const PG = process.env.BENCH_PG ?? 'all'
 const SVG_FILE = path.join(ROOT, 'bench', 'sqlite-growth.svg')
 const PROFILE = process.env.BENCH_PROFILE !== '0'
 
@@ -867,6 +871,60 @@ function issueTable(results) {
   const [drillRssNow] = growth('actDrill')
   const [drillRssBefore] = growth('beforeDrill')
   const sizes = results.map((r) => `${(r.bytes / 2 ** 30).toFixed(2)}`).join(' / ')
+  // PostgreSQL: the same, from bench/postgres.js at each size (its own database sizes).
+  const pgRuns = results.filter((r) => r.pg).map((r) => r.pg)
+  const pg = res.pg ?? null
+  const pgGrowth = (k) => {
+    if (pgRuns.length < 2) return ['n/a', 'n/a']
+    const rss = pgRuns.map((r) => r[k].rss.toFixed(0)).join(' / ')
+    const slopes = pgRuns
+      .slice(1)
+      .map(
+        (r, i) => (r[k].seconds - pgRuns[i][k].seconds) / ((r.bytes - pgRuns[i].bytes) / 2 ** 30),
+      )
+    const spread = (100 * (Math.max(...slopes) - Math.min(...slopes))) / median(slopes)
+    return [rss, `${slopes.map((v) => v.toFixed(2)).join(' / ')} s (${spread.toFixed(0)}% apart)`]
+  }
+  const pgSizes = pgRuns.map((r) => (r.bytes / 2 ** 30).toFixed(2)).join(' / ')
+  const [pgBackupRss, pgBackupSpread] = pgGrowth('actC')
+  const [pgDrillRss] = pgGrowth('actR')
+  const pgRows = pg
+    ? [
+        ['PostgreSQL backup / pg_dump -Fc', 'see POSTGRES.md', x(pg.actC, pg.bareC), '<= 1.10x'],
+        [
+          'PostgreSQL backup + restore-check / pg_dump -Fc',
+          'n/a (new)',
+          x(pg.checkedC, pg.bareC),
+          '<= 2.0x',
+        ],
+        [
+          'PostgreSQL drill / (createdb + pg_restore + dropdb)',
+          'see POSTGRES.md',
+          x(pg.actR, pg.bareR),
+          '<= 1.25x',
+        ],
+        [
+          'PostgreSQL backup jobs: 2 / single-job pg_dump -Fc',
+          'see POSTGRES.md',
+          x(pg.actD, pg.bareC),
+          '< 1.0x',
+        ],
+        ...(pgRuns.length >= 2
+          ? [
+              [`PostgreSQL backup peak RSS MiB at ${pgSizes} GiB`, '', pgBackupRss, '<= 200, flat'],
+              [`PostgreSQL drill peak RSS MiB at ${pgSizes} GiB`, '', pgDrillRss, '<= 200, flat'],
+              ['PostgreSQL backup s per further GiB', '', pgBackupSpread, 'within 10%'],
+            ]
+          : [
+              [
+                'PostgreSQL peak RSS MiB: backup / jobs 2 / drill',
+                '',
+                [pg.actC, pg.actD, pg.actR].map((e) => e.rss.toFixed(0)).join(' / '),
+                '<= 200',
+              ],
+            ]),
+      ]
+    : [['PostgreSQL rows', '', 'not run (BENCH_PG=0, or no PostgreSQL install)', '']]
   return [
     '',
     `THE ISSUE'S TABLE at ${mib(res.bytes).toFixed(0)} MiB (median of ${RUNS}, alternating rounds; load average now ${loadavg()}):`,
@@ -910,9 +968,10 @@ function issueTable(results) {
           speed(res.age?.cliDec, res.age?.codecDec),
           '>= 0.7x',
         ],
-        [`backup peak RSS MiB at ${sizes} GiB`, rssBefore, rssNow, '<= 200, flat'],
-        [`drill peak RSS MiB at ${sizes} GiB`, drillRssBefore, drillRssNow, '<= 200, flat'],
-        ['backup s per further GiB, between sizes', spreadBefore, spreadNow, 'within 10%'],
+        [`SQLite backup peak RSS MiB at ${sizes} GiB`, rssBefore, rssNow, '<= 200, flat'],
+        [`SQLite drill peak RSS MiB at ${sizes} GiB`, drillRssBefore, drillRssNow, '<= 200, flat'],
+        ['SQLite backup s per further GiB, between sizes', spreadBefore, spreadNow, 'within 10%'],
+        ...pgRows,
       ],
     ),
   ]
@@ -1100,6 +1159,31 @@ async function main() {
   for (const mb of sizes) {
     results.push(await benchSize({ action, before }, demoOptionsFor, mb))
     log(report(results.slice(-1), false))
+  }
+  // PostgreSQL: bench/postgres.js, one size at a time, measuring the same bundle.
+  const pgSizes = PG === '0' ? [] : PG === 'table' ? [BENCH_MB] : sizes
+  for (const mb of pgSizes) {
+    const file = path.join(WORK, `postgres-${mb}.json`)
+    log(`\n==================== PostgreSQL at ${mb} MiB (bench/postgres.js) ====================`)
+    await new Promise((resolve, reject) => {
+      const child = spawn(NODE, [path.join(ROOT, 'bench', 'postgres.js')], {
+        stdio: 'inherit',
+        env: {
+          ...process.env,
+          BENCH_MB: String(mb),
+          BENCH_BUNDLE: bundleDir,
+          BENCH_JSON: file,
+          BENCH_BREAKDOWN: process.env.BENCH_BREAKDOWN ?? '0',
+        },
+      })
+      child.on('error', reject)
+      child.on('close', (code) =>
+        code === 0 ? resolve() : reject(new Error(`bench/postgres.js exited ${code}`)),
+      )
+    })
+    const pg = JSON.parse(await fs.readFile(file, 'utf8'))
+    const res = results.find((r) => r.mb === mb)
+    if (res) res.pg = pg
   }
   log('\n==================== SUMMARY ====================')
   log(report(results))
