@@ -977,6 +977,11 @@ function issueTable(results) {
   ]
 }
 
+/** One row's figure: `pg.x` is bench/postgres.js's at that size (its own database's size). */
+function figure(r, k) {
+  return k.startsWith('pg.') ? r.pg?.[k.slice(3)] : r[k]
+}
+
 /** A small SVG: seconds (left) and peak RSS (right) of the backup and drill against database size. */
 function writeSvg(results) {
   if (results.length < 2) return null
@@ -990,15 +995,20 @@ function writeSvg(results) {
     ['cpDrill', 'cp + integrity_check', '#aaa', '4 3'],
     ['actDrill', 'action drill', '#d2691e', ''],
     ['beforeDrill', 'drill before', '#d2691e', '2 4'],
-  ].filter(([k]) => results[0][k])
+    ['pg.bareC', 'pg_dump -Fc', '#6a6', '4 3'],
+    ['pg.actC', 'action backup (PostgreSQL)', '#2a2', ''],
+    ['pg.actR', 'action drill (PostgreSQL)', '#a2a', ''],
+  ].filter(([k]) => results.every((r) => figure(r, k)))
   const xs = results.map((r) => r.bytes / 2 ** 30)
   const maxX = Math.max(...xs)
   const panel = (x0, w, key, unit, title) => {
-    const maxY = Math.max(...series.flatMap(([k]) => results.map((r) => r[k][key]))) * 1.1
+    const maxY = Math.max(...series.flatMap(([k]) => results.map((r) => figure(r, k)[key]))) * 1.1
     const px = (x) => x0 + (x / maxX) * (w - 10)
     const py = (y) => H - pad.b - (y / maxY) * (H - pad.t - pad.b)
     const lines = series.map(([k, , color, dash]) => {
-      const pts = results.map((r, i) => `${px(xs[i]).toFixed(1)},${py(r[k][key]).toFixed(1)}`)
+      const pts = results.map(
+        (r, i) => `${px(xs[i]).toFixed(1)},${py(figure(r, k)[key]).toFixed(1)}`,
+      )
       return `<polyline fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}" points="${pts.join(' ')}"/>`
     })
     const ticks = xs.map(
@@ -1021,7 +1031,7 @@ function writeSvg(results) {
       `<line x1="${pad.l + 10 + (i % 3) * 200}" y1="${H + 12 + Math.floor(i / 3) * 16}" x2="${pad.l + 40 + (i % 3) * 200}" y2="${H + 12 + Math.floor(i / 3) * 16}" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}"/><text x="${pad.l + 45 + (i % 3) * 200}" y="${H + 16 + Math.floor(i / 3) * 16}">${label}</text>`,
   )
   const svg = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 50}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 20 + 16 * Math.ceil(series.length / 3)}" font-family="sans-serif" font-size="11">`,
     '<rect width="100%" height="100%" fill="#fff"/>',
     panel(pad.l, W - pad.l - pad.r, 'seconds', 's', 'median seconds'),
     panel(W + pad.l, W - pad.l - pad.r, 'rss', 'MiB', 'peak RSS MiB'),
