@@ -58,6 +58,8 @@ export async function timeGroup(title, entries, { warmup, runs, labelWidth }) {
   for (const e of entries) {
     e.seconds = median(e.samples.map((s) => s.seconds))
     e.rss = Math.max(...e.samples.map((s) => s.rss))
+    // CPU seconds, where the sample measures them (bench/postgres.js): the median run's.
+    if (e.samples.every((s) => s.cpu !== undefined)) e.cpu = median(e.samples.map((s) => s.cpu))
   }
   return entries
 }

@@ -212,31 +212,66 @@ function run(file, args, { quiet = true } = {}) {
   })
 }
 
-/** Wall seconds (measured here) and peak RSS in MiB (GNU time, this process tree's largest). */
+/**
+ * CPU seconds the servers' finished backends used: their postmasters' reaped children's user +
+ * system time (/proc/PID/stat fields 16 and 17, in clock ticks). Linux only; else NaN.
+ */
+async function serverCpu() {
+  let ticks = 0
+  for (const c of clusters) {
+    try {
+      const pid = (await fs.readFile(path.join(c.data, 'postmaster.pid'), 'utf8')).split('\n')[0]
+      const fields = (await fs.readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ')
+      // After "pid (comm) ", field 16 (cutime) is at index 13 and 17 (cstime) at 14.
+      ticks += Number(fields[13]) + Number(fields[14])
+    } catch {
+      return NaN
+    }
+  }
+  return ticks / CLOCK_TICKS
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100
+
+/**
+ * Wall seconds (measured here), peak RSS in MiB (GNU time, this process tree's largest) and CPU
+ * seconds: the command's own tree (GNU time's user + system) plus the server backends it used.
+ * On a machine with fewer cores than busy processes, wall time follows the CPU total.
+ */
 async function measured(file, args) {
   const rssFile = path.join(WORK, 'time.txt')
+  const server0 = await serverCpu()
   const t0 = performance.now()
   if (HAVE_TIME) await run(GNU_TIME, ['-v', '-o', rssFile, file, ...args])
   else await run(file, args)
   const seconds = (performance.now() - t0) / 1000
+  // A backend's time is counted once the postmaster has reaped it, just after it exits.
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const server = (await serverCpu()) - server0
   let rss = NaN
+  let client = NaN
   if (HAVE_TIME) {
-    const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(await fs.readFile(rssFile, 'utf8'))
+    const text = await fs.readFile(rssFile, 'utf8')
+    const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(text)
     if (m) rss = Number(m[1]) / 1024
+    const user = /User time \(seconds\): ([\d.]+)/.exec(text)
+    const system = /System time \(seconds\): ([\d.]+)/.exec(text)
+    if (user && system) client = Number(user[1]) + Number(system[1])
   }
-  return { seconds, rss }
+  return { seconds, rss, cpu: client + server }
 }
 
-/** A sequence of commands as one sample: times add up, peak RSS is the largest. */
+/** A sequence of commands as one sample: times and CPU add up, peak RSS is the largest. */
 async function measuredSteps(steps) {
   let seconds = 0
   let rss = NaN
+  let cpu = 0
   for (const [file, args] of steps) {
     const r = await measured(file, args)
     seconds += r.seconds
+    cpu += r.cpu
     rss = Number.isNaN(rss) ? r.rss : Math.max(rss, r.rss)
   }
-  return { seconds, rss }
+  return { seconds, rss, cpu }
 }
 
 /**
@@ -343,11 +378,12 @@ async function generate(source, action) {
 // Output
 
 function table(rows) {
-  const head = ['command', 'median s', 'runs s', 'peak RSS MiB', 'vs bare']
+  const head = ['command', 'median s', 'runs s', 'CPU s', 'peak RSS MiB', 'vs bare']
   const body = rows.map((r) => [
     r.label,
     r.seconds.toFixed(2),
     r.samples.map((s) => s.seconds.toFixed(1)).join(' / '),
+    Number.isNaN(r.cpu ?? NaN) ? 'n/a' : r.cpu.toFixed(1),
     Number.isNaN(r.rss) ? 'n/a' : r.rss.toFixed(1),
     r.bare ? `${(r.seconds / r.bare.seconds).toFixed(3)} (${pct(r, r.bare)})` : '1.000',
   ])
@@ -356,6 +392,8 @@ function table(rows) {
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n')
 }
+
+const fmtCpu = (x) => (Number.isNaN(x ?? NaN) ? 'n/a' : x.toFixed(1))
 
 const pct = (r, base) => {
   const p = ((r.seconds - base.seconds) / base.seconds) * 100
@@ -761,6 +799,18 @@ async function main() {
     goal('backup + restore-check / pg_dump -Fc', checkedC, bareC, 2.0),
     ...(before ? targetLines(BEFORE, oldC, oldD, oldR, oldRj) : []),
     '',
+    `CPU seconds (the command's process tree + the server backends it used), median run; with`,
+    `${os.cpus().length} cores no command can take less wall time than its CPU seconds / ${os.cpus().length}:`,
+    ...[
+      [actC, 'action backup', bareC],
+      [checkedC, 'action backup + restore-check', bareC],
+      [actD, 'action backup --jobs 2', bareC],
+      [actR, 'action drill', bareR],
+    ].map(
+      ([e, label, bare]) =>
+        `  ${label.padEnd(32)} ${fmtCpu(e.cpu)} CPU s (${bare.label}: ${fmtCpu(bare.cpu)}): floor ${fmtCpu(e.cpu / os.cpus().length)} s = ${(e.cpu / os.cpus().length / bare.seconds).toFixed(2)}x of ${bare.label}'s ${bare.seconds.toFixed(2)} s`,
+    ),
+    '',
     `(pg_dump -Fd -j 2 and pg_restore -j 2 rows compare with the single-job bare command)`,
     '',
     'action overhead vs the bare command (target < 5%):',
@@ -790,7 +840,7 @@ async function main() {
   ]
   log('\n' + out.join('\n'))
   if (JSON_OUT) {
-    const figure = (e) => ({ seconds: e.seconds, rss: e.rss })
+    const figure = (e) => ({ seconds: e.seconds, rss: e.rss, cpu: e.cpu })
     const figures = { bareC, actC, checkedC, bareD, actD, bareR, actR, bareRj, actRj }
     await fs.writeFile(
       JSON_OUT,

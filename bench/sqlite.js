@@ -294,11 +294,18 @@ async function measured(file, args) {
   else out = await run(file, args)
   const seconds = (performance.now() - t0) / 1000
   let rss = NaN
+  let cpu = NaN
   if (RSS !== 'none') {
-    const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(await fs.readFile(rssFile, 'utf8'))
+    const text = await fs.readFile(rssFile, 'utf8')
+    const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(text)
     if (m) rss = Number(m[1]) / 1024
+    // CPU seconds of the command's process tree (GNU time only): with fewer cores than busy
+    // threads, wall time follows them.
+    const user = /User time \(seconds\): ([\d.]+)/.exec(text)
+    const system = /System time \(seconds\): ([\d.]+)/.exec(text)
+    if (user && system) cpu = Number(user[1]) + Number(system[1])
   }
-  return { seconds, rss, out }
+  return { seconds, rss, cpu, out }
 }
 
 /**
@@ -469,6 +476,7 @@ async function benchSize({ action, before }, demoOptionsFor, mb) {
         return {
           seconds: r1.seconds + r2.seconds,
           rss: Math.max(r1.rss, r2.rss),
+          cpu: r1.cpu + r2.cpu,
           parts: [r1.seconds, r2.seconds],
         }
       },
@@ -484,7 +492,11 @@ async function benchSize({ action, before }, demoOptionsFor, mb) {
         const r1 = await measured('cp', [backupFile, restored])
         const r2 = await measured(SQLITE3, [restored, 'PRAGMA integrity_check'])
         if (r2.out.trim() !== 'ok') throw new Error(`integrity_check of ${restored}: ${r2.out}`)
-        return { seconds: r1.seconds + r2.seconds, rss: Math.max(r1.rss, r2.rss) }
+        return {
+          seconds: r1.seconds + r2.seconds,
+          rss: Math.max(r1.rss, r2.rss),
+          cpu: r1.cpu + r2.cpu,
+        }
       },
       after: () => rmDb(restored),
     },
@@ -740,12 +752,13 @@ function resultTable(res) {
       : []),
   ]
   return table(
-    ['', 'command', 'median s', 'runs s', 'peak RSS MiB', 'vs bare'],
+    ['', 'command', 'median s', 'runs s', 'CPU s', 'peak RSS MiB', 'vs bare'],
     rows.map(([kind, r]) => [
       kind,
       r.label,
       r.seconds.toFixed(2),
       r.samples.map((s) => s.seconds.toFixed(2)).join(' / '),
+      Number.isNaN(r.cpu ?? NaN) ? 'n/a' : r.cpu.toFixed(2),
       Number.isNaN(r.rss) ? 'n/a' : r.rss.toFixed(1),
       ratio(r),
     ]),
@@ -974,6 +987,27 @@ function issueTable(results) {
         ...pgRows,
       ],
     ),
+    '',
+    `CPU seconds of each command's process tree (PostgreSQL: and the server backends it used),`,
+    `median run. With ${os.cpus().length} cores no command takes less wall time than CPU s / ${os.cpus().length}; that floor, as a ratio:`,
+    ...[
+      ['SQLite backup', res.actBackup, res.cliBackup],
+      ['SQLite backup + restore-check', res.checkedBackup, res.cliBackup],
+      ['SQLite drill', res.actDrill, res.cpDrill],
+      ...(pg
+        ? [
+            ['PostgreSQL backup', pg.actC, pg.bareC],
+            ['PostgreSQL backup + restore-check', pg.checkedC, pg.bareC],
+            ['PostgreSQL backup jobs: 2', pg.actD, pg.bareC],
+            ['PostgreSQL drill', pg.actR, pg.bareR],
+          ]
+        : []),
+    ]
+      .filter(([, a, b]) => a && b && Number.isFinite(a.cpu))
+      .map(
+        ([label, a, b]) =>
+          `  ${label.padEnd(34)} ${a.cpu.toFixed(1)} CPU s (bare ${Number.isFinite(b.cpu) ? b.cpu.toFixed(1) : 'n/a'}): floor ${(a.cpu / os.cpus().length / b.seconds).toFixed(2)}x, measured ${(a.seconds / b.seconds).toFixed(2)}x`,
+      ),
   ]
 }
 
