@@ -392,6 +392,95 @@ describe.skipIf(!inject('pgSource'))('postgres: session settings', () => {
 })
 
 describe.skipIf(!inject('pgSource'))('postgres: pg_dump dies half-way', () => {
+  it('a role at its CONNECTION LIMIT: the checks run on the one session there is, with the same manifest', async () => {
+    // The backup's own session and pg_dump's: two. Every side session is refused.
+    const role = `omniai_limited_${process.pid}`
+    await sql(source, `DROP ROLE IF EXISTS ${role}`)
+    await sql(source, `CREATE ROLE ${role} LOGIN CONNECTION LIMIT 2 PASSWORD '${PG_PASSWORD}'`)
+    const name = `omniai_t${process.pid}_limited`
+    await sql(source, `CREATE DATABASE ${name} OWNER ${role}`)
+    const u = new URL(onDb(source, name))
+    u.username = role
+    const limited = u.toString()
+    await generatePostgresDemo(limited)
+    // Positive control: a third session of this role is refused, so the sessions side by side
+    // the backup would open are too.
+    const sessions = [
+      new pg.Client({ connectionString: limited }),
+      new pg.Client({ connectionString: limited }),
+    ]
+    for (const c of sessions) await c.connect()
+    const third = new pg.Client({ connectionString: limited })
+    await expect(third.connect()).rejects.toThrow(/too many connections for role/)
+    for (const c of sessions) await c.end()
+
+    const dir = await tempDir()
+    const one = await run(
+      'backup',
+      { 'connection-string': limited, 'backup-dir': path.join(dir, 'one') },
+      dir,
+    )
+    expect(one.report.error).toBeUndefined()
+    expect(failed(one.report)).toEqual({})
+    // The same database by a role without a limit: the checks run side by side, same findings.
+    const many = await run(
+      'backup',
+      { 'connection-string': onDb(source, name), 'backup-dir': path.join(dir, 'many') },
+      dir,
+    )
+    expect(failed(many.report)).toEqual({})
+    const inventory = async (r: typeof one.report) =>
+      (await readManifest(`${r.backup!.path}.manifest.json`)).inventory
+    const a = await inventory(one.report)
+    const b = await inventory(many.report)
+    expect(a.rowCounts).toEqual(b.rowCounts)
+    expect(a.audit!.sha256).toBe(b.audit!.sha256)
+    expect(a.conversations).toEqual(b.conversations)
+    expect(a.foreignKeyViolations).toEqual(b.foreignKeyViolations)
+    expect(Object.values(a.rowCounts).reduce((x, y) => x + y, 0)).toBeGreaterThan(0)
+  })
+
+  it("the checks' side sessions open while pg_dump runs, once pg_dump has its session", async () => {
+    const big = await demoDb({ conversations: 20000, messageChars: 400, auditRows: 20000 })
+    const database = new URL(big).pathname.slice(1)
+    const watcher = new pg.Client({ connectionString: source })
+    await watcher.connect()
+    // What the server shows, every few milliseconds while the backup runs: each session's
+    // name, and for pg_dump's whether it is copying a table out.
+    const seen: string[][] = []
+    let running = true
+    const watching = (async () => {
+      while (running) {
+        const { rows } = await watcher.query<{ app: string; copying: boolean }>(
+          `SELECT application_name AS app, state = 'active' AND query LIKE 'COPY %' AS copying
+           FROM pg_stat_activity WHERE datname = $1`,
+          [database],
+        )
+        seen.push(rows.map((r) => (r.copying ? `${r.app} COPY` : r.app)))
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+    })()
+    const dir = await tempDir()
+    const { report } = await run(
+      'backup',
+      { 'connection-string': big, 'backup-dir': path.join(dir, 'b') },
+      dir,
+    )
+    running = false
+    await watching
+    await watcher.end()
+    expect(failed(report)).toEqual({})
+    const copying = seen.filter((apps) =>
+      apps.some((a) => /^omniai-backups-pg_dump-\w+ COPY$/.test(a)),
+    )
+    expect(copying.length).toBeGreaterThan(0)
+    // Side by side: while pg_dump copies a table out, the backup's own session and at least one
+    // side session are open. (Were they held back until pg_dump ended, never.)
+    expect(copying.some((apps) => apps.filter((a) => a === 'omniai-backups').length >= 2)).toBe(
+      true,
+    )
+  })
+
   it('no backup file, no manifest, pg_dump named in the error, older backups untouched', async () => {
     const url = await demoDb({ conversations: 20000, messageChars: 400, auditRows: 1000 })
     const dir = await tempDir()

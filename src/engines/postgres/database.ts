@@ -142,6 +142,17 @@ export class PgDatabase implements Database {
     this.prestarted = { table: expected.table, digest }
   }
 
+  /** How many sessions named `applicationName` this role can see on the server now. */
+  async sessionsNamed(applicationName: string): Promise<number> {
+    // A transaction reads pg_stat_activity once and keeps what it read; now, not then.
+    await this.rows('SELECT pg_stat_clear_snapshot()')
+    const [[n]] = (await this.rows(
+      'SELECT count(*)::text FROM pg_stat_activity WHERE application_name = $1',
+      [applicationName],
+    )) as [[string]]
+    return Number(n)
+  }
+
   /** One query at a time on this session, as the checks run side by side (pg 8 warns, pg 9 refuses). */
   private rows(text: string, values: unknown[] = []): Promise<string[][]> {
     const run = this.queue.then(() => this.client.query({ text, values, rowMode: 'array' }))

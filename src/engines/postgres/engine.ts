@@ -8,6 +8,8 @@ import { Inputs } from '../../options/inputs.js'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { describeFindings, schemaNames } from '../../checks/checks.js'
 import { cleanups } from '../../util/cleanup.js'
 import { describeError, UserError } from '../../util/errors.js'
@@ -234,6 +236,8 @@ export class PostgresEngine implements Engine {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
       const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')
       const parallel = this.config.jobs > 1
+      // pg_dump's sessions are told apart from anyone else's by a name of their own.
+      const dumpName = `omniai-backups-pg_dump-${randomBytes(6).toString('hex')}`
       const dump = toolConnection(target, (dbname, env) =>
         runTool(
           dumpTool.path,
@@ -245,14 +249,30 @@ export class PostgresEngine implements Engine {
             `--file=${dest}`,
             `--dbname=${dbname}`,
           ],
-          env,
+          { ...env, PGAPPNAME: dumpName },
         ),
       )
       // Settled below; this keeps an early failure from being reported as unhandled meanwhile.
       dump.catch(() => undefined)
       const snapshotId = rows[0]!.id
+      // pg_dump's sessions come first (its leader, and with --jobs its workers): a role at its
+      // CONNECTION LIMIT, or a server near max_connections, then refuses a side session, which
+      // the checks do without, and never pg_dump.
+      let dumpConnected: Promise<void> | null = null
+      const whenDumpConnected = () =>
+        (dumpConnected ??= (async () => {
+          const ended = dump.then(
+            () => true,
+            () => true,
+          )
+          const wanted = parallel ? this.config.jobs + 1 : 1
+          while ((await db.sessionsNamed(dumpName)) < wanted) {
+            if (await Promise.race([ended, sleep(20).then(() => false)])) return
+          }
+        })())
       // Other sessions importing the same snapshot, so that checks run side by side.
       const side = async () => {
+        await whenDumpConnected()
         const other = await connect(target, Inputs.ConnectionString)
         try {
           await other.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
