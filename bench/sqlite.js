@@ -870,37 +870,26 @@ function issueTable(results) {
   const x = (a, b) => (a && b ? `${(a.seconds / b.seconds).toFixed(2)}x` : 'n/a')
   const speed = (cli, codec) =>
     cli && codec ? `${(cli.seconds / codec.seconds).toFixed(2)}x` : 'n/a'
-  const growth = (k) => {
-    if (results.length < 2 || !results[0][k]) return ['n/a', 'n/a']
-    const rss = results.map((r) => r[k].rss.toFixed(0)).join(' / ')
-    // Linear time: the cost of each further GiB (the slope between neighbouring sizes) stays
-    // the same; start-up and other fixed costs drop out of it.
-    const slopes = marginal(results, k)
+  // Peak RSS at each size, and the cost of each further GiB (the slope between neighbouring
+  // sizes): linear time keeps it the same, and start-up and other fixed costs drop out of it.
+  const growth = (runs, k) => {
+    if (runs.length < 2 || !runs[0][k]) return ['n/a', 'n/a']
+    const rss = runs.map((r) => r[k].rss.toFixed(0)).join(' / ')
+    const slopes = marginal(runs, k)
     const spread = (100 * (Math.max(...slopes) - Math.min(...slopes))) / median(slopes)
     return [rss, `${slopes.map((x) => x.toFixed(2)).join(' / ')} s (${spread.toFixed(0)}% apart)`]
   }
-  const [rssNow, spreadNow] = growth('actBackup')
-  const [rssBefore, spreadBefore] = growth('beforeBackup')
-  const [drillRssNow] = growth('actDrill')
-  const [drillRssBefore] = growth('beforeDrill')
+  const [rssNow, spreadNow] = growth(results, 'actBackup')
+  const [rssBefore, spreadBefore] = growth(results, 'beforeBackup')
+  const [drillRssNow] = growth(results, 'actDrill')
+  const [drillRssBefore] = growth(results, 'beforeDrill')
   const sizes = results.map((r) => `${(r.bytes / 2 ** 30).toFixed(2)}`).join(' / ')
   // PostgreSQL: the same, from bench/postgres.js at each size (its own database sizes).
   const pgRuns = results.filter((r) => r.pg).map((r) => r.pg)
   const pg = res.pg ?? null
-  const pgGrowth = (k) => {
-    if (pgRuns.length < 2) return ['n/a', 'n/a']
-    const rss = pgRuns.map((r) => r[k].rss.toFixed(0)).join(' / ')
-    const slopes = pgRuns
-      .slice(1)
-      .map(
-        (r, i) => (r[k].seconds - pgRuns[i][k].seconds) / ((r.bytes - pgRuns[i].bytes) / 2 ** 30),
-      )
-    const spread = (100 * (Math.max(...slopes) - Math.min(...slopes))) / median(slopes)
-    return [rss, `${slopes.map((v) => v.toFixed(2)).join(' / ')} s (${spread.toFixed(0)}% apart)`]
-  }
   const pgSizes = pgRuns.map((r) => (r.bytes / 2 ** 30).toFixed(2)).join(' / ')
-  const [pgBackupRss, pgBackupSpread] = pgGrowth('actC')
-  const [pgDrillRss] = pgGrowth('actR')
+  const [pgBackupRss, pgBackupSpread] = growth(pgRuns, 'actC')
+  const [pgDrillRss] = growth(pgRuns, 'actR')
   const pgRows = pg
     ? [
         ['PostgreSQL backup / pg_dump -Fc', 'see POSTGRES.md', x(pg.actC, pg.bareC), '<= 1.10x'],
