@@ -36,9 +36,10 @@ const scrypt = promisify(scryptCb) as (
 
 export const AGE_MAGIC = 'age-encryption.org/'
 const VERSION_LINE = 'age-encryption.org/v1'
-const CHUNK = 64 * 1024
+/** Plaintext bytes per payload chunk, and the same chunk sealed (its 16-byte tag added). */
+export const CHUNK = 64 * 1024
 const TAG = 16
-const ENC_CHUNK = CHUNK + TAG
+export const ENC_CHUNK = CHUNK + TAG
 const FILE_KEY_BYTES = 16
 const NONCE_BYTES = 16
 /**
@@ -49,6 +50,8 @@ const NONCE_BYTES = 16
 export const STAGE_BUFFER = 4 << 20
 /** Real headers are a few hundred bytes; this only stops a damaged file from filling memory. */
 const MAX_HEADER = 1 << 20
+/** The first bytes of a file that AgeOpener.begin needs at most: the longest header, the nonce. */
+export const AGE_HEAD_MAX = MAX_HEADER + NONCE_BYTES
 const X25519_INFO = 'age-encryption.org/v1/X25519'
 const SCRYPT_SALT_LABEL = 'age-encryption.org/v1/scrypt'
 /** age's own default: about a second of work, 256 MiB of memory. */
@@ -327,8 +330,14 @@ export interface AgeEncryptOptions {
   scryptWorkFactor?: number
 }
 
-/** A transform from plaintext to an age file. Key parsing and scrypt happen before it returns. */
-export async function ageEncryptStream(opts: AgeEncryptOptions): Promise<Transform> {
+/** A new age file's first bytes (header, payload nonce), and the sealer of its payload. */
+export interface AgeFileStart {
+  head: Buffer
+  sealer: PayloadSealer
+}
+
+/** Starts an age file. Key parsing and scrypt happen here, before any payload. */
+export async function ageEncryptStart(opts: AgeEncryptOptions): Promise<AgeFileStart> {
   const fileKey = randomBytes(FILE_KEY_BYTES)
   let stanzas: Stanza[]
   if (opts.recipients && opts.recipients.length > 0) {
@@ -349,10 +358,16 @@ export async function ageEncryptStream(opts: AgeEncryptOptions): Promise<Transfo
   const upToDashes = `${VERSION_LINE}\n${stanzas.map(stanzaText).join('')}---`
   const header = `${upToDashes} ${b64(headerMac(fileKey, upToDashes))}\n`
   const nonce = randomBytes(NONCE_BYTES)
-  return new AgeEncrypter(
-    Buffer.concat([Buffer.from(header, 'latin1'), nonce]),
-    payloadKey(fileKey, nonce),
-  )
+  return {
+    head: Buffer.concat([Buffer.from(header, 'latin1'), nonce]),
+    sealer: new PayloadSealer(payloadKey(fileKey, nonce)),
+  }
+}
+
+/** A transform from plaintext to an age file. Key parsing and scrypt happen before it returns. */
+export async function ageEncryptStream(opts: AgeEncryptOptions): Promise<Transform> {
+  const { head, sealer } = await ageEncryptStart(opts)
+  return new AgeEncrypter(head, sealer)
 }
 
 /** Whole buffers in, exact-size slices out, copying only when a slice spans two buffers. */
@@ -398,22 +413,58 @@ function payloadKey(fileKey: Buffer, nonce: Buffer): KeyObject {
   return createSecretKey(hkdf(fileKey, nonce, 'payload'))
 }
 
-/** The 12-byte STREAM nonce: an 11-byte big-endian chunk counter, then 1 for the last chunk. */
-function chunkNonce(counter: number, last: boolean): Buffer {
-  const nonce = Buffer.alloc(12)
+/**
+ * Writes the 12-byte STREAM nonce into `nonce` (reused: the cipher copies it): an 11-byte
+ * big-endian chunk counter, then 1 for the last chunk.
+ */
+function chunkNonce(nonce: Buffer, counter: number, last: boolean): Buffer {
   nonce.writeUIntBE(counter, 5, 6)
   nonce[11] = last ? 1 : 0
   return nonce
 }
 
+/**
+ * The pieces of a block of chunks: whole chunks of `size`, but for the last block, whose final
+ * piece may be short, or empty when the whole input was.
+ */
+function chunksOf(block: Buffer, size: number, last: boolean): Buffer[] {
+  const count = last ? Math.max(1, Math.ceil(block.length / size)) : block.length / size
+  return Array.from({ length: count }, (_, i) => block.subarray(i * size, (i + 1) * size))
+}
+
+/** Seals the STREAM payload, one 64 KiB chunk after another. */
+export class PayloadSealer {
+  private counter = 0
+  private readonly nonce = Buffer.alloc(12)
+
+  constructor(private readonly key: KeyObject) {}
+
+  /** The ciphertext and tag of the next chunk; `last` for the final one. */
+  seal(plain: Buffer, last: boolean): [Buffer, Buffer] {
+    const nonce = chunkNonce(this.nonce, this.counter++, last)
+    const cipher = createCipheriv('chacha20-poly1305', this.key, nonce, { authTagLength: TAG })
+    const sealed = cipher.update(plain)
+    cipher.final()
+    return [sealed, cipher.getAuthTag()]
+  }
+
+  /**
+   * Seals whole chunks, or with `last` the input's final block: ciphertexts and tags in file
+   * order, uncopied, for one writev.
+   */
+  sealBlock(block: Buffer, last: boolean): Buffer[] {
+    const pieces = chunksOf(block, CHUNK, last)
+    return pieces.flatMap((plain, i) => this.seal(plain, last && i === pieces.length - 1))
+  }
+}
+
 class AgeEncrypter extends Transform {
   private readonly queue = new ByteQueue()
-  private counter = 0
   private prefix: Buffer | null
 
   constructor(
     prefix: Buffer,
-    private readonly key: KeyObject,
+    private readonly sealer: PayloadSealer,
   ) {
     super({ highWaterMark: STAGE_BUFFER })
     this.prefix = prefix
@@ -434,11 +485,7 @@ class AgeEncrypter extends Transform {
     const out = Buffer.allocUnsafe(count * (size + TAG))
     let at = 0
     for (let i = 0; i < count; i++) {
-      const nonce = chunkNonce(this.counter++, last)
-      const cipher = createCipheriv('chacha20-poly1305', this.key, nonce, { authTagLength: TAG })
-      at += cipher.update(this.queue.take(size)).copy(out, at)
-      cipher.final()
-      at += cipher.getAuthTag().copy(out, at)
+      for (const piece of this.sealer.seal(this.queue.take(size), last)) at += piece.copy(out, at)
     }
     this.push(out)
   }
@@ -490,21 +537,14 @@ export function ageDecryptCheck(opts: AgeDecryptOptions): Identity[] {
 
 /** A transform from an age file to its plaintext; `file` only names the backup in errors. */
 export function ageDecryptStream(opts: AgeDecryptOptions, file: string): Transform {
-  return new AgeDecrypter(ageDecryptCheck(opts), opts, file)
+  return new AgeDecrypter(new AgeOpener(opts, file))
 }
 
 class AgeDecrypter extends Transform {
   private head: Buffer | null = Buffer.alloc(0)
-  private fileKey: Buffer | null = null
-  private key: KeyObject | null = null
   private readonly queue = new ByteQueue()
-  private counter = 0
 
-  constructor(
-    private readonly identities: Identity[],
-    private readonly opts: AgeDecryptOptions,
-    private readonly file: string,
-  ) {
+  constructor(private readonly opener: AgeOpener) {
     super({ highWaterMark: STAGE_BUFFER })
   }
 
@@ -515,31 +555,86 @@ class AgeDecrypter extends Transform {
   private async consume(chunk: Buffer): Promise<void> {
     if (this.head) {
       const head = Buffer.concat([this.head, chunk])
-      const end = headerEnd(head.subarray(0, MAX_HEADER))
-      if (end < 0) {
-        if (head.length >= MAX_HEADER) throw this.truncated('the age header never ends')
+      if (!AgeOpener.enough(head)) {
         this.head = head
         return
       }
       this.head = null
-      this.fileKey = await this.unwrap(parseHeader(head.subarray(0, end), this.file))
-      chunk = head.subarray(end)
+      chunk = head.subarray(await this.opener.begin(head))
     }
     this.queue.push(chunk)
-    if (!this.key) {
-      if (this.queue.length < NONCE_BYTES) return
-      this.key = payloadKey(this.fileKey!, this.queue.take(NONCE_BYTES))
-    }
     // The chunk that might be the last stays queued until the input ends. Each chunk goes on
     // by itself (measured: copying them into one buffer, as encryption does, costs more here).
     const ready = Math.floor((this.queue.length - 1) / ENC_CHUNK)
-    for (let i = 0; i < ready; i++) this.push(this.openChunk(this.queue.take(ENC_CHUNK)))
+    for (let i = 0; i < ready; i++) this.push(this.opener.middle(this.queue.take(ENC_CHUNK)))
   }
 
-  private openChunk(sealed: Buffer): Buffer {
-    const plain = open(this.key!, chunkNonce(this.counter, false), sealed)
+  override _flush(done: TransformCallback): void {
+    this.finish().then(() => done(), done)
+  }
+
+  private async finish(): Promise<void> {
+    // Cut short before the payload: begin() says where (empty, in the header, at the nonce).
+    if (this.head) this.queue.push(this.head.subarray(await this.opener.begin(this.head)))
+    this.push(this.opener.last(this.queue.take(this.queue.length)))
+  }
+}
+
+/**
+ * Reads an age file: the header from its first bytes, then the payload chunk by chunk, in
+ * order. The transform and the file-to-file path both use it, so they fail alike.
+ */
+export class AgeOpener {
+  private readonly identities: Identity[]
+  private key: KeyObject | null = null
+  private counter = 0
+  private readonly nonce = Buffer.alloc(12)
+
+  constructor(
+    private readonly opts: AgeDecryptOptions,
+    private readonly file: string,
+  ) {
+    this.identities = ageDecryptCheck(opts)
+  }
+
+  /** Whether `head`, a file's first bytes, holds its header and nonce, or shows it never ends. */
+  static enough(head: Buffer): boolean {
+    if (head.length >= AGE_HEAD_MAX) return true
+    const end = headerEnd(head)
+    return end >= 0 && head.length >= end + NONCE_BYTES
+  }
+
+  /**
+   * Unwraps the file key from `head`: the file's first bytes, enough() of them or all there
+   * are. Returns where the payload starts.
+   */
+  async begin(head: Buffer): Promise<number> {
+    if (head.length === 0) {
+      throw new UserError(
+        `${this.file}: is empty (0 bytes), not an age file: the backup was cut off or never written; restore from another backup`,
+      )
+    }
+    const end = headerEnd(head.subarray(0, MAX_HEADER))
+    if (end < 0) {
+      throw this.truncated(
+        head.length >= MAX_HEADER
+          ? 'the age header never ends'
+          : 'the file ends inside the age header',
+      )
+    }
+    const fileKey = await this.unwrap(parseHeader(head.subarray(0, end), this.file))
+    if (head.length < end + NONCE_BYTES) {
+      throw this.truncated('the file ends before the age payload starts')
+    }
+    this.key = payloadKey(fileKey, head.subarray(end, end + NONCE_BYTES))
+    return end + NONCE_BYTES
+  }
+
+  /** The plaintext of the next chunk, one that more of the file follows. */
+  middle(sealed: Buffer): Buffer {
+    const plain = this.open(sealed, false)
     if (!plain) {
-      if (open(this.key!, chunkNonce(this.counter, true), sealed)) {
+      if (this.open(sealed, true)) {
         throw this.damaged(`data follows the final age chunk ${this.counter}`)
       }
       throw this.damaged(`age payload chunk ${this.counter} failed authentication`)
@@ -548,43 +643,42 @@ class AgeDecrypter extends Transform {
     return plain
   }
 
-  override _flush(done: TransformCallback): void {
-    try {
-      if (this.head) {
-        throw this.head.length === 0
-          ? new UserError(
-              `${this.file}: is empty (0 bytes), not an age file: the backup was cut off or never written; restore from another backup`,
-            )
-          : this.truncated('the file ends inside the age header')
-      }
-      if (!this.key) throw this.truncated('the file ends before the age payload starts')
-      const sealed = this.queue.take(this.queue.length)
-      if (sealed.length === 0) throw this.truncated('the file ends right after the age header')
-      const plain = open(this.key, chunkNonce(this.counter, true), sealed)
-      if (!plain) {
-        // A whole chunk that opens as a middle one: the file was cut at a chunk boundary, which
-        // only the last-chunk flag can tell from a complete file.
-        if (
-          sealed.length === ENC_CHUNK &&
-          open(this.key, chunkNonce(this.counter, false), sealed)
-        ) {
-          throw this.truncated(
-            `the age payload ends after chunk ${this.counter} without a final chunk`,
-          )
-        }
-        throw this.damaged(
-          sealed.length < ENC_CHUNK
-            ? `the last age chunk (${this.counter}) failed authentication; the file may also be truncated`
-            : `age payload chunk ${this.counter} failed authentication`,
+  /** The plaintext of the final chunk: all of the file after the last middle chunk. */
+  last(sealed: Buffer): Buffer {
+    if (sealed.length === 0) throw this.truncated('the file ends right after the age header')
+    const plain = this.open(sealed, true)
+    if (!plain) {
+      // A whole chunk that opens as a middle one: the file was cut at a chunk boundary, which
+      // only the last-chunk flag can tell from a complete file.
+      if (sealed.length === ENC_CHUNK && this.open(sealed, false)) {
+        throw this.truncated(
+          `the age payload ends after chunk ${this.counter} without a final chunk`,
         )
       }
-      if (plain.length === 0 && this.counter > 0)
-        throw this.damaged('the final age chunk is empty, which age never writes')
-      this.push(plain)
-      done()
-    } catch (err) {
-      done(err as Error)
+      throw this.damaged(
+        sealed.length < ENC_CHUNK
+          ? `the last age chunk (${this.counter}) failed authentication; the file may also be truncated`
+          : `age payload chunk ${this.counter} failed authentication`,
+      )
     }
+    if (plain.length === 0 && this.counter > 0)
+      throw this.damaged('the final age chunk is empty, which age never writes')
+    return plain
+  }
+
+  /**
+   * Opens whole sealed chunks, or with `last` the file's final block: each chunk's plaintext,
+   * in order, released only once its tag verified.
+   */
+  openBlock(block: Buffer, last: boolean): Buffer[] {
+    const pieces = chunksOf(block, ENC_CHUNK, last)
+    return pieces.map((sealed, i) =>
+      last && i === pieces.length - 1 ? this.last(sealed) : this.middle(sealed),
+    )
+  }
+
+  private open(sealed: Buffer, last: boolean): Buffer | null {
+    return open(this.key!, chunkNonce(this.nonce, this.counter, last), sealed)
   }
 
   private async unwrap(header: ParsedHeader): Promise<Buffer> {

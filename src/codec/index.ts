@@ -4,12 +4,15 @@
  * Every call hashes the bytes as they pass and returns the sha256 of both the stored (encoded)
  * file and the plaintext, without reading anything twice.
  *
+ * age with no compression, file to file, skips the streams (blocks.ts): the same bytes, checks
+ * and errors, at twice the speed.
+ *
  * Output is written to a temporary name in the destination's folder, fsynced, and renamed only
  * once the whole stream has been written and, when decoding, authenticated; on any error the
  * temporary file is deleted. A partly decrypted backup never sits where a restore could find it.
  */
 import { createHash } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createReadStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Readable, Transform, Writable, type TransformCallback } from 'node:stream'
@@ -18,13 +21,21 @@ import { removeOnInterrupt } from '../util/cleanup.js'
 import { UserError } from '../util/errors.js'
 import { fsyncDir, tempName } from '../util/fs.js'
 import {
+  AGE_HEAD_MAX,
   ageDecryptStream,
+  ageEncryptStart,
   ageEncryptStream,
+  AgeOpener,
+  CHUNK,
+  ENC_CHUNK,
   parseRecipient,
   STAGE_BUFFER,
   splitKeyLines,
   ageDecryptCheck,
+  type AgeDecryptOptions,
+  type AgeEncryptOptions,
 } from './age.js'
+import { convertBlocks, writeAll } from './blocks.js'
 import {
   checkCompression,
   compressStream,
@@ -213,6 +224,9 @@ export async function encodeFile(src: string, dest: string, opts: EncodeOptions)
     throw new UserError(`${dest}: cannot encode a file onto itself; choose another destination`)
   }
   await mustBeFile(src)
+  if (opts.compression === 'none' && opts.encryption.kind === 'age') {
+    return encodeAgeFile(src, dest, opts.encryption, opts.signal)
+  }
   return encodeStream(createReadStream(src, { highWaterMark: READ_SIZE }), dest, opts)
 }
 
@@ -244,11 +258,11 @@ export async function encodeStream(
   const stored = stages.length === 1 ? plain : new HashTap()
   if (stored !== plain) stages.push({ stream: stored })
   try {
-    await intoTempFile(dest, (out) => run(toReadable(source), stages, out, opts.signal))
+    await intoTempFile(dest, (out) => run(toReadable(source), stages, sink(out), opts.signal))
   } finally {
     await close()
   }
-  return digests(stored, plain)
+  return digests(stored.tally, plain.tally)
 }
 
 /** Decrypts and decompresses `src` into `dest`; `dest` appears only if all of it checked out. */
@@ -256,11 +270,13 @@ export async function decodeFile(src: string, dest: string, opts: DecodeOptions)
   if (path.resolve(src) === path.resolve(dest)) {
     throw new UserError(`${dest}: cannot decode a file onto itself; choose another destination`)
   }
-  const { stages, stored, plain } = await decodeStages(src, opts)
+  await checkEncoded(src, opts)
+  if (ageOnly(opts)) return intoTempFile(dest, (out) => decodeAgeFile(src, out, opts))
+  const { stages, stored, plain } = decodeStages(src, opts)
   await intoTempFile(dest, (out) =>
-    run(createReadStream(src, { highWaterMark: READ_SIZE }), stages, out, opts.signal),
+    run(createReadStream(src, { highWaterMark: READ_SIZE }), stages, sink(out), opts.signal),
   )
-  return digests(stored, plain)
+  return digests(stored.tally, plain.tally)
 }
 
 /**
@@ -268,10 +284,12 @@ export async function decodeFile(src: string, dest: string, opts: DecodeOptions)
  * at hand and yields the checksums, without putting plaintext on disk.
  */
 export async function verifyEncodedFile(src: string, opts: DecodeOptions): Promise<Digests> {
-  const { stages, stored, plain } = await decodeStages(src, opts)
+  await checkEncoded(src, opts)
+  if (ageOnly(opts)) return decodeAgeFile(src, null, opts)
+  const { stages, stored, plain } = decodeStages(src, opts)
   const discard = new Writable({ write: (_chunk, _encoding, done) => done() })
   await run(createReadStream(src, { highWaterMark: READ_SIZE }), stages, discard, opts.signal)
-  return digests(stored, plain)
+  return digests(stored.tally, plain.tally)
 }
 
 /** What `file` holds, from its first bytes. */
@@ -282,11 +300,88 @@ export async function detectFileFormat(file: string): Promise<Format> {
 // 1 MiB reads: fewer trips through the stream machinery per gigabyte than the 64 KiB default.
 const READ_SIZE = 1 << 20
 
-async function decodeStages(src: string, opts: DecodeOptions) {
+/** age's 64 KiB chunks, 16 to a block: the block path's unit of reading, converting, writing. */
+const BLOCK_CHUNKS = 16
+
+/** Encrypts `src` into `dest` in blocks: encodeFile for age with no compression. */
+async function encodeAgeFile(
+  src: string,
+  dest: string,
+  encryption: AgeEncryptOptions,
+  signal: AbortSignal | undefined,
+): Promise<Digests> {
+  const { head, sealer } = await ageEncryptStart({
+    ...encryption,
+    recipients: splitKeyLines(encryption.recipients ?? []),
+  })
+  const stored = new Tally()
+  const input = await fs.open(src, 'r')
+  try {
+    const plain = await intoTempFile(dest, async (out) => {
+      await writeAll(out, [stored.add(head)], 0)
+      return convertBlocks({
+        input,
+        size: BLOCK_CHUNKS * CHUNK,
+        convert: (block, last) => sealer.sealBlock(block, last).map((p) => stored.add(p)),
+        output: { handle: out, at: head.length },
+        signal,
+      })
+    })
+    return {
+      sha256: stored.digest(),
+      bytes: stored.bytes,
+      plainSha256: plain.sha256,
+      plainBytes: plain.bytes,
+    }
+  } finally {
+    await input.close()
+  }
+}
+
+/** Decrypts `src` in blocks into `out`, or nowhere: decodeFile for age with no compression. */
+async function decodeAgeFile(
+  src: string,
+  out: fs.FileHandle | null,
+  opts: DecodeOptions & { decryption: AgeDecryptOptions },
+): Promise<Digests> {
+  const opener = new AgeOpener(opts.decryption, src)
+  const plain = new Tally()
+  const input = await fs.open(src, 'r')
+  try {
+    const stored = await convertBlocks({
+      input,
+      size: BLOCK_CHUNKS * ENC_CHUNK,
+      head: { max: AGE_HEAD_MAX, begin: (head) => opener.begin(head) },
+      convert: (block, last) => {
+        const pieces = opener.openBlock(block, last).map((p) => plain.add(p))
+        if (opts.maxPlainBytes !== undefined && plain.bytes > opts.maxPlainBytes) {
+          throw tooMuchPlaintext(src, opts.maxPlainBytes)
+        }
+        return pieces
+      },
+      ...(out && { output: { handle: out, at: 0 } }),
+      signal: opts.signal,
+    })
+    return { ...stored, plainSha256: plain.digest(), plainBytes: plain.bytes }
+  } finally {
+    await input.close()
+  }
+}
+
+/** age and nothing else: the block path, rather than streams. */
+function ageOnly(opts: DecodeOptions): opts is DecodeOptions & { decryption: AgeDecryptOptions } {
+  return opts.compression === 'none' && opts.decryption.kind === 'age'
+}
+
+/** Settings, and the file's first bytes: refuses, before any work, what cannot be decoded. */
+async function checkEncoded(src: string, opts: DecodeOptions): Promise<void> {
   checkDecryption(opts.decryption)
   checkCompression(opts.compression)
   await mustBeFile(src)
   checkFormat(src, detectFormat(await readHead(src)), opts.decryption.kind)
+}
+
+function decodeStages(src: string, opts: DecodeOptions) {
   const { compression, decryption } = opts
   const stored = new HashTap()
   const stages: Stage[] = [{ stream: stored }]
@@ -359,23 +454,33 @@ async function readHead(file: string): Promise<Buffer> {
   }
 }
 
-/** Passes bytes through, hashing them on the way. */
-class HashTap extends Transform {
+/** sha256 and size of bytes as they go by. */
+class Tally {
   private readonly hash = createHash('sha256')
   bytes = 0
+
+  /** Counts `buf` in, and returns it. */
+  add(buf: Buffer): Buffer {
+    this.hash.update(buf)
+    this.bytes += buf.length
+    return buf
+  }
+
+  digest(): string {
+    return this.hash.digest('hex')
+  }
+}
+
+/** Passes bytes through, hashing them on the way. */
+class HashTap extends Transform {
+  readonly tally = new Tally()
 
   constructor() {
     super({ highWaterMark: STAGE_BUFFER })
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    this.hash.update(chunk)
-    this.bytes += chunk.length
-    done(null, chunk)
-  }
-
-  digest(): string {
-    return this.hash.digest('hex')
+    done(null, this.tally.add(chunk))
   }
 }
 
@@ -393,15 +498,17 @@ class ByteLimit extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length
     if (this.bytes <= this.max) return done(null, chunk)
-    done(
-      new UserError(
-        `${this.file}: decodes to more than the ${this.max} bytes of plaintext its manifest records (backup.plain.bytes), so decoding stopped there and nothing was kept: the backup was damaged or replaced (a decompression bomb looks like this); restore from another backup`,
-      ),
-    )
+    done(tooMuchPlaintext(this.file, this.max))
   }
 }
 
-function digests(stored: HashTap, plain: HashTap): Digests {
+function tooMuchPlaintext(file: string, max: number): UserError {
+  return new UserError(
+    `${file}: decodes to more than the ${max} bytes of plaintext its manifest records (backup.plain.bytes), so decoding stopped there and nothing was kept: the backup was damaged or replaced (a decompression bomb looks like this); restore from another backup`,
+  )
+}
+
+function digests(stored: Tally, plain: Tally): Digests {
   const sha256 = stored.digest()
   return {
     sha256,
@@ -434,11 +541,28 @@ async function run(
   }
 }
 
+/** A Writable onto `handle` for the stream path; intoTempFile syncs and closes it. */
+function sink(handle: fs.FileHandle): Writable {
+  let at = 0
+  return new Writable({
+    highWaterMark: 2 * STAGE_BUFFER,
+    writev: (chunks, done) => {
+      const pieces = chunks.map((c) => c.chunk as Buffer)
+      const from = at
+      at += pieces.reduce((sum, p) => sum + p.length, 0)
+      writeAll(handle, pieces, from).then(() => done(), done)
+    },
+  })
+}
+
 /**
  * Runs `write` into a new temporary file beside `dest`, then fsyncs and renames it to `dest`.
  * On any failure the temporary file is closed and deleted, and `dest` is left as it was.
  */
-async function intoTempFile(dest: string, write: (out: Writable) => Promise<void>): Promise<void> {
+async function intoTempFile<T>(
+  dest: string,
+  write: (out: fs.FileHandle) => Promise<T>,
+): Promise<T> {
   const dir = path.dirname(path.resolve(dest))
   try {
     if (!(await fs.stat(dir)).isDirectory()) throw new Error('not a directory')
@@ -448,29 +572,23 @@ async function intoTempFile(dest: string, write: (out: Writable) => Promise<void
   const tmp = tempName(dir, path.basename(dest))
   // Interrupted (SIGINT/SIGTERM): a partly written file, perhaps plaintext, is removed first.
   const forget = removeOnInterrupt(tmp, 'partial file')
-  // flush: fsync before close, so the rename below never exposes a file the disk has not got.
-  const out = createWriteStream(tmp, {
-    flags: 'wx',
-    mode: 0o600,
-    flush: true,
-    highWaterMark: 2 * STAGE_BUFFER,
-  })
-  const closed = new Promise<void>((resolve) => out.on('close', () => resolve()))
+  let out: fs.FileHandle | undefined
+  let result: T
   try {
-    await new Promise<void>((resolve, reject) => {
-      out.once('open', () => resolve())
-      out.once('error', reject)
-    })
-    await write(out)
-    await closed
+    out = await fs.open(tmp, 'wx', 0o600)
+    result = await write(out)
+    // fsync before the rename, so it never exposes a file the disk has not got.
+    await out.sync()
+    await out.close()
     await fs.rename(tmp, dest)
   } catch (err) {
-    out.destroy()
-    await closed
+    // close() waits for any write still in flight, so nothing lands after the rm.
+    await out?.close()
     await fs.rm(tmp, { force: true })
     throw err
   } finally {
     forget()
   }
   await fsyncDir(dir)
+  return result
 }

@@ -1,0 +1,357 @@
+/**
+ * age with no compression, file to file, goes through blocks (src/codec/blocks.ts) rather than
+ * streams: read and hashed on a worker thread from blocks.ts's WORKER_FROM up, on this thread
+ * below it. These tests hold that path to what the stream path guarantees: files the age CLI
+ * opens both ways, both checksums right, the same refusals in the same words, the plaintext
+ * limit, abort, and nothing left behind when anything fails.
+ */
+import { randomBytes } from 'node:crypto'
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { describe, expect, it } from 'vitest'
+import { ageDecryptStream } from '../src/codec/age.js'
+import { WORKER_FROM } from '../src/codec/blocks.js'
+import {
+  decodeFile,
+  encodeFile,
+  encodeStream,
+  generateAgeIdentity,
+  verifyEncodedFile,
+  type Digests,
+} from '../src/codec/index.js'
+import { cleanups } from '../src/util/cleanup.js'
+import { UserError } from '../src/util/errors.js'
+import { sha256File } from '../src/util/fs.js'
+import { execFileAsync, tempDir } from './helpers.js'
+import { HAS_AGE_CLI } from './tools.js'
+
+const CHUNK = 64 * 1024
+const ENC_CHUNK = CHUNK + 16
+/** What the block path reads and writes at a time: 16 chunks. */
+const BLOCK = 16 * CHUNK
+
+/** Where an age file's payload starts: after the `--- ` line and the 16-byte nonce. */
+function payloadStart(file: Buffer): number {
+  return file.indexOf(0x0a, file.indexOf('\n--- ') + 1) + 1 + 16
+}
+
+/** An age key, a file of `size` random bytes and its encryption by the block path. */
+async function encoded(size: number) {
+  const dir = await tempDir()
+  const key = generateAgeIdentity()
+  const plain = path.join(dir, 'db')
+  await fs.writeFile(plain, randomBytes(size))
+  const stored = path.join(dir, 'db.age')
+  const digests = await encodeFile(plain, stored, {
+    compression: 'none',
+    encryption: { kind: 'age', recipients: [key.recipient] },
+  })
+  const decryption = { kind: 'age', identities: [key.identity] } as const
+  return {
+    dir,
+    key,
+    plain,
+    stored,
+    digests,
+    decryption,
+    opts: { compression: 'none', decryption } as const,
+  }
+}
+
+/** The sha256 and size of `plain` and `stored` as files, as Digests. */
+async function digestsOf(stored: string, plain: string): Promise<Digests> {
+  return {
+    sha256: await sha256File(stored),
+    bytes: (await fs.stat(stored)).size,
+    plainSha256: await sha256File(plain),
+    plainBytes: (await fs.stat(plain)).size,
+  }
+}
+
+/** The error `promise` fails with; fails the test if it does not. */
+async function failure(promise: Promise<unknown>): Promise<Error> {
+  return promise.then(
+    () => {
+      throw new Error('expected a failure')
+    },
+    (err: Error) => err,
+  )
+}
+
+/** Nothing at `dest`, and no temporary file beside it. */
+async function expectNoOutput(dest: string) {
+  await expect(fs.stat(dest)).rejects.toThrow(/ENOENT/)
+  const left = await fs.readdir(path.dirname(dest))
+  expect(left.filter((n) => n.endsWith('.tmp'))).toEqual([])
+}
+
+/** A copy of `file` with the byte at offset `flip` flipped, or cut to `cut` bytes. */
+async function damaged(file: string, change: { flip: number } | { cut: number }) {
+  const copy = `${file}.bad`
+  await fs.copyFile(file, copy)
+  const handle = await fs.open(copy, 'r+')
+  try {
+    if ('cut' in change) {
+      await handle.truncate(change.cut)
+    } else {
+      const byte = Buffer.alloc(1)
+      await handle.read(byte, 0, 1, change.flip)
+      byte[0]! ^= 0x01
+      await handle.write(byte, 0, 1, change.flip)
+    }
+  } finally {
+    await handle.close()
+  }
+  return copy
+}
+
+describe('age file to file in blocks', () => {
+  // Around the block: a short last block, a full one (the payload then ends on a block, and
+  // only the next, empty, read says it was the last), one chunk more.
+  const sizes = [0, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK, 2 * BLOCK + CHUNK + 7]
+
+  it.each(sizes)(
+    '%i bytes: encode, decode and verify agree with sha256 of the files',
+    async (size) => {
+      const { dir, plain, stored, digests, opts } = await encoded(size)
+      expect(digests).toEqual(await digestsOf(stored, plain))
+      // 16 bytes of tag per chunk, one (empty) chunk for an empty file.
+      const chunks = Math.max(1, Math.ceil(size / CHUNK))
+      expect(digests.bytes - digests.plainBytes - 16 * chunks).toBe(
+        payloadStart(await fs.readFile(stored)),
+      )
+      const out = path.join(dir, 'out')
+      expect(await decodeFile(stored, out, opts)).toEqual(digests)
+      expect(await sha256File(out)).toBe(digests.plainSha256)
+      expect(await verifyEncodedFile(stored, opts)).toEqual(digests)
+    },
+  )
+
+  it.skipIf(!HAS_AGE_CLI).each([BLOCK, 2 * BLOCK + CHUNK + 7])(
+    '%i bytes: the age CLI opens what the block path writes, and the other way round',
+    async (size) => {
+      const { dir, key, plain, stored, digests, opts } = await encoded(size)
+      await fs.writeFile(path.join(dir, 'key.txt'), `${key.identity}\n`)
+      const cliOut = path.join(dir, 'cli.out')
+      await execFileAsync('age', ['-d', '-i', path.join(dir, 'key.txt'), '-o', cliOut, stored])
+      expect(await sha256File(cliOut)).toBe(digests.plainSha256)
+
+      const cliStored = path.join(dir, 'cli.age')
+      await execFileAsync('age', ['-e', '-r', key.recipient, '-o', cliStored, plain])
+      const out = path.join(dir, 'out')
+      expect(await decodeFile(cliStored, out, opts)).toEqual(await digestsOf(cliStored, plain))
+    },
+  )
+
+  it('the stream path (encodeStream) writes the same format; the block path reads it', async () => {
+    const { dir, key, plain, digests, opts } = await encoded(3 * BLOCK + 100)
+    const streamed = path.join(dir, 'streamed.age')
+    const viaStream = await encodeStream(Readable.from([await fs.readFile(plain)]), streamed, {
+      compression: 'none',
+      encryption: { kind: 'age', recipients: [key.recipient] },
+    })
+    // Another file key and nonce: the same sizes and plaintext, other stored bytes.
+    expect(viaStream).toEqual({ ...digests, sha256: await sha256File(streamed) })
+    expect(viaStream.sha256).not.toBe(digests.sha256)
+    expect(await verifyEncodedFile(streamed, opts)).toEqual(viaStream)
+  })
+})
+
+describe('the block path and the stream path refuse damage alike', () => {
+  /** Decodes `file` both ways; returns the two messages (null where it decoded). */
+  async function bothWays(file: string, opts: Awaited<ReturnType<typeof encoded>>['opts']) {
+    const dest = path.join(path.dirname(file), 'restored')
+    const blocks = await decodeFile(file, dest, opts).then(
+      async () => {
+        await fs.rm(dest)
+        return null
+      },
+      (err: Error) => err.message,
+    )
+    // The stream path's decrypter, fed in pieces that straddle the chunks.
+    const bytes = await fs.readFile(file)
+    const pieces = Array.from({ length: Math.ceil(bytes.length / 7000) }, (_, i) =>
+      bytes.subarray(i * 7000, (i + 1) * 7000),
+    )
+    const stream = await pipeline(
+      Readable.from(pieces),
+      ageDecryptStream(opts.decryption, file),
+      new Writable({ write: (_chunk, _encoding, done) => done() }),
+    ).then(
+      () => null,
+      (err: Error) => err.message,
+    )
+    return { blocks, stream }
+  }
+
+  it('each damage the same words either way; the file itself decodes both ways', async () => {
+    const { stored, opts } = await encoded(2 * BLOCK + 3 * CHUNK + 100)
+    const good = await fs.readFile(stored)
+    const start = payloadStart(good)
+    // Positive control: undamaged, both ways decode it.
+    expect(await bothWays(stored, opts)).toEqual({ blocks: null, stream: null })
+
+    const cases: [{ flip: number } | { cut: number }, RegExp][] = [
+      [{ flip: start + 20 * ENC_CHUNK + 5 }, /age payload chunk 20 failed authentication/],
+      [{ flip: good.length - 5 }, /the last age chunk \(35\) failed authentication/],
+      [{ cut: start + 32 * ENC_CHUNK }, /ends after chunk 31 without a final chunk/],
+      [{ cut: start + 20 * ENC_CHUNK }, /ends after chunk 19 without a final chunk/],
+      [{ cut: good.length - 50 }, /the file may also be truncated/],
+      [{ cut: start }, /ends right after the age header/],
+      [{ cut: start - 5 }, /before the age payload starts/],
+      [{ cut: 40 }, /ends inside the age header/],
+    ]
+    for (const [change, pattern] of cases) {
+      const { blocks, stream } = await bothWays(await damaged(stored, change), opts)
+      expect(blocks).toMatch(pattern)
+      expect(stream).toBe(blocks)
+    }
+    // Data after a short final chunk spoils it; after a whole final chunk, it is data too many.
+    const whole = await encoded(2 * BLOCK)
+    const appended: [string, Buffer, RegExp][] = [
+      [stored, good, /the last age chunk \(35\) failed authentication/],
+      [whole.stored, await fs.readFile(whole.stored), /data follows the final age chunk 31/],
+    ]
+    for (const [file, bytes, pattern] of appended) {
+      await fs.writeFile(`${file}.long`, Buffer.concat([bytes, Buffer.from('x')]))
+      const { blocks, stream } = await bothWays(`${file}.long`, file === stored ? opts : whole.opts)
+      expect(blocks).toMatch(pattern)
+      expect(stream).toBe(blocks)
+    }
+  })
+})
+
+describe('on a worker thread, from WORKER_FROM up', () => {
+  // Whole blocks: the payload ends on a block both ways, and cuts near the end stay above
+  // WORKER_FROM, so every decode here reads on the worker too.
+  const size = WORKER_FROM + 2 * BLOCK
+
+  it('encode, decode and verify agree with sha256 of the files; damage is refused', async () => {
+    const { dir, plain, stored, digests, opts } = await encoded(size)
+    expect(digests).toEqual(await digestsOf(stored, plain))
+    const out = path.join(dir, 'out')
+    expect(await decodeFile(stored, out, opts)).toEqual(digests)
+    expect(await sha256File(out)).toBe(digests.plainSha256)
+    expect(await verifyEncodedFile(stored, opts)).toEqual(digests)
+    await fs.rm(out)
+
+    const start = payloadStart(await fs.readFile(stored).then((b) => b.subarray(0, 1024)))
+    const last = size / CHUNK - 1
+    const cases: [{ flip: number } | { cut: number }, RegExp][] = [
+      [{ flip: start + 2050 * ENC_CHUNK + 9 }, /age payload chunk 2050 failed authentication/],
+      [{ cut: start + 2070 * ENC_CHUNK }, /ends after chunk 2069 without a final chunk/],
+      [{ cut: start + last * ENC_CHUNK }, new RegExp(`ends after chunk ${last - 1} without`)],
+      [{ cut: digests.bytes - 50 }, /the file may also be truncated/],
+    ]
+    for (const [change, pattern] of cases) {
+      const bad = await damaged(stored, change)
+      expect((await fs.stat(bad)).size).toBeGreaterThanOrEqual(WORKER_FROM)
+      const err = await failure(decodeFile(bad, out, opts))
+      expect(err).toBeInstanceOf(UserError)
+      expect(err.message).toMatch(pattern)
+      await expectNoOutput(out)
+      await expect(verifyEncodedFile(bad, opts)).rejects.toThrow(pattern)
+    }
+  })
+
+  it('the age CLI opens what the worker path writes', { skip: !HAS_AGE_CLI }, async () => {
+    const { dir, key, stored, digests } = await encoded(WORKER_FROM + 12_345)
+    await fs.writeFile(path.join(dir, 'key.txt'), `${key.identity}\n`)
+    const out = path.join(dir, 'cli.out')
+    await execFileAsync('age', ['-d', '-i', path.join(dir, 'key.txt'), '-o', out, stored])
+    expect(await sha256File(out)).toBe(digests.plainSha256)
+  })
+})
+
+describe('the block path keeps the limits of the stream path', () => {
+  it('stops at maxPlainBytes and keeps nothing; the exact size passes', async () => {
+    const { dir, stored, digests, opts } = await encoded(2 * BLOCK + 10)
+    const out = path.join(dir, 'out')
+    const limit = /decodes to more than the 1048576 bytes of plaintext its manifest records/
+    const err = await failure(decodeFile(stored, out, { ...opts, maxPlainBytes: BLOCK }))
+    expect(err).toBeInstanceOf(UserError)
+    expect(err.message).toMatch(limit)
+    await expectNoOutput(out)
+    await expect(verifyEncodedFile(stored, { ...opts, maxPlainBytes: BLOCK })).rejects.toThrow(
+      limit,
+    )
+    // Positive control: the size it really has.
+    const maxPlainBytes = digests.plainBytes
+    expect(await decodeFile(stored, out, { ...opts, maxPlainBytes })).toEqual(digests)
+  })
+
+  it('an aborted signal stops encode, decode and verify as it stops the streams, leaving nothing', async () => {
+    const { dir, plain, stored, opts } = await encoded(BLOCK + 1)
+    const signal = AbortSignal.abort()
+    const encryption = { kind: 'age', recipients: [generateAgeIdentity().recipient] } as const
+    // What pipeline() throws on the stream path (gzip), for the block path to match.
+    const viaStreams = await failure(
+      encodeFile(plain, path.join(dir, 'gz.age'), { compression: 'gzip', encryption, signal }),
+    )
+    expect(viaStreams).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' })
+    await expectNoOutput(path.join(dir, 'gz.age'))
+
+    const attempts: [string, () => Promise<unknown>][] = [
+      [
+        'enc.age',
+        () =>
+          encodeFile(plain, path.join(dir, 'enc.age'), {
+            compression: 'none',
+            encryption,
+            signal,
+          }),
+      ],
+      ['dec', () => decodeFile(stored, path.join(dir, 'dec'), { ...opts, signal })],
+      ['ver', () => verifyEncodedFile(stored, { ...opts, signal })],
+    ]
+    for (const [name, attempt] of attempts) {
+      const err = await failure(attempt())
+      expect(err).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' })
+      expect(err.message).toBe(viaStreams.message)
+      await expectNoOutput(path.join(dir, name))
+    }
+    // Positive control: the same calls with a signal never aborted.
+    const live = new AbortController().signal
+    await encodeFile(plain, path.join(dir, 'enc.age'), {
+      compression: 'none',
+      encryption,
+      signal: live,
+    })
+    await decodeFile(stored, path.join(dir, 'dec'), { ...opts, signal: live })
+  })
+
+  it('aborted halfway through a large file, on the worker: nothing left', async () => {
+    const { dir, stored, opts } = await encoded(WORKER_FROM + BLOCK)
+    const out = path.join(dir, 'out')
+    const controller = new AbortController()
+    const decoding = decodeFile(stored, out, { ...opts, signal: controller.signal })
+    await partialFile(dir)
+    controller.abort()
+    expect(await failure(decoding)).toMatchObject({ name: 'AbortError' })
+    await expectNoOutput(out)
+  })
+
+  it('what SIGINT runs removes the partial file the worker path is writing', async () => {
+    const { dir, stored, opts } = await encoded(WORKER_FROM + BLOCK)
+    const out = path.join(dir, 'out')
+    const decoding = decodeFile(stored, out, opts)
+    const tmp = await partialFile(dir)
+    // Positive control: registered while it is written.
+    expect(cleanups.size).toBe(1)
+    expect((await cleanups.runAll()).cleaned).toEqual([`partial file ${tmp}`])
+    await expect(decoding).rejects.toThrow(/ENOENT/)
+    await expectNoOutput(out)
+  })
+})
+
+/** The temporary file being written in `dir`, once it holds some bytes. */
+async function partialFile(dir: string): Promise<string> {
+  for (;;) {
+    const name = (await fs.readdir(dir)).find((n) => n.endsWith('.tmp'))
+    const file = name && path.join(dir, name)
+    if (file && (await fs.stat(file).catch(() => null))?.size) return file
+    await new Promise((resolve) => setTimeout(resolve, 2))
+  }
+}

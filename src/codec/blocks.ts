@@ -1,0 +1,352 @@
+/**
+ * File to file in blocks, off the stream machinery: for age with no compression, the one codec
+ * whose CPU work (a cipher per 64 KiB chunk, two sha256s) is cheap enough that Node's streams,
+ * their copies and their garbage were most of the time.
+ *
+ * The input is read into a ring of reused blocks in shared memory, a few blocks ahead, and
+ * hashed as it is read; for a large file that is a worker thread's job (BlockReader), so the
+ * second core reads and hashes while this thread converts. The output goes out with
+ * positional writev of the pieces the conversion made, uncopied, on libuv's threads.
+ *
+ * Measured at 512 MiB and left out: the worker hashing only, with the reads on libuv (no
+ * faster than one thread: the reads already kept the second core busy); datasyncs along the
+ * way to shorten the fsync before the rename (no faster: the writeback is CPU work too).
+ */
+import { createHash } from 'node:crypto'
+import type { FileHandle } from 'node:fs/promises'
+import { Worker } from 'node:worker_threads'
+
+/** Blocks in the ring: one converting, one read for lookahead, the rest reading ahead. */
+const SLOTS = 4
+/** Writes in flight: each holds a block's output pieces in memory until it is done. */
+const WRITES = 2
+/**
+ * Inputs from this size are read and hashed on a worker thread. Measured against reading and
+ * hashing here: 10% slower at 64 MiB (a worker takes 60 to 90 ms to start, and 15 MiB), 5%
+ * faster at 128 MiB, 10 to 17% faster at 512 MiB.
+ */
+export const WORKER_FROM = 128 << 20
+
+export interface BlockJob {
+  input: FileHandle
+  /** Bytes per block: whole chunks of the format. */
+  size: number
+  /**
+   * For a file that starts with a header: given up to `max` of its first bytes, says where the
+   * blocks start. Those bytes count in the input's digest.
+   */
+  head?: { max: number; begin: (head: Buffer) => Promise<number> }
+  /**
+   * Turns one block into output pieces; `last` when no input follows it. The pieces must be
+   * new buffers that nothing else holds (cipher output): they are freed once written.
+   */
+  convert: (block: Buffer, last: boolean) => Buffer[]
+  /** Where the pieces go, from offset `at`; none to discard them. */
+  output?: { handle: FileHandle; at: number }
+  signal?: AbortSignal
+}
+
+/**
+ * Runs `job` to the end of the input and every write; returns the sha256 and size of all the
+ * input. On any error nothing is left in flight.
+ */
+export async function convertBlocks(job: BlockJob): Promise<{ sha256: string; bytes: number }> {
+  const { input, size, signal } = job
+  // Slot n at n * size; a header is read at the start, before any block is.
+  const ring = new SharedArrayBuffer(Math.max(SLOTS * size, job.head?.max ?? 0))
+  const big = (await input.stat()).size >= WORKER_FROM
+  const reader = (big && startReadWorker(input, ring, size)) || new LocalReader(input, ring, size)
+  const writes: Promise<void>[] = []
+  try {
+    throwIfAborted(signal)
+    let start = 0
+    if (job.head) {
+      const head = await readFull(input, Buffer.from(ring, 0, job.head.max), 0)
+      start = await job.head.begin(head)
+    }
+    reader.begin(start)
+    let out = job.output?.at ?? 0
+    for (let block = await reader.next(); ;) {
+      throwIfAborted(signal)
+      // Only the next block tells whether a full one is the last; a short one is.
+      const next = block.length < size ? null : await reader.next()
+      const last = !next?.length
+      const pieces = job.convert(block, last)
+      reader.release()
+      if (job.output) {
+        if (writes.length === WRITES) await writes.shift()
+        const at = out
+        out += pieces.reduce((sum, p) => sum + p.length, 0)
+        writes.push(handled(writeAll(job.output.handle, [...pieces], at).then(() => free(pieces))))
+      } else {
+        free(pieces)
+      }
+      if (last) break
+      block = next!
+    }
+    await Promise.all(writes)
+    return await reader.digest()
+  } finally {
+    await reader.close()
+    await Promise.allSettled(writes)
+  }
+}
+
+/** The input, block by block into the ring, hashed as it is read. */
+interface BlockReader {
+  /** Hashes the ring's first `start` bytes (a header read there), then reads from `start`. */
+  begin(start: number): void
+  /** The next block, a view of the ring until release(); short, or empty, at the end. */
+  next(): Promise<Buffer>
+  /** Done with the oldest block next() gave. */
+  release(): void
+  /** sha256 and size of all the input, once next() gave a short block. */
+  digest(): Promise<{ sha256: string; bytes: number }>
+  /** Stops reading; nothing touches the file or the ring once it resolves. */
+  close(): Promise<void>
+}
+
+/** Reads with positional reads on libuv's threads and hashes on this one: for small files. */
+class LocalReader implements BlockReader {
+  /** Reads in flight or done, in block order, not yet handed out by next(). */
+  private readonly reads: Promise<Buffer>[] = []
+  private readonly hash = createHash('sha256')
+  private bytes = 0
+  private start = 0
+  private queued = 0
+
+  constructor(
+    private readonly input: FileHandle,
+    private readonly ring: SharedArrayBuffer,
+    private readonly size: number,
+  ) {}
+
+  begin(start: number): void {
+    this.add(Buffer.from(this.ring, 0, start))
+    this.start = start
+    for (let i = 0; i < SLOTS; i++) this.readAhead()
+  }
+
+  async next(): Promise<Buffer> {
+    return this.add(await this.reads.shift()!)
+  }
+
+  release(): void {
+    this.readAhead()
+  }
+
+  async digest(): Promise<{ sha256: string; bytes: number }> {
+    return { sha256: this.hash.digest('hex'), bytes: this.bytes }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.reads)
+  }
+
+  /** Block n goes into slot n % SLOTS: one read per released block keeps the ring full. */
+  private readAhead(): void {
+    const n = this.queued++
+    const slot = Buffer.from(this.ring, (n % SLOTS) * this.size, this.size)
+    this.reads.push(handled(readFull(this.input, slot, this.start + n * this.size)))
+  }
+
+  private add(block: Buffer): Buffer {
+    this.hash.update(block)
+    this.bytes += block.length
+    return block
+  }
+}
+
+/** The cells of the array the main thread and READ_WORKER share. */
+const Control = { Released: 0, Start: 1, Stop: 2, Tick: 3 } as const
+
+// Runs in a worker thread: reads the file into the ring's slots, each once the main thread has
+// released the block that was there, and hashes each block while it is still in cache; posts
+// each block's length, then the digest. Control: the blocks released, where the blocks start
+// (-1 until begin()), 1 to stop, and a tick that every change of those moves, so that a change
+// made just before Atomics.wait still wakes it.
+const READ_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads')
+const { createHash } = require('node:crypto')
+const { readSync } = require('node:fs')
+const { fd, ring, control, size, slots } = workerData
+const Control = ${JSON.stringify(Control)}
+const memory = Buffer.from(ring)
+const ctrl = new Int32Array(control)
+
+/** Waits until ready(); false if told to stop first. */
+function wait(ready) {
+  for (;;) {
+    const tick = Atomics.load(ctrl, Control.Tick)
+    if (Atomics.load(ctrl, Control.Stop) === 1) return false
+    if (ready()) return true
+    Atomics.wait(ctrl, Control.Tick, tick)
+  }
+}
+
+function fill(slot, at) {
+  let filled = 0
+  for (let got; filled < size; filled += got) {
+    got = readSync(fd, memory, slot + filled, size - filled, at + filled)
+    if (got === 0) break
+  }
+  return memory.subarray(slot, slot + filled)
+}
+
+function run() {
+  if (!wait(() => Atomics.load(ctrl, Control.Start) >= 0)) return
+  const hash = createHash('sha256')
+  let at = Atomics.load(ctrl, Control.Start)
+  hash.update(memory.subarray(0, at))
+  for (let n = 0; wait(() => n - Atomics.load(ctrl, Control.Released) < slots); n++) {
+    const block = fill((n % slots) * size, at)
+    at += block.length
+    hash.update(block)
+    parentPort.postMessage(block.length)
+    if (block.length < size) {
+      parentPort.postMessage({ sha256: hash.digest('hex'), bytes: at })
+      return
+    }
+  }
+}
+
+run()
+`
+
+/** A read worker, or null where none can be started (the LocalReader then does its job). */
+function startReadWorker(
+  input: FileHandle,
+  ring: SharedArrayBuffer,
+  size: number,
+): ReadWorker | null {
+  try {
+    return new ReadWorker(input, ring, size)
+  } catch {
+    return null
+  }
+}
+
+class ReadWorker implements BlockReader {
+  private readonly worker: Worker
+  private readonly control = new Int32Array(
+    new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * Object.keys(Control).length),
+  )
+  /** Block lengths and the digest, as posted; then whoever waits for the next of them. */
+  private readonly posted: unknown[] = []
+  private readonly waiting: { resolve: (m: unknown) => void; reject: (err: Error) => void }[] = []
+  private failure: Error | null = null
+  private handedOut = 0
+
+  constructor(
+    input: FileHandle,
+    private readonly ring: SharedArrayBuffer,
+    private readonly size: number,
+  ) {
+    this.control[Control.Start] = -1
+    this.worker = new Worker(READ_WORKER, {
+      eval: true,
+      workerData: { fd: input.fd, ring, control: this.control.buffer, size, slots: SLOTS },
+    })
+    this.worker.on('message', (m) => this.deliver(m))
+    this.worker.on('error', (err) => this.fail(err))
+    this.worker.on('exit', () => this.fail(new Error('the file reading thread stopped')))
+  }
+
+  begin(start: number): void {
+    this.change(Control.Start, start)
+  }
+
+  async next(): Promise<Buffer> {
+    const length = (await this.take()) as number
+    const slot = (this.handedOut++ % SLOTS) * this.size
+    return Buffer.from(this.ring, slot, length)
+  }
+
+  release(): void {
+    this.change(Control.Released, Atomics.load(this.control, Control.Released) + 1)
+  }
+
+  async digest(): Promise<{ sha256: string; bytes: number }> {
+    return (await this.take()) as { sha256: string; bytes: number }
+  }
+
+  async close(): Promise<void> {
+    this.change(Control.Stop, 1)
+    await this.worker.terminate()
+  }
+
+  private change(cell: (typeof Control)[keyof typeof Control], value: number): void {
+    Atomics.store(this.control, cell, value)
+    Atomics.add(this.control, Control.Tick, 1)
+    Atomics.notify(this.control, Control.Tick)
+  }
+
+  private take(): Promise<unknown> {
+    if (this.posted.length > 0) return Promise.resolve(this.posted.shift())
+    if (this.failure) return Promise.reject(this.failure)
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }))
+  }
+
+  private deliver(message: unknown): void {
+    const waiter = this.waiting.shift()
+    if (waiter) waiter.resolve(message)
+    else this.posted.push(message)
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err
+    for (const { reject } of this.waiting.splice(0)) reject(err)
+  }
+}
+
+/** `promise`, its failure to surface where it is awaited: not as unhandled while it waits. */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {})
+  return promise
+}
+
+/** Like signal.throwIfAborted(), with the error pipeline() gives, so both paths fail alike. */
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return
+  throw Object.assign(new Error('The operation was aborted', { cause: signal.reason }), {
+    name: 'AbortError',
+    code: 'ABORT_ERR',
+  })
+}
+
+/**
+ * Frees each piece that is a whole ArrayBuffer of its own now, not at V8's next collection:
+ * one cipher output per 64 KiB chunk let some 64 MiB pile up before a collection, and fresh
+ * pages for each. Measured at 512 MiB: peak RSS 153 → 84 MiB, and less CPU.
+ */
+function free(pieces: Buffer[]): void {
+  for (const piece of pieces) {
+    const buffer = piece.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer }
+    if (piece.length > 0 && piece.byteOffset === 0 && piece.length === buffer.byteLength) {
+      buffer.transfer?.(0)
+    }
+  }
+}
+
+/** Fills `buf` from `at` unless the file ends first; returns what was read. */
+async function readFull(handle: FileHandle, buf: Buffer, at: number): Promise<Buffer> {
+  let filled = 0
+  while (filled < buf.length) {
+    const { bytesRead } = await handle.read(buf, filled, buf.length - filled, at + filled)
+    if (bytesRead === 0) break
+    filled += bytesRead
+  }
+  return buf.subarray(0, filled)
+}
+
+/** Writes all of `pieces` at `at`: a write may take fewer bytes than it was given. */
+export async function writeAll(handle: FileHandle, pieces: Buffer[], at: number): Promise<void> {
+  while (pieces.length > 0) {
+    let { bytesWritten } = await handle.writev(pieces, at)
+    at += bytesWritten
+    while (pieces.length > 0 && bytesWritten >= pieces[0]!.length) {
+      bytesWritten -= pieces.shift()!.length
+    }
+    if (bytesWritten > 0) pieces[0] = pieces[0]!.subarray(bytesWritten)
+  }
+}
