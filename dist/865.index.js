@@ -765,7 +765,7 @@ async function checkRestored(db, manifest) {
 
 /***/ }),
 
-/***/ 28376:
+/***/ 41708:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
 
@@ -933,6 +933,7 @@ const CodecInputs = {
 const scrypt = (0,external_node_util_.promisify)(external_node_crypto_.scrypt);
 const AGE_MAGIC = 'age-encryption.org/';
 const VERSION_LINE = 'age-encryption.org/v1';
+/** Plaintext bytes per payload chunk, and the same chunk sealed (its 16-byte tag added). */
 const CHUNK = 64 * 1024;
 const TAG = 16;
 const ENC_CHUNK = CHUNK + TAG;
@@ -946,6 +947,8 @@ const NONCE_BYTES = 16;
 const STAGE_BUFFER = 4 << 20;
 /** Real headers are a few hundred bytes; this only stops a damaged file from filling memory. */
 const MAX_HEADER = 1 << 20;
+/** The first bytes of a file that AgeOpener.begin needs at most: the longest header, the nonce. */
+const AGE_HEAD_MAX = MAX_HEADER + NONCE_BYTES;
 const X25519_INFO = 'age-encryption.org/v1/X25519';
 const SCRYPT_SALT_LABEL = 'age-encryption.org/v1/scrypt';
 /** age's own default: about a second of work, 256 MiB of memory. */
@@ -1154,8 +1157,8 @@ function parseHeader(header, file) {
     const macInput = header.subarray(0, header.length - (lines[i].length - 3) - 1);
     return { stanzas, macInput, mac };
 }
-/** A transform from plaintext to an age file. Key parsing and scrypt happen before it returns. */
-async function ageEncryptStream(opts) {
+/** Starts an age file. Key parsing and scrypt happen here, before any payload. */
+async function ageEncryptStart(opts) {
     const fileKey = (0,external_node_crypto_.randomBytes)(FILE_KEY_BYTES);
     let stanzas;
     if (opts.recipients && opts.recipients.length > 0) {
@@ -1172,7 +1175,15 @@ async function ageEncryptStream(opts) {
     const upToDashes = `${VERSION_LINE}\n${stanzas.map(stanzaText).join('')}---`;
     const header = `${upToDashes} ${b64(headerMac(fileKey, upToDashes))}\n`;
     const nonce = (0,external_node_crypto_.randomBytes)(NONCE_BYTES);
-    return new AgeEncrypter(Buffer.concat([Buffer.from(header, 'latin1'), nonce]), payloadKey(fileKey, nonce));
+    return {
+        head: Buffer.concat([Buffer.from(header, 'latin1'), nonce]),
+        sealer: new PayloadSealer(payloadKey(fileKey, nonce)),
+    };
+}
+/** A transform from plaintext to an age file. Key parsing and scrypt happen before it returns. */
+async function ageEncryptStream(opts) {
+    const { head, sealer } = await ageEncryptStart(opts);
+    return new AgeEncrypter(head, sealer);
 }
 /** Whole buffers in, exact-size slices out, copying only when a slice spans two buffers. */
 class ByteQueue {
@@ -1218,21 +1229,55 @@ class ByteQueue {
 function payloadKey(fileKey, nonce) {
     return (0,external_node_crypto_.createSecretKey)(hkdf(fileKey, nonce, 'payload'));
 }
-/** The 12-byte STREAM nonce: an 11-byte big-endian chunk counter, then 1 for the last chunk. */
-function chunkNonce(counter, last) {
-    const nonce = Buffer.alloc(12);
+/**
+ * Writes the 12-byte STREAM nonce into `nonce` (reused: the cipher copies it): an 11-byte
+ * big-endian chunk counter, then 1 for the last chunk.
+ */
+function chunkNonce(nonce, counter, last) {
     nonce.writeUIntBE(counter, 5, 6);
     nonce[11] = last ? 1 : 0;
     return nonce;
 }
-class AgeEncrypter extends external_node_stream_.Transform {
+/**
+ * The pieces of a block of chunks: whole chunks of `size`, but for the last block, whose final
+ * piece may be short, or empty when the whole input was.
+ */
+function chunksOf(block, size, last) {
+    const count = last ? Math.max(1, Math.ceil(block.length / size)) : block.length / size;
+    return Array.from({ length: count }, (_, i) => block.subarray(i * size, (i + 1) * size));
+}
+/** Seals the STREAM payload, one 64 KiB chunk after another. */
+class PayloadSealer {
     key;
-    queue = new ByteQueue();
     counter = 0;
-    prefix;
-    constructor(prefix, key) {
-        super({ highWaterMark: STAGE_BUFFER });
+    nonce = Buffer.alloc(12);
+    constructor(key) {
         this.key = key;
+    }
+    /** The ciphertext and tag of the next chunk; `last` for the final one. */
+    seal(plain, last) {
+        const nonce = chunkNonce(this.nonce, this.counter++, last);
+        const cipher = (0,external_node_crypto_.createCipheriv)('chacha20-poly1305', this.key, nonce, { authTagLength: TAG });
+        const sealed = cipher.update(plain);
+        cipher.final();
+        return [sealed, cipher.getAuthTag()];
+    }
+    /**
+     * Seals whole chunks, or with `last` the input's final block: ciphertexts and tags in file
+     * order, uncopied, for one writev.
+     */
+    sealBlock(block, last) {
+        const pieces = chunksOf(block, CHUNK, last);
+        return pieces.flatMap((plain, i) => this.seal(plain, last && i === pieces.length - 1));
+    }
+}
+class AgeEncrypter extends external_node_stream_.Transform {
+    sealer;
+    queue = new ByteQueue();
+    prefix;
+    constructor(prefix, sealer) {
+        super({ highWaterMark: STAGE_BUFFER });
+        this.sealer = sealer;
         this.prefix = prefix;
     }
     start() {
@@ -1250,11 +1295,8 @@ class AgeEncrypter extends external_node_stream_.Transform {
         const out = Buffer.allocUnsafe(count * (size + TAG));
         let at = 0;
         for (let i = 0; i < count; i++) {
-            const nonce = chunkNonce(this.counter++, last);
-            const cipher = (0,external_node_crypto_.createCipheriv)('chacha20-poly1305', this.key, nonce, { authTagLength: TAG });
-            at += cipher.update(this.queue.take(size)).copy(out, at);
-            cipher.final();
-            at += cipher.getAuthTag().copy(out, at);
+            for (const piece of this.sealer.seal(this.queue.take(size), last))
+                at += piece.copy(out, at);
         }
         this.push(out);
     }
@@ -1287,22 +1329,15 @@ function ageDecryptCheck(opts) {
 }
 /** A transform from an age file to its plaintext; `file` only names the backup in errors. */
 function ageDecryptStream(opts, file) {
-    return new AgeDecrypter(ageDecryptCheck(opts), opts, file);
+    return new AgeDecrypter(new AgeOpener(opts, file));
 }
 class AgeDecrypter extends external_node_stream_.Transform {
-    identities;
-    opts;
-    file;
+    opener;
     head = Buffer.alloc(0);
-    fileKey = null;
-    key = null;
     queue = new ByteQueue();
-    counter = 0;
-    constructor(identities, opts, file) {
+    constructor(opener) {
         super({ highWaterMark: STAGE_BUFFER });
-        this.identities = identities;
-        this.opts = opts;
-        this.file = file;
+        this.opener = opener;
     }
     _transform(chunk, _encoding, done) {
         this.consume(chunk).then(() => done(), done);
@@ -1310,33 +1345,79 @@ class AgeDecrypter extends external_node_stream_.Transform {
     async consume(chunk) {
         if (this.head) {
             const head = Buffer.concat([this.head, chunk]);
-            const end = headerEnd(head.subarray(0, MAX_HEADER));
-            if (end < 0) {
-                if (head.length >= MAX_HEADER)
-                    throw this.truncated('the age header never ends');
+            if (!AgeOpener.enough(head)) {
                 this.head = head;
                 return;
             }
             this.head = null;
-            this.fileKey = await this.unwrap(parseHeader(head.subarray(0, end), this.file));
-            chunk = head.subarray(end);
+            chunk = head.subarray(await this.opener.begin(head));
         }
         this.queue.push(chunk);
-        if (!this.key) {
-            if (this.queue.length < NONCE_BYTES)
-                return;
-            this.key = payloadKey(this.fileKey, this.queue.take(NONCE_BYTES));
-        }
         // The chunk that might be the last stays queued until the input ends. Each chunk goes on
         // by itself (measured: copying them into one buffer, as encryption does, costs more here).
         const ready = Math.floor((this.queue.length - 1) / ENC_CHUNK);
         for (let i = 0; i < ready; i++)
-            this.push(this.openChunk(this.queue.take(ENC_CHUNK)));
+            this.push(this.opener.middle(this.queue.take(ENC_CHUNK)));
     }
-    openChunk(sealed) {
-        const plain = age_open(this.key, chunkNonce(this.counter, false), sealed);
+    _flush(done) {
+        this.finish().then(() => done(), done);
+    }
+    async finish() {
+        // Cut short before the payload: begin() says where (empty, in the header, at the nonce).
+        if (this.head)
+            this.queue.push(this.head.subarray(await this.opener.begin(this.head)));
+        this.push(this.opener.last(this.queue.take(this.queue.length)));
+    }
+}
+/**
+ * Reads an age file: the header from its first bytes, then the payload chunk by chunk, in
+ * order. The transform and the file-to-file path both use it, so they fail alike.
+ */
+class AgeOpener {
+    opts;
+    file;
+    identities;
+    key = null;
+    counter = 0;
+    nonce = Buffer.alloc(12);
+    constructor(opts, file) {
+        this.opts = opts;
+        this.file = file;
+        this.identities = ageDecryptCheck(opts);
+    }
+    /** Whether `head`, a file's first bytes, holds its header and nonce, or shows it never ends. */
+    static enough(head) {
+        if (head.length >= AGE_HEAD_MAX)
+            return true;
+        const end = headerEnd(head);
+        return end >= 0 && head.length >= end + NONCE_BYTES;
+    }
+    /**
+     * Unwraps the file key from `head`: the file's first bytes, enough() of them or all there
+     * are. Returns where the payload starts.
+     */
+    async begin(head) {
+        if (head.length === 0) {
+            throw new errors/* UserError */.y(`${this.file}: is empty (0 bytes), not an age file: the backup was cut off or never written; restore from another backup`);
+        }
+        const end = headerEnd(head.subarray(0, MAX_HEADER));
+        if (end < 0) {
+            throw this.truncated(head.length >= MAX_HEADER
+                ? 'the age header never ends'
+                : 'the file ends inside the age header');
+        }
+        const fileKey = await this.unwrap(parseHeader(head.subarray(0, end), this.file));
+        if (head.length < end + NONCE_BYTES) {
+            throw this.truncated('the file ends before the age payload starts');
+        }
+        this.key = payloadKey(fileKey, head.subarray(end, end + NONCE_BYTES));
+        return end + NONCE_BYTES;
+    }
+    /** The plaintext of the next chunk, one that more of the file follows. */
+    middle(sealed) {
+        const plain = this.open(sealed, false);
         if (!plain) {
-            if (age_open(this.key, chunkNonce(this.counter, true), sealed)) {
+            if (this.open(sealed, true)) {
                 throw this.damaged(`data follows the final age chunk ${this.counter}`);
             }
             throw this.damaged(`age payload chunk ${this.counter} failed authentication`);
@@ -1344,38 +1425,35 @@ class AgeDecrypter extends external_node_stream_.Transform {
         this.counter++;
         return plain;
     }
-    _flush(done) {
-        try {
-            if (this.head) {
-                throw this.head.length === 0
-                    ? new errors/* UserError */.y(`${this.file}: is empty (0 bytes), not an age file: the backup was cut off or never written; restore from another backup`)
-                    : this.truncated('the file ends inside the age header');
+    /** The plaintext of the final chunk: all of the file after the last middle chunk. */
+    last(sealed) {
+        if (sealed.length === 0)
+            throw this.truncated('the file ends right after the age header');
+        const plain = this.open(sealed, true);
+        if (!plain) {
+            // A whole chunk that opens as a middle one: the file was cut at a chunk boundary, which
+            // only the last-chunk flag can tell from a complete file.
+            if (sealed.length === ENC_CHUNK && this.open(sealed, false)) {
+                throw this.truncated(`the age payload ends after chunk ${this.counter} without a final chunk`);
             }
-            if (!this.key)
-                throw this.truncated('the file ends before the age payload starts');
-            const sealed = this.queue.take(this.queue.length);
-            if (sealed.length === 0)
-                throw this.truncated('the file ends right after the age header');
-            const plain = age_open(this.key, chunkNonce(this.counter, true), sealed);
-            if (!plain) {
-                // A whole chunk that opens as a middle one: the file was cut at a chunk boundary, which
-                // only the last-chunk flag can tell from a complete file.
-                if (sealed.length === ENC_CHUNK &&
-                    age_open(this.key, chunkNonce(this.counter, false), sealed)) {
-                    throw this.truncated(`the age payload ends after chunk ${this.counter} without a final chunk`);
-                }
-                throw this.damaged(sealed.length < ENC_CHUNK
-                    ? `the last age chunk (${this.counter}) failed authentication; the file may also be truncated`
-                    : `age payload chunk ${this.counter} failed authentication`);
-            }
-            if (plain.length === 0 && this.counter > 0)
-                throw this.damaged('the final age chunk is empty, which age never writes');
-            this.push(plain);
-            done();
+            throw this.damaged(sealed.length < ENC_CHUNK
+                ? `the last age chunk (${this.counter}) failed authentication; the file may also be truncated`
+                : `age payload chunk ${this.counter} failed authentication`);
         }
-        catch (err) {
-            done(err);
-        }
+        if (plain.length === 0 && this.counter > 0)
+            throw this.damaged('the final age chunk is empty, which age never writes');
+        return plain;
+    }
+    /**
+     * Opens whole sealed chunks, or with `last` the file's final block: each chunk's plaintext,
+     * in order, released only once its tag verified.
+     */
+    openBlock(block, last) {
+        const pieces = chunksOf(block, ENC_CHUNK, last);
+        return pieces.map((sealed, i) => last && i === pieces.length - 1 ? this.last(sealed) : this.middle(sealed));
+    }
+    open(sealed, last) {
+        return age_open(this.key, chunkNonce(this.nonce, this.counter, last), sealed);
     }
     async unwrap(header) {
         const scryptStanzas = header.stanzas.filter((s) => s.args[0] === 'scrypt');
@@ -1457,6 +1535,309 @@ class AgeDecrypter extends external_node_stream_.Transform {
     }
     malformed(what) {
         return new errors/* UserError */.y(`${this.file}: the age header is malformed (${what}): the file is damaged; restore from another backup`);
+    }
+}
+
+// EXTERNAL MODULE: external "node:worker_threads"
+var external_node_worker_threads_ = __webpack_require__(75919);
+;// CONCATENATED MODULE: ./lib/codec/blocks.js
+/**
+ * File to file in blocks, off the stream machinery: for age with no compression, the one codec
+ * whose CPU work (a cipher per 64 KiB chunk, two sha256s) is cheap enough that Node's streams,
+ * their copies and their garbage were most of the time.
+ *
+ * The input is read into a ring of reused blocks in shared memory, a few blocks ahead, and
+ * hashed as it is read; for a large file that is a worker thread's job (BlockReader), so the
+ * second core reads and hashes while this thread converts. The output goes out with
+ * positional writev of the pieces the conversion made, uncopied, on libuv's threads.
+ *
+ * Measured at 512 MiB and left out: the worker hashing only, with the reads on libuv (no
+ * faster than one thread: the reads already kept the second core busy); datasyncs along the
+ * way to shorten the fsync before the rename (no faster: the writeback is CPU work too).
+ */
+
+
+/** Blocks in the ring: one converting, one read for lookahead, the rest reading ahead. */
+const SLOTS = 4;
+/** Writes in flight: each holds a block's output pieces in memory until it is done. */
+const WRITES = 2;
+/**
+ * Inputs from this size are read and hashed on a worker thread. Measured against reading and
+ * hashing here: 10% slower at 64 MiB (a worker takes 60 to 90 ms to start, and 15 MiB), 5%
+ * faster at 128 MiB, 10 to 17% faster at 512 MiB.
+ */
+const WORKER_FROM = 128 << 20;
+/**
+ * Runs `job` to the end of the input and every write; returns the sha256 and size of all the
+ * input. On any error nothing is left in flight.
+ */
+async function convertBlocks(job) {
+    const { input, size, signal } = job;
+    // Slot n at n * size; a header is read at the start, before any block is.
+    const ring = new SharedArrayBuffer(Math.max(SLOTS * size, job.head?.max ?? 0));
+    const big = (await input.stat()).size >= WORKER_FROM;
+    const reader = (big && startReadWorker(input, ring, size)) || new LocalReader(input, ring, size);
+    const writes = [];
+    try {
+        throwIfAborted(signal);
+        let start = 0;
+        if (job.head) {
+            const head = await readFull(input, Buffer.from(ring, 0, job.head.max), 0);
+            start = await job.head.begin(head);
+        }
+        reader.begin(start);
+        let out = job.output?.at ?? 0;
+        for (let block = await reader.next();;) {
+            throwIfAborted(signal);
+            // Only the next block tells whether a full one is the last; a short one is.
+            const next = block.length < size ? null : await reader.next();
+            const last = !next?.length;
+            const pieces = job.convert(block, last);
+            reader.release();
+            if (job.output) {
+                if (writes.length === WRITES)
+                    await writes.shift();
+                const at = out;
+                out += pieces.reduce((sum, p) => sum + p.length, 0);
+                writes.push(handled(writeAll(job.output.handle, [...pieces], at).then(() => free(pieces))));
+            }
+            else {
+                free(pieces);
+            }
+            if (last)
+                break;
+            block = next;
+        }
+        await Promise.all(writes);
+        return await reader.digest();
+    }
+    finally {
+        await reader.close();
+        await Promise.allSettled(writes);
+    }
+}
+/** Reads with positional reads on libuv's threads and hashes on this one: for small files. */
+class LocalReader {
+    input;
+    ring;
+    size;
+    /** Reads in flight or done, in block order, not yet handed out by next(). */
+    reads = [];
+    hash = (0,external_node_crypto_.createHash)('sha256');
+    bytes = 0;
+    start = 0;
+    queued = 0;
+    constructor(input, ring, size) {
+        this.input = input;
+        this.ring = ring;
+        this.size = size;
+    }
+    begin(start) {
+        this.add(Buffer.from(this.ring, 0, start));
+        this.start = start;
+        for (let i = 0; i < SLOTS; i++)
+            this.readAhead();
+    }
+    async next() {
+        return this.add(await this.reads.shift());
+    }
+    release() {
+        this.readAhead();
+    }
+    async digest() {
+        return { sha256: this.hash.digest('hex'), bytes: this.bytes };
+    }
+    async close() {
+        await Promise.allSettled(this.reads);
+    }
+    /** Block n goes into slot n % SLOTS: one read per released block keeps the ring full. */
+    readAhead() {
+        const n = this.queued++;
+        const slot = Buffer.from(this.ring, (n % SLOTS) * this.size, this.size);
+        this.reads.push(handled(readFull(this.input, slot, this.start + n * this.size)));
+    }
+    add(block) {
+        this.hash.update(block);
+        this.bytes += block.length;
+        return block;
+    }
+}
+/** The cells of the array the main thread and READ_WORKER share. */
+const Control = { Released: 0, Start: 1, Stop: 2, Tick: 3 };
+// Runs in a worker thread: reads the file into the ring's slots, each once the main thread has
+// released the block that was there, and hashes each block while it is still in cache; posts
+// each block's length, then the digest. Control: the blocks released, where the blocks start
+// (-1 until begin()), 1 to stop, and a tick that every change of those moves, so that a change
+// made just before Atomics.wait still wakes it.
+const READ_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads')
+const { createHash } = require('node:crypto')
+const { readSync } = require('node:fs')
+const { fd, ring, control, size, slots } = workerData
+const Control = ${JSON.stringify(Control)}
+const memory = Buffer.from(ring)
+const ctrl = new Int32Array(control)
+
+/** Waits until ready(); false if told to stop first. */
+function wait(ready) {
+  for (;;) {
+    const tick = Atomics.load(ctrl, Control.Tick)
+    if (Atomics.load(ctrl, Control.Stop) === 1) return false
+    if (ready()) return true
+    Atomics.wait(ctrl, Control.Tick, tick)
+  }
+}
+
+function fill(slot, at) {
+  let filled = 0
+  for (let got; filled < size; filled += got) {
+    got = readSync(fd, memory, slot + filled, size - filled, at + filled)
+    if (got === 0) break
+  }
+  return memory.subarray(slot, slot + filled)
+}
+
+function run() {
+  if (!wait(() => Atomics.load(ctrl, Control.Start) >= 0)) return
+  const hash = createHash('sha256')
+  let at = Atomics.load(ctrl, Control.Start)
+  hash.update(memory.subarray(0, at))
+  for (let n = 0; wait(() => n - Atomics.load(ctrl, Control.Released) < slots); n++) {
+    const block = fill((n % slots) * size, at)
+    at += block.length
+    hash.update(block)
+    parentPort.postMessage(block.length)
+    if (block.length < size) {
+      parentPort.postMessage({ sha256: hash.digest('hex'), bytes: at })
+      return
+    }
+  }
+}
+
+run()
+`;
+/** A read worker, or null where none can be started (the LocalReader then does its job). */
+function startReadWorker(input, ring, size) {
+    try {
+        return new ReadWorker(input, ring, size);
+    }
+    catch {
+        return null;
+    }
+}
+class ReadWorker {
+    ring;
+    size;
+    worker;
+    control = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * Object.keys(Control).length));
+    /** Block lengths and the digest, as posted; then whoever waits for the next of them. */
+    posted = [];
+    waiting = [];
+    failure = null;
+    handedOut = 0;
+    constructor(input, ring, size) {
+        this.ring = ring;
+        this.size = size;
+        this.control[Control.Start] = -1;
+        this.worker = new external_node_worker_threads_.Worker(READ_WORKER, {
+            eval: true,
+            workerData: { fd: input.fd, ring, control: this.control.buffer, size, slots: SLOTS },
+        });
+        this.worker.on('message', (m) => this.deliver(m));
+        this.worker.on('error', (err) => this.fail(err));
+        this.worker.on('exit', () => this.fail(new Error('the file reading thread stopped')));
+    }
+    begin(start) {
+        this.change(Control.Start, start);
+    }
+    async next() {
+        const length = (await this.take());
+        const slot = (this.handedOut++ % SLOTS) * this.size;
+        return Buffer.from(this.ring, slot, length);
+    }
+    release() {
+        this.change(Control.Released, Atomics.load(this.control, Control.Released) + 1);
+    }
+    async digest() {
+        return (await this.take());
+    }
+    async close() {
+        this.change(Control.Stop, 1);
+        await this.worker.terminate();
+    }
+    change(cell, value) {
+        Atomics.store(this.control, cell, value);
+        Atomics.add(this.control, Control.Tick, 1);
+        Atomics.notify(this.control, Control.Tick);
+    }
+    take() {
+        if (this.posted.length > 0)
+            return Promise.resolve(this.posted.shift());
+        if (this.failure)
+            return Promise.reject(this.failure);
+        return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+    }
+    deliver(message) {
+        const waiter = this.waiting.shift();
+        if (waiter)
+            waiter.resolve(message);
+        else
+            this.posted.push(message);
+    }
+    fail(err) {
+        this.failure ??= err;
+        for (const { reject } of this.waiting.splice(0))
+            reject(err);
+    }
+}
+/** `promise`, its failure to surface where it is awaited: not as unhandled while it waits. */
+function handled(promise) {
+    promise.catch(() => { });
+    return promise;
+}
+/** Like signal.throwIfAborted(), with the error pipeline() gives, so both paths fail alike. */
+function throwIfAborted(signal) {
+    if (!signal?.aborted)
+        return;
+    throw Object.assign(new Error('The operation was aborted', { cause: signal.reason }), {
+        name: 'AbortError',
+        code: 'ABORT_ERR',
+    });
+}
+/**
+ * Frees each piece that is a whole ArrayBuffer of its own now, not at V8's next collection:
+ * one cipher output per 64 KiB chunk let some 64 MiB pile up before a collection, and fresh
+ * pages for each. Measured at 512 MiB: peak RSS 153 → 84 MiB, and less CPU.
+ */
+function free(pieces) {
+    for (const piece of pieces) {
+        const buffer = piece.buffer;
+        if (piece.length > 0 && piece.byteOffset === 0 && piece.length === buffer.byteLength) {
+            buffer.transfer?.(0);
+        }
+    }
+}
+/** Fills `buf` from `at` unless the file ends first; returns what was read. */
+async function readFull(handle, buf, at) {
+    let filled = 0;
+    while (filled < buf.length) {
+        const { bytesRead } = await handle.read(buf, filled, buf.length - filled, at + filled);
+        if (bytesRead === 0)
+            break;
+        filled += bytesRead;
+    }
+    return buf.subarray(0, filled);
+}
+/** Writes all of `pieces` at `at`: a write may take fewer bytes than it was given. */
+async function writeAll(handle, pieces, at) {
+    while (pieces.length > 0) {
+        let { bytesWritten } = await handle.writev(pieces, at);
+        at += bytesWritten;
+        while (pieces.length > 0 && bytesWritten >= pieces[0].length) {
+            bytesWritten -= pieces.shift().length;
+        }
+        if (bytesWritten > 0)
+            pieces[0] = pieces[0].subarray(bytesWritten);
     }
 }
 
@@ -1926,10 +2307,14 @@ function decryptError(f, opts, file) {
  * Every call hashes the bytes as they pass and returns the sha256 of both the stored (encoded)
  * file and the plaintext, without reading anything twice.
  *
+ * age with no compression, file to file, skips the streams (blocks.ts): the same bytes, checks
+ * and errors, at twice the speed.
+ *
  * Output is written to a temporary name in the destination's folder, fsynced, and renamed only
  * once the whole stream has been written and, when decoding, authenticated; on any error the
  * temporary file is deleted. A partly decrypted backup never sits where a restore could find it.
  */
+
 
 
 
@@ -2029,6 +2414,9 @@ async function encodeFile(src, dest, opts) {
         throw new errors/* UserError */.y(`${dest}: cannot encode a file onto itself; choose another destination`);
     }
     await mustBeFile(src);
+    if (opts.compression === 'none' && opts.encryption.kind === 'age') {
+        return encodeAgeFile(src, dest, opts.encryption, opts.signal);
+    }
     return encodeStream((0,external_node_fs_.createReadStream)(src, { highWaterMark: READ_SIZE }), dest, opts);
 }
 /** Compresses and encrypts a stream (say, pg_dump's stdout) into `dest`, with no plaintext file. */
@@ -2058,31 +2446,37 @@ async function encodeStream(source, dest, opts) {
     if (stored !== plain)
         stages.push({ stream: stored });
     try {
-        await intoTempFile(dest, (out) => run(toReadable(source), stages, out, opts.signal));
+        await intoTempFile(dest, (out) => run(toReadable(source), stages, sink(out), opts.signal));
     }
     finally {
         await close();
     }
-    return digests(stored, plain);
+    return digests(stored.tally, plain.tally);
 }
 /** Decrypts and decompresses `src` into `dest`; `dest` appears only if all of it checked out. */
 async function decodeFile(src, dest, opts) {
     if (external_node_path_.resolve(src) === external_node_path_.resolve(dest)) {
         throw new errors/* UserError */.y(`${dest}: cannot decode a file onto itself; choose another destination`);
     }
-    const { stages, stored, plain } = await decodeStages(src, opts);
-    await intoTempFile(dest, (out) => run((0,external_node_fs_.createReadStream)(src, { highWaterMark: READ_SIZE }), stages, out, opts.signal));
-    return digests(stored, plain);
+    await checkEncoded(src, opts);
+    if (ageOnly(opts))
+        return intoTempFile(dest, (out) => decodeAgeFile(src, out, opts));
+    const { stages, stored, plain } = decodeStages(src, opts);
+    await intoTempFile(dest, (out) => run((0,external_node_fs_.createReadStream)(src, { highWaterMark: READ_SIZE }), stages, sink(out), opts.signal));
+    return digests(stored.tally, plain.tally);
 }
 /**
  * Decodes `src` all the way and discards the plaintext: proves a backup opens with the keys
  * at hand and yields the checksums, without putting plaintext on disk.
  */
 async function verifyEncodedFile(src, opts) {
-    const { stages, stored, plain } = await decodeStages(src, opts);
+    await checkEncoded(src, opts);
+    if (ageOnly(opts))
+        return decodeAgeFile(src, null, opts);
+    const { stages, stored, plain } = decodeStages(src, opts);
     const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
     await run(createReadStream(src, { highWaterMark: READ_SIZE }), stages, discard, opts.signal);
-    return digests(stored, plain);
+    return digests(stored.tally, plain.tally);
 }
 /** What `file` holds, from its first bytes. */
 async function detectFileFormat(file) {
@@ -2090,11 +2484,76 @@ async function detectFileFormat(file) {
 }
 // 1 MiB reads: fewer trips through the stream machinery per gigabyte than the 64 KiB default.
 const READ_SIZE = 1 << 20;
-async function decodeStages(src, opts) {
+/** age's 64 KiB chunks, 16 to a block: the block path's unit of reading, converting, writing. */
+const BLOCK_CHUNKS = 16;
+/** Encrypts `src` into `dest` in blocks: encodeFile for age with no compression. */
+async function encodeAgeFile(src, dest, encryption, signal) {
+    const { head, sealer } = await ageEncryptStart({
+        ...encryption,
+        recipients: splitKeyLines(encryption.recipients ?? []),
+    });
+    const stored = new Tally();
+    const input = await promises_.open(src, 'r');
+    try {
+        const plain = await intoTempFile(dest, async (out) => {
+            await writeAll(out, [stored.add(head)], 0);
+            return convertBlocks({
+                input,
+                size: BLOCK_CHUNKS * CHUNK,
+                convert: (block, last) => sealer.sealBlock(block, last).map((p) => stored.add(p)),
+                output: { handle: out, at: head.length },
+                signal,
+            });
+        });
+        return {
+            sha256: stored.digest(),
+            bytes: stored.bytes,
+            plainSha256: plain.sha256,
+            plainBytes: plain.bytes,
+        };
+    }
+    finally {
+        await input.close();
+    }
+}
+/** Decrypts `src` in blocks into `out`, or nowhere: decodeFile for age with no compression. */
+async function decodeAgeFile(src, out, opts) {
+    const opener = new AgeOpener(opts.decryption, src);
+    const plain = new Tally();
+    const input = await promises_.open(src, 'r');
+    try {
+        const stored = await convertBlocks({
+            input,
+            size: BLOCK_CHUNKS * ENC_CHUNK,
+            head: { max: AGE_HEAD_MAX, begin: (head) => opener.begin(head) },
+            convert: (block, last) => {
+                const pieces = opener.openBlock(block, last).map((p) => plain.add(p));
+                if (opts.maxPlainBytes !== undefined && plain.bytes > opts.maxPlainBytes) {
+                    throw tooMuchPlaintext(src, opts.maxPlainBytes);
+                }
+                return pieces;
+            },
+            ...(out && { output: { handle: out, at: 0 } }),
+            signal: opts.signal,
+        });
+        return { ...stored, plainSha256: plain.digest(), plainBytes: plain.bytes };
+    }
+    finally {
+        await input.close();
+    }
+}
+/** age and nothing else: the block path, rather than streams. */
+function ageOnly(opts) {
+    return opts.compression === 'none' && opts.decryption.kind === 'age';
+}
+/** Settings, and the file's first bytes: refuses, before any work, what cannot be decoded. */
+async function checkEncoded(src, opts) {
     checkDecryption(opts.decryption);
     checkCompression(opts.compression);
     await mustBeFile(src);
     checkFormat(src, format_detectFormat(await readHead(src)), opts.decryption.kind);
+}
+function decodeStages(src, opts) {
     const { compression, decryption } = opts;
     const stored = new HashTap();
     const stages = [{ stream: stored }];
@@ -2160,20 +2619,28 @@ async function readHead(file) {
         await handle.close();
     }
 }
-/** Passes bytes through, hashing them on the way. */
-class HashTap extends external_node_stream_.Transform {
+/** sha256 and size of bytes as they go by. */
+class Tally {
     hash = (0,external_node_crypto_.createHash)('sha256');
     bytes = 0;
+    /** Counts `buf` in, and returns it. */
+    add(buf) {
+        this.hash.update(buf);
+        this.bytes += buf.length;
+        return buf;
+    }
+    digest() {
+        return this.hash.digest('hex');
+    }
+}
+/** Passes bytes through, hashing them on the way. */
+class HashTap extends external_node_stream_.Transform {
+    tally = new Tally();
     constructor() {
         super({ highWaterMark: STAGE_BUFFER });
     }
     _transform(chunk, _encoding, done) {
-        this.hash.update(chunk);
-        this.bytes += chunk.length;
-        done(null, chunk);
-    }
-    digest() {
-        return this.hash.digest('hex');
+        done(null, this.tally.add(chunk));
     }
 }
 /** Passes at most `max` bytes; one more is an error that stops every stage. */
@@ -2190,8 +2657,11 @@ class ByteLimit extends external_node_stream_.Transform {
         this.bytes += chunk.length;
         if (this.bytes <= this.max)
             return done(null, chunk);
-        done(new errors/* UserError */.y(`${this.file}: decodes to more than the ${this.max} bytes of plaintext its manifest records (backup.plain.bytes), so decoding stopped there and nothing was kept: the backup was damaged or replaced (a decompression bomb looks like this); restore from another backup`));
+        done(tooMuchPlaintext(this.file, this.max));
     }
+}
+function tooMuchPlaintext(file, max) {
+    return new errors/* UserError */.y(`${file}: decodes to more than the ${max} bytes of plaintext its manifest records (backup.plain.bytes), so decoding stopped there and nothing was kept: the backup was damaged or replaced (a decompression bomb looks like this); restore from another backup`);
 }
 function digests(stored, plain) {
     const sha256 = stored.digest();
@@ -2220,6 +2690,19 @@ async function run(source, stages, sink, signal) {
         throw explained.get(err) ?? err;
     }
 }
+/** A Writable onto `handle` for the stream path; intoTempFile syncs and closes it. */
+function sink(handle) {
+    let at = 0;
+    return new external_node_stream_.Writable({
+        highWaterMark: 2 * STAGE_BUFFER,
+        writev: (chunks, done) => {
+            const pieces = chunks.map((c) => c.chunk);
+            const from = at;
+            at += pieces.reduce((sum, p) => sum + p.length, 0);
+            writeAll(handle, pieces, from).then(() => done(), done);
+        },
+    });
+}
 /**
  * Runs `write` into a new temporary file beside `dest`, then fsyncs and renames it to `dest`.
  * On any failure the temporary file is closed and deleted, and `dest` is left as it was.
@@ -2236,26 +2719,19 @@ async function intoTempFile(dest, write) {
     const tmp = (0,fs/* tempName */.u8)(dir, external_node_path_.basename(dest));
     // Interrupted (SIGINT/SIGTERM): a partly written file, perhaps plaintext, is removed first.
     const forget = (0,cleanup/* removeOnInterrupt */.vY)(tmp, 'partial file');
-    // flush: fsync before close, so the rename below never exposes a file the disk has not got.
-    const out = (0,external_node_fs_.createWriteStream)(tmp, {
-        flags: 'wx',
-        mode: 0o600,
-        flush: true,
-        highWaterMark: 2 * STAGE_BUFFER,
-    });
-    const closed = new Promise((resolve) => out.on('close', () => resolve()));
+    let out;
+    let result;
     try {
-        await new Promise((resolve, reject) => {
-            out.once('open', () => resolve());
-            out.once('error', reject);
-        });
-        await write(out);
-        await closed;
+        out = await promises_.open(tmp, 'wx', 0o600);
+        result = await write(out);
+        // fsync before the rename, so it never exposes a file the disk has not got.
+        await out.sync();
+        await out.close();
         await promises_.rename(tmp, dest);
     }
     catch (err) {
-        out.destroy();
-        await closed;
+        // close() waits for any write still in flight, so nothing lands after the rm.
+        await out?.close();
         await promises_.rm(tmp, { force: true });
         throw err;
     }
@@ -2263,6 +2739,7 @@ async function intoTempFile(dest, write) {
         forget();
     }
     await (0,fs/* fsyncDir */.t_)(dir);
+    return result;
 }
 
 
@@ -3043,20 +3520,27 @@ const exe = (name) => (process.platform === 'win32' ? `${name}.exe` : name);
  * and the fix.
  */
 async function findTool(name, minMajor, preferMajor, binDir, why) {
-    const seen = new Map();
+    const tools = [];
+    const seen = new Set();
     for (const dir of await candidateDirs(binDir)) {
         const file = node_path__WEBPACK_IMPORTED_MODULE_4__.join(dir, exe(name));
-        if (seen.has(file))
+        // Only files that exist, once each (/bin is often /usr/bin): each try runs the tool, and
+        // Debian's /usr/bin/pg_dump is a Perl wrapper that takes a tenth of a second to answer.
+        const real = await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.realpath(file).catch(() => null);
+        if (!real || seen.has(real))
             continue;
+        seen.add(real);
         const tool = await toolVersion(file);
-        if (tool)
-            seen.set(file, tool);
+        if (!tool)
+            continue;
+        // The candidates come in order of preference: the first of the preferred major is the one.
+        if (tool.major === preferMajor)
+            return tool;
+        tools.push(tool);
     }
-    const tools = [...seen.values()];
     const fit = tools.filter((t) => t.major >= minMajor).sort((a, b) => a.major - b.major);
-    const chosen = fit.find((t) => t.major === preferMajor) ?? fit[0];
-    if (chosen)
-        return chosen;
+    if (fit[0])
+        return fit[0];
     const found = tools.length
         ? `found only ${tools.map((t) => `${name} ${t.major} (${t.path})`).join(', ')}`
         : `found no ${name}`;
@@ -4438,8 +4922,8 @@ function stopwatch() {
     };
 }
 
-// EXTERNAL MODULE: ./lib/codec/index.js + 6 modules
-var lib_codec = __webpack_require__(28376);
+// EXTERNAL MODULE: ./lib/codec/index.js + 7 modules
+var lib_codec = __webpack_require__(41708);
 // EXTERNAL MODULE: ./lib/options/context.js
 var context = __webpack_require__(26269);
 // EXTERNAL MODULE: external "node:crypto"
@@ -5254,6 +5738,9 @@ class SqliteEngine {
         return new SqliteDatabase(target, await (0,sqlite_driver/* openSqlite */.L)(target, { readonly: false }));
     }
     async restore({ path: file }, scratchDir, log) {
+        return this.restoreFile(file, scratchDir, log);
+    }
+    async restoreFile(file, scratchDir, log) {
         await logDriver(log);
         const restored = external_node_path_.join(scratchDir, 'restored.db');
         // The runbook's `sqlite3 restored.db ".restore backup.db"`. A backup is one file in
@@ -5267,7 +5754,10 @@ class SqliteEngine {
         try {
             await copyPrivate(file, restored, false);
             log.info(`restore: file copy (${Math.round(performance.now() - t0)} ms)`);
-            return new SqliteDatabase(restored, await (0,sqlite_driver/* openSqlite */.L)(restored, { readonly: false }), workers);
+            const db = new SqliteDatabase(restored, await (0,sqlite_driver/* openSqlite */.L)(restored, { readonly: false }), workers);
+            // The copy is final: its integrity checks need nothing else, so they start now.
+            db.startIntegrity();
+            return db;
         }
         catch (err) {
             workers?.stop();
@@ -5280,6 +5770,7 @@ class SqliteDatabase {
     db;
     workers;
     foreignKeysCache;
+    integrity = null;
     /** `workers`: check workers already started for this file (else integrityProblems starts them). */
     constructor(file, db, workers = null) {
         this.file = file;
@@ -5291,6 +5782,8 @@ class SqliteDatabase {
     }
     async close() {
         this.workers?.stop();
+        // Checks started ahead finish first: their folder may be removed once this returns.
+        await this.integrity?.catch(() => undefined);
         this.db.close();
     }
     /**
@@ -5306,6 +5799,14 @@ class SqliteDatabase {
      * can be had: they read the whole file, and meanwhile this thread computes the digests.
      */
     async integrityProblems() {
+        return this.integrity ?? this.checkIntegrity();
+    }
+    /** Starts integrityProblems' work now; the next call to it returns this result. */
+    startIntegrity() {
+        this.integrity = this.checkIntegrity();
+        this.integrity.catch(() => undefined);
+    }
+    async checkIntegrity() {
         const workers = this.workers ?? startCheckWorkers();
         this.workers = null;
         const found = workers ? await workers.run(this.file).catch(() => null) : null;
@@ -7257,6 +7758,14 @@ async function backup(ctx) {
     let writing = workDir
         ? { input: inputs/* Inputs */.G0.ScratchDir, path: workDir }
         : { input: inputs/* Inputs */.G0.BackupDir, path: config.backupDir };
+    // restore-check: begun as soon as the snapshot file is written, alongside the snapshot's own
+    // checks (SQLite: the copy and its integrity checks), and judged against the manifest that
+    // follows them. Settled with that manifest, or abandoned when there is none to check against.
+    let settle;
+    const against = new Promise((resolve, reject) => (settle = { resolve, reject }));
+    against.catch(() => undefined);
+    let checking = null;
+    const startCheck = () => (checking ??= restoreCheck(engine, { path: tmp, manifest: against }, config.scratchDir, log));
     try {
         const t0 = stopwatch();
         let hashing = null;
@@ -7267,6 +7776,8 @@ async function backup(ctx) {
             spotCheckCount: config.spotCheckCount,
         }), () => {
             hashing = (0,fs/* digestInWorker */.An)(tmp);
+            if (config.restoreCheck && !ctx.safety)
+                startCheck();
         }))
             .catch(async (err) => {
             // Let a hash under way finish reading before the file is removed.
@@ -7343,20 +7854,14 @@ async function backup(ctx) {
         let restoreChecked;
         const unrestorable = [];
         if (config.restoreCheck && !damaged && !ctx.safety) {
+            // What is left of it after the backup: the time it adds to the job.
             const t3 = stopwatch();
-            const plainRef = {
-                path: tmp,
-                manifest: manifestFor({
-                    file: external_node_path_.basename(tmp),
-                    sha256: plain.sha256,
-                    bytes: plain.bytes,
-                }),
-            };
-            const result = await log.group('Restore check', () => restoreCheck(engine, plainRef, config.scratchDir, log));
+            settle.resolve(manifestFor({ file: external_node_path_.basename(tmp), sha256: plain.sha256, bytes: plain.bytes }));
+            const result = await log.group('Restore check', startCheck);
             report.durations.restoreCheckMs = t3.ms();
             report.checks.push(result.check);
             if (result.outcome === 'passed') {
-                restoreChecked = { at: now().toISOString(), seconds: t3.seconds(), checks: result.names };
+                restoreChecked = { at: now().toISOString(), seconds: result.seconds, checks: result.names };
                 report.restoreChecked = { seconds: restoreChecked.seconds, checks: restoreChecked.checks };
             }
             else if (result.outcome === 'failed') {
@@ -7385,12 +7890,18 @@ async function backup(ctx) {
         report.database = (0,inspect/* databaseFacts */.vS)(snapshot.source.bytes, inventory.rowCounts);
     }
     catch (err) {
+        settle.reject(new Error('abandoned: there is no backup to check'));
+        await checking;
         await promises_.rm(tmp, { recursive: true, force: true });
         await promises_.rm(`${tmp}-journal`, { force: true });
         await promises_.rm(stored, { recursive: true, force: true });
         throw await asWriteFailure(err, writing.input, writing.path, 'no backup was written; older backups are untouched');
     }
     finally {
+        // A check begun for a snapshot that is damaged, or a backup that failed, is abandoned; it
+        // ends (and removes its scratch copy) before the files it reads go.
+        settle.reject(new Error('abandoned: there is no backup to check'));
+        await checking;
         await work?.remove();
         for (const f of forget)
             f();
@@ -7582,32 +8093,41 @@ function damagedSource(manifest) {
 }
 /**
  * restore-check: `ref` (the new backup's plaintext) restored into a scratch copy as a drill
- * restores it, and checked against its manifest by the drill's checks. Never throws.
+ * restores it, and checked against its manifest by the drill's checks. Never throws. The
+ * manifest may still be on its way: an engine that restores from the file alone (SQLite)
+ * restores and starts the integrity checks meanwhile; a rejected manifest abandons the check.
  * `failed`: it did not restore, or the restored copy differs (the backup is not usable);
  * `not-run`: the check itself could not run (no room in scratch-dir, the restore server refused
  * the drill's role or a connection), which says nothing about the backup.
  */
 async function restoreCheck(engine, ref, scratchDir, log) {
+    const t0 = stopwatch();
     const result = (outcome, detail, names = []) => ({
         check: { name: 'restore-check', ok: outcome === 'passed', detail },
         names,
         outcome,
+        seconds: t0.seconds(),
     });
     try {
         if (engine.name === 'sqlite') {
+            const { size } = await promises_.stat(ref.path);
             await requireSpace([
                 {
                     input: inputs/* Inputs */.G0.ScratchDir,
                     dir: scratchDir,
-                    bytes: ref.manifest.backup.bytes,
-                    what: `the restore check's scratch copy (${formatBytes(ref.manifest.backup.bytes)})`,
+                    bytes: size,
+                    what: `the restore check's scratch copy (${formatBytes(size)})`,
                 },
             ]);
         }
         return await (0,util_scratch/* withScratch */.hM)(scratchDir, 'drill', async (dir) => {
+            // An engine that restores from the file alone does not wait for the manifest.
+            const restoring = engine.restoreFile
+                ? engine.restoreFile(ref.path, dir, log)
+                : Promise.resolve(ref.manifest).then((manifest) => engine.restore({ path: ref.path, manifest }, dir, log));
             let db;
             try {
-                db = await engine.restore(ref, dir, log);
+                db = await restoring;
             }
             catch (err) {
                 return notRun(err)
@@ -7617,7 +8137,7 @@ async function restoreCheck(engine, ref, scratchDir, log) {
             let checks;
             try {
                 ;
-                ({ checks } = await (0,inspect/* checkRestored */.Hl)(db, ref.manifest));
+                ({ checks } = await (0,inspect/* checkRestored */.Hl)(db, await ref.manifest));
             }
             finally {
                 await db
@@ -10183,8 +10703,8 @@ __webpack_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __webpack_require__(76760);
-// EXTERNAL MODULE: ./lib/codec/index.js + 6 modules
-var codec = __webpack_require__(28376);
+// EXTERNAL MODULE: ./lib/codec/index.js + 7 modules
+var codec = __webpack_require__(41708);
 // EXTERNAL MODULE: ./lib/util/errors.js
 var errors = __webpack_require__(99661);
 // EXTERNAL MODULE: ./lib/store/s3-settings.js

@@ -21,6 +21,10 @@ var promises_ = __webpack_require__(51455);
 var external_node_os_ = __webpack_require__(48161);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __webpack_require__(76760);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __webpack_require__(77598);
+// EXTERNAL MODULE: external "node:timers/promises"
+var external_node_timers_promises_ = __webpack_require__(58500);
 // EXTERNAL MODULE: ./lib/checks/checks.js
 var checks_checks = __webpack_require__(73992);
 // EXTERNAL MODULE: ./lib/util/cleanup.js
@@ -33,8 +37,6 @@ var inspect = __webpack_require__(7833);
 var engine = __webpack_require__(38041);
 // EXTERNAL MODULE: ./lib/engines/postgres/tools.js
 var tools = __webpack_require__(23548);
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __webpack_require__(77598);
 // EXTERNAL MODULE: ./lib/engines/postgres/ssl.js
 var ssl = __webpack_require__(41549);
 // EXTERNAL MODULE: ./lib/engines/related.js
@@ -681,6 +683,13 @@ class PgDatabase {
         digest.catch(() => undefined);
         this.prestarted = { table: expected.table, digest };
     }
+    /** How many sessions named `applicationName` this role can see on the server now. */
+    async sessionsNamed(applicationName) {
+        // A transaction reads pg_stat_activity once and keeps what it read; now, not then.
+        await this.rows('SELECT pg_stat_clear_snapshot()');
+        const [[n]] = (await this.rows('SELECT count(*)::text FROM pg_stat_activity WHERE application_name = $1', [applicationName]));
+        return Number(n);
+    }
     /** One query at a time on this session, as the checks run side by side (pg 8 warns, pg 9 refuses). */
     rows(text, values = []) {
         const run = this.queue.then(() => this.client.query({ text, values, rowMode: 'array' }));
@@ -1020,6 +1029,8 @@ class PgDatabase {
 
 
 
+
+
 const engine_IDENT = '(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)';
 const COLUMNS = `\\(${engine_IDENT}(?:, ${engine_IDENT})*\\)`;
 const ACTION = `(?:NO ACTION|RESTRICT|CASCADE|SET NULL(?: ${COLUMNS})?|SET DEFAULT(?: ${COLUMNS})?)`;
@@ -1168,6 +1179,8 @@ class PostgresEngine {
             await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
             const { rows } = await client.query('SELECT pg_export_snapshot() AS id');
             const parallel = this.config.jobs > 1;
+            // pg_dump's sessions are told apart from anyone else's by a name of their own.
+            const dumpName = `omniai-backups-pg_dump-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
             const dump = (0,tools/* toolConnection */.Z$)(target, (dbname, env) => (0,tools/* runTool */.qI)(dumpTool.path, [
                 parallel ? '--format=directory' : '--format=custom',
                 ...(parallel ? [`--jobs=${this.config.jobs}`] : []),
@@ -1175,12 +1188,25 @@ class PostgresEngine {
                 '--no-password',
                 `--file=${dest}`,
                 `--dbname=${dbname}`,
-            ], env));
+            ], { ...env, PGAPPNAME: dumpName }));
             // Settled below; this keeps an early failure from being reported as unhandled meanwhile.
             dump.catch(() => undefined);
             const snapshotId = rows[0].id;
+            // pg_dump's sessions come first (its leader, and with --jobs its workers): a role at its
+            // CONNECTION LIMIT, or a server near max_connections, then refuses a side session, which
+            // the checks do without, and never pg_dump.
+            let dumpConnected = null;
+            const whenDumpConnected = () => (dumpConnected ??= (async () => {
+                const ended = dump.then(() => true, () => true);
+                const wanted = parallel ? this.config.jobs + 1 : 1;
+                while ((await db.sessionsNamed(dumpName)) < wanted) {
+                    if (await Promise.race([ended, (0,external_node_timers_promises_.setTimeout)(20).then(() => false)]))
+                        return;
+                }
+            })());
             // Other sessions importing the same snapshot, so that checks run side by side.
             const side = async () => {
+                await whenDumpConnected();
                 const other = await connect(target, inputs/* Inputs */.G0.ConnectionString);
                 try {
                     await other.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
