@@ -63,6 +63,8 @@ export class PgDatabase implements Database {
   private keyCache = new Map<string, string[]>()
   private foreignKeysCache: ForeignKey[] | undefined
   private prestarted: { table: string; digest: Promise<AuditDigest> } | null = null
+  /** Whether this role may read pg_stat_activity (sessionsNamed). */
+  private seesSessions: Promise<boolean> | undefined
   private countsStarted: Promise<Record<string, number>> | undefined
   private queue: Promise<unknown> = Promise.resolve()
 
@@ -142,8 +144,18 @@ export class PgDatabase implements Database {
     this.prestarted = { table: expected.table, digest }
   }
 
-  /** How many sessions named `applicationName` this role can see on the server now. */
-  async sessionsNamed(applicationName: string): Promise<number> {
+  /**
+   * How many sessions named `applicationName` the server shows now, or null where this role may
+   * not read pg_stat_activity. Asked first, not tried: an error here would abort the transaction
+   * whose snapshot pg_dump and the checks share (and other queries of this session come between
+   * any two of these, so a savepoint could not catch it).
+   */
+  async sessionsNamed(applicationName: string): Promise<number | null> {
+    this.seesSessions ??= this.rows(
+      `SELECT has_table_privilege('pg_catalog.pg_stat_activity', 'SELECT')
+              AND has_function_privilege('pg_catalog.pg_stat_clear_snapshot()', 'EXECUTE')`,
+    ).then((r) => r[0]?.[0] === 't')
+    if (!(await this.seesSessions)) return null
     // A transaction reads pg_stat_activity once and keeps what it read; now, not then.
     await this.rows('SELECT pg_stat_clear_snapshot()')
     const [[n]] = (await this.rows(

@@ -236,7 +236,8 @@ export class PostgresEngine implements Engine {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
       const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')
       const parallel = this.config.jobs > 1
-      // pg_dump's sessions are told apart from anyone else's by a name of their own.
+      // pg_dump's sessions are told apart from anyone else's by a name of their own, set in
+      // the connection string (which wins over PGAPPNAME and a service file's).
       const dumpName = `omniai-backups-pg_dump-${randomBytes(6).toString('hex')}`
       const dump = toolConnection(target, (dbname, env) =>
         runTool(
@@ -247,9 +248,9 @@ export class PostgresEngine implements Engine {
             `--snapshot=${rows[0]!.id}`,
             '--no-password',
             `--file=${dest}`,
-            `--dbname=${dbname}`,
+            `--dbname=${withApplicationName(dbname, dumpName)}`,
           ],
-          { ...env, PGAPPNAME: dumpName },
+          env,
         ),
       )
       // Settled below; this keeps an early failure from being reported as unhandled meanwhile.
@@ -266,8 +267,13 @@ export class PostgresEngine implements Engine {
             () => true,
           )
           const wanted = parallel ? this.config.jobs + 1 : 1
-          while ((await db.sessionsNamed(dumpName)) < wanted) {
-            if (await Promise.race([ended, sleep(20).then(() => false)])) return
+          // Not forever: sessions a pooler renames, or a role that may not read
+          // pg_stat_activity (null), only cost the checks their head start.
+          const until = Date.now() + DUMP_CONNECT_WAIT_MS
+          for (let pause = 20; Date.now() < until; pause = Math.min(2 * pause, 250)) {
+            const seen = await db.sessionsNamed(dumpName)
+            if (seen === null || seen >= wanted) return
+            if (await Promise.race([ended, sleep(pause).then(() => false)])) return
           }
         })())
       // Other sessions importing the same snapshot, so that checks run side by side.
@@ -580,6 +586,16 @@ export class PostgresEngine implements Engine {
       throw err
     }
   }
+}
+
+/** How long side sessions wait for pg_dump's sessions to appear before going ahead. */
+const DUMP_CONNECT_WAIT_MS = 30_000
+
+/** A libpq connection URL with `application_name` set to `name`, whatever it said before. */
+function withApplicationName(url: string, name: string): string {
+  const u = new URL(url)
+  u.searchParams.set('application_name', name)
+  return u.href
 }
 
 /**
