@@ -582,8 +582,9 @@ async function intoTempFile<T>(
     await out.close()
     await fs.rename(tmp, dest)
   } catch (err) {
-    // close() waits for any write still in flight, so nothing lands after the rm.
-    await out?.close()
+    // close() waits for any write still in flight, so nothing lands after the rm; a close that
+    // fails (or a second close) must not keep the partial file, perhaps plaintext, from going.
+    await out?.close().catch(() => undefined)
     await fs.rm(tmp, { force: true })
     throw err
   } finally {

@@ -113,7 +113,9 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
             }),
           () => {
             hashing = digestInWorker(tmp)
-            if (config.restoreCheck && !ctx.safety) startCheck()
+            // An encoded backup is still to be written: its room comes first, so the check's
+            // scratch copy starts after it.
+            if (config.restoreCheck && !ctx.safety && !workDir) startCheck()
           },
         ),
       )
