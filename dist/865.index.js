@@ -2730,8 +2730,9 @@ async function intoTempFile(dest, write) {
         await promises_.rename(tmp, dest);
     }
     catch (err) {
-        // close() waits for any write still in flight, so nothing lands after the rm.
-        await out?.close();
+        // close() waits for any write still in flight, so nothing lands after the rm; a close that
+        // fails (or a second close) must not keep the partial file, perhaps plaintext, from going.
+        await out?.close().catch(() => undefined);
         await promises_.rm(tmp, { force: true });
         throw err;
     }
@@ -7776,7 +7777,9 @@ async function backup(ctx) {
             spotCheckCount: config.spotCheckCount,
         }), () => {
             hashing = (0,fs/* digestInWorker */.An)(tmp);
-            if (config.restoreCheck && !ctx.safety)
+            // An encoded backup is still to be written: its room comes first, so the check's
+            // scratch copy starts after it.
+            if (config.restoreCheck && !ctx.safety && !workDir)
                 startCheck();
         }))
             .catch(async (err) => {

@@ -611,6 +611,8 @@ class PgDatabase {
     keyCache = new Map();
     foreignKeysCache;
     prestarted = null;
+    /** Whether this role may read pg_stat_activity (sessionsNamed). */
+    seesSessions;
     countsStarted;
     queue = Promise.resolve();
     constructor(client, target, 
@@ -683,8 +685,17 @@ class PgDatabase {
         digest.catch(() => undefined);
         this.prestarted = { table: expected.table, digest };
     }
-    /** How many sessions named `applicationName` this role can see on the server now. */
+    /**
+     * How many sessions named `applicationName` the server shows now, or null where this role may
+     * not read pg_stat_activity. Asked first, not tried: an error here would abort the transaction
+     * whose snapshot pg_dump and the checks share (and other queries of this session come between
+     * any two of these, so a savepoint could not catch it).
+     */
     async sessionsNamed(applicationName) {
+        this.seesSessions ??= this.rows(`SELECT has_table_privilege('pg_catalog.pg_stat_activity', 'SELECT')
+              AND has_function_privilege('pg_catalog.pg_stat_clear_snapshot()', 'EXECUTE')`).then((r) => r[0]?.[0] === 't');
+        if (!(await this.seesSessions))
+            return null;
         // A transaction reads pg_stat_activity once and keeps what it read; now, not then.
         await this.rows('SELECT pg_stat_clear_snapshot()');
         const [[n]] = (await this.rows('SELECT count(*)::text FROM pg_stat_activity WHERE application_name = $1', [applicationName]));
@@ -1179,7 +1190,8 @@ class PostgresEngine {
             await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
             const { rows } = await client.query('SELECT pg_export_snapshot() AS id');
             const parallel = this.config.jobs > 1;
-            // pg_dump's sessions are told apart from anyone else's by a name of their own.
+            // pg_dump's sessions are told apart from anyone else's by a name of their own, set in
+            // the connection string (which wins over PGAPPNAME and a service file's).
             const dumpName = `omniai-backups-pg_dump-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
             const dump = (0,tools/* toolConnection */.Z$)(target, (dbname, env) => (0,tools/* runTool */.qI)(dumpTool.path, [
                 parallel ? '--format=directory' : '--format=custom',
@@ -1187,8 +1199,8 @@ class PostgresEngine {
                 `--snapshot=${rows[0].id}`,
                 '--no-password',
                 `--file=${dest}`,
-                `--dbname=${dbname}`,
-            ], { ...env, PGAPPNAME: dumpName }));
+                `--dbname=${withApplicationName(dbname, dumpName)}`,
+            ], env));
             // Settled below; this keeps an early failure from being reported as unhandled meanwhile.
             dump.catch(() => undefined);
             const snapshotId = rows[0].id;
@@ -1199,8 +1211,14 @@ class PostgresEngine {
             const whenDumpConnected = () => (dumpConnected ??= (async () => {
                 const ended = dump.then(() => true, () => true);
                 const wanted = parallel ? this.config.jobs + 1 : 1;
-                while ((await db.sessionsNamed(dumpName)) < wanted) {
-                    if (await Promise.race([ended, (0,external_node_timers_promises_.setTimeout)(20).then(() => false)]))
+                // Not forever: sessions a pooler renames, or a role that may not read
+                // pg_stat_activity (null), only cost the checks their head start.
+                const until = Date.now() + DUMP_CONNECT_WAIT_MS;
+                for (let pause = 20; Date.now() < until; pause = Math.min(2 * pause, 250)) {
+                    const seen = await db.sessionsNamed(dumpName);
+                    if (seen === null || seen >= wanted)
+                        return;
+                    if (await Promise.race([ended, (0,external_node_timers_promises_.setTimeout)(pause).then(() => false)]))
                         return;
                 }
             })());
@@ -1456,6 +1474,14 @@ class PostgresEngine {
             throw err;
         }
     }
+}
+/** How long side sessions wait for pg_dump's sessions to appear before going ahead. */
+const DUMP_CONNECT_WAIT_MS = 30_000;
+/** A libpq connection URL with `application_name` set to `name`, whatever it said before. */
+function withApplicationName(url, name) {
+    const u = new URL(url);
+    u.searchParams.set('application_name', name);
+    return u.href;
 }
 /**
  * pg_restore workers for a drill: the jobs input, or up to 4 cores' worth when it is 1. A
