@@ -373,7 +373,11 @@ describe.skipIf(!source || process.platform === 'win32')(
         )
         expect(argv).toContain(`ENV PGPASSWORD=${password}`)
         if (form === 'query') {
-          expect(argv).toMatch(/ARGV .*--dbname=\S*application_name=probe&service=omniai_backups/)
+          // The URL's other parameters go on, without the passwords; pg_dump's application_name
+          // is the backup's own, so that its sessions can be told apart (engines/postgres).
+          expect(argv).toMatch(
+            /ARGV .*--dbname=\S*\?application_name=omniai-backups-pg_dump-[0-9a-f]+&service=omniai_backups\n/,
+          )
           expect(argv).toContain('SERVICEFILE-MODE 600')
           expect(argv).toContain(`SERVICE sslpassword=${SSL_PASSWORD}`)
         }
