@@ -152,11 +152,14 @@ describe('restore-check on SQLite', () => {
     const db = path.join(dir, 'omniai.db')
     await generateOmniaiShaped(db)
     expect(await damageIndexes(db, key('user', 2))).toBeGreaterThan(0)
-    const { report } = await run(
+    const { report, log } = await run(
       'backup',
       { 'connection-string': db, 'backup-dir': path.join(dir, 'b'), 'restore-check': 'true' },
       dir,
     )
+    // The check had begun (its copy was restored) before the damage was known: what follows
+    // is the abandoning of a check under way, not of one never started.
+    expect(log.lines.some((l) => /^restore: file copy/.test(l))).toBe(true)
     expect(report.ok).toBe(false)
     expect(report.backup!.path).toMatch(/-damaged\.db$/)
     expect(failed(report).integrity).toMatch(/^integrity_check FAILED: /)
