@@ -12,7 +12,7 @@ import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { describe, expect, it } from 'vitest'
 import { ageDecryptStream } from '../src/codec/age.js'
-import { WORKER_FROM } from '../src/codec/blocks.js'
+import { convertBlocks, SYNC_EVERY, WORKER_FROM } from '../src/codec/blocks.js'
 import {
   decodeFile,
   encodeFile,
@@ -343,6 +343,43 @@ describe('the block path keeps the limits of the stream path', () => {
     expect((await cleanups.runAll()).cleaned).toEqual([`partial file ${tmp}`])
     await expect(decoding).rejects.toThrow(/ENOENT/)
     await expectNoOutput(out)
+  })
+})
+
+describe('datasyncs along the way (every SYNC_EVERY bytes written)', () => {
+  /** Copies `size` random bytes through convertBlocks onto a real file whose datasync is `sync`. */
+  async function copyWith(size: number, sync: (real: () => Promise<void>) => Promise<void>) {
+    const dir = await tempDir()
+    const src = path.join(dir, 'in')
+    await fs.writeFile(src, randomBytes(size))
+    const input = await fs.open(src, 'r')
+    const output = await fs.open(path.join(dir, 'out'), 'w')
+    const real = output.datasync.bind(output)
+    output.datasync = () => sync(real)
+    try {
+      return await convertBlocks({
+        input,
+        size: BLOCK,
+        convert: (block) => [Buffer.from(block)],
+        output: { handle: output, at: 0 },
+      })
+    } finally {
+      await input.close()
+      await output.close()
+    }
+  }
+
+  it('a failed datasync fails the job, though the last fsync might then report success', async () => {
+    const size = SYNC_EVERY + 3 * BLOCK
+    // Positive control: the same copy datasyncs at least once and succeeds.
+    let syncs = 0
+    const ok = await copyWith(size, (real) => (syncs++, real()))
+    expect(syncs).toBeGreaterThanOrEqual(1)
+    expect(ok.bytes).toBe(size)
+
+    const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })
+    const err = await failure(copyWith(size, () => Promise.reject(eio)))
+    expect(err).toBe(eio)
   })
 })
 
