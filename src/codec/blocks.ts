@@ -8,8 +8,11 @@
  * second core reads and hashes while this thread converts. The output goes out with
  * positional writev of the pieces the conversion made, uncopied, on libuv's threads.
  *
- * Measured at 512 MiB and left out: the worker hashing only, with the reads on libuv (no
- * faster than one thread: the reads already kept the second core busy).
+ * Measured and left out: at 512 MiB, the worker hashing only, with the reads on libuv (no
+ * faster than one thread: the reads already kept the second core busy); at 1 GiB, the output
+ * hashed on a second worker from a shared ring it was copied into (encode 2.23/2.27 -> 2.77/2.73
+ * s, decode 2.20/2.22 -> 2.87/2.88 s, 0.9 to 1.1 more CPU seconds: three busy threads on two
+ * cores, and the copy).
  */
 import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
