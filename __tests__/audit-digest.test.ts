@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { AUDIT_CHUNK_ROWS, digestAudit, type AuditRow } from '../src/checks/audit.js'
+import type { AuditChunk, AuditDigest } from '../src/checks/inventory.js'
 import { encodeRow } from '../src/checks/digest.js'
 
 /** Rows of every kind of value, deterministic, `n` of them, keyed 1..n (with gaps). */
@@ -80,6 +81,84 @@ describe('the audit-log digest keeps its values', () => {
     })
   })
 })
+
+describe("a drill's digest takes the manifest's sums only for chunks of the same rows", () => {
+  const table = 'audit_logs'
+  // Keys 10000 apart, so that rows can be added between two without reaching the next.
+  const source = () =>
+    rows(3500).map((r) => ({
+      key: `${r.key}0000`,
+      row: [Number(`${r.key}0000`), ...r.row.slice(1)],
+    }))
+  const digestOf = (r: AuditRow[], manifest?: AuditDigest) =>
+    digestAudit(
+      table,
+      { key: ['id'], rows: r },
+      manifest?.chunks.map((c) => c.firstKey),
+      manifest?.chunks,
+    )
+
+  it('the same rows give the same digest, every chunk', async () => {
+    const manifest = await digestOf(source())
+    expect(await digestOf(source(), manifest)).toEqual(manifest)
+  })
+
+  it('a chunk whose rows differ sums its own rows: deleted, added, altered', async () => {
+    const manifest = await digestOf(source())
+    const changes: [string, (r: AuditRow[]) => AuditRow[]][] = [
+      ['deleted', (r) => r.filter((_, i) => i !== 1500)],
+      [
+        'added',
+        (r) => [...r.slice(0, 1500), ...extra(Number(r[1499]!.key) + 1, 1), ...r.slice(1500)],
+      ],
+      ['altered', (r) => r.map((x, i) => (i === 1500 ? { key: x.key, row: [...x.row, 'x'] } : x))],
+      // More rows than the manifest's chunk by far: summed as they come, held back no longer.
+      [
+        'grown',
+        (r) => [...r.slice(0, 1500), ...extra(Number(r[1499]!.key) + 1, 3000), ...r.slice(1500)],
+      ],
+    ]
+    for (const [what, change] of changes) {
+      const changed = change(source())
+      const eager = await digestOf(changed, {
+        ...manifest,
+        chunks: manifest.chunks.map(withoutSums),
+      })
+      const taken = await digestOf(changed, manifest)
+      expect(taken, what).toEqual(eager)
+      // Only the changed chunk differs from the manifest, and it carries sums of its own.
+      const differing = taken.chunks.filter((c, i) => c.sha256 !== manifest.chunks[i]!.sha256)
+      expect(
+        differing.map((c) => c.firstKey),
+        what,
+      ).toEqual([manifest.chunks[1]!.firstKey])
+      expect(differing[0]!.hashSum, what).not.toBe(manifest.chunks[1]!.hashSum)
+    }
+  })
+
+  it("positive control: the sums of an unchanged chunk are the manifest's, not recomputed", async () => {
+    const manifest = await digestOf(source())
+    const marked = {
+      ...manifest,
+      chunks: manifest.chunks.map((c) => ({ ...c, hashSum: '7', weightedSum: '11' })),
+    }
+    const taken = await digestOf(source(), marked)
+    expect(taken.chunks.map((c) => [c.hashSum, c.weightedSum])).toEqual(
+      manifest.chunks.map(() => ['7', '11']),
+    )
+    expect(taken.sha256).toBe(manifest.sha256)
+  })
+})
+
+/** `n` rows keyed from `from` up, each a little different. */
+function extra(from: number, n: number): AuditRow[] {
+  return Array.from({ length: n }, (_, i) => ({ key: String(from + i), row: [from + i, `e${i}`] }))
+}
+
+/** A chunk as a manifest without sums would have it: nothing to take, so everything is summed. */
+function withoutSums(c: AuditChunk): AuditChunk {
+  return { ...c, rows: c.rows, sha256: 'f'.repeat(64) }
+}
 
 /** What digestAudit gave for these rows when this test was written (commit f8a3fb9). */
 const GOLDEN_INTEGER = {

@@ -118,6 +118,7 @@ export async function checkRestored(db: Database, manifest: Manifest) {
             audit.table,
             db.auditRows(audit.table),
             audit.chunks.map((c) => c.firstKey),
+            audit.chunks,
           ),
           audit,
         ),
