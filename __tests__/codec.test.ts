@@ -197,6 +197,47 @@ describe('age keys', () => {
   })
 })
 
+describe('age headers the decrypter reads back', () => {
+  // Each X25519 stanza is 98 bytes; with the version line and the MAC line, 10,699 recipients
+  // make a header just under 1 MiB, 10,700 one just over, which the decrypter refuses as damaged.
+  const recipients = (n: number, first: string) => [
+    first,
+    ...Array.from({ length: n - 1 }, () => bech32Encode('age', randomBytes(32))),
+  ]
+
+  it('refuses, before writing, more recipients than a readable header holds', async () => {
+    const dir = await tempDir()
+    const plain = path.join(dir, 'db')
+    await fs.writeFile(plain, 'rows')
+    const key = generateAgeIdentity()
+    const opts = (n: number) => ({
+      compression: 'none' as const,
+      encryption: { kind: 'age' as const, recipients: recipients(n, key.recipient) },
+    })
+    // Positive control: the most that fit are written, and read back with the first identity.
+    const fits = path.join(dir, 'fits.age')
+    await encodeFile(plain, fits, opts(10_699))
+    expect((await fs.stat(fits)).size).toBeGreaterThan(1_048_000)
+    const out = path.join(dir, 'out')
+    await decodeFile(fits, out, {
+      compression: 'none',
+      decryption: { kind: 'age', identities: [key.identity] },
+    })
+    expect(await fs.readFile(out, 'utf8')).toBe('rows')
+
+    const over = path.join(dir, 'over.age')
+    const err = await encodeFile(plain, over, opts(10_700)).then(
+      () => null,
+      (e: Error) => e,
+    )
+    expect(err).toBeInstanceOf(UserError)
+    expect(err!.message).toMatch(
+      /^age-recipients: 10700 recipients make an age header of 1048670 bytes, more than the 1048576 .*; give at most 10699 recipients$/,
+    )
+    expect(await fs.readdir(dir)).toEqual(['db', 'fits.age', 'out'])
+  })
+})
+
 // Where the age CLI is installed (CI installs it); age-interop.test.ts checks the same against
 // the age-encryption npm package everywhere.
 describe.skipIf(!HAS_AGE_CLI)('age interop with the age CLI', () => {
