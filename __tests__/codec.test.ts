@@ -31,6 +31,7 @@ import {
   type DecodeOptions,
   type Encryption,
 } from '../src/codec/index.js'
+import { ageEncryptStart } from '../src/codec/age.js'
 import { bech32Decode, bech32Encode } from '../src/codec/bech32.js'
 import { UserError } from '../src/util/errors.js'
 import { HAS_AGE_CLI, HAS_GPG } from './tools.js'
@@ -232,9 +233,18 @@ describe('age headers the decrypter reads back', () => {
     )
     expect(err).toBeInstanceOf(UserError)
     expect(err!.message).toMatch(
+      /^age-recipients: 10700 recipients make an age header longer than the 1 MiB .*; give at most 10699 recipients$/,
+    )
+    // The encrypter itself, whoever calls it, measures the header it would write.
+    await expect(ageEncryptStart(opts(10_700).encryption)).rejects.toThrow(
       /^age-recipients: 10700 recipients make an age header of 1048670 bytes, more than the 1048576 .*; give at most 10699 recipients$/,
     )
     expect(await fs.readdir(dir)).toEqual(['db', 'fits.age', 'out'])
+    // The inputs' check, before any backup is taken, draws the same line.
+    expect(() => checkEncryption(opts(10_699).encryption)).not.toThrow()
+    expect(() => checkEncryption(opts(10_700).encryption)).toThrow(
+      /^age-recipients: 10700 recipients .*; give at most 10699 recipients$/,
+    )
   })
 })
 

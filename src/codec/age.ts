@@ -50,6 +50,11 @@ const NONCE_BYTES = 16
 export const STAGE_BUFFER = 4 << 20
 /** Real headers are a few hundred bytes; this only stops a damaged file from filling memory. */
 const MAX_HEADER = 1 << 20
+/**
+ * X25519 recipients whose stanzas (98 bytes each: `-> X25519 `, two lines of 43 base64 digits)
+ * fit in MAX_HEADER with the version line and the MAC line (70 bytes): 10,699.
+ */
+export const AGE_MAX_RECIPIENTS = Math.floor((MAX_HEADER - 70) / 98)
 /** The first bytes of a file that AgeOpener.begin needs at most: the longest header, the nonce. */
 export const AGE_HEAD_MAX = MAX_HEADER + NONCE_BYTES
 const X25519_INFO = 'age-encryption.org/v1/X25519'

@@ -22,6 +22,7 @@ import { UserError } from '../util/errors.js'
 import { fsyncDir, tempName } from '../util/fs.js'
 import {
   AGE_HEAD_MAX,
+  AGE_MAX_RECIPIENTS,
   ageDecryptStream,
   ageEncryptStart,
   ageEncryptStream,
@@ -152,6 +153,11 @@ export function checkEncryption(encryption: Encryption): void {
       )
     }
     recipients.forEach((r, n) => parseRecipient(r, n + 1))
+    if (recipients.length > AGE_MAX_RECIPIENTS) {
+      throw new UserError(
+        `${CodecInputs.AgeRecipients}: ${recipients.length} recipients make an age header longer than the 1 MiB this action reads when it decrypts, so nothing could restore the backup; give at most ${AGE_MAX_RECIPIENTS} recipients`,
+      )
+    }
     if (passphrase === '') {
       throw new UserError(`${CodecInputs.AgePassphrase}: the passphrase is empty; set a passphrase`)
     }
