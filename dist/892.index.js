@@ -538,9 +538,17 @@ async function serverAuditDigest(
 /** Runs one query on the session to digest in; every value as the server's text. */
 query, table, sqlName, key, boundaries) {
     const k = (0,engines_related/* quoteIdent */.v4)(key);
+    // The first key, then each key AUDIT_CHUNK_ROWS rows on: a hop of that many index entries
+    // per chunk. Measured on 1M rows, alone: 56 ms, against 220-245 ms for numbering every row
+    // with row_number() and keeping every 1000th (500 ms next to pg_dump).
     const starts = boundaries ??
-        (await query(`SELECT k::text AS k FROM (SELECT t.${k} AS k, row_number() OVER (ORDER BY t.${k}) AS n FROM ${sqlName} t) s
-         WHERE n % ${audit/* AUDIT_CHUNK_ROWS */.iL} = 1 ORDER BY n`)).map((r) => r[0]);
+        (await query(`WITH RECURSIVE b(k) AS (
+           SELECT min(t.${k}) FROM ${sqlName} t
+           UNION ALL
+           SELECT (SELECT t.${k} FROM ${sqlName} t WHERE t.${k} > b.k ORDER BY t.${k}
+                   OFFSET ${audit/* AUDIT_CHUNK_ROWS */.iL - 1} LIMIT 1)
+           FROM b WHERE b.k IS NOT NULL)
+         SELECT b.k::text FROM b WHERE b.k IS NOT NULL ORDER BY b.k`)).map((r) => r[0]);
     // Chunk by chunk through the primary key's index: each chunk's rows are put in key order
     // in memory, never the whole table. Chunk 1 holds the rows below the first boundary.
     const text = `
