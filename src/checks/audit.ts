@@ -40,7 +40,7 @@ export interface AuditRows {
   digest?: (boundaries?: string[]) => Promise<AuditDigest>
 }
 
-function rowHash(line: string): bigint {
+function rowHash(line: string | Buffer): bigint {
   return BigInt('0x' + hash('sha256', line).slice(0, 14))
 }
 
@@ -91,13 +91,15 @@ const DEFER_MAX_CHARS = 16 << 20
 
 /**
  * One chunk's digest. Given the manifest's chunk that starts at the same key (`known`), the sums
- * wait: the rows' keys and lines are held back, and if the chunk's sha256 comes out as the
- * manifest's, the sums are the manifest's (they are a function of the rows, which the sha256
- * says are the same), which spares a hash and three big-integer sums per row. Any other chunk,
- * or one that grows past the manifest's by DEFER_EXTRA_ROWS, sums its rows itself.
+ * wait: the rows' keys are held back, and the chunk's text as the UTF-8 its hash took; if the
+ * chunk's sha256 comes out as the manifest's, the sums are the manifest's (they are a function
+ * of the rows, which the sha256 says are the same), which spares a hash and three big-integer
+ * sums per row. Any other chunk, or one that grows past the manifest's by DEFER_EXTRA_ROWS,
+ * sums its rows itself, from the held text split at its newlines (encodeRow escapes every
+ * other newline), so no row's line is kept as a string of its own.
  */
 class Chunk {
-  readonly hash: Hash = createHash('sha256')
+  private readonly hash: Hash = createHash('sha256')
   rows = 0
   lastKey = ''
   /** Which sums the keys allow: integers, text, or none once a key fits neither. */
@@ -106,43 +108,69 @@ class Chunk {
   keySum = 0n
   hashSum = 0n
   weightedSum = 0n
-  /** Rows whose sums wait for the sha256, while `known` is set. */
-  private held: { keys: string[]; lines: string[]; chars: number } | null = null
+  /** Encoded lines not yet hashed: hashed in runs of FLUSH_CHARS, from one UTF-8 conversion. */
+  private pending = ''
+  /** What the sums wait for while `known` is set: the keys, and the text as hashed. */
+  private held: { keys: string[]; text: Buffer[]; chars: number } | null = null
 
   constructor(
     readonly firstKey: string,
+    /** Takes the UTF-8 of the chunk's text, run by run, in order (the whole table's hash). */
+    private readonly onText: (text: Buffer) => void,
     private known?: AuditChunk,
   ) {
     this.coding = integerKey(firstKey) !== null ? 'integer' : 'utf8'
-    if (known) this.held = { keys: [], lines: [], chars: 0 }
+    if (known) this.held = { keys: [], text: [], chars: 0 }
   }
 
-  /** Counts a row whose encoded line the caller hashes (see digestAudit's pending text). */
+  /** Counts a row and its line (encodeRow). */
   add(key: string, line: string) {
     this.rows++
     this.lastKey = key
+    this.pending += line
     const held = this.held
     if (held) {
       held.keys.push(key)
-      held.lines.push(line)
       held.chars += line.length
+      if (this.pending.length >= FLUSH_CHARS) this.flush()
       if (this.rows > this.known!.rows + DEFER_EXTRA_ROWS || held.chars > DEFER_MAX_CHARS) {
         this.sumHeld()
       }
       return
     }
     this.sum(key, line)
+    if (this.pending.length >= FLUSH_CHARS) this.flush()
+  }
+
+  private flush() {
+    if (this.pending === '') return
+    const text = Buffer.from(this.pending, 'utf8')
+    this.pending = ''
+    this.hash.update(text)
+    this.onText(text)
+    this.held?.text.push(text)
   }
 
   /** Sums the rows held back, and every row from now on. */
   private sumHeld() {
-    const { keys, lines } = this.held!
+    this.flush()
+    const { keys, text } = this.held!
     this.held = null
     this.known = undefined
-    for (let i = 0; i < keys.length; i++) this.sum(keys[i]!, lines[i]!)
+    let row = 0
+    for (const run of text) {
+      for (let at = 0; at < run.length; ) {
+        const end = run.indexOf(0x0a, at) + 1
+        if (end === 0 || row >= keys.length) throw new Error('audit digest: held rows out of step')
+        this.sum(keys[row++]!, run.subarray(at, end))
+        at = end
+      }
+    }
+    if (row !== keys.length) throw new Error('audit digest: held rows out of step')
   }
 
-  private sum(key: string, line: string) {
+  /** Adds a row to the sums: its line as text, or as the UTF-8 bytes that hash the same. */
+  private sum(key: string, line: string | Buffer) {
     if (this.coding === null) return
     const k = this.coding === 'integer' ? integerKey(key) : textKey(key)
     if (k === null) {
@@ -156,6 +184,7 @@ class Chunk {
   }
 
   finish(): AuditChunk {
+    this.flush()
     const chunk: AuditChunk = {
       firstKey: this.firstKey,
       lastKey: this.lastKey,
@@ -206,27 +235,14 @@ export async function digestAudit(
   const chunks: AuditChunk[] = []
   let chunk: Chunk | null = null
   let lastKey: string | null = null
-  let pending = ''
-  const flush = () => {
-    if (pending === '') return
-    const bytes = Buffer.from(pending, 'utf8')
-    chunk!.hash.update(bytes)
-    all.update(bytes)
-    pending = ''
-  }
+  const toAll = (text: Buffer) => void all.update(text)
   const add = (key: string, row: readonly unknown[]) => {
     const boundary = starts ? starts.has(key) : chunk?.rows === AUDIT_CHUNK_ROWS
     if (!chunk || boundary) {
-      if (chunk) {
-        flush()
-        chunks.push(chunk.finish())
-      }
-      chunk = new Chunk(key, knownAt.get(key))
+      if (chunk) chunks.push(chunk.finish())
+      chunk = new Chunk(key, toAll, knownAt.get(key))
     }
-    const line = encodeRow(row)
-    chunk.add(key, line)
-    pending += line
-    if (pending.length >= FLUSH_CHARS) flush()
+    chunk.add(key, encodeRow(row))
     rows++
     lastKey = key
   }
@@ -239,10 +255,7 @@ export async function digestAudit(
       if (rows % YIELD_ROWS === 0) await new Promise(setImmediate)
     }
   } else for await (const batch of source.rows) for (const r of batch) add(r.key, r.row)
-  if (chunk) {
-    flush()
-    chunks.push((chunk as Chunk).finish())
-  }
+  if (chunk) chunks.push((chunk as Chunk).finish())
   return { table, key: source.key, rows, lastKey, sha256: all.digest('hex'), chunks }
 }
 
