@@ -159,7 +159,7 @@ class Chunk {
     this.known = undefined
     let row = 0
     for (const run of text) {
-      for (let at = 0; at < run.length; ) {
+      for (let at = 0; at < run.length;) {
         const end = run.indexOf(0x0a, at) + 1
         if (end === 0 || row >= keys.length) throw new Error('audit digest: held rows out of step')
         this.sum(keys[row++]!, run.subarray(at, end))

@@ -364,10 +364,8 @@ export async function ageEncryptStart(opts: AgeEncryptOptions): Promise<AgeFileS
   const header = `${upToDashes} ${b64(headerMac(fileKey, upToDashes))}\n`
   // A header the decrypter would refuse as damaged makes a backup nothing here restores.
   if (header.length > MAX_HEADER) {
-    const each = stanzaText(stanzas[0]!).length
-    const most = Math.floor((MAX_HEADER - (header.length - stanzas.length * each)) / each)
     throw new UserError(
-      `${CodecInputs.AgeRecipients}: ${stanzas.length} recipients make an age header of ${header.length} bytes, more than the ${MAX_HEADER} (1 MiB) this action reads when it decrypts, so nothing could restore the backup; give at most ${most} recipients`,
+      `${CodecInputs.AgeRecipients}: ${stanzas.length} recipients make an age header of ${header.length} bytes, more than the ${MAX_HEADER} (1 MiB) this action reads when it decrypts, so nothing could restore the backup; give at most ${AGE_MAX_RECIPIENTS} recipients`,
     )
   }
   const nonce = randomBytes(NONCE_BYTES)
