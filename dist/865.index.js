@@ -1252,9 +1252,7 @@ async function ageEncryptStart(opts) {
     const header = `${upToDashes} ${b64(headerMac(fileKey, upToDashes))}\n`;
     // A header the decrypter would refuse as damaged makes a backup nothing here restores.
     if (header.length > MAX_HEADER) {
-        const each = stanzaText(stanzas[0]).length;
-        const most = Math.floor((MAX_HEADER - (header.length - stanzas.length * each)) / each);
-        throw new errors/* UserError */.y(`${CodecInputs.AgeRecipients}: ${stanzas.length} recipients make an age header of ${header.length} bytes, more than the ${MAX_HEADER} (1 MiB) this action reads when it decrypts, so nothing could restore the backup; give at most ${most} recipients`);
+        throw new errors/* UserError */.y(`${CodecInputs.AgeRecipients}: ${stanzas.length} recipients make an age header of ${header.length} bytes, more than the ${MAX_HEADER} (1 MiB) this action reads when it decrypts, so nothing could restore the backup; give at most ${AGE_MAX_RECIPIENTS} recipients`);
     }
     const nonce = (0,external_node_crypto_.randomBytes)(NONCE_BYTES);
     return {
