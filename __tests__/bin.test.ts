@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { ROOT } from './helpers.js'
 
 const BIN = path.join(ROOT, 'bin', 'omniai-backup.js')
@@ -40,8 +40,15 @@ const PRETEND_20 = `data:text/javascript,${encodeURIComponent(
   'Object.defineProperty(process, "versions", { value: { ...process.versions, node: "20.1.0" } })',
 )}`
 
+const scratch: string[] = []
+afterAll(() => {
+  for (const dir of scratch) fs.rmSync(dir, { recursive: true, force: true })
+})
+
 function run(node: string, args: string[]) {
-  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'omniai-bin-')), 'demo.db')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omniai-bin-'))
+  scratch.push(dir)
+  const out = path.join(dir, 'demo.db')
   const r = spawnSync(node, [...args, BIN, 'demo-db', '--out', out], {
     encoding: 'utf8',
     env: { ...process.env, NODE_OPTIONS: '' },

@@ -7,7 +7,7 @@
 // actions are pinned by commit SHA.
 
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -807,6 +807,7 @@ describe('releases', () => {
       /^Error: .* has no "## \[1\.2\.4\] - YYYY-MM-DD" section\. Fix: /,
     )
     expect(notes(['latest', file]).status).toBe(1)
+    rmSync(dir, { recursive: true, force: true })
   })
 })
 
