@@ -132,10 +132,36 @@ export function tempName(dir: string, final: string): string {
   return path.join(dir, `.${final}.${tag}.tmp`)
 }
 
+/** What link() says on a file system without hard links (FUSE mounts, some network shares). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'])
+
+/**
+ * Gives the file `tmp` the name `final`, failing with EEXIST when a file of that name exists,
+ * never replacing it: link() fails with EEXIST where rename() would silently overwrite. Where
+ * the file system has no hard links, the name is first taken with an exclusive create, so no
+ * other file can be under it, and `tmp` is renamed over that empty placeholder. `tmp` is gone
+ * afterwards.
+ */
+export async function moveNoClobber(tmp: string, final: string): Promise<void> {
+  try {
+    await fs.link(tmp, final)
+  } catch (err) {
+    if (!NO_HARD_LINKS.has((err as NodeJS.ErrnoException).code ?? '')) throw err
+    await (await fs.open(final, 'wx', 0o600)).close()
+    try {
+      await fs.rename(tmp, final)
+    } catch (renameErr) {
+      await fs.rm(final, { force: true })
+      throw renameErr
+    }
+    return
+  }
+  await fs.unlink(tmp)
+}
+
 /**
  * Moves a finished, fsynced temporary file to the first free name that `nameFor(n)` gives
- * (n = 1, 2, ...), never replacing an existing file: link() fails with EEXIST where rename()
- * would silently overwrite. Returns the final path.
+ * (n = 1, 2, ...), never replacing an existing file (moveNoClobber). Returns the final path.
  */
 export async function commitNoClobber(
   tmp: string,
@@ -152,8 +178,7 @@ export async function commitNoClobber(
         if (await exists(final)) continue
         await fs.rename(tmp, final)
       } else {
-        await fs.link(tmp, final)
-        await fs.unlink(tmp)
+        await moveNoClobber(tmp, final)
       }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code

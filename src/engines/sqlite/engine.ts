@@ -8,7 +8,7 @@ import { keyText } from '../../checks/digest.js'
 import { describeError, UserError } from '../../util/errors.js'
 import { checkDatabase } from '../../checks/inspect.js'
 import { removeOnInterrupt } from '../../util/cleanup.js'
-import { fsyncDir, fsyncFile, takeOwnership, tempName } from '../../util/fs.js'
+import { fsyncDir, fsyncFile, moveNoClobber, takeOwnership, tempName } from '../../util/fs.js'
 import type { AuditRows } from '../../checks/audit.js'
 import type {
   ForeignKeyViolation,
@@ -60,18 +60,8 @@ async function copyPrivate(source: string, dest: string, ownCleanup = true): Pro
     const [uid, gid] = [process.getuid?.(), process.getgid?.()]
     if (uid !== undefined && gid !== undefined) await fs.chown(tmp, uid, gid)
     await fs.chmod(tmp, 0o600)
-    // link() refuses an existing name, as the 'wx' flag of a plain write would. A file system
-    // without hard links (vfat, exFAT, some network and FUSE mounts) gets a rename instead,
-    // once no file of that name is there (the folder is this process's alone).
-    await fs.link(tmp, dest).catch(async (err: NodeJS.ErrnoException) => {
-      if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'ENOSYS'].includes(err.code ?? '')) throw err
-      const taken = await fs.lstat(dest).then(
-        () => true,
-        () => false,
-      )
-      if (taken) throw Object.assign(new Error(`${dest} exists`), { code: 'EEXIST' })
-      await fs.rename(tmp, dest)
-    })
+    // Never over an existing file, also where the file system has no hard links.
+    await moveNoClobber(tmp, dest)
   } finally {
     await fs.rm(dir, { recursive: true, force: true })
     forget()
