@@ -1,8 +1,26 @@
+import { writeFile } from 'node:fs/promises'
+import * as os from 'node:os'
 import * as path from 'node:path'
-import { describe, expect, it } from 'vitest'
-import { SqliteEngine } from '../src/engines/sqlite/engine.js'
+import { describe, expect, it, vi } from 'vitest'
+import { checkWorkerJobs, SqliteEngine } from '../src/engines/sqlite/engine.js'
 import { openSqlite } from '../src/engines/sqlite/driver.js'
+import { damageIndexes } from './fixtures/omniai-shaped.js'
 import { tempDir } from './helpers.js'
+
+// The real worker_threads, with a record of the jobs each check worker was started with, so a
+// test can tell the workers ran (integrityProblems checks in-thread where none can start).
+const started = vi.hoisted(() => [] as unknown[])
+vi.mock('node:worker_threads', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:worker_threads')>()
+  class Recorded extends real.Worker {
+    constructor(...args: ConstructorParameters<typeof real.Worker>) {
+      super(...args)
+      const jobs = (args[1]?.workerData as { jobs?: unknown } | undefined)?.jobs
+      if (jobs) started.push(jobs)
+    }
+  }
+  return { ...real, Worker: Recorded, default: { ...real, Worker: Recorded } }
+})
 
 // The foreign-key check counts violations with an anti-join where that gives the pragma's exact
 // answer, and runs PRAGMA foreign_key_check elsewhere: on every shape here the counts per table
@@ -58,6 +76,64 @@ describe('SQLite foreign-key check', () => {
       expect(got.get('loose -> users')).toBeGreaterThan(0)
     } finally {
       await backup.close()
+    }
+  })
+})
+
+// integrity_check and the foreign-key check run in one worker below 4 cores, in two from 4
+// (checkWorkerJobs); both layouts find the same damage and the same violations.
+describe('SQLite check workers, one or two', () => {
+  for (const layout of ['1', '2'] as const) {
+    it(`OMNIAI_CHECK_WORKERS=${layout}: a damaged index and orphaned rows are both found`, async () => {
+      const saved = process.env.OMNIAI_CHECK_WORKERS
+      process.env.OMNIAI_CHECK_WORKERS = layout
+      try {
+        expect(checkWorkerJobs()).toEqual(
+          layout === '1' ? [['integrity', 'foreign-keys']] : [['integrity'], ['foreign-keys']],
+        )
+        const file = path.join(await tempDir(), 'damaged.db')
+        await writeFile(file, '')
+        const db = await openSqlite(file, { readonly: false })
+        db.exec(`
+          PRAGMA foreign_keys = OFF;
+          CREATE TABLE parents (id INTEGER PRIMARY KEY);
+          CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT, parent_id INTEGER REFERENCES parents(id));
+          CREATE INDEX items_label ON items(label);
+          INSERT INTO parents VALUES (1);
+        `)
+        for (let i = 0; i < 500; i++) {
+          db.run(
+            'INSERT INTO items (label, parent_id) VALUES (?, ?)',
+            `needle-${i}`,
+            i < 4 ? 7n : 1n,
+          )
+        }
+        db.close()
+        expect(await damageIndexes(file, 'needle-')).toBeGreaterThan(0)
+        started.length = 0
+        const backup = await new SqliteEngine(file).openBackup(file)
+        try {
+          const { damage, foreignKeys } = await backup.integrityProblems()
+          expect(started).toEqual(checkWorkerJobs())
+          expect(damage.join('\n')).toMatch(/items_label/)
+          expect(foreignKeys).toEqual([{ table: 'items', parent: 'parents', rows: 4 }])
+        } finally {
+          await backup.close()
+        }
+      } finally {
+        if (saved === undefined) delete process.env.OMNIAI_CHECK_WORKERS
+        else process.env.OMNIAI_CHECK_WORKERS = saved
+      }
+    })
+  }
+
+  it('without a choice, the layout follows the cores: two workers from 4 cores', () => {
+    const saved = process.env.OMNIAI_CHECK_WORKERS
+    delete process.env.OMNIAI_CHECK_WORKERS
+    try {
+      expect(checkWorkerJobs()).toHaveLength(os.availableParallelism() >= 4 ? 2 : 1)
+    } finally {
+      if (saved !== undefined) process.env.OMNIAI_CHECK_WORKERS = saved
     }
   })
 })
