@@ -5242,6 +5242,8 @@ function renderTrend(entries) {
 var cleanup = __webpack_require__(16100);
 // EXTERNAL MODULE: ./lib/options/inputs.js
 var inputs = __webpack_require__(91241);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __webpack_require__(48161);
 // EXTERNAL MODULE: external "node:worker_threads"
 var external_node_worker_threads_ = __webpack_require__(75919);
 // EXTERNAL MODULE: ./lib/checks/digest.js
@@ -5257,6 +5259,7 @@ var engines_related = __webpack_require__(37796);
 // EXTERNAL MODULE: ./lib/engines/sqlite/driver.js
 var sqlite_driver = __webpack_require__(30884);
 ;// CONCATENATED MODULE: ./lib/engines/sqlite/engine.js
+
 
 
 
@@ -5293,17 +5296,8 @@ async function copyPrivate(source, dest, ownCleanup = true) {
         if (uid !== undefined && gid !== undefined)
             await promises_.chown(tmp, uid, gid);
         await promises_.chmod(tmp, 0o600);
-        // link() refuses an existing name, as the 'wx' flag of a plain write would. A file system
-        // without hard links (vfat, exFAT, some network and FUSE mounts) gets a rename instead,
-        // once no file of that name is there (the folder is this process's alone).
-        await promises_.link(tmp, dest).catch(async (err) => {
-            if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'ENOSYS'].includes(err.code ?? ''))
-                throw err;
-            const taken = await promises_.lstat(dest).then(() => true, () => false);
-            if (taken)
-                throw Object.assign(new Error(`${dest} exists`), { code: 'EEXIST' });
-            await promises_.rename(tmp, dest);
-        });
+        // Never over an existing file, also where the file system has no hard links.
+        await (0,fs/* moveNoClobber */.uV)(tmp, dest);
     }
     finally {
         await promises_.rm(dir, { recursive: true, force: true });
@@ -5394,8 +5388,8 @@ function countViolations(pairs) {
     return [...counts.values()].sort((a, b) => a.table.localeCompare(b.table) || a.parent.localeCompare(b.parent));
 }
 // Node's built-in SQLite in worker threads: no native module to locate from inside a bundle.
-// One worker runs integrity_check, another the foreign-key check, so on two cores they overlap
-// each other and the inventory on this thread. Only table names and counts cross back.
+// integrity_check and the foreign-key check run there (checkWorkerJobs: in one worker or two),
+// alongside the inventory on this thread. Only table names and counts cross back.
 //
 // The foreign-key check counts violations per foreign key with an anti-join, which reads the
 // child's index on the key column instead of every row of the child table (messages is nearly
@@ -5466,9 +5460,9 @@ parentPort.once('message', (file) => {
   db = new DatabaseSync(file, { readOnly: true })
   let result
   try {
-    result = workerData.job === 'integrity'
+    result = workerData.jobs.map((job) => job === 'integrity'
       ? all('PRAGMA integrity_check').map((r) => String(Object.values(r)[0]))
-      : foreignKeys()
+      : foreignKeys())
   } finally {
     db.close()
   }
@@ -5480,10 +5474,10 @@ class CheckWorker {
     worker;
     done;
     started = false;
-    constructor(job) {
+    constructor(jobs) {
         this.worker = new external_node_worker_threads_.Worker(CHECK_WORKER, {
             eval: true,
-            workerData: { job },
+            workerData: { jobs },
             execArgv: ['--no-warnings'],
         });
         // Idle, it keeps nothing waiting: the process may end without ever using it.
@@ -5494,7 +5488,7 @@ class CheckWorker {
                 void this.worker.terminate();
             });
             this.worker.once('error', reject);
-            this.worker.once('exit', (code) => reject(new Error(`${job} worker exit ${code}`)));
+            this.worker.once('exit', (code) => reject(new Error(`${jobs.join(' and ')} worker exit ${code}`)));
         });
         this.done.catch(() => undefined);
     }
@@ -5511,6 +5505,20 @@ class CheckWorker {
             void this.worker.terminate();
     }
 }
+/**
+ * The jobs of each check worker. With 4 cores or more, integrity_check and the foreign-key check
+ * run in a worker each. With fewer, one worker runs both in turn: the hash worker and this
+ * thread's inventory already keep two cores busy, and a second check worker only added its
+ * start-up and its memory. Measured at 1 GiB on 2 cores, 3 alternating runs each, one worker
+ * against two: backup with restore-check 3.30-3.32 s and 165-169 MiB against 3.39-3.59 s and
+ * 172-205 MiB; drill 1.74-1.80 s against 1.78-1.93 s; backup 2.07-2.13 s against 2.11-2.20 s.
+ * OMNIAI_CHECK_WORKERS=1 or 2 chooses (tests run both).
+ */
+function checkWorkerJobs() {
+    const chosen = process.env.OMNIAI_CHECK_WORKERS;
+    const split = chosen === '2' || (chosen !== '1' && external_node_os_.availableParallelism() >= 4);
+    return split ? [['integrity'], ['foreign-keys']] : [['integrity', 'foreign-keys']];
+}
 /** Check workers, or null where none can be started (integrityProblems then checks in-thread). */
 function startCheckWorkers() {
     try {
@@ -5520,20 +5528,16 @@ function startCheckWorkers() {
         return null;
     }
 }
-/** The integrity_check and foreign-key workers, started before the file they will check exists. */
+/** The integrity_check and foreign-key work, started before the file it will check exists. */
 class CheckWorkers {
-    integrity = new CheckWorker('integrity');
-    foreignKeys = new CheckWorker('foreign-keys');
+    workers = checkWorkerJobs().map((jobs) => new CheckWorker(jobs));
     async run(file) {
-        const [integrity, fk] = await Promise.all([
-            this.integrity.run(file),
-            this.foreignKeys.run(file),
-        ]);
+        const [integrity, fk] = (await Promise.all(this.workers.map((w) => w.run(file)))).flat();
         return { damage: integrity.filter((l) => l !== 'ok'), foreignKeys: countViolations(fk) };
     }
     stop() {
-        this.integrity.stop();
-        this.foreignKeys.stop();
+        for (const worker of this.workers)
+            worker.stop();
     }
 }
 /**
@@ -12795,7 +12799,8 @@ function parseS3Settings(inputs, env, mask = () => { }) {
 /* harmony export */   o7: () => (/* binding */ fsyncFile),
 /* harmony export */   px: () => (/* binding */ takeOwnership),
 /* harmony export */   t_: () => (/* binding */ fsyncDir),
-/* harmony export */   u8: () => (/* binding */ tempName)
+/* harmony export */   u8: () => (/* binding */ tempName),
+/* harmony export */   uV: () => (/* binding */ moveNoClobber)
 /* harmony export */ });
 /* unused harmony export sha256File */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(77598);
@@ -12933,10 +12938,37 @@ function tempName(dir, final) {
     const tag = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
     return node_path__WEBPACK_IMPORTED_MODULE_3__.join(dir, `.${final}.${tag}.tmp`);
 }
+/** What link() says on a file system without hard links (FUSE mounts, some network shares). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+/**
+ * Gives the file `tmp` the name `final`, failing with EEXIST when a file of that name exists,
+ * never replacing it: link() fails with EEXIST where rename() would silently overwrite. Where
+ * the file system has no hard links, the name is first taken with an exclusive create, so no
+ * other file can be under it, and `tmp` is renamed over that empty placeholder. `tmp` is gone
+ * afterwards.
+ */
+async function moveNoClobber(tmp, final) {
+    try {
+        await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.link(tmp, final);
+    }
+    catch (err) {
+        if (!NO_HARD_LINKS.has(err.code ?? ''))
+            throw err;
+        await (await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.open(final, 'wx', 0o600)).close();
+        try {
+            await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rename(tmp, final);
+        }
+        catch (renameErr) {
+            await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm(final, { force: true });
+            throw renameErr;
+        }
+        return;
+    }
+    await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.unlink(tmp);
+}
 /**
  * Moves a finished, fsynced temporary file to the first free name that `nameFor(n)` gives
- * (n = 1, 2, ...), never replacing an existing file: link() fails with EEXIST where rename()
- * would silently overwrite. Returns the final path.
+ * (n = 1, 2, ...), never replacing an existing file (moveNoClobber). Returns the final path.
  */
 async function commitNoClobber(tmp, dir, nameFor) {
     const isDir = (await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.stat(tmp)).isDirectory();
@@ -12951,8 +12983,7 @@ async function commitNoClobber(tmp, dir, nameFor) {
                 await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rename(tmp, final);
             }
             else {
-                await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.link(tmp, final);
-                await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.unlink(tmp);
+                await moveNoClobber(tmp, final);
             }
         }
         catch (err) {
