@@ -7,16 +7,21 @@ import { openSqlite } from '../src/engines/sqlite/driver.js'
 import { damageIndexes } from './fixtures/omniai-shaped.js'
 import { tempDir } from './helpers.js'
 
-// The real worker_threads, with a record of the jobs each check worker was started with, so a
-// test can tell the workers ran (integrityProblems checks in-thread where none can start).
+// The real worker_threads, with a record of the jobs each check worker was started with and of
+// the workers that answered, so a test can tell the workers did the checking (integrityProblems
+// checks in-thread where a worker cannot start or fails, with the same findings).
 const started = vi.hoisted(() => [] as unknown[])
+const answered = vi.hoisted(() => [] as unknown[])
 vi.mock('node:worker_threads', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:worker_threads')>()
   class Recorded extends real.Worker {
     constructor(...args: ConstructorParameters<typeof real.Worker>) {
       super(...args)
       const jobs = (args[1]?.workerData as { jobs?: unknown } | undefined)?.jobs
-      if (jobs) started.push(jobs)
+      if (jobs) {
+        started.push(jobs)
+        this.once('message', () => answered.push(jobs))
+      }
     }
   }
   return { ...real, Worker: Recorded, default: { ...real, Worker: Recorded } }
@@ -111,10 +116,12 @@ describe('SQLite check workers, one or two', () => {
         db.close()
         expect(await damageIndexes(file, 'needle-')).toBeGreaterThan(0)
         started.length = 0
+        answered.length = 0
         const backup = await new SqliteEngine(file).openBackup(file)
         try {
           const { damage, foreignKeys } = await backup.integrityProblems()
           expect(started).toEqual(checkWorkerJobs())
+          expect(answered.toSorted()).toEqual(checkWorkerJobs().toSorted())
           expect(damage.join('\n')).toMatch(/items_label/)
           expect(foreignKeys).toEqual([{ table: 'items', parent: 'parents', rows: 4 }])
         } finally {
