@@ -15,7 +15,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { readManifest } from '../src/manifest/manifest.js'
 import { demoWorkspace, failed, run, sql } from './helpers.js'
 
-const links = vi.hoisted(() => ({ refuse: true, tried: 0 }))
+const links = vi.hoisted(() => ({ refuse: true, tried: 0, failCommit: false }))
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>()
@@ -28,7 +28,19 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       syscall: 'link',
     })
   }
-  return { ...real, link, default: { ...real, link } }
+  // With failCommit, the rename that gives a backup its final name fails (a full disk, a
+  // dropped network mount), after the placeholder took the name.
+  const rename = async (from: PathLike, to: PathLike) => {
+    if (links.failCommit && /^[^.].*\.db$/.test(String(to).split('/').pop()!)) {
+      throw Object.assign(new Error(`EIO: i/o error, rename '${from}' -> '${to}'`), {
+        errno: -5,
+        code: 'EIO',
+        syscall: 'rename',
+      })
+    }
+    return real.rename(from, to)
+  }
+  return { ...real, link, rename, default: { ...real, link, rename } }
 })
 
 const sha256 = async (file: string) =>
@@ -81,6 +93,22 @@ describe('a backup folder without hard links', () => {
     expect(await sha256(first)).toBe(before)
     expect(await sha256(second)).not.toBe(before)
     expect(await leftovers(backups)).toEqual([])
+  })
+
+  it('a commit that fails leaves neither the backup nor its placeholder under the name', async () => {
+    const { dir, db, backups } = await demoWorkspace()
+    links.failCommit = true
+    try {
+      const { report } = await run(
+        'backup',
+        { 'connection-string': db, 'backup-dir': backups },
+        dir,
+      )
+      expect(report.error).toMatch(/EIO: i\/o error, rename /)
+    } finally {
+      links.failCommit = false
+    }
+    expect(await fs.readdir(backups)).toEqual([])
   })
 
   it('positive control: where link() works, it is what commits the backup', async () => {

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Worker } from 'node:worker_threads'
+import { removeOnInterrupt } from './cleanup.js'
 
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256')
@@ -132,15 +133,26 @@ export function tempName(dir: string, final: string): string {
   return path.join(dir, `.${final}.${tag}.tmp`)
 }
 
-/** What link() says on a file system without hard links (FUSE mounts, some network shares). */
-const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'])
+/**
+ * What link() says on a file system without hard links: FUSE mounts and vfat on Linux (EPERM,
+ * ENOSYS), network shares (ENOTSUP, EOPNOTSUPP), FAT and exFAT drives on Windows (libuv maps
+ * ERROR_INVALID_FUNCTION to EISDIR).
+ */
+const NO_HARD_LINKS = new Set([
+  'EPERM',
+  'ENOTSUP',
+  'EOPNOTSUPP',
+  'ENOSYS',
+  ...(process.platform === 'win32' ? ['EISDIR'] : []),
+])
 
 /**
  * Gives the file `tmp` the name `final`, failing with EEXIST when a file of that name exists,
  * never replacing it: link() fails with EEXIST where rename() would silently overwrite. Where
  * the file system has no hard links, the name is first taken with an exclusive create, so no
- * other file can be under it, and `tmp` is renamed over that empty placeholder. `tmp` is gone
- * afterwards.
+ * other file can be under it, and `tmp` is renamed over that empty placeholder (removed if the
+ * rename fails or the job is interrupted first). On a FUSE mount of a bucket, the exclusive
+ * create is only as exclusive as the mount's view of the bucket. `tmp` is gone afterwards.
  */
 export async function moveNoClobber(tmp: string, final: string): Promise<void> {
   try {
@@ -148,11 +160,14 @@ export async function moveNoClobber(tmp: string, final: string): Promise<void> {
   } catch (err) {
     if (!NO_HARD_LINKS.has((err as NodeJS.ErrnoException).code ?? '')) throw err
     await (await fs.open(final, 'wx', 0o600)).close()
+    const forget = removeOnInterrupt(final, 'placeholder')
     try {
       await fs.rename(tmp, final)
     } catch (renameErr) {
-      await fs.rm(final, { force: true })
+      await fs.rm(final, { force: true }).catch(() => undefined)
       throw renameErr
+    } finally {
+      forget()
     }
     return
   }
