@@ -12808,6 +12808,8 @@ function parseS3Settings(inputs, env, mask = () => { }) {
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(51455);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(76760);
 /* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(75919);
+/* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(16100);
+
 
 
 
@@ -12938,14 +12940,25 @@ function tempName(dir, final) {
     const tag = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
     return node_path__WEBPACK_IMPORTED_MODULE_3__.join(dir, `.${final}.${tag}.tmp`);
 }
-/** What link() says on a file system without hard links (FUSE mounts, some network shares). */
-const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+/**
+ * What link() says on a file system without hard links: FUSE mounts and vfat on Linux (EPERM,
+ * ENOSYS), network shares (ENOTSUP, EOPNOTSUPP), FAT and exFAT drives on Windows (libuv maps
+ * ERROR_INVALID_FUNCTION to EISDIR).
+ */
+const NO_HARD_LINKS = new Set([
+    'EPERM',
+    'ENOTSUP',
+    'EOPNOTSUPP',
+    'ENOSYS',
+    ...(process.platform === 'win32' ? ['EISDIR'] : []),
+]);
 /**
  * Gives the file `tmp` the name `final`, failing with EEXIST when a file of that name exists,
  * never replacing it: link() fails with EEXIST where rename() would silently overwrite. Where
  * the file system has no hard links, the name is first taken with an exclusive create, so no
- * other file can be under it, and `tmp` is renamed over that empty placeholder. `tmp` is gone
- * afterwards.
+ * other file can be under it, and `tmp` is renamed over that empty placeholder (removed if the
+ * rename fails or the job is interrupted first). On a FUSE mount of a bucket, the exclusive
+ * create is only as exclusive as the mount's view of the bucket. `tmp` is gone afterwards.
  */
 async function moveNoClobber(tmp, final) {
     try {
@@ -12955,12 +12968,16 @@ async function moveNoClobber(tmp, final) {
         if (!NO_HARD_LINKS.has(err.code ?? ''))
             throw err;
         await (await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.open(final, 'wx', 0o600)).close();
+        const forget = (0,_cleanup_js__WEBPACK_IMPORTED_MODULE_5__/* .removeOnInterrupt */ .vY)(final, 'placeholder');
         try {
             await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rename(tmp, final);
         }
         catch (renameErr) {
-            await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm(final, { force: true });
+            await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm(final, { force: true }).catch(() => undefined);
             throw renameErr;
+        }
+        finally {
+            forget();
         }
         return;
     }
