@@ -932,6 +932,35 @@ describe('compression', () => {
 })
 
 describe('streams and checksums', () => {
+  it('never replaces a file already at the destination, on either path', async () => {
+    const dir = await tempDir()
+    const src = path.join(dir, 'db')
+    await writeRandom(src, 3 * CHUNK + 7)
+    const key = generateAgeIdentity()
+    const ways: [string, Compression, Encryption][] = [
+      ['age (blocks)', 'none', { kind: 'age', recipients: [key.recipient] }],
+      ['gzip + age (streams)', 'gzip', { kind: 'age', recipients: [key.recipient] }],
+      ['gzip (streams)', 'gzip', none],
+    ]
+    for (const [way, compression, encryption] of ways) {
+      const dest = path.join(dir, `taken-${compression}-${encryption.kind}`)
+      await fs.writeFile(dest, `someone else's ${way}`)
+      const err = await encodeFile(src, dest, { compression, encryption }).then(
+        () => null,
+        (e: NodeJS.ErrnoException) => e,
+      )
+      expect([way, err?.code]).toEqual([way, 'EEXIST'])
+      expect(await fs.readFile(dest, 'utf8')).toBe(`someone else's ${way}`)
+    }
+    // No temporary file is left, and a free name is written as before (positive control).
+    expect((await fs.readdir(dir)).filter((n) => n.startsWith('.'))).toEqual([])
+    const ok = await encodeFile(src, path.join(dir, 'free.age'), {
+      compression: 'none',
+      encryption: { kind: 'age', recipients: [key.recipient] },
+    })
+    expect((await fs.stat(path.join(dir, 'free.age'))).size).toBe(ok.bytes)
+  })
+
   it('encodes a stream with no plaintext file, and verifies without writing one', async () => {
     const dir = await tempDir()
     const key = generateAgeIdentity()

@@ -19,7 +19,7 @@ import { Readable, Transform, Writable, type TransformCallback } from 'node:stre
 import { pipeline } from 'node:stream/promises'
 import { removeOnInterrupt } from '../util/cleanup.js'
 import { UserError } from '../util/errors.js'
-import { fsyncDir, tempName } from '../util/fs.js'
+import { fsyncDir, moveNoClobber, tempName } from '../util/fs.js'
 import {
   AGE_HEAD_MAX,
   AGE_MAX_RECIPIENTS,
@@ -222,7 +222,7 @@ function checkKind(kind: string): void {
   }
 }
 
-/** Compresses and encrypts `src` into `dest`. */
+/** Compresses and encrypts `src` into `dest`, a new file: an existing one is never replaced (EEXIST). */
 export async function encodeFile(src: string, dest: string, opts: EncodeOptions): Promise<Digests> {
   checkEncryption(opts.encryption)
   checkCompression(opts.compression)
@@ -236,7 +236,10 @@ export async function encodeFile(src: string, dest: string, opts: EncodeOptions)
   return encodeStream(createReadStream(src, { highWaterMark: READ_SIZE }), dest, opts)
 }
 
-/** Compresses and encrypts a stream (say, pg_dump's stdout) into `dest`, with no plaintext file. */
+/**
+ * Compresses and encrypts a stream (say, pg_dump's stdout) into `dest`, with no plaintext file;
+ * a new file, as encodeFile's.
+ */
 export async function encodeStream(
   source: Readable | AsyncIterable<Uint8Array>,
   dest: string,
@@ -264,7 +267,9 @@ export async function encodeStream(
   const stored = stages.length === 1 ? plain : new HashTap()
   if (stored !== plain) stages.push({ stream: stored })
   try {
-    await intoTempFile(dest, (out) => run(toReadable(source), stages, sink(out), opts.signal))
+    await intoTempFile(dest, (out) => run(toReadable(source), stages, sink(out), opts.signal), {
+      noClobber: true,
+    })
   } finally {
     await close()
   }
@@ -323,16 +328,20 @@ async function encodeAgeFile(
   const stored = new Tally()
   const input = await fs.open(src, 'r')
   try {
-    const plain = await intoTempFile(dest, async (out) => {
-      await writeAll(out, [stored.add(head)], 0)
-      return convertBlocks({
-        input,
-        size: BLOCK_CHUNKS * CHUNK,
-        convert: (block, last) => sealer.sealBlock(block, last).map((p) => stored.add(p)),
-        output: { handle: out, at: head.length },
-        signal,
-      })
-    })
+    const plain = await intoTempFile(
+      dest,
+      async (out) => {
+        await writeAll(out, [stored.add(head)], 0)
+        return convertBlocks({
+          input,
+          size: BLOCK_CHUNKS * CHUNK,
+          convert: (block, last) => sealer.sealBlock(block, last).map((p) => stored.add(p)),
+          output: { handle: out, at: head.length },
+          signal,
+        })
+      },
+      { noClobber: true },
+    )
     return {
       sha256: stored.digest(),
       bytes: stored.bytes,
@@ -562,12 +571,14 @@ function sink(handle: fs.FileHandle): Writable {
 }
 
 /**
- * Runs `write` into a new temporary file beside `dest`, then fsyncs and renames it to `dest`.
+ * Runs `write` into a new temporary file beside `dest`, then fsyncs and renames it to `dest`;
+ * with `noClobber`, gives it that name only if no file has it (moveNoClobber: EEXIST otherwise).
  * On any failure the temporary file is closed and deleted, and `dest` is left as it was.
  */
 async function intoTempFile<T>(
   dest: string,
   write: (out: fs.FileHandle) => Promise<T>,
+  { noClobber = false } = {},
 ): Promise<T> {
   const dir = path.dirname(path.resolve(dest))
   try {
@@ -586,7 +597,7 @@ async function intoTempFile<T>(
     // fsync before the rename, so it never exposes a file the disk has not got.
     await out.sync()
     await out.close()
-    await fs.rename(tmp, dest)
+    await (noClobber ? moveNoClobber(tmp, dest) : fs.rename(tmp, dest))
   } catch (err) {
     // close() waits for any write still in flight, so nothing lands after the rm; a close that
     // fails (or a second close) must not keep the partial file, perhaps plaintext, from going.
