@@ -2535,7 +2535,7 @@ function checkKind(kind) {
         throw new errors/* UserError */.y(`${CodecInputs.Encryption}: "${kind}" is not one of ${ENCRYPTIONS.join(', ')}`);
     }
 }
-/** Compresses and encrypts `src` into `dest`. */
+/** Compresses and encrypts `src` into `dest`, a new file: an existing one is never replaced (EEXIST). */
 async function encodeFile(src, dest, opts) {
     checkEncryption(opts.encryption);
     checkCompression(opts.compression);
@@ -2548,7 +2548,10 @@ async function encodeFile(src, dest, opts) {
     }
     return encodeStream((0,external_node_fs_.createReadStream)(src, { highWaterMark: READ_SIZE }), dest, opts);
 }
-/** Compresses and encrypts a stream (say, pg_dump's stdout) into `dest`, with no plaintext file. */
+/**
+ * Compresses and encrypts a stream (say, pg_dump's stdout) into `dest`, with no plaintext file;
+ * a new file, as encodeFile's.
+ */
 async function encodeStream(source, dest, opts) {
     checkEncryption(opts.encryption);
     checkCompression(opts.compression);
@@ -2575,7 +2578,9 @@ async function encodeStream(source, dest, opts) {
     if (stored !== plain)
         stages.push({ stream: stored });
     try {
-        await intoTempFile(dest, (out) => run(toReadable(source), stages, sink(out), opts.signal));
+        await intoTempFile(dest, (out) => run(toReadable(source), stages, sink(out), opts.signal), {
+            noClobber: true,
+        });
     }
     finally {
         await close();
@@ -2633,7 +2638,7 @@ async function encodeAgeFile(src, dest, encryption, signal) {
                 output: { handle: out, at: head.length },
                 signal,
             });
-        });
+        }, { noClobber: true });
         return {
             sha256: stored.digest(),
             bytes: stored.bytes,
@@ -2833,10 +2838,11 @@ function sink(handle) {
     });
 }
 /**
- * Runs `write` into a new temporary file beside `dest`, then fsyncs and renames it to `dest`.
+ * Runs `write` into a new temporary file beside `dest`, then fsyncs and renames it to `dest`;
+ * with `noClobber`, gives it that name only if no file has it (moveNoClobber: EEXIST otherwise).
  * On any failure the temporary file is closed and deleted, and `dest` is left as it was.
  */
-async function intoTempFile(dest, write) {
+async function intoTempFile(dest, write, { noClobber = false } = {}) {
     const dir = external_node_path_.dirname(external_node_path_.resolve(dest));
     try {
         if (!(await promises_.stat(dir)).isDirectory())
@@ -2856,7 +2862,7 @@ async function intoTempFile(dest, write) {
         // fsync before the rename, so it never exposes a file the disk has not got.
         await out.sync();
         await out.close();
-        await promises_.rename(tmp, dest);
+        await (noClobber ? (0,fs/* moveNoClobber */.uV)(tmp, dest) : promises_.rename(tmp, dest));
     }
     catch (err) {
         // close() waits for any write still in flight, so nothing lands after the rm; a close that
