@@ -138,7 +138,9 @@ describe('SQLite check workers, one or two', () => {
     const saved = process.env.OMNIAI_CHECK_WORKERS
     delete process.env.OMNIAI_CHECK_WORKERS
     try {
-      expect(checkWorkerJobs()).toHaveLength(os.availableParallelism() >= 4 ? 2 : 1)
+      const workers = (cores: number) => checkWorkerJobs(cores).length
+      expect([1, 2, 3, 4, 8].map(workers)).toEqual([1, 1, 1, 2, 2])
+      expect(checkWorkerJobs()).toEqual(checkWorkerJobs(os.availableParallelism()))
     } finally {
       if (saved !== undefined) process.env.OMNIAI_CHECK_WORKERS = saved
     }

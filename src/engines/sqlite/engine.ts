@@ -286,9 +286,9 @@ class CheckWorker<T> {
  * 172-205 MiB; drill 1.74-1.80 s against 1.78-1.93 s; backup 2.07-2.13 s against 2.11-2.20 s.
  * OMNIAI_CHECK_WORKERS=1 or 2 chooses (tests run both).
  */
-export function checkWorkerJobs(): Job[][] {
+export function checkWorkerJobs(cores = os.availableParallelism()): Job[][] {
   const chosen = process.env.OMNIAI_CHECK_WORKERS
-  const split = chosen === '2' || (chosen !== '1' && os.availableParallelism() >= 4)
+  const split = chosen === '2' || (chosen !== '1' && cores >= 4)
   return split ? [['integrity'], ['foreign-keys']] : [['integrity', 'foreign-keys']]
 }
 
