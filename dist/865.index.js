@@ -5520,9 +5520,9 @@ class CheckWorker {
  * 172-205 MiB; drill 1.74-1.80 s against 1.78-1.93 s; backup 2.07-2.13 s against 2.11-2.20 s.
  * OMNIAI_CHECK_WORKERS=1 or 2 chooses (tests run both).
  */
-function checkWorkerJobs() {
+function checkWorkerJobs(cores = external_node_os_.availableParallelism()) {
     const chosen = process.env.OMNIAI_CHECK_WORKERS;
-    const split = chosen === '2' || (chosen !== '1' && external_node_os_.availableParallelism() >= 4);
+    const split = chosen === '2' || (chosen !== '1' && cores >= 4);
     return split ? [['integrity'], ['foreign-keys']] : [['integrity', 'foreign-keys']];
 }
 /** Check workers, or null where none can be started (integrityProblems then checks in-thread). */
