@@ -54,13 +54,18 @@ export function databaseFacts(bytes: number, counts: Record<string, number>): Da
  * do other work, and await it last (checkDatabase takes the started findings). Damage fails the
  * integrity check; foreign-key violations are compared with those the manifest recorded.
  */
-export function startIntegrity(db: Database, manifest: Manifest): Promise<Check[]> {
-  const expected = {
-    foreignKeys: manifest.inventory.foreignKeyViolations ?? [],
-    notValid: manifest.inventory.notValid ?? [],
-  }
-  return db.integrityProblems().then(
-    (found) => [integrity(found.damage), foreignKeys(found, expected)],
+export function startIntegrity(
+  db: Database,
+  manifest: Pick<Manifest, 'inventory'> | Promise<Pick<Manifest, 'inventory'>>,
+): Promise<Check[]> {
+  return Promise.all([db.integrityProblems(), manifest]).then(
+    ([found, { inventory }]) => [
+      integrity(found.damage),
+      foreignKeys(found, {
+        foreignKeys: inventory.foreignKeyViolations ?? [],
+        notValid: inventory.notValid ?? [],
+      }),
+    ],
     (err: unknown) => [{ name: 'integrity', ok: false, detail: describeError(err) }],
   )
 }
@@ -71,7 +76,7 @@ export function startIntegrity(db: Database, manifest: Manifest): Promise<Check[
  */
 export async function checkDatabase(
   db: Database,
-  manifest: Manifest,
+  manifest: Pick<Manifest, 'inventory'>,
   started: Promise<Check[]> = startIntegrity(db, manifest),
 ): Promise<{ checks: Check[]; database: DatabaseFacts | null }> {
   const checks = [
@@ -89,11 +94,20 @@ export async function checkDatabase(
   return { checks, database }
 }
 
-/** The runbook's post-restore checks, run on the restored copy against the manifest. */
-export async function checkRestored(db: Database, manifest: Manifest) {
+/**
+ * The runbook's post-restore checks, run on the restored copy against the manifest.
+ * `findingsOf`: the manifest whose integrity findings (foreign-key violations, NOT VALID
+ * constraints) the copy's are compared with, when it is completed after the rest of it (a
+ * restore check that starts on the inventory before the snapshot's own checks are done).
+ */
+export async function checkRestored(
+  db: Database,
+  manifest: Pick<Manifest, 'inventory'>,
+  findingsOf: Pick<Manifest, 'inventory'> | Promise<Pick<Manifest, 'inventory'>> = manifest,
+) {
   const { inventory } = manifest
   // SQLite's integrity check runs on another thread meanwhile.
-  const integrityCheck = startIntegrity(db, manifest)
+  const integrityCheck = startIntegrity(db, findingsOf)
   const checks: Check[] = []
   const conversations = inventory.conversations
   if (conversations) {

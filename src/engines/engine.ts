@@ -1,5 +1,5 @@
 import type { Check } from '../checks/checks.js'
-import type { DatabaseFacts, Inventory } from '../checks/inventory.js'
+import type { DatabaseFacts, IntegrityFindings, Inventory } from '../checks/inventory.js'
 import type { Database, EngineName } from './database.js'
 import type { Log } from '../util/log.js'
 import type { Manifest } from '../manifest/manifest.js'
@@ -62,6 +62,13 @@ export interface Engine {
     inspect: (db: Database) => Promise<Inventory>,
     /** Called once the file at `dest` will not change any more (it may be hashed meanwhile). */
     written?: () => void,
+    /**
+     * The integrity findings of a byte-for-byte copy of `dest` that is checked anyway (the
+     * restore check's scratch copy, made once `written` has been called): an engine whose
+     * integrity checks read the file takes these instead of reading the same bytes twice, and
+     * checks `dest` itself only when this gives null (the copy could not be made or checked).
+     */
+    copyFindings?: () => Promise<IntegrityFindings | null>,
   ): Promise<Snapshot>
   /** The checks that prove a backup whole and readable without restoring it; changes nothing. */
   verifyBackup(

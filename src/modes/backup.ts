@@ -15,6 +15,7 @@ import { applyRetention, planRetention, retentionRows } from '../store/retention
 import { artifactSettings, artifactTier, uploadBackup } from '../store/artifacts.js'
 import { digestInWorker, digestPath, fsyncPath, pathBytes, restrictPath } from '../util/fs.js'
 import { checkRestored, databaseFacts, takeInventory } from '../checks/inspect.js'
+import type { IntegrityFindings, Inventory } from '../checks/inventory.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { ModeReport, Report } from '../report/report.js'
 import { LocalStore, type BackupEntry } from '../store/local.js'
@@ -94,9 +95,30 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
   let settle!: { resolve: (m: Manifest) => void; reject: (err: Error) => void }
   const against = new Promise<Manifest>((resolve, reject) => (settle = { resolve, reject }))
   against.catch(() => undefined)
+  // The inventory comes first: the check's reading of rows begins with it, while the snapshot's
+  // integrity checks (whose findings complete the manifest) may still run.
+  let inventoried!: { resolve: (i: Inventory) => void; reject: (err: Error) => void }
+  const inventory = new Promise<Inventory>((resolve, reject) => (inventoried = { resolve, reject }))
+  inventory.catch(() => undefined)
   let checking: ReturnType<typeof restoreCheck> | null = null
+  // SQLite: the restored copy is the snapshot's bytes, copied by the kernel, and its integrity
+  // and foreign-key checks are the snapshot's too (one read of those bytes, not two).
+  let restored!: (findings: Promise<IntegrityFindings> | null) => void
+  const copyChecked = new Promise<IntegrityFindings | null>(
+    (resolve) => (restored = (findings) => resolve(findings ? findings.catch(() => null) : null)),
+  )
   const startCheck = () =>
-    (checking ??= restoreCheck(engine, { path: tmp, manifest: against }, config.scratchDir, log))
+    (checking ??= restoreCheck(
+      engine,
+      { path: tmp, manifest: against, inventory },
+      config.scratchDir,
+      log,
+      (db) => restored(db?.integrityProblems() ?? null),
+    ))
+  // Begun with the snapshot's own checks unless the backup is still to be encoded (its room comes
+  // first, so the check's scratch copy starts after it).
+  const checkEarly = config.restoreCheck && !ctx.safety && !workDir
+  const checkOnCopy = checkEarly && engine.restoreFile !== undefined
   try {
     const t0 = stopwatch()
     let hashing: Promise<{ sha256: string; bytes: number }> | null = null
@@ -110,13 +132,15 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
               conversationsTable: config.conversationsTable,
               auditTable: config.auditTable,
               spotCheckCount: config.spotCheckCount,
+            }).then((taken) => {
+              inventoried.resolve(taken)
+              return taken
             }),
           () => {
             hashing = digestInWorker(tmp)
-            // An encoded backup is still to be written: its room comes first, so the check's
-            // scratch copy starts after it.
-            if (config.restoreCheck && !ctx.safety && !workDir) startCheck()
+            if (checkEarly) startCheck()
           },
+          checkOnCopy ? () => copyChecked : undefined,
         ),
       )
       .catch(async (err: unknown) => {
@@ -248,6 +272,7 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     report.database = databaseFacts(snapshot.source.bytes, inventory.rowCounts)
   } catch (err) {
     settle.reject(new Error('abandoned: there is no backup to check'))
+    inventoried.reject(new Error('abandoned: there is no backup to check'))
     await checking
     await fs.rm(tmp, { recursive: true, force: true })
     await fs.rm(`${tmp}-journal`, { force: true })
@@ -262,6 +287,7 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     // A check begun for a snapshot that is damaged, or a backup that failed, is abandoned; it
     // ends (and removes its scratch copy) before the files it reads go.
     settle.reject(new Error('abandoned: there is no backup to check'))
+    inventoried.reject(new Error('abandoned: there is no backup to check'))
     await checking
     await work?.remove()
     for (const f of forget) f()
@@ -505,9 +531,19 @@ function damagedSource(manifest: Manifest): boolean {
  */
 export async function restoreCheck(
   engine: Engine,
-  ref: { path: string; manifest: Manifest | Promise<Manifest> },
+  ref: {
+    path: string
+    manifest: Manifest | Promise<Manifest>
+    /**
+     * The manifest's inventory, known before the rest of it: the checks that read rows begin
+     * with it, and the integrity findings are compared when the manifest follows.
+     */
+    inventory?: Promise<Inventory>
+  },
   scratchDir: string,
   log: Log,
+  /** Told the restored copy as soon as it is open (its checks under way), or null if none is. */
+  onRestored: (db: Database | null) => void = () => undefined,
 ): Promise<{
   check: Check
   names: string[]
@@ -548,13 +584,16 @@ export async function restoreCheck(
       try {
         db = await restoring
       } catch (err) {
+        onRestored(null)
         return notRun(err)
           ? result('not-run', describeError(err))
           : result('failed', `did not restore: ${describeError(err)}`)
       }
+      onRestored(db)
       let checks: Check[]
       try {
-        ;({ checks } = await checkRestored(db, await ref.manifest))
+        const early = ref.inventory ?? Promise.resolve(ref.manifest).then((m) => m.inventory)
+        ;({ checks } = await checkRestored(db, { inventory: await early }, ref.manifest))
       } finally {
         await db
           .close()
@@ -576,6 +615,8 @@ export async function restoreCheck(
     })
   } catch (err) {
     return result('not-run', describeError(err))
+  } finally {
+    onRestored(null)
   }
 }
 

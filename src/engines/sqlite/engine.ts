@@ -417,13 +417,14 @@ export class SqliteEngine implements Engine {
     log: Log,
     inspect: (db: Database) => Promise<Inventory>,
     written?: () => void,
+    copyFindings?: () => Promise<IntegrityFindings | null>,
   ): Promise<Snapshot> {
     await this.checkSource()
     await logDriver(log)
-    // Started now, they load while the file is copied.
-    const workers = startCheckWorkers()
+    // Started now, they load while the file is copied (unless a copy's checks stand for them).
+    const workers = copyFindings ? null : startCheckWorkers()
     try {
-      return await this.snapshotWith(workers, dest, log, inspect, written)
+      return await this.snapshotWith(workers, dest, log, inspect, written, copyFindings)
     } finally {
       workers?.stop()
     }
@@ -435,6 +436,7 @@ export class SqliteEngine implements Engine {
     log: Log,
     inspect: (db: Database) => Promise<Inventory>,
     written?: () => void,
+    copyFindings?: () => Promise<IntegrityFindings | null>,
   ): Promise<Snapshot> {
     const src = await openSqlite(this.source, { readonly: true })
     let journalMode: string
@@ -481,11 +483,19 @@ export class SqliteEngine implements Engine {
     const { size } = await fs.stat(this.source)
     const db = await this.openBackup(dest, workers)
     try {
-      // The checks run on another thread while this one takes the inventory.
-      const checking = db.integrityProblems().catch((err: unknown): IntegrityFindings => ({
-        damage: [`integrity_check could not run: ${describeError(err)}`],
-        foreignKeys: [],
-      }))
+      // The checks run on another thread while this one takes the inventory: on a kernel copy
+      // of these same bytes that is checked anyway (the restore check's), or else on this file.
+      let where = ''
+      const checking = (copyFindings?.().catch(() => null) ?? Promise.resolve(null))
+        .then((found) => {
+          if (!found) return db.integrityProblems()
+          where = " (on the restore check's byte-for-byte copy of this file)"
+          return found
+        })
+        .catch((err: unknown): IntegrityFindings => ({
+          damage: [`integrity_check could not run: ${describeError(err)}`],
+          foreignKeys: [],
+        }))
       let inventory: Inventory | null = null
       let unreadable: unknown = null
       try {
@@ -500,7 +510,7 @@ export class SqliteEngine implements Engine {
       return {
         engineVersion,
         source: { bytes: size, journalMode, description: path.basename(this.source) },
-        verified: describeFindings(findings),
+        verified: describeFindings(findings) + where,
         // A damaged copy records what could be read of it; it is never chosen by default.
         inventory: {
           ...(inventory ?? {
