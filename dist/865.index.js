@@ -792,11 +792,13 @@ function databaseFacts(bytes, counts) {
  * integrity check; foreign-key violations are compared with those the manifest recorded.
  */
 function startIntegrity(db, manifest) {
-    const expected = {
-        foreignKeys: manifest.inventory.foreignKeyViolations ?? [],
-        notValid: manifest.inventory.notValid ?? [],
-    };
-    return db.integrityProblems().then((found) => [(0,_checks_js__WEBPACK_IMPORTED_MODULE_1__/* .integrity */ .me)(found.damage), (0,_checks_js__WEBPACK_IMPORTED_MODULE_1__/* .foreignKeys */ .DU)(found, expected)], (err) => [{ name: 'integrity', ok: false, detail: (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .describeError */ .U)(err) }]);
+    return Promise.all([db.integrityProblems(), manifest]).then(([found, { inventory }]) => [
+        (0,_checks_js__WEBPACK_IMPORTED_MODULE_1__/* .integrity */ .me)(found.damage),
+        (0,_checks_js__WEBPACK_IMPORTED_MODULE_1__/* .foreignKeys */ .DU)(found, {
+            foreignKeys: inventory.foreignKeyViolations ?? [],
+            notValid: inventory.notValid ?? [],
+        }),
+    ], (err) => [{ name: 'integrity', ok: false, detail: (0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .describeError */ .U)(err) }]);
 }
 /**
  * Integrity, schema and row counts against the manifest. A database too damaged to read fails
@@ -815,11 +817,16 @@ async function checkDatabase(db, manifest, started = startIntegrity(db, manifest
     checks.unshift(...(await started));
     return { checks, database };
 }
-/** The runbook's post-restore checks, run on the restored copy against the manifest. */
-async function checkRestored(db, manifest) {
+/**
+ * The runbook's post-restore checks, run on the restored copy against the manifest.
+ * `findingsOf`: the manifest whose integrity findings (foreign-key violations, NOT VALID
+ * constraints) the copy's are compared with, when it is completed after the rest of it (a
+ * restore check that starts on the inventory before the snapshot's own checks are done).
+ */
+async function checkRestored(db, manifest, findingsOf = manifest) {
     const { inventory } = manifest;
     // SQLite's integrity check runs on another thread meanwhile.
-    const integrityCheck = startIntegrity(db, manifest);
+    const integrityCheck = startIntegrity(db, findingsOf);
     const checks = [];
     const conversations = inventory.conversations;
     if (conversations) {
@@ -5628,19 +5635,19 @@ class SqliteEngine {
         await this.checkSource();
         return new SqliteDatabase(this.source, await (0,sqlite_driver/* openSqlite */.L)(this.source, { readonly: true }));
     }
-    async snapshot(dest, log, inspect, written) {
+    async snapshot(dest, log, inspect, written, copyFindings) {
         await this.checkSource();
         await logDriver(log);
-        // Started now, they load while the file is copied.
-        const workers = startCheckWorkers();
+        // Started now, they load while the file is copied (unless a copy's checks stand for them).
+        const workers = copyFindings ? null : startCheckWorkers();
         try {
-            return await this.snapshotWith(workers, dest, log, inspect, written);
+            return await this.snapshotWith(workers, dest, log, inspect, written, copyFindings);
         }
         finally {
             workers?.stop();
         }
     }
-    async snapshotWith(workers, dest, log, inspect, written) {
+    async snapshotWith(workers, dest, log, inspect, written, copyFindings) {
         const src = await (0,sqlite_driver/* openSqlite */.L)(this.source, { readonly: true });
         let journalMode;
         let engineVersion;
@@ -5690,8 +5697,17 @@ class SqliteEngine {
         const { size } = await promises_.stat(this.source);
         const db = await this.openBackup(dest, workers);
         try {
-            // The checks run on another thread while this one takes the inventory.
-            const checking = db.integrityProblems().catch((err) => ({
+            // The checks run on another thread while this one takes the inventory: on a kernel copy
+            // of these same bytes that is checked anyway (the restore check's), or else on this file.
+            let where = '';
+            const checking = (copyFindings?.().catch(() => null) ?? Promise.resolve(null))
+                .then((found) => {
+                if (!found)
+                    return db.integrityProblems();
+                where = " (on the restore check's byte-for-byte copy of this file)";
+                return found;
+            })
+                .catch((err) => ({
                 damage: [`integrity_check could not run: ${(0,errors/* describeError */.U)(err)}`],
                 foreignKeys: [],
             }));
@@ -5711,7 +5727,7 @@ class SqliteEngine {
             return {
                 engineVersion,
                 source: { bytes: size, journalMode, description: external_node_path_.basename(this.source) },
-                verified: (0,checks_checks/* describeFindings */.kA)(findings),
+                verified: (0,checks_checks/* describeFindings */.kA)(findings) + where,
                 // A damaged copy records what could be read of it; it is never chosen by default.
                 inventory: {
                     ...(inventory ?? {
@@ -7904,8 +7920,21 @@ async function backup(ctx) {
     let settle;
     const against = new Promise((resolve, reject) => (settle = { resolve, reject }));
     against.catch(() => undefined);
+    // The inventory comes first: the check's reading of rows begins with it, while the snapshot's
+    // integrity checks (whose findings complete the manifest) may still run.
+    let inventoried;
+    const inventory = new Promise((resolve, reject) => (inventoried = { resolve, reject }));
+    inventory.catch(() => undefined);
     let checking = null;
-    const startCheck = () => (checking ??= restoreCheck(engine, { path: tmp, manifest: against }, config.scratchDir, log));
+    // SQLite: the restored copy is the snapshot's bytes, copied by the kernel, and its integrity
+    // and foreign-key checks are the snapshot's too (one read of those bytes, not two).
+    let restored;
+    const copyChecked = new Promise((resolve) => (restored = (findings) => resolve(findings ? findings.catch(() => null) : null)));
+    const startCheck = () => (checking ??= restoreCheck(engine, { path: tmp, manifest: against, inventory }, config.scratchDir, log, (db) => restored(db?.integrityProblems() ?? null)));
+    // Begun with the snapshot's own checks unless the backup is still to be encoded (its room comes
+    // first, so the check's scratch copy starts after it).
+    const checkEarly = config.restoreCheck && !ctx.safety && !workDir;
+    const checkOnCopy = checkEarly && engine.restoreFile !== undefined;
     try {
         const t0 = stopwatch();
         let hashing = null;
@@ -7914,13 +7943,14 @@ async function backup(ctx) {
             conversationsTable: config.conversationsTable,
             auditTable: config.auditTable,
             spotCheckCount: config.spotCheckCount,
+        }).then((taken) => {
+            inventoried.resolve(taken);
+            return taken;
         }), () => {
             hashing = (0,fs/* digestInWorker */.An)(tmp);
-            // An encoded backup is still to be written: its room comes first, so the check's
-            // scratch copy starts after it.
-            if (config.restoreCheck && !ctx.safety && !workDir)
+            if (checkEarly)
                 startCheck();
-        }))
+        }, checkOnCopy ? () => copyChecked : undefined))
             .catch(async (err) => {
             // Let a hash under way finish reading before the file is removed.
             await hashing?.catch(() => undefined);
@@ -8033,6 +8063,7 @@ async function backup(ctx) {
     }
     catch (err) {
         settle.reject(new Error('abandoned: there is no backup to check'));
+        inventoried.reject(new Error('abandoned: there is no backup to check'));
         await checking;
         await promises_.rm(tmp, { recursive: true, force: true });
         await promises_.rm(`${tmp}-journal`, { force: true });
@@ -8043,6 +8074,7 @@ async function backup(ctx) {
         // A check begun for a snapshot that is damaged, or a backup that failed, is abandoned; it
         // ends (and removes its scratch copy) before the files it reads go.
         settle.reject(new Error('abandoned: there is no backup to check'));
+        inventoried.reject(new Error('abandoned: there is no backup to check'));
         await checking;
         await work?.remove();
         for (const f of forget)
@@ -8242,7 +8274,9 @@ function damagedSource(manifest) {
  * `not-run`: the check itself could not run (no room in scratch-dir, the restore server refused
  * the drill's role or a connection), which says nothing about the backup.
  */
-async function restoreCheck(engine, ref, scratchDir, log) {
+async function restoreCheck(engine, ref, scratchDir, log, 
+/** Told the restored copy as soon as it is open (its checks under way), or null if none is. */
+onRestored = () => undefined) {
     const t0 = stopwatch();
     const result = (outcome, detail, names = []) => ({
         check: { name: 'restore-check', ok: outcome === 'passed', detail },
@@ -8272,14 +8306,16 @@ async function restoreCheck(engine, ref, scratchDir, log) {
                 db = await restoring;
             }
             catch (err) {
+                onRestored(null);
                 return notRun(err)
                     ? result('not-run', (0,errors/* describeError */.U)(err))
                     : result('failed', `did not restore: ${(0,errors/* describeError */.U)(err)}`);
             }
+            onRestored(db);
             let checks;
             try {
-                ;
-                ({ checks } = await (0,inspect/* checkRestored */.Hl)(db, await ref.manifest));
+                const early = ref.inventory ?? Promise.resolve(ref.manifest).then((m) => m.inventory);
+                ({ checks } = await (0,inspect/* checkRestored */.Hl)(db, { inventory: await early }, ref.manifest));
             }
             finally {
                 await db
@@ -8295,6 +8331,9 @@ async function restoreCheck(engine, ref, scratchDir, log) {
     }
     catch (err) {
         return result('not-run', (0,errors/* describeError */.U)(err));
+    }
+    finally {
+        onRestored(null);
     }
 }
 /** An error of the check's surroundings (restore server, scratch-dir, disk), not of the backup. */
