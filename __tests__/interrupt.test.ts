@@ -428,7 +428,13 @@ describe('interrupted runs (the CLI compiled from src)', () => {
     it('a restore server that cannot be reached fails the post step, naming it', async () => {
       const log = memoryLog()
       const url = 'postgres://u:secret@127.0.0.1:1/postgres'
-      expect(await post((i) => (i === Inputs.RestoreConnectionString ? url : ''), log)).toBe(false)
+      // A scratch-dir of its own: the default (RUNNER_TEMP, else the system's temp folder) would
+      // have this post step remove other runs' scratch folders there (a test S3 cluster's, once).
+      const inputs: Partial<Record<Inputs, string>> = {
+        [Inputs.ScratchDir]: path.join(base, 'scratch-unreached'),
+        [Inputs.RestoreConnectionString]: url,
+      }
+      expect(await post((i) => inputs[i] ?? '', log)).toBe(false)
       expect(log.warnings.join('\n')).toMatch(
         /^could not remove scratch databases on 127\.0\.0\.1:1 \(cannot connect: .*ECONNREFUSED.*\)\. Fix: delete it by hand/,
       )

@@ -154,7 +154,9 @@ const admin = (dir: string, ...args: string[]) =>
   run('radosgw-admin', ['-c', path.join(dir, 'ceph.conf'), ...args], { timeout: 30_000 })
 
 export async function startS3Server(): Promise<S3Server> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'omniai-s3-'))
+  // Not omniai-s3-XXXXXX: that is the action's own scratch folder name, which a post step
+  // removes from its scratch-dir.
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'omniai-test-s3-'))
   try {
     for (const sub of ['run', 'log', 'mon/a', 'osd/0', 'rgw'])
       await fs.mkdir(path.join(dir, sub), { recursive: true })
