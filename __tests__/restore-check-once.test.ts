@@ -5,11 +5,12 @@
 
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Transferable } from 'node:worker_threads'
 import { describe, expect, it, vi } from 'vitest'
 import { readManifest } from '../src/manifest/manifest.js'
 import { restoreCheck } from '../src/modes/backup.js'
-import { SqliteEngine } from '../src/engines/sqlite/engine.js'
+import { SqliteDatabase, SqliteEngine } from '../src/engines/sqlite/engine.js'
 import {
   damageIndexes,
   deleteLikeOmniai,
@@ -35,6 +36,20 @@ vi.mock('node:worker_threads', async (importOriginal) => {
     }
   }
   return { ...real, Worker: Recorded, default: { ...real, Worker: Recorded } }
+})
+
+// The real fs/promises, but with copies into a restore check's scratch folder damaged as they
+// land while `damageCopies` is set: a failing scratch disk under a sound backup.
+const faulty = vi.hoisted(() => ({ damageCopies: false }))
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs/promises')>()
+  const copyFile: typeof real.copyFile = async (src, dest, mode) => {
+    await real.copyFile(src, dest, mode)
+    if (faulty.damageCopies && String(dest).includes(`${path.sep}omniai-drill-`)) {
+      expect(await damageIndexes(String(dest), key('user', 2))).toBeGreaterThan(0)
+    }
+  }
+  return { ...real, copyFile, default: { ...real, copyFile } }
 })
 
 /** The files integrity_check ran on since `from`, by name. */
@@ -72,7 +87,7 @@ describe('restore-check reads the backup for integrity once', () => {
     expect(report.checks.find((c) => c.name === 'integrity')?.detail).not.toMatch(/copy/)
   })
 
-  it('a damaged source is found on the copy and kept as the source’s damage, not as a failed restore', async () => {
+  it('a damaged source: found on the copy, then on the snapshot itself, and kept as the source’s damage, not as a failed restore', async () => {
     const dir = await tempDir()
     const db = path.join(dir, 'omniai.db')
     await generateOmniaiShaped(db)
@@ -83,7 +98,11 @@ describe('restore-check reads the backup for integrity once', () => {
       { 'connection-string': db, 'backup-dir': path.join(dir, 'b'), 'restore-check': 'true' },
       dir,
     )
-    expect(integrityRuns(from)).toEqual(['restored.db'])
+    // Damage in the copy is the source's only once the snapshot itself shows it too.
+    const runs = integrityRuns(from)
+    expect(runs[0]).toBe('restored.db')
+    expect(runs).toHaveLength(2)
+    expect(runs[1]).not.toBe('restored.db')
     expect(report.ok).toBe(false)
     expect(report.backup!.path).toMatch(/-damaged\.db$/)
     expect(failed(report).integrity).toMatch(/^integrity_check FAILED: /)
@@ -154,5 +173,83 @@ describe('restore-check reads the backup for integrity once', () => {
     )
     expect(result.outcome).toBe('failed')
     expect(result.check.detail).toMatch(/foreign-keys: /)
+  })
+
+  it('a copy damaged on a failing scratch disk under a sound backup: the snapshot is read too, and the copy is blamed, not the source', async () => {
+    const dir = await tempDir()
+    const db = path.join(dir, 'omniai.db')
+    const backups = path.join(dir, 'b')
+    await generateOmniaiShaped(db)
+    const from = checked.length
+    faulty.damageCopies = true
+    let report
+    try {
+      ;({ report } = await run(
+        'backup',
+        { 'connection-string': db, 'backup-dir': backups, 'restore-check': 'true' },
+        dir,
+      ))
+    } finally {
+      faulty.damageCopies = false
+    }
+    // The copy, then the snapshot itself once the copy's findings showed damage.
+    const runs = integrityRuns(from)
+    expect(runs[0]).toBe('restored.db')
+    expect(runs).toHaveLength(2)
+    expect(runs[1]).not.toBe('restored.db')
+    expect(report.ok).toBe(false)
+    expect(report.checks.find((c) => c.name === 'integrity')).toMatchObject({ ok: true })
+    expect(report.checks.find((c) => c.name === 'integrity')!.detail).not.toMatch(/copy/)
+    expect(failed(report)['restore-check']).toMatch(
+      /^restored, but integrity: row \d+ missing from index /,
+    )
+    const manifest = await readManifest(`${report.backup!.path}.manifest.json`)
+    expect(manifest.damaged!.every((d) => d.startsWith('restore-check failed:'))).toBe(true)
+    expect(manifest.inventory.foreignKeyViolations).toEqual([])
+    expect(report.warnings.join('\n')).toMatch(/did not restore and check as it must/)
+    expect(report.warnings.join('\n')).not.toMatch(/is DAMAGED|foreign keys:/)
+  })
+
+  it('the row checks begin on the inventory while the manifest is still to come; without it they wait', async () => {
+    const { dir, db, backups } = await demoWorkspace()
+    const { report } = await run('backup', { 'connection-string': db, 'backup-dir': backups }, dir)
+    const file = report.backup!.path
+    const manifest = await readManifest(`${file}.manifest.json`)
+    const reads = vi.spyOn(SqliteDatabase.prototype, 'auditRows')
+    try {
+      for (const early of [true, false]) {
+        reads.mockClear()
+        let give!: (m: typeof manifest) => void
+        const later = new Promise<typeof manifest>((resolve) => (give = resolve))
+        const checking = restoreCheck(
+          new SqliteEngine(file),
+          {
+            path: file,
+            manifest: later,
+            ...(early ? { inventory: Promise.resolve(manifest.inventory) } : {}),
+          },
+          path.join(dir, `scratch-${early}`),
+          memoryLog(),
+        )
+        if (early) {
+          // Rows are read with the manifest still pending (were they not, this gives up after 20 s).
+          for (let i = 0; i < 200 && reads.mock.calls.length === 0; i++) await sleep(100)
+          expect(reads).toHaveBeenCalled()
+        } else {
+          // Positive control: the restored copy is there, and still no row has been read.
+          const scratch = path.join(dir, `scratch-${early}`)
+          const restored = async () =>
+            (await fs.readdir(scratch).catch(() => [] as string[])).length > 0
+          for (let i = 0; i < 200 && !(await restored()); i++) await sleep(100)
+          await sleep(300)
+          expect(reads).not.toHaveBeenCalled()
+        }
+        give(manifest)
+        expect((await checking).outcome).toBe('passed')
+        expect(reads).toHaveBeenCalled()
+      }
+    } finally {
+      reads.mockRestore()
+    }
   })
 })

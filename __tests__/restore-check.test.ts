@@ -5,13 +5,14 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { onDatabase, pgQuery } from './pg-cluster.js'
-import { describe, expect, inject, it } from 'vitest'
+import { describe, expect, inject, it, vi } from 'vitest'
 import { generateAgeIdentity } from '../src/codec/index.js'
 import { generatePostgresDemo } from '../src/demo/postgres.js'
 import { readManifest, type Manifest } from '../src/manifest/manifest.js'
 import { renderSummary } from '../src/report/report.js'
 import { restoreCheck } from '../src/modes/backup.js'
 import { SqliteEngine } from '../src/engines/sqlite/engine.js'
+import { PgDatabase } from '../src/engines/postgres/database.js'
 import { damageIndexes, generateOmniaiShaped, key } from './fixtures/omniai-shaped.js'
 import { memoryLog, sql as sqliteSql } from './helpers.js'
 import { configFor, demoWorkspace, failed, run, tempDir } from './helpers.js'
@@ -205,16 +206,27 @@ describe.skipIf(!source)('restore-check on PostgreSQL', () => {
     await generatePostgresDemo(url, { conversations: 40, auditRows: 500 })
     const dir = await tempDir()
     const backups = path.join(dir, 'backups')
-    const { report } = await run(
-      'backup',
-      {
-        'connection-string': url,
-        'backup-dir': backups,
-        'restore-check': 'true',
-        'restore-connection-string': restoreServer,
-      },
-      dir,
-    )
+    const passes = vi.spyOn(PgDatabase.prototype, 'integrityProblems')
+    let report
+    try {
+      ;({ report } = await run(
+        'backup',
+        {
+          'connection-string': url,
+          'backup-dir': backups,
+          'restore-check': 'true',
+          'restore-connection-string': restoreServer,
+        },
+        dir,
+      ))
+      // One integrity pass (foreign-key anti-joins, sequences) on the restored database, and
+      // one on the source's snapshot: PostgreSQL has no copy whose findings stand for both.
+      const on = (db: unknown) => (db as PgDatabase).url()
+      expect(passes.mock.contexts.filter((db) => /omniai_drill_/.test(on(db)))).toHaveLength(1)
+      expect(passes.mock.contexts.filter((db) => !/omniai_drill_/.test(on(db)))).toHaveLength(1)
+    } finally {
+      passes.mockRestore()
+    }
     expect(failed(report)).toEqual({})
     expect(report.checks.find((c) => c.name === 'restore-check')?.detail).toMatch(/audit-log/)
     expect((await readManifest(`${report.backup!.path}.manifest.json`)).restoreChecked).toBeTruthy()

@@ -113,7 +113,9 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
       { path: tmp, manifest: against, inventory },
       config.scratchDir,
       log,
-      (db) => restored(db?.integrityProblems() ?? null),
+      // Asked of the copy only where the snapshot takes its findings (PostgreSQL's would be a
+      // second pass over the restored database).
+      (db) => restored(checkOnCopy && db ? db.integrityProblems() : null),
     ))
   // Begun with the snapshot's own checks unless the backup is still to be encoded (its room comes
   // first, so the check's scratch copy starts after it).
@@ -140,7 +142,8 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
             hashing = digestInWorker(tmp)
             if (checkEarly) startCheck()
           },
-          checkOnCopy ? () => copyChecked : undefined,
+          // Never waits on a check that was not begun.
+          checkOnCopy ? () => (checking ? copyChecked : Promise.resolve(null)) : undefined,
         ),
       )
       .catch(async (err: unknown) => {

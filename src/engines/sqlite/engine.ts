@@ -488,7 +488,9 @@ export class SqliteEngine implements Engine {
       let where = ''
       const checking = (copyFindings?.().catch(() => null) ?? Promise.resolve(null))
         .then((found) => {
-          if (!found) return db.integrityProblems()
+          // Damage found in the copy may be the copy's own (a failing scratch disk): this file
+          // is then read too, so that only damage of its own is ever called the source's.
+          if (!found || found.damage.length) return db.integrityProblems()
           where = " (on the restore check's byte-for-byte copy of this file)"
           return found
         })
