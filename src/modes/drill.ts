@@ -8,7 +8,7 @@ import type { BackupRef, Database } from '../engines/engine.js'
 import { describeError, UserError } from '../util/errors.js'
 import type { ModeReport, Report } from '../report/report.js'
 import { checkRestored, runCheck } from '../checks/inspect.js'
-import { isEncoded, plaintextOf } from './plain.js'
+import { isEncoded, plaintextOf, type Read } from './plain.js'
 import {
   evidenceSettings,
   IssuesRefused,
@@ -55,11 +55,17 @@ async function drillSelected(
 
   // The checksum is read on another thread while the restore and checks run on this one; its
   // result still heads the report.
-  const t0 = stopwatch()
-  const checksumming = checksumOf(entry).then((check) => {
-    report.durations.checksumMs = t0.ms()
-    return check
-  })
+  // An encoded backup's stored file is hashed by the decoding that reads it all (below), not
+  // twice; where decoding stops short, on its own.
+  const encoded = isEncoded(entry)
+  const checksumFrom = (read: Read | null) => {
+    const t0 = stopwatch()
+    return checksumOf(entry, read).then((check) => {
+      report.durations.checksumMs = t0.ms()
+      return check
+    })
+  }
+  let checksumming = encoded ? null : checksumFrom(null)
 
   await ensureScratchDir(config.scratchDir)
   // Room for the decoded backup and the restored copy, before anything is written.
@@ -70,12 +76,14 @@ async function drillSelected(
     const t1 = stopwatch()
     let db: Database | null = null
     let ref: BackupRef | null = entry
-    if (isEncoded(entry)) {
+    if (encoded) {
       // Decrypting with the recovery key is part of the drill: it proves the key still works.
       const plain = await plaintextOf(entry, config, scratch, log).catch((err: unknown) => ({
         ref: null,
         check: { name: 'decrypt', ok: false, detail: describeError(err) },
+        stored: null,
       }))
+      checksumming = checksumFrom(plain.stored)
       if (plain.check) report.checks.push(plain.check)
       report.decrypted = plain.check?.ok ?? null
       ref = plain.ref
@@ -115,7 +123,7 @@ async function drillSelected(
         report.checks.push(restoreTime(report.restoreSeconds, config.maxRestoreSeconds))
       }
       // The gate runs only on a drill whose every check passed, the checksum included.
-      report.checks.unshift(await checksumming)
+      report.checks.unshift(await (checksumming ?? checksumFrom(null)))
       // The runbook's smoke test: the security gate against the restored copy while it still
       // exists (closing a PostgreSQL copy drops its scratch database and role).
       if (config.gateAfterDrill) await gateOnRestored(ctx, restored, report)

@@ -41,18 +41,26 @@ function decryptionFor(entry: BackupEntry, keys: SelectionOptions['keys']): Decr
   }
 }
 
+/** sha256 and size of a file as one pass read it, every byte of it. */
+export interface Read {
+  sha256: string
+  bytes: number
+}
+
 /**
  * The backup as the engine reads it: the stored file itself, or for an encoded backup its
  * plaintext decoded into `scratch` (streamed; a wrong key or a tampered file leaves nothing),
- * with a `decrypt` check proving the plaintext against the manifest.
+ * with a `decrypt` check proving the plaintext against the manifest. `stored`: the stored
+ * file's sha256 and size as the decoding read it, once it read to the end (null otherwise), so
+ * that its checksum needs no second read (checksumOf).
  */
 export async function plaintextOf(
   entry: BackupEntry,
   config: Pick<SelectionOptions, 'keys'>,
   scratch: string,
   log: Log,
-): Promise<{ ref: BackupRef | null; check: Check | null }> {
-  if (!isEncoded(entry)) return { ref: entry, check: null }
+): Promise<{ ref: BackupRef | null; check: Check | null; stored: Read | null }> {
+  if (!isEncoded(entry)) return { ref: entry, check: null, stored: null }
   const b = entry.manifest.backup
   const decryption = decryptionFor(entry, config.keys)
   checkDecryption(decryption)
@@ -73,6 +81,7 @@ export async function plaintextOf(
       b.encryption === 'age' ? 'the recovery key' : b.encryption === 'gpg' ? 'gpg' : 'no key'
     return {
       ref: ok ? { path: dest, manifest: entry.manifest } : null,
+      stored: { sha256: digests.sha256, bytes: digests.bytes },
       check: {
         name: 'decrypt',
         ok,
@@ -83,6 +92,10 @@ export async function plaintextOf(
     }
   } catch (err) {
     const why = await asWriteFailure(err, 'scratch-dir', scratch, 'the partial copy was removed')
-    return { ref: null, check: { name: 'decrypt', ok: false, detail: describeError(why) } }
+    return {
+      ref: null,
+      check: { name: 'decrypt', ok: false, detail: describeError(why) },
+      stored: null,
+    }
   }
 }

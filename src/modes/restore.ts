@@ -90,8 +90,9 @@ async function restoreSelected(
   await requireSpace(await restoreNeeds(config, manifest))
 
   // The backup must prove itself before anything is touched.
-  const checks = [await checksumOf(entry)]
+  // An encoded backup's stored file is hashed by the decoding that reads it, not twice.
   const plain = await plaintextOf(entry, config, work, log)
+  const checks = [await checksumOf(entry, plain.stored)]
   if (plain.check) checks.push(plain.check)
   const ref = plain.ref
   if (ref)

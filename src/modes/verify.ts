@@ -7,7 +7,7 @@ import { UserError } from '../util/errors.js'
 import { digestInWorker } from '../util/fs.js'
 import type { BackupRef } from '../engines/engine.js'
 import { runCheck } from '../checks/inspect.js'
-import { isEncoded, plaintextOf } from './plain.js'
+import { isEncoded, plaintextOf, type Read } from './plain.js'
 import type { ModeReport, Report } from '../report/report.js'
 import {
   artifactSettings,
@@ -165,9 +165,13 @@ export function artifactFacts(artifact: RestArtifact | null): Report['artifact']
   }
 }
 
-export async function checksumOf(entry: BackupEntry) {
+/**
+ * The stored file against its manifest: from `read`, the digest of a pass that already read all
+ * of it (decoding, see plaintextOf), or else hashed now, on another thread.
+ */
+export async function checksumOf(entry: BackupEntry, read: Read | null = null) {
   return runCheck('checksum', async () =>
-    checksum(await digestInWorker(entry.path), entry.manifest.backup),
+    checksum(read ?? (await digestInWorker(entry.path)), entry.manifest.backup),
   )
 }
 
@@ -194,20 +198,28 @@ async function verifySelected(
   report.checks.push(...trust)
   if (trust.some((c) => !c.ok)) return finish(report, started, now())
 
-  const t0 = stopwatch()
-  report.checks.push(await checksumOf(entry))
-  report.durations.checksumMs = t0.ms()
+  // An encoded backup's stored file is hashed by the decoding that reads it (below), not twice.
+  const checksumAt = report.checks.length
+  const checksumFrom = async (read: Read | null) => {
+    const t0 = stopwatch()
+    report.checks.splice(checksumAt, 0, await checksumOf(entry, read))
+    report.durations.checksumMs = t0.ms()
+  }
+  const encoded = isEncoded(entry)
+  if (!encoded) await checksumFrom(null)
 
   const t1 = stopwatch()
   const scratch = await scratchFolder(config.scratchDir, 'verify')
   const work = scratch.path
   try {
     let ref: BackupRef | null = entry
-    if (isEncoded(entry)) {
+    if (encoded) {
+      let stored: Read | null = null
       try {
         const plain = await plaintextOf(entry, config, work, log)
         if (plain.check) report.checks.push(plain.check)
         ref = plain.ref
+        stored = plain.stored
         report.decrypted = plain.check?.ok ?? null
       } catch (err) {
         // The nightly job holds only the public key: it proves the stored file, the drill (which
@@ -217,6 +229,9 @@ async function verifySelected(
           `not decrypted: ${err.message} Only the stored file's checksum was verified here.`,
         )
         ref = null
+      } finally {
+        // Hashed on its own where decoding did not read it to the end (no key, a wrong one).
+        await checksumFrom(stored)
       }
     }
     if (ref) {
