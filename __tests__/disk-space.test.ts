@@ -142,7 +142,7 @@ describe.skipIf(!root)('a full disk (tmpfs)', () => {
     expect(await listAll(scratch)).toEqual([])
   })
 
-  it('drill of an encrypted, compressed backup counts the decoded copy too', async () => {
+  it('drill of an encrypted, compressed backup needs room for one plaintext copy: the decoded backup is restored in place', async () => {
     const ws = await demoWorkspace({ conversations: 200 })
     const key = generateAgeIdentity()
     const b = await run(
@@ -158,22 +158,29 @@ describe.skipIf(!root)('a full disk (tmpfs)', () => {
     )
     expect(failed(b.report)).toEqual({})
     const plain = (await fs.stat(ws.db)).size
-    // Room for one copy, not for the decoded backup and the restored copy.
-    const scratch = await smallDisk(Math.ceil((plain * 1.3) / 1024))
-    const { report } = await run(
-      'drill',
-      {
-        'backup-dir': ws.backups,
-        'scratch-dir': scratch,
-        'drill-log': 'none',
-        'age-identity': key.identity,
-      },
-      ws.dir,
-    )
+    const drill = (scratch: string) =>
+      run(
+        'drill',
+        {
+          'backup-dir': ws.backups,
+          'scratch-dir': scratch,
+          'drill-log': 'none',
+          'age-identity': key.identity,
+        },
+        ws.dir,
+      )
+    // Room for less than one copy: refused before anything is written.
+    const tight = await smallDisk(Math.ceil((plain * 0.7) / 1024))
+    const { report } = await drill(tight)
     expect(report.error).toMatch(
-      /^scratch-dir: not enough space: the decoded backup \(.*\) and the restored copy \(.*\) in .* needs about/,
+      /^scratch-dir: not enough space: the decoded backup, restored in place \(.*\) in .* needs about/,
     )
-    expect(await listAll(scratch)).toEqual([])
+    expect(await listAll(tight)).toEqual([])
+    // Room for one copy and not two (a decoded backup and a restored copy of it): it passes.
+    const one = await smallDisk(Math.ceil((plain * 1.3) / 1024))
+    const passed = await drill(one)
+    expect(failed(passed.report)).toEqual({})
+    expect(await listAll(one)).toEqual([])
   })
 
   it('restore: no room beside the live database fails before anything is touched', async () => {

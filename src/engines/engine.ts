@@ -26,6 +26,12 @@ export const SESSION_EXPIRY_COLUMNS = ['expires_at', 'expires', 'expiry', 'expir
 export interface BackupRef {
   path: string
   manifest: Manifest
+  /**
+   * `path` is plaintext this job decoded into the scratch folder a restore is given (its own,
+   * private file, proven against the manifest, that nothing else reads): an engine that restores
+   * by copying the file may move it into place instead.
+   */
+  decoded?: boolean
 }
 
 export interface Snapshot {

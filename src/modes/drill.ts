@@ -91,7 +91,9 @@ async function drillSelected(
     try {
       if (!ref) throw new Error('the backup could not be decoded (see the decrypt check)')
       const source = ref
-      db = await log.group('Restore', () => engine.restore(source, scratch, log))
+      db = await log.group('Restore', () =>
+        engine.restore(source === entry ? source : { ...source, decoded: true }, scratch, log),
+      )
     } catch (err) {
       const why =
         manifest.engine === 'sqlite'

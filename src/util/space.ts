@@ -169,6 +169,15 @@ export function scratchNeed(
   const encoded =
     (manifest.backup.encryption ?? 'none') !== 'none' ||
     (manifest.backup.compression ?? 'none') !== 'none'
+  // A decoded backup restored there is moved into place (SQLite), not copied: one file.
+  if (encoded && restoredThere) {
+    return {
+      input: 'scratch-dir',
+      dir: scratchDir,
+      bytes: plain,
+      what: `the decoded backup, restored in place (${formatBytes(plain)})`,
+    }
+  }
   const copies = (encoded ? 1 : 0) + (restoredThere ? 1 : 0)
   return {
     input: 'scratch-dir',

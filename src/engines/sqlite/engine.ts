@@ -687,11 +687,17 @@ export class SqliteEngine implements Engine {
     return new SqliteDatabase(target, await openSqlite(target, { readonly: false }))
   }
 
-  async restore({ path: file }: BackupRef, scratchDir: string, log: Log): Promise<Database> {
-    return this.restoreFile(file, scratchDir, log)
+  async restore(
+    { path: file, decoded }: BackupRef,
+    scratchDir: string,
+    log: Log,
+  ): Promise<Database> {
+    // A decoded backup in this scratch folder is already a private copy: it is moved, not copied.
+    const take = decoded === true && path.dirname(path.resolve(file)) === path.resolve(scratchDir)
+    return this.restoreFile(file, scratchDir, log, take)
   }
 
-  async restoreFile(file: string, scratchDir: string, log: Log): Promise<Database> {
+  async restoreFile(file: string, scratchDir: string, log: Log, take = false): Promise<Database> {
     await logDriver(log)
     const restored = path.join(scratchDir, 'restored.db')
     // The runbook's `sqlite3 restored.db ".restore backup.db"`. A backup is one file in
@@ -703,8 +709,12 @@ export class SqliteEngine implements Engine {
     // its own, removed on interrupt as a whole.)
     const workers = startCheckWorkers()
     try {
-      await copyPrivate(file, restored, false)
-      log.info(`restore: file copy (${Math.round(performance.now() - t0)} ms)`)
+      if (take) await fs.rename(file, restored)
+      else await copyPrivate(file, restored, false)
+      const ms = Math.round(performance.now() - t0)
+      log.info(
+        `restore: ${take ? 'the decoded plaintext moved into place' : 'file copy'} (${ms} ms)`,
+      )
       const db = new SqliteDatabase(
         restored,
         await openSqlite(restored, { readonly: false }),

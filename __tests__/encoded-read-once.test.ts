@@ -1,0 +1,101 @@
+// An encoded (compressed, encrypted) backup's stored file is read once by verify, drill and
+// restore: the decoding that reads every byte of it also gives the checksum. Where decoding stops
+// short (no key, a wrong one, a tampered file), the file is hashed on its own, so the checksum
+// check is always there and always about the whole file.
+
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { describe, expect, it, vi } from 'vitest'
+import { generateAgeIdentity } from '../src/codec/index.js'
+import { demoWorkspace, failed, run } from './helpers.js'
+
+// The real worker_threads, with a record of the files the hash worker was given.
+const hashed = vi.hoisted(() => [] as string[])
+vi.mock('node:worker_threads', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:worker_threads')>()
+  class Recorded extends real.Worker {
+    constructor(...args: ConstructorParameters<typeof real.Worker>) {
+      super(...args)
+      const data: unknown = args[1]?.workerData
+      if (typeof data === 'string') hashed.push(data)
+    }
+  }
+  return { ...real, Worker: Recorded, default: { ...real, Worker: Recorded } }
+})
+
+async function encryptedBackup() {
+  const ws = await demoWorkspace()
+  const key = generateAgeIdentity()
+  const { report } = await run(
+    'backup',
+    {
+      'connection-string': ws.db,
+      'backup-dir': ws.backups,
+      encryption: 'age',
+      compression: 'zstd',
+      'age-recipients': key.recipient,
+    },
+    ws.dir,
+  )
+  expect(failed(report)).toEqual({})
+  return { ...ws, key, file: report.backup!.path, sha256: report.backup!.sha256 }
+}
+
+/** How often the hash worker read `file` since `from`. */
+const reads = (file: string, from: number) => hashed.slice(from).filter((f) => f === file).length
+
+describe('an encoded backup is read once', () => {
+  for (const mode of ['drill', 'verify', 'restore'] as const) {
+    it(`${mode}: the checksum comes from the decoding, with no second read of the file`, async () => {
+      const { dir, backups, key, file, sha256, db } = await encryptedBackup()
+      const from = hashed.length
+      const inputs: Record<string, string> = {
+        'backup-dir': backups,
+        'age-identity': key.identity,
+        'drill-log': 'none',
+      }
+      if (mode === 'restore') {
+        inputs['connection-string'] = db
+        inputs.confirm = path.basename(db)
+      }
+      const { report, log } = await run(mode, inputs, dir)
+      expect(failed(report)).toEqual({})
+      // A drill restores the decoded plaintext by moving it into place, not by a second copy.
+      if (mode === 'drill') {
+        expect(log.lines).toContainEqual(
+          expect.stringMatching(/^restore: the decoded plaintext moved into place/),
+        )
+      }
+      const checksum = report.checks.find((c) => c.name === 'checksum')!
+      expect(checksum.ok).toBe(true)
+      expect(checksum.detail).toContain(sha256.slice(0, 12))
+      expect(reads(file, from)).toBe(0)
+    })
+  }
+
+  it('positive control: verify without the recovery key hashes the file on its own, and the checksum passes', async () => {
+    const { dir, backups, file } = await encryptedBackup()
+    const from = hashed.length
+    const { report } = await run('verify', { 'backup-dir': backups }, dir)
+    expect(report.checks.find((c) => c.name === 'checksum')?.ok).toBe(true)
+    expect(reads(file, from)).toBe(1)
+  })
+
+  it('a tampered file: decoding stops, the file is hashed on its own, and the checksum fails as well as the decrypt', async () => {
+    const { dir, backups, key, file } = await encryptedBackup()
+    const bytes = await fs.readFile(file)
+    bytes[bytes.length >> 1]! ^= 0x01
+    await fs.writeFile(file, bytes)
+    const from = hashed.length
+    const { report } = await run(
+      'drill',
+      { 'backup-dir': backups, 'age-identity': key.identity, 'drill-log': 'none' },
+      dir,
+    )
+    expect(report.ok).toBe(false)
+    expect(report.checks[0]?.name).toBe('checksum')
+    expect(failed(report).checksum).toMatch(/sha256/)
+    expect(failed(report).decrypt).toBeDefined()
+    expect(reads(file, from)).toBe(1)
+  })
+})
