@@ -5025,6 +5025,15 @@ function scratchNeed(manifest, scratchDir, restoredThere) {
     const plain = manifest.backup.plain?.bytes ?? manifest.backup.bytes;
     const encoded = (manifest.backup.encryption ?? 'none') !== 'none' ||
         (manifest.backup.compression ?? 'none') !== 'none';
+    // A decoded backup restored there is moved into place (SQLite), not copied: one file.
+    if (encoded && restoredThere) {
+        return {
+            input: 'scratch-dir',
+            dir: scratchDir,
+            bytes: plain,
+            what: `the decoded backup, restored in place (${formatBytes(plain)})`,
+        };
+    }
     const copies = (encoded ? 1 : 0) + (restoredThere ? 1 : 0);
     return {
         input: 'scratch-dir',
@@ -5702,7 +5711,9 @@ class SqliteEngine {
             let where = '';
             const checking = (copyFindings?.().catch(() => null) ?? Promise.resolve(null))
                 .then((found) => {
-                if (!found)
+                // Damage found in the copy may be the copy's own (a failing scratch disk): this file
+                // is then read too, so that only damage of its own is ever called the source's.
+                if (!found || found.damage.length)
                     return db.integrityProblems();
                 where = " (on the restore check's byte-for-byte copy of this file)";
                 return found;
@@ -5893,10 +5904,12 @@ class SqliteEngine {
         }
         return new SqliteDatabase(target, await (0,sqlite_driver/* openSqlite */.L)(target, { readonly: false }));
     }
-    async restore({ path: file }, scratchDir, log) {
-        return this.restoreFile(file, scratchDir, log);
+    async restore({ path: file, decoded }, scratchDir, log) {
+        // A decoded backup in this scratch folder is already a private copy: it is moved, not copied.
+        const take = decoded === true && external_node_path_.dirname(external_node_path_.resolve(file)) === external_node_path_.resolve(scratchDir);
+        return this.restoreFile(file, scratchDir, log, take);
     }
-    async restoreFile(file, scratchDir, log) {
+    async restoreFile(file, scratchDir, log, take = false) {
         await logDriver(log);
         const restored = external_node_path_.join(scratchDir, 'restored.db');
         // The runbook's `sqlite3 restored.db ".restore backup.db"`. A backup is one file in
@@ -5908,8 +5921,12 @@ class SqliteEngine {
         // its own, removed on interrupt as a whole.)
         const workers = startCheckWorkers();
         try {
-            await copyPrivate(file, restored, false);
-            log.info(`restore: file copy (${Math.round(performance.now() - t0)} ms)`);
+            if (take)
+                await promises_.rename(file, restored);
+            else
+                await copyPrivate(file, restored, false);
+            const ms = Math.round(performance.now() - t0);
+            log.info(`restore: ${take ? 'the decoded plaintext moved into place' : 'file copy'} (${ms} ms)`);
             const db = new SqliteDatabase(restored, await (0,sqlite_driver/* openSqlite */.L)(restored, { readonly: false }), workers);
             // The copy is final: its integrity checks need nothing else, so they start now.
             db.startIntegrity();
@@ -7930,7 +7947,10 @@ async function backup(ctx) {
     // and foreign-key checks are the snapshot's too (one read of those bytes, not two).
     let restored;
     const copyChecked = new Promise((resolve) => (restored = (findings) => resolve(findings ? findings.catch(() => null) : null)));
-    const startCheck = () => (checking ??= restoreCheck(engine, { path: tmp, manifest: against, inventory }, config.scratchDir, log, (db) => restored(db?.integrityProblems() ?? null)));
+    const startCheck = () => (checking ??= restoreCheck(engine, { path: tmp, manifest: against, inventory }, config.scratchDir, log, 
+    // Asked of the copy only where the snapshot takes its findings (PostgreSQL's would be a
+    // second pass over the restored database).
+    (db) => restored(checkOnCopy && db ? db.integrityProblems() : null)));
     // Begun with the snapshot's own checks unless the backup is still to be encoded (its room comes
     // first, so the check's scratch copy starts after it).
     const checkEarly = config.restoreCheck && !ctx.safety && !workDir;
@@ -7950,7 +7970,9 @@ async function backup(ctx) {
             hashing = (0,fs/* digestInWorker */.An)(tmp);
             if (checkEarly)
                 startCheck();
-        }, checkOnCopy ? () => copyChecked : undefined))
+        }, 
+        // Never waits on a check that was not begun.
+        checkOnCopy ? () => (checking ? copyChecked : Promise.resolve(null)) : undefined))
             .catch(async (err) => {
             // Let a hash under way finish reading before the file is removed.
             await hashing?.catch(() => undefined);
@@ -8381,11 +8403,13 @@ function decryptionFor(entry, keys) {
 /**
  * The backup as the engine reads it: the stored file itself, or for an encoded backup its
  * plaintext decoded into `scratch` (streamed; a wrong key or a tampered file leaves nothing),
- * with a `decrypt` check proving the plaintext against the manifest.
+ * with a `decrypt` check proving the plaintext against the manifest. `stored`: the stored
+ * file's sha256 and size as the decoding read it, once it read to the end (null otherwise), so
+ * that its checksum needs no second read (checksumOf).
  */
 async function plaintextOf(entry, config, scratch, log) {
     if (!isEncoded(entry))
-        return { ref: entry, check: null };
+        return { ref: entry, check: null, stored: null };
     const b = entry.manifest.backup;
     const decryption = decryptionFor(entry, config.keys);
     (0,lib_codec/* checkDecryption */.q$)(decryption);
@@ -8403,6 +8427,7 @@ async function plaintextOf(entry, config, scratch, log) {
         const key = b.encryption === 'age' ? 'the recovery key' : b.encryption === 'gpg' ? 'gpg' : 'no key';
         return {
             ref: ok ? { path: dest, manifest: entry.manifest } : null,
+            stored: { sha256: digests.sha256, bytes: digests.bytes },
             check: {
                 name: 'decrypt',
                 ok,
@@ -8414,7 +8439,11 @@ async function plaintextOf(entry, config, scratch, log) {
     }
     catch (err) {
         const why = await asWriteFailure(err, 'scratch-dir', scratch, 'the partial copy was removed');
-        return { ref: null, check: { name: 'decrypt', ok: false, detail: (0,errors/* describeError */.U)(why) } };
+        return {
+            ref: null,
+            check: { name: 'decrypt', ok: false, detail: (0,errors/* describeError */.U)(why) },
+            stored: null,
+        };
     }
 }
 
@@ -9124,8 +9153,12 @@ function artifactFacts(artifact) {
         runId: artifact.workflow_run?.id ?? 0,
     };
 }
-async function checksumOf(entry) {
-    return (0,inspect/* runCheck */.k_)('checksum', async () => (0,checks_checks/* checksum */.cM)(await (0,fs/* digestInWorker */.An)(entry.path), entry.manifest.backup));
+/**
+ * The stored file against its manifest: from `read`, the digest of a pass that already read all
+ * of it (decoding, see plaintextOf), or else hashed now, on another thread.
+ */
+async function checksumOf(entry, read = null) {
+    return (0,inspect/* runCheck */.k_)('checksum', async () => (0,checks_checks/* checksum */.cM)(read ?? (await (0,fs/* digestInWorker */.An)(entry.path)), entry.manifest.backup));
 }
 function ageSeconds(entry, now) {
     return Math.max(0, (now.getTime() - Date.parse(entry.manifest.createdAt)) / 1000);
@@ -9144,20 +9177,29 @@ async function verifySelected(ctx, selection) {
     report.checks.push(...trust);
     if (trust.some((c) => !c.ok))
         return finish(report, started, now());
-    const t0 = stopwatch();
-    report.checks.push(await checksumOf(entry));
-    report.durations.checksumMs = t0.ms();
+    // An encoded backup's stored file is hashed by the decoding that reads it (below), not twice.
+    const checksumAt = report.checks.length;
+    const checksumFrom = async (read) => {
+        const t0 = stopwatch();
+        report.checks.splice(checksumAt, 0, await checksumOf(entry, read));
+        report.durations.checksumMs = t0.ms();
+    };
+    const encoded = isEncoded(entry);
+    if (!encoded)
+        await checksumFrom(null);
     const t1 = stopwatch();
     const scratch = await (0,util_scratch/* scratchFolder */.$B)(config.scratchDir, 'verify');
     const work = scratch.path;
     try {
         let ref = entry;
-        if (isEncoded(entry)) {
+        if (encoded) {
+            let stored = null;
             try {
                 const plain = await plaintextOf(entry, config, work, log);
                 if (plain.check)
                     report.checks.push(plain.check);
                 ref = plain.ref;
+                stored = plain.stored;
                 report.decrypted = plain.check?.ok ?? null;
             }
             catch (err) {
@@ -9167,6 +9209,10 @@ async function verifySelected(ctx, selection) {
                     throw err;
                 report.warnings.push(`not decrypted: ${err.message} Only the stored file's checksum was verified here.`);
                 ref = null;
+            }
+            finally {
+                // Hashed on its own where decoding did not read it to the end (no key, a wrong one).
+                await checksumFrom(stored);
             }
         }
         if (ref) {
@@ -10051,11 +10097,17 @@ async function drillSelected(ctx, selection) {
     log.info(`drill: restoring ${entry.path} (taken ${manifest.createdAt})`);
     // The checksum is read on another thread while the restore and checks run on this one; its
     // result still heads the report.
-    const t0 = stopwatch();
-    const checksumming = checksumOf(entry).then((check) => {
-        report.durations.checksumMs = t0.ms();
-        return check;
-    });
+    // An encoded backup's stored file is hashed by the decoding that reads it all (below), not
+    // twice; where decoding stops short, on its own.
+    const encoded = isEncoded(entry);
+    const checksumFrom = (read) => {
+        const t0 = stopwatch();
+        return checksumOf(entry, read).then((check) => {
+            report.durations.checksumMs = t0.ms();
+            return check;
+        });
+    };
+    let checksumming = encoded ? null : checksumFrom(null);
     await (0,util_scratch/* ensureScratchDir */.s2)(config.scratchDir);
     // Room for the decoded backup and the restored copy, before anything is written.
     await requireSpace([scratchNeed(manifest, config.scratchDir, manifest.engine === 'sqlite')]);
@@ -10065,12 +10117,14 @@ async function drillSelected(ctx, selection) {
         const t1 = stopwatch();
         let db = null;
         let ref = entry;
-        if (isEncoded(entry)) {
+        if (encoded) {
             // Decrypting with the recovery key is part of the drill: it proves the key still works.
             const plain = await plaintextOf(entry, config, scratch, log).catch((err) => ({
                 ref: null,
                 check: { name: 'decrypt', ok: false, detail: (0,errors/* describeError */.U)(err) },
+                stored: null,
             }));
+            checksumming = checksumFrom(plain.stored);
             if (plain.check)
                 report.checks.push(plain.check);
             report.decrypted = plain.check?.ok ?? null;
@@ -10080,7 +10134,7 @@ async function drillSelected(ctx, selection) {
             if (!ref)
                 throw new Error('the backup could not be decoded (see the decrypt check)');
             const source = ref;
-            db = await log.group('Restore', () => engine.restore(source, scratch, log));
+            db = await log.group('Restore', () => engine.restore(source === entry ? source : { ...source, decoded: true }, scratch, log));
         }
         catch (err) {
             const why = manifest.engine === 'sqlite'
@@ -10105,7 +10159,7 @@ async function drillSelected(ctx, selection) {
                 report.checks.push((0,checks_checks/* restoreTime */.Uh)(report.restoreSeconds, config.maxRestoreSeconds));
             }
             // The gate runs only on a drill whose every check passed, the checksum included.
-            report.checks.unshift(await checksumming);
+            report.checks.unshift(await (checksumming ?? checksumFrom(null)));
             // The runbook's smoke test: the security gate against the restored copy while it still
             // exists (closing a PostgreSQL copy drops its scratch database and role).
             if (config.gateAfterDrill)
@@ -10440,8 +10494,9 @@ async function restoreSelected(ctx, selection, work) {
     // the safety backup of the live database, and (SQLite) the new file beside the live one.
     await requireSpace(await restoreNeeds(config, manifest));
     // The backup must prove itself before anything is touched.
-    const checks = [await checksumOf(entry)];
+    // An encoded backup's stored file is hashed by the decoding that reads it, not twice.
     const plain = await plaintextOf(entry, config, work, log);
+    const checks = [await checksumOf(entry, plain.stored)];
     if (plain.check)
         checks.push(plain.check);
     const ref = plain.ref;
