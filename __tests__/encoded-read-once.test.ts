@@ -7,6 +7,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { generateAgeIdentity } from '../src/codec/index.js'
+import { scratchNeed } from '../src/util/space.js'
 import { demoWorkspace, failed, run } from './helpers.js'
 
 // The real worker_threads, with a record of the files the hash worker was given.
@@ -23,7 +24,9 @@ vi.mock('node:worker_threads', async (importOriginal) => {
   return { ...real, Worker: Recorded, default: { ...real, Worker: Recorded } }
 })
 
-async function encryptedBackup() {
+async function encryptedBackup(
+  encoding: Record<string, string> = { encryption: 'age', compression: 'zstd' },
+) {
   const ws = await demoWorkspace()
   const key = generateAgeIdentity()
   const { report } = await run(
@@ -31,9 +34,8 @@ async function encryptedBackup() {
     {
       'connection-string': ws.db,
       'backup-dir': ws.backups,
-      encryption: 'age',
-      compression: 'zstd',
-      'age-recipients': key.recipient,
+      ...encoding,
+      ...(encoding.encryption === 'age' ? { 'age-recipients': key.recipient } : {}),
     },
     ws.dir,
   )
@@ -45,9 +47,19 @@ async function encryptedBackup() {
 const reads = (file: string, from: number) => hashed.slice(from).filter((f) => f === file).length
 
 describe('an encoded backup is read once', () => {
-  for (const mode of ['drill', 'verify', 'restore'] as const) {
-    it(`${mode}: the checksum comes from the decoding, with no second read of the file`, async () => {
-      const { dir, backups, key, file, sha256, db } = await encryptedBackup()
+  const cases = [
+    ['drill', 'age, zstd'],
+    ['verify', 'age, zstd'],
+    ['restore', 'age, zstd'],
+    // age alone is decoded by the block path (codec/blocks.ts), not by streams.
+    ['drill', 'age'],
+    ['verify', 'age'],
+  ] as const
+  for (const [mode, how] of cases) {
+    it(`${mode} (${how}): the checksum comes from the decoding, with no second read of the file`, async () => {
+      const { dir, backups, key, file, sha256, db } = await encryptedBackup(
+        how === 'age' ? { encryption: 'age' } : { encryption: 'age', compression: 'zstd' },
+      )
       const from = hashed.length
       const inputs: Record<string, string> = {
         'backup-dir': backups,
@@ -70,8 +82,26 @@ describe('an encoded backup is read once', () => {
       expect(checksum.ok).toBe(true)
       expect(checksum.detail).toContain(sha256.slice(0, 12))
       expect(reads(file, from)).toBe(0)
+      // The checksum comes before what decoding found, as when it was read first.
+      const names = report.checks.map((c) => c.name)
+      expect(names.indexOf('checksum')).toBeLessThan(names.indexOf('decrypt'))
     })
   }
+
+  it('bytes appended to a compressed backup: it still decodes, and the checksum of what was read fails', async () => {
+    // zstd (like gzip) decodes with bytes after its last frame, so decoding ends well and its
+    // digest is the one used: it must be the digest of every byte read, not the manifest's.
+    const { dir, backups, file } = await encryptedBackup({ compression: 'zstd' })
+    await fs.appendFile(file, Buffer.alloc(22))
+    for (const mode of ['verify', 'drill'] as const) {
+      const from = hashed.length
+      const { report } = await run(mode, { 'backup-dir': backups, 'drill-log': 'none' }, dir)
+      expect(report.checks.find((c) => c.name === 'decrypt')?.ok).toBe(true)
+      expect(report.checks[0]?.name).toBe('checksum')
+      expect(failed(report).checksum).toMatch(/bytes where the manifest says/)
+      expect(reads(file, from)).toBe(0)
+    }
+  })
 
   it('positive control: verify without the recovery key hashes the file on its own, and the checksum passes', async () => {
     const { dir, backups, file } = await encryptedBackup()
@@ -97,5 +127,17 @@ describe('an encoded backup is read once', () => {
     expect(failed(report).checksum).toMatch(/sha256/)
     expect(failed(report).decrypt).toBeDefined()
     expect(reads(file, from)).toBe(1)
+  })
+
+  it('scratch-dir room: one plaintext copy for a decoded SQLite backup (moved into place), two copies never', () => {
+    const manifest = (engine: string, encryption: string) => ({
+      engine,
+      backup: { bytes: 100, plain: { bytes: 1000 }, encryption },
+    })
+    expect(scratchNeed(manifest('sqlite', 'age'), '/s', true).bytes).toBe(1000)
+    expect(scratchNeed(manifest('sqlite', 'none'), '/s', true).bytes).toBe(1000)
+    // PostgreSQL restores into a server: only the decoded archive is in scratch-dir.
+    expect(scratchNeed(manifest('postgres', 'age'), '/s', false).bytes).toBe(1000)
+    expect(scratchNeed(manifest('postgres', 'none'), '/s', false).bytes).toBe(0)
   })
 })
