@@ -13,15 +13,12 @@ import { demoWorkspace, failed, run } from './helpers.js'
 // The real worker_threads, with a record of the files the hash worker was given.
 const hashed = vi.hoisted(() => [] as string[])
 vi.mock('node:worker_threads', async (importOriginal) => {
-  const real = await importOriginal<typeof import('node:worker_threads')>()
-  class Recorded extends real.Worker {
-    constructor(...args: ConstructorParameters<typeof real.Worker>) {
-      super(...args)
-      const data: unknown = args[1]?.workerData
+  const { recordWorkers } = await import('./recorded-workers.js')
+  return recordWorkers(await importOriginal<typeof import('node:worker_threads')>(), {
+    started: (_worker, data) => {
       if (typeof data === 'string') hashed.push(data)
-    }
-  }
-  return { ...real, Worker: Recorded, default: { ...real, Worker: Recorded } }
+    },
+  })
 })
 
 async function encryptedBackup(

@@ -6,7 +6,6 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Transferable } from 'node:worker_threads'
 import { describe, expect, it, vi } from 'vitest'
 import { readManifest } from '../src/manifest/manifest.js'
 import { restoreCheck } from '../src/modes/backup.js'
@@ -23,19 +22,13 @@ import { demoWorkspace, failed, memoryLog, run, tempDir } from './helpers.js'
 // ran on it.
 const checked = vi.hoisted(() => [] as { jobs: string[]; file: string }[])
 vi.mock('node:worker_threads', async (importOriginal) => {
-  const real = await importOriginal<typeof import('node:worker_threads')>()
-  class Recorded extends real.Worker {
-    private readonly jobs: string[] | undefined
-    constructor(...args: ConstructorParameters<typeof real.Worker>) {
-      super(...args)
-      this.jobs = (args[1]?.workerData as { jobs?: string[] } | undefined)?.jobs
-    }
-    override postMessage(value: unknown, transfer?: readonly Transferable[]): void {
-      if (this.jobs && typeof value === 'string') checked.push({ jobs: this.jobs, file: value })
-      super.postMessage(value, transfer)
-    }
-  }
-  return { ...real, Worker: Recorded, default: { ...real, Worker: Recorded } }
+  const { recordWorkers } = await import('./recorded-workers.js')
+  return recordWorkers(await importOriginal<typeof import('node:worker_threads')>(), {
+    posted: (data, value) => {
+      const jobs = (data as { jobs?: string[] } | undefined)?.jobs
+      if (jobs && typeof value === 'string') checked.push({ jobs, file: value })
+    },
+  })
 })
 
 // The real fs/promises, but with copies into a restore check's scratch folder damaged as they

@@ -13,18 +13,16 @@ import { tempDir } from './helpers.js'
 const started = vi.hoisted(() => [] as unknown[])
 const answered = vi.hoisted(() => [] as unknown[])
 vi.mock('node:worker_threads', async (importOriginal) => {
-  const real = await importOriginal<typeof import('node:worker_threads')>()
-  class Recorded extends real.Worker {
-    constructor(...args: ConstructorParameters<typeof real.Worker>) {
-      super(...args)
-      const jobs = (args[1]?.workerData as { jobs?: unknown } | undefined)?.jobs
+  const { recordWorkers } = await import('./recorded-workers.js')
+  return recordWorkers(await importOriginal<typeof import('node:worker_threads')>(), {
+    started: (worker, data) => {
+      const jobs = (data as { jobs?: unknown } | undefined)?.jobs
       if (jobs) {
         started.push(jobs)
-        this.once('message', () => answered.push(jobs))
+        worker.once('message', () => answered.push(jobs))
       }
-    }
-  }
-  return { ...real, Worker: Recorded, default: { ...real, Worker: Recorded } }
+    },
+  })
 })
 
 // The foreign-key check counts violations with an anti-join where that gives the pragma's exact
