@@ -5026,25 +5026,15 @@ function scratchNeed(manifest, scratchDir, restoredThere) {
     const encoded = (manifest.backup.encryption ?? 'none') !== 'none' ||
         (manifest.backup.compression ?? 'none') !== 'none';
     // A decoded backup restored there is moved into place (SQLite), not copied: one file.
-    if (encoded && restoredThere) {
-        return {
-            input: 'scratch-dir',
-            dir: scratchDir,
-            bytes: plain,
-            what: `the decoded backup, restored in place (${formatBytes(plain)})`,
-        };
-    }
-    const copies = (encoded ? 1 : 0) + (restoredThere ? 1 : 0);
+    // At most one plaintext copy either way.
+    let what = restoredThere ? 'the restored copy' : null;
+    if (encoded)
+        what = restoredThere ? 'the decoded backup, restored in place' : 'the decoded backup';
     return {
         input: 'scratch-dir',
         dir: scratchDir,
-        bytes: plain * copies,
-        what: [
-            encoded ? `the decoded backup (${formatBytes(plain)})` : '',
-            restoredThere ? `the restored copy (${formatBytes(plain)})` : '',
-        ]
-            .filter(Boolean)
-            .join(' and '),
+        bytes: what ? plain : 0,
+        what: what ? `${what} (${formatBytes(plain)})` : '',
     };
 }
 /** Why a folder cannot be written (read-only filesystem, permission), or null when it can. */
