@@ -126,6 +126,37 @@ describe('an encoded backup is read once', () => {
     expect(reads(file, from)).toBe(1)
   })
 
+  for (const how of ['age, zstd', 'age'] as const) {
+    it(`backup (${how}): the plaintext snapshot is hashed as it is encoded, with no read of it by the hash worker`, async () => {
+      const from = hashed.length
+      const { dir, backups, key } = await encryptedBackup(
+        how === 'age' ? { encryption: 'age' } : { encryption: 'age', compression: 'zstd' },
+      )
+      expect(hashed.slice(from)).toEqual([])
+      // The manifest's plaintext digest is the encrypted bytes': a drill decodes the backup and
+      // checks the plaintext against it.
+      const { report } = await run(
+        'drill',
+        { 'backup-dir': backups, 'age-identity': key.identity, 'drill-log': 'none' },
+        dir,
+      )
+      expect(failed(report)).toEqual({})
+      expect(report.checks.find((c) => c.name === 'decrypt')?.detail).toMatch(/plaintext sha256/)
+    })
+  }
+
+  it('positive control: an unencoded backup is hashed by the hash worker, once', async () => {
+    const ws = await demoWorkspace()
+    const from = hashed.length
+    const { report } = await run(
+      'backup',
+      { 'connection-string': ws.db, 'backup-dir': ws.backups },
+      ws.dir,
+    )
+    expect(failed(report)).toEqual({})
+    expect(hashed.slice(from)).toHaveLength(1)
+  })
+
   it('scratch-dir room: one plaintext copy for a decoded SQLite backup (moved into place), two copies never', () => {
     const manifest = (engine: string, encryption: string) => ({
       engine,

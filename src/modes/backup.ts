@@ -139,7 +139,9 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
               return taken
             }),
           () => {
-            hashing = digestInWorker(tmp)
+            // An encoded backup's plaintext is hashed as it is encoded: the hashed bytes are
+            // the encrypted ones, and one read of them, not two.
+            if (!workDir) hashing = digestInWorker(tmp)
             if (checkEarly) startCheck()
           },
           // Never waits on a check that was not begun.
@@ -163,15 +165,23 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
       log.warning(warning)
     }
     await restrictPath(tmp)
-    await fsyncPath(tmp)
+    // The backup is durable before it is named. A plaintext snapshot in the scratch folder is
+    // not the backup: its encoded copy is, fsynced as it is written.
+    if (!workDir) await fsyncPath(tmp)
     report.durations.snapshotMs = t0.ms()
 
-    const t1 = stopwatch()
-    const plain = await (hashing ?? digestPath(tmp))
-    report.durations.checksumMs = t1.ms()
-    let { sha256, bytes } = plain
+    // The snapshot's sha256 and size (`plain`), and the stored file's (`sha256`, `bytes`): the
+    // same unless the backup is encoded, whose plaintext is hashed as it is encoded (the bytes
+    // hashed are the bytes encrypted, in one read).
+    let plain: { sha256: string; bytes: number }
+    let kept: { sha256: string; bytes: number } | null = null
     let codec: Partial<Manifest['backup']> = {}
-    if (workDir) {
+    if (!workDir) {
+      const t1 = stopwatch()
+      plain = await (hashing ?? digestPath(tmp))
+      report.durations.checksumMs = t1.ms()
+    } else {
+      report.durations.checksumMs = 0
       const t2 = stopwatch()
       writing = { input: Inputs.BackupDir, path: config.backupDir }
       const digests = await log.group(
@@ -183,12 +193,7 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
           }),
       )
       report.durations.encodeMs = t2.ms()
-      if (digests.plainSha256 !== plain.sha256) {
-        throw new Error(
-          `the snapshot changed while it was being encrypted (${digests.plainSha256} after ${plain.sha256})`,
-        )
-      }
-      ;({ sha256, bytes } = digests)
+      plain = { sha256: digests.plainSha256, bytes: digests.plainBytes }
       await restrictPath(stored)
       codec = {
         encryption: config.encryption.kind,
@@ -202,7 +207,9 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
           : {}),
         plain: { sha256: plain.sha256, bytes: plain.bytes },
       }
+      kept = { sha256: digests.sha256, bytes: digests.bytes }
     }
+    const { sha256, bytes } = kept ?? plain
 
     const { inventory } = snapshot
     const manifestFor = (backup: Manifest['backup'], extra: Partial<Manifest> = {}): Manifest => ({
