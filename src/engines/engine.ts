@@ -75,6 +75,11 @@ export interface Engine {
      * checks `dest` itself only when this gives null (the copy could not be made or checked).
      */
     copyFindings?: () => Promise<IntegrityFindings | null>,
+    /**
+     * Whether `dest` is the backup, made durable before this returns; false for a plaintext
+     * snapshot in scratch-dir that the caller encodes into the backup and then removes.
+     */
+    durable?: boolean,
   ): Promise<Snapshot>
   /** The checks that prove a backup whole and readable without restoring it; changes nothing. */
   verifyBackup(

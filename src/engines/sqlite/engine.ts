@@ -418,13 +418,14 @@ export class SqliteEngine implements Engine {
     inspect: (db: Database) => Promise<Inventory>,
     written?: () => void,
     copyFindings?: () => Promise<IntegrityFindings | null>,
+    durable = true,
   ): Promise<Snapshot> {
     await this.checkSource()
     await logDriver(log)
     // Started now, they load while the file is copied (unless a copy's checks stand for them).
     const workers = copyFindings ? null : startCheckWorkers()
     try {
-      return await this.snapshotWith(workers, dest, log, inspect, written, copyFindings)
+      return await this.snapshotWith(workers, dest, log, inspect, written, copyFindings, durable)
     } finally {
       workers?.stop()
     }
@@ -435,8 +436,9 @@ export class SqliteEngine implements Engine {
     dest: string,
     log: Log,
     inspect: (db: Database) => Promise<Inventory>,
-    written?: () => void,
-    copyFindings?: () => Promise<IntegrityFindings | null>,
+    written: (() => void) | undefined,
+    copyFindings: (() => Promise<IntegrityFindings | null>) | undefined,
+    durable: boolean,
   ): Promise<Snapshot> {
     const src = await openSqlite(this.source, { readonly: true })
     let journalMode: string
@@ -478,7 +480,7 @@ export class SqliteEngine implements Engine {
     // The file is final: its writes go to disk while the checks read it from the page cache.
     // (The caller's own fsync afterwards then finds little or nothing left to write.) A failed
     // fsync is not swallowed here: a later one may not report it again.
-    const syncing = fsyncFile(dest)
+    const syncing = durable ? fsyncFile(dest) : Promise.resolve()
     syncing.catch(() => undefined)
     const { size } = await fs.stat(this.source)
     const db = await this.openBackup(dest, workers)
