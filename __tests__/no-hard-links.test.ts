@@ -15,12 +15,20 @@ import { describe, expect, it, vi } from 'vitest'
 import { readManifest } from '../src/manifest/manifest.js'
 import { demoWorkspace, failed, run, sql } from './helpers.js'
 
-const links = vi.hoisted(() => ({ refuse: true, tried: 0, failCommit: false }))
+const links = vi.hoisted(() => ({
+  refuse: true,
+  tried: 0,
+  failCommit: false,
+  failUnlink: false,
+  // The temporary names link() gave a backup's final name (`name.db`) to.
+  committed: new Set<string>(),
+}))
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>()
   const link = async (from: PathLike, to: PathLike) => {
     links.tried++
+    if (/^[^.].*\.db$/.test(String(to).split('/').pop()!)) links.committed.add(String(from))
     if (!links.refuse) return real.link(from, to)
     throw Object.assign(new Error(`EPERM: operation not permitted, link '${from}' -> '${to}'`), {
       errno: -1,
@@ -40,7 +48,18 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     }
     return real.rename(from, to)
   }
-  return { ...real, link, rename, default: { ...real, link, rename } }
+  // With failUnlink, removing a backup's temporary name fails once link() gave it its final one.
+  const unlink = async (file: PathLike) => {
+    if (links.failUnlink && links.committed.has(String(file))) {
+      throw Object.assign(new Error(`EIO: i/o error, unlink '${file}'`), {
+        errno: -5,
+        code: 'EIO',
+        syscall: 'unlink',
+      })
+    }
+    return real.unlink(file)
+  }
+  return { ...real, link, rename, unlink, default: { ...real, link, rename, unlink } }
 })
 
 const sha256 = async (file: string) =>
@@ -109,6 +128,28 @@ describe('a backup folder without hard links', () => {
       links.failCommit = false
     }
     expect(await fs.readdir(backups)).toEqual([])
+  })
+
+  it('where link() works but the temporary name cannot be removed after it, the final name is taken back: the failed job leaves no file', async () => {
+    // Without taking it back, the backup stood under its final name with no manifest while the
+    // job reported that no backup was written.
+    links.refuse = false
+    links.failUnlink = true
+    try {
+      for (const encoding of [{}, { compression: 'gzip' }]) {
+        const { dir, db, backups } = await demoWorkspace()
+        const { report } = await run(
+          'backup',
+          { 'connection-string': db, 'backup-dir': backups, ...encoding },
+          dir,
+        )
+        expect(report.error).toMatch(/EIO: i\/o error, unlink /)
+        expect(await fs.readdir(backups)).toEqual([])
+      }
+    } finally {
+      links.refuse = true
+      links.failUnlink = false
+    }
   })
 
   it('positive control: where link() works, it is what commits the backup', async () => {

@@ -152,7 +152,8 @@ const NO_HARD_LINKS = new Set([
  * the file system has no hard links, the name is first taken with an exclusive create, so no
  * other file can be under it, and `tmp` is renamed over that empty placeholder (removed if the
  * rename fails or the job is interrupted first). On a FUSE mount of a bucket, the exclusive
- * create is only as exclusive as the mount's view of the bucket. `tmp` is gone afterwards.
+ * create is only as exclusive as the mount's view of the bucket. `tmp` is gone afterwards; on a
+ * failure `final` is not taken.
  */
 export async function moveNoClobber(tmp: string, final: string): Promise<void> {
   try {
@@ -171,7 +172,14 @@ export async function moveNoClobber(tmp: string, final: string): Promise<void> {
     }
     return
   }
-  await fs.unlink(tmp)
+  try {
+    await fs.unlink(tmp)
+  } catch (err) {
+    // Both names hold the file: taking the new one back leaves things as before the move, so a
+    // caller that reports the move failed (and removes `tmp`) leaves no file behind.
+    await fs.unlink(final).catch(() => undefined)
+    throw err
+  }
 }
 
 /**
