@@ -5,6 +5,13 @@
 import { createHash, type Hash } from 'node:crypto'
 import type { SqlValue } from '../engines/sqlite/driver.js'
 
+/**
+ * Text that JSON.stringify leaves as it is between its quotes: no quote, backslash or control
+ * character, and no UTF-16 surrogate (a lone one is escaped; a pair is not, but needs the check).
+ */
+// eslint-disable-next-line no-control-regex -- the control characters are what it must find
+const PLAIN_TEXT = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/
+
 export function encodeValue(value: unknown): string {
   if (value === null || value === undefined) return 'n'
   switch (typeof value) {
@@ -13,7 +20,9 @@ export function encodeValue(value: unknown): string {
     case 'number':
       return Number.isInteger(value) && Math.abs(value) < 2 ** 53 ? `r${value}.0` : `r${value}`
     case 'string':
-      return `t${JSON.stringify(value)}`
+      // JSON.stringify's text, without its escaping pass where nothing needs escaping
+      // (measured: 85-92 against 105-138 ms per 1.28M audit-log values).
+      return PLAIN_TEXT.test(value) ? `t"${value}"` : `t${JSON.stringify(value)}`
     case 'boolean':
       return value ? 'i1' : 'i0'
   }
