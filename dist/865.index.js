@@ -683,6 +683,12 @@ function formatSeconds(s) {
  * hash differently, and the same rows give the same digest on either SQLite driver.
  */
 
+/**
+ * Text that JSON.stringify leaves as it is between its quotes: no quote, backslash or control
+ * character, and no UTF-16 surrogate (a lone one is escaped; a pair is not, but needs the check).
+ */
+// eslint-disable-next-line no-control-regex -- the control characters are what it must find
+const PLAIN_TEXT = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
 function encodeValue(value) {
     if (value === null || value === undefined)
         return 'n';
@@ -692,7 +698,9 @@ function encodeValue(value) {
         case 'number':
             return Number.isInteger(value) && Math.abs(value) < 2 ** 53 ? `r${value}.0` : `r${value}`;
         case 'string':
-            return `t${JSON.stringify(value)}`;
+            // JSON.stringify's text, without its escaping pass where nothing needs escaping
+            // (measured: 85-92 against 105-138 ms per 1.28M audit-log values).
+            return PLAIN_TEXT.test(value) ? `t"${value}"` : `t${JSON.stringify(value)}`;
         case 'boolean':
             return value ? 'i1' : 'i0';
     }
@@ -5620,6 +5628,8 @@ async function logDriver(log) {
     else
         log.info(`SQLite driver: ${driver.name}`);
 }
+/** Rows per page where audit rows are read in rowid order (SqliteDatabase.pagedByRowid). */
+const ROWID_PAGE = 1000;
 class SqliteEngine {
     source;
     name = 'sqlite';
@@ -6113,8 +6123,12 @@ class SqliteDatabase {
         const rowid = key[0] === 'rowid';
         const names = rowid ? ['rowid'] : this.columns(table).map((c) => c.name);
         const at = key.map((k) => names.indexOf(k));
-        const rows = this.db.iterate(`SELECT ${rowid ? 'rowid, *' : '*'} FROM ${(0,engines_related/* quoteIdent */.v4)(table)} ORDER BY ${this.orderBy(table)}`);
+        const select = `SELECT ${rowid ? 'rowid, *' : '*'} FROM ${(0,engines_related/* quoteIdent */.v4)(table)}`;
         const [only] = at;
+        if (rowid || (at.length === 1 && this.isRowidAlias(table))) {
+            return { key, rows: this.pagedByRowid(select, (0,engines_related/* quoteIdent */.v4)(key[0]), only) };
+        }
+        const rows = this.db.iterate(`${select} ORDER BY ${this.orderBy(table)}`);
         return {
             key,
             rows: (function* () {
@@ -6126,6 +6140,30 @@ class SqliteDatabase {
                         yield { key: at.map((i) => (0,digest/* keyText */.Pu)(row[i])).join(','), row };
             })(),
         };
+    }
+    /**
+     * Whether the table's one-column primary key is its rowid: no index was made for it (one is
+     * for any other primary key, and for every key of a WITHOUT ROWID table).
+     */
+    isRowidAlias(table) {
+        return (this.db.rows(`SELECT 1 FROM pragma_index_list(?) WHERE origin = 'pk'`, table).length === 0);
+    }
+    /**
+     * The rows of `select` in rowid order, a page at a time, each page after the last rowid of the
+     * one before. Rowids are unique integers, never null, so the pages hold each row once, in the
+     * order of ORDER BY rowid. Measured on 256k audit rows: 198 ms against 268 ms for one
+     * statement stepped row by row.
+     */
+    *pagedByRowid(select, rowid, at) {
+        let rows = this.db.rows(`${select} ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`);
+        const next = `${select} WHERE ${rowid} > ? ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`;
+        while (rows.length > 0) {
+            for (const row of rows)
+                yield { key: (0,digest/* keyText */.Pu)(row[at]), row };
+            if (rows.length < ROWID_PAGE)
+                return;
+            rows = this.db.rows(next, rows[rows.length - 1][at]);
+        }
     }
 }
 
@@ -13063,7 +13101,8 @@ const NO_HARD_LINKS = new Set([
  * the file system has no hard links, the name is first taken with an exclusive create, so no
  * other file can be under it, and `tmp` is renamed over that empty placeholder (removed if the
  * rename fails or the job is interrupted first). On a FUSE mount of a bucket, the exclusive
- * create is only as exclusive as the mount's view of the bucket. `tmp` is gone afterwards.
+ * create is only as exclusive as the mount's view of the bucket. `tmp` is gone afterwards; on a
+ * failure `final` is not taken.
  */
 async function moveNoClobber(tmp, final) {
     try {
@@ -13086,7 +13125,15 @@ async function moveNoClobber(tmp, final) {
         }
         return;
     }
-    await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.unlink(tmp);
+    try {
+        await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.unlink(tmp);
+    }
+    catch (err) {
+        // Both names hold the file: taking the new one back leaves things as before the move, so a
+        // caller that reports the move failed (and removes `tmp`) leaves no file behind.
+        await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.unlink(final).catch(() => undefined);
+        throw err;
+    }
 }
 /**
  * Moves a finished, fsynced temporary file to the first free name that `nameFor(n)` gives
