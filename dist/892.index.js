@@ -1191,8 +1191,14 @@ class PostgresEngine {
         try {
             const server = await serverFacts(client);
             const where = `the PostgreSQL ${server.version} server at ${target.host}:${target.port}`;
-            const dumpTool = await (0,tools/* findTool */.SG)('pg_dump', server.major, server.major, this.config.pgBinDir, `dumping ${where}`);
-            const listTool = await (0,tools/* findTool */.SG)('pg_restore', dumpTool.major, dumpTool.major, this.config.pgBinDir, `reading a pg_dump ${dumpTool.major} archive`);
+            const restoreFor = (major) => (0,tools/* findTool */.SG)('pg_restore', major, major, this.config.pgBinDir, `reading a pg_dump ${major} archive`);
+            // Both looked for at once (each candidate is run for its version), for the usual case of
+            // a pg_dump of the server's own major; another one's pg_restore is looked for after.
+            const [dumpTool, sameMajor] = await Promise.all([
+                (0,tools/* findTool */.SG)('pg_dump', server.major, server.major, this.config.pgBinDir, `dumping ${where}`),
+                restoreFor(server.major).catch(() => null),
+            ]);
+            const listTool = sameMajor?.major === dumpTool.major ? sameMajor : await restoreFor(dumpTool.major);
             log.info(`pg_dump: ${dumpTool.version} (${dumpTool.path}) for server ${server.version}`);
             log.info(`${inputs/* Inputs */.G0.ConnectionString}: ${target.host}:${target.port} ${await (0,ssl/* connectionSecurity */.Vj)(client, target)}`);
             await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
