@@ -7,6 +7,8 @@ import { defineConfig } from 'vitest/config'
  */
 const UNIT = [
   'actions',
+  'audit-pages',
+  'audit-pages-node',
   'config',
   'csp',
   'data-protection',

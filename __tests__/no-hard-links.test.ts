@@ -20,7 +20,10 @@ const links = vi.hoisted(() => ({
   tried: 0,
   failCommit: false,
   failUnlink: false,
-  // The temporary names link() gave a backup's final name (`name.db`) to.
+  // How it fails: EIO, or ENOENT after removing the name (an unlink a network file system retried).
+  unlinkCode: 'EIO' as 'EIO' | 'ENOENT',
+  // The backup folder, and the temporary names link() gave a backup's final name there to.
+  backups: '',
   committed: new Set<string>(),
 }))
 
@@ -28,7 +31,11 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>()
   const link = async (from: PathLike, to: PathLike) => {
     links.tried++
-    if (/^[^.].*\.db$/.test(String(to).split('/').pop()!)) links.committed.add(String(from))
+    const final = String(to)
+    const slash = final.lastIndexOf('/')
+    if (final.slice(0, slash) === links.backups && !final.startsWith('.', slash + 1)) {
+      links.committed.add(String(from))
+    }
     if (!links.refuse) return real.link(from, to)
     throw Object.assign(new Error(`EPERM: operation not permitted, link '${from}' -> '${to}'`), {
       errno: -1,
@@ -51,6 +58,14 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   // With failUnlink, removing a backup's temporary name fails once link() gave it its final one.
   const unlink = async (file: PathLike) => {
     if (links.failUnlink && links.committed.has(String(file))) {
+      if (links.unlinkCode === 'ENOENT') {
+        await real.unlink(file)
+        throw Object.assign(new Error(`ENOENT: no such file or directory, unlink '${file}'`), {
+          errno: -2,
+          code: 'ENOENT',
+          syscall: 'unlink',
+        })
+      }
       throw Object.assign(new Error(`EIO: i/o error, unlink '${file}'`), {
         errno: -5,
         code: 'EIO',
@@ -138,17 +153,44 @@ describe('a backup folder without hard links', () => {
     try {
       for (const encoding of [{}, { compression: 'gzip' }]) {
         const { dir, db, backups } = await demoWorkspace()
+        links.backups = backups
         const { report } = await run(
           'backup',
           { 'connection-string': db, 'backup-dir': backups, ...encoding },
           dir,
         )
-        expect(report.error).toMatch(/EIO: i\/o error, unlink /)
+        // The unlink that failed is the commit's, in backup-dir (not the snapshot's own copy).
+        expect(report.error).toContain(`EIO: i/o error, unlink '${backups}/.omniai-`)
         expect(await fs.readdir(backups)).toEqual([])
       }
     } finally {
       links.refuse = true
       links.failUnlink = false
+      links.backups = ''
+    }
+  })
+
+  it('an unlink of the temporary name that says it was already gone (a retried one) is a move done: the backup is committed', async () => {
+    links.refuse = false
+    links.failUnlink = true
+    links.unlinkCode = 'ENOENT'
+    try {
+      const { dir, db, backups } = await demoWorkspace()
+      links.backups = backups
+      const { report } = await run(
+        'backup',
+        { 'connection-string': db, 'backup-dir': backups },
+        dir,
+      )
+      expect(failed(report)).toEqual({})
+      expect(links.committed.size).toBeGreaterThan(0)
+      expect(await leftovers(backups)).toEqual([])
+      expect(await readManifest(`${report.backup!.path}.manifest.json`)).toBeDefined()
+    } finally {
+      links.refuse = true
+      links.failUnlink = false
+      links.unlinkCode = 'EIO'
+      links.backups = ''
     }
   })
 

@@ -76,8 +76,9 @@ export interface Engine {
      */
     copyFindings?: () => Promise<IntegrityFindings | null>,
     /**
-     * Whether `dest` is the backup, made durable before this returns; false for a plaintext
-     * snapshot in scratch-dir that the caller encodes into the backup and then removes.
+     * Whether `dest` is the backup (default true): an engine that fsyncs what it wrote does so
+     * only then (the caller fsyncs a backup in any case). False for a plaintext snapshot in
+     * scratch-dir that the caller encodes into the backup and then removes.
      */
     durable?: boolean,
   ): Promise<Snapshot>

@@ -4,6 +4,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { removeOnInterrupt } from './cleanup.js'
+import { describeError } from './errors.js'
 
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256')
@@ -175,9 +176,14 @@ export async function moveNoClobber(tmp: string, final: string): Promise<void> {
   try {
     await fs.unlink(tmp)
   } catch (err) {
+    // Already gone (an unlink retried by a network file system): the move is done.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
     // Both names hold the file: taking the new one back leaves things as before the move, so a
     // caller that reports the move failed (and removes `tmp`) leaves no file behind.
-    await fs.unlink(final).catch(() => undefined)
+    await fs.unlink(final).catch((undo: unknown) => {
+      const e = err as Error
+      e.message += `; ${final} stays, as it could not be removed either (${describeError(undo)})`
+    })
     throw err
   }
 }

@@ -1,0 +1,173 @@
+// SQLite audit rows keyed by the rowid are read a page at a time (each page after the last rowid
+// of the one before) instead of by one statement stepped row by row. The digest must not be able
+// to tell: every row once, in key order, at every page boundary. The same rows under a primary
+// key that is not the rowid are read the old way, so the two digests must be equal. Run once per
+// SQLite driver (audit-pages.test.ts, audit-pages-node.test.ts).
+import { writeFile } from 'node:fs/promises'
+import * as path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { digestAudit, type AuditRow } from '../src/checks/audit.js'
+import {
+  openSqlite,
+  sqliteDriver,
+  type SqliteConnection,
+  type SqlValue,
+} from '../src/engines/sqlite/driver.js'
+import { SqliteDatabase } from '../src/engines/sqlite/engine.js'
+import { sql, tempDir } from './helpers.js'
+
+const COLUMNS = 'ts TEXT, actor_id INTEGER, action TEXT, details TEXT'
+
+/** Tables of the same rows, and whether each is read in pages. */
+const TABLES: Record<string, { create: string; paged: boolean }> = {
+  // The rowid, or a column that stands for it.
+  alias: { create: `CREATE TABLE alias(id INTEGER PRIMARY KEY, ${COLUMNS})`, paged: true },
+  aliasConstraint: {
+    create: `CREATE TABLE aliasConstraint(id INTEGER, ${COLUMNS}, PRIMARY KEY(id DESC))`,
+    paged: true,
+  },
+  // No primary key: SELECT rowid, * gives the same rows as intKey's SELECT *.
+  noKey: { create: `CREATE TABLE noKey(${COLUMNS})`, paged: true },
+  // Not the rowid (an index holds the key): one statement in key order.
+  intKey: { create: `CREATE TABLE intKey(id INT PRIMARY KEY, ${COLUMNS})`, paged: false },
+  descQuirk: {
+    create: `CREATE TABLE descQuirk(id INTEGER PRIMARY KEY DESC, ${COLUMNS})`,
+    paged: false,
+  },
+  withoutRowid: {
+    create: `CREATE TABLE withoutRowid(id INTEGER PRIMARY KEY, ${COLUMNS}) WITHOUT ROWID`,
+    paged: false,
+  },
+}
+
+const KEYS = [
+  -9223372036854775808n,
+  -5n,
+  0n,
+  ...Array.from({ length: 2999 }, (_, i) => BigInt(i * 2 + 1)),
+  9223372036854775807n,
+]
+
+const values = (keys: bigint[]) =>
+  keys
+    .map(
+      (k, i) =>
+        `(${k}, '2026-01-01 00:00:${i % 60}', ${i % 7 === 0 ? 'NULL' : i % 40}, 'a''${i}"\\', '{"n":${i}}')`,
+    )
+    .join(',')
+
+async function database(keys = KEYS): Promise<string> {
+  const file = path.join(await tempDir(), 'audit.db')
+  await writeFile(file, '') // an empty file is an empty database
+  for (const [table, { create }] of Object.entries(TABLES)) {
+    await sql(file, create)
+    const cols = table === 'noKey' ? `(rowid, ${COLUMNS.replace(/ [A-Z]+/g, '')})` : ''
+    if (keys.length) await sql(file, `INSERT INTO ${table} ${cols} VALUES ${values(keys)}`)
+  }
+  return file
+}
+
+/** A connection that counts the statements run through rows() (one per page). */
+function counted(db: SqliteConnection) {
+  const seen = { rows: 0 }
+  const rows = (q: string, ...params: SqlValue[]) => {
+    seen.rows++
+    return db.rows(q, ...params)
+  }
+  return { seen, db: { ...db, rows } }
+}
+
+async function digests(file: string, tables: string[]) {
+  const { db, seen } = counted(await openSqlite(file, { readonly: true }))
+  const database = new SqliteDatabase(file, db)
+  const out: Record<string, { sha256: string; rows: number; statements: number }> = {}
+  try {
+    for (const table of tables) {
+      const before = seen.rows
+      const d = await digestAudit(table, database.auditRows(table))
+      out[table] = { sha256: d.sha256, rows: d.rows, statements: seen.rows - before }
+    }
+    // Every page's read transaction (a savepoint) is over: a transaction can begin.
+    db.exec('BEGIN')
+    db.exec('ROLLBACK')
+  } finally {
+    await database.close()
+  }
+  return out
+}
+
+export function auditPageTests(driver: string) {
+  describe(`audit rows keyed by the rowid, read a page at a time (${driver})`, () => {
+    it('runs on the driver it is meant for', async () => {
+      expect((await sqliteDriver()).name).toBe(driver)
+    })
+
+    for (const count of [KEYS.length, 2000, 1000, 999, 0]) {
+      it(`${count} rows: the digest of one statement's rows, on both sides of every page boundary`, async () => {
+        const file = await database(KEYS.slice(0, count))
+        const got = await digests(file, Object.keys(TABLES))
+        // Paged: a page of 1000 rows per statement, and a last one short or empty.
+        const pages = Math.floor(count / 1000) + 1
+        for (const [table, { paged }] of Object.entries(TABLES)) {
+          expect(got[table]!.rows, table).toBe(count)
+          if (paged) expect(got[table]!.statements, table).toBeGreaterThanOrEqual(pages)
+          else expect(got[table]!.statements, table).toBeLessThan(2)
+          expect(got[table]!.sha256, table).toBe(got.intKey!.sha256)
+        }
+      })
+    }
+
+    it('a column named rowid, or a generated column: read by one statement, every row', async () => {
+      const file = path.join(await tempDir(), 'odd.db')
+      await writeFile(file, '')
+      await sql(file, `CREATE TABLE named(rowid INTEGER, ${COLUMNS})`)
+      await sql(file, `INSERT INTO named VALUES ${values(KEYS.slice(0, 2500))}`)
+      // The same rowid value twice, and none at all: pages after a "last rowid" would skip rows.
+      await sql(
+        file,
+        'UPDATE named SET rowid = 7 WHERE actor_id = 3; UPDATE named SET rowid = NULL WHERE actor_id = 5',
+      )
+      await sql(
+        file,
+        `CREATE TABLE generated(g TEXT GENERATED ALWAYS AS ('x' || ts) VIRTUAL, id INTEGER PRIMARY KEY, ${COLUMNS})`,
+      )
+      await sql(
+        file,
+        `INSERT INTO generated (id, ts, actor_id, action, details) VALUES ${values(KEYS.slice(0, 2500))}`,
+      )
+      const got = await digests(file, ['named', 'generated'])
+      for (const table of ['named', 'generated']) {
+        expect(got[table]!.rows, table).toBe(2500)
+        expect(got[table]!.statements, table).toBeLessThan(2)
+      }
+    })
+
+    it('every page is read in one read transaction: rows deleted between pages are still read', async () => {
+      const file = await database()
+      await sql(file, 'PRAGMA journal_mode = WAL')
+      const db = new SqliteDatabase(file, await openSqlite(file, { readonly: true }))
+      try {
+        const rows = (db.auditRows('alias').rows as Iterable<AuditRow>)[Symbol.iterator]()
+        let read = 0
+        for (; read < 10; read++) rows.next()
+        // Rows of later pages, deleted by another connection after the first page was read.
+        await sql(file, 'DELETE FROM alias WHERE id > 3001')
+        for (let r = rows.next(); !r.done; r = rows.next()) read++
+        expect(read).toBe(KEYS.length)
+        // Positive control: the rows are gone for a read that begins now.
+        const after = await digestAudit('alias', db.auditRows('alias'))
+        expect(after.rows).toBeLessThan(KEYS.length - 400)
+      } finally {
+        await db.close()
+      }
+    })
+
+    it('positive control: the comparison sees one row fewer', async () => {
+      const file = await database()
+      await sql(file, 'DELETE FROM alias WHERE id = 2001')
+      const got = await digests(file, ['alias', 'intKey'])
+      expect(got.alias!.rows).toBe(KEYS.length - 1)
+      expect(got.alias!.sha256).not.toBe(got.intKey!.sha256)
+    })
+  })
+}
