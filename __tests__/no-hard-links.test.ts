@@ -21,7 +21,8 @@ const links = vi.hoisted(() => ({
   failCommit: false,
   failUnlink: false,
   // How it fails: EIO, or ENOENT after removing the name (an unlink a network file system retried).
-  unlinkCode: 'EIO' as 'EIO' | 'ENOENT',
+  // Or EIO after removing it (a soft network mount that lost the answer).
+  unlinkCode: 'EIO' as 'EIO' | 'ENOENT' | 'EIO, removed',
   // The backup folder, and the temporary names link() gave a backup's final name there to.
   backups: '',
   committed: new Set<string>(),
@@ -66,6 +67,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
           syscall: 'unlink',
         })
       }
+      if (links.unlinkCode === 'EIO, removed') await real.unlink(file)
       throw Object.assign(new Error(`EIO: i/o error, unlink '${file}'`), {
         errno: -5,
         code: 'EIO',
@@ -170,29 +172,31 @@ describe('a backup folder without hard links', () => {
     }
   })
 
-  it('an unlink of the temporary name that says it was already gone (a retried one) is a move done: the backup is committed', async () => {
-    links.refuse = false
-    links.failUnlink = true
-    links.unlinkCode = 'ENOENT'
-    try {
-      const { dir, db, backups } = await demoWorkspace()
-      links.backups = backups
-      const { report } = await run(
-        'backup',
-        { 'connection-string': db, 'backup-dir': backups },
-        dir,
-      )
-      expect(failed(report)).toEqual({})
-      expect(links.committed.size).toBeGreaterThan(0)
-      expect(await leftovers(backups)).toEqual([])
-      expect(await readManifest(`${report.backup!.path}.manifest.json`)).toBeDefined()
-    } finally {
-      links.refuse = true
-      links.failUnlink = false
-      links.unlinkCode = 'EIO'
-      links.backups = ''
-    }
-  })
+  for (const code of ['ENOENT', 'EIO, removed'] as const) {
+    it(`an unlink of the temporary name that failed (${code}) but left it gone is a move done: the backup is committed`, async () => {
+      links.refuse = false
+      links.failUnlink = true
+      links.unlinkCode = code
+      try {
+        const { dir, db, backups } = await demoWorkspace()
+        links.backups = backups
+        const { report } = await run(
+          'backup',
+          { 'connection-string': db, 'backup-dir': backups },
+          dir,
+        )
+        expect(failed(report)).toEqual({})
+        expect(links.committed.size).toBeGreaterThan(0)
+        expect(await leftovers(backups)).toEqual([])
+        expect(await readManifest(`${report.backup!.path}.manifest.json`)).toBeDefined()
+      } finally {
+        links.refuse = true
+        links.failUnlink = false
+        links.unlinkCode = 'EIO'
+        links.backups = ''
+      }
+    })
+  }
 
   it('positive control: where link() works, it is what commits the backup', async () => {
     links.refuse = false

@@ -176,11 +176,20 @@ export async function moveNoClobber(tmp: string, final: string): Promise<void> {
   try {
     await fs.unlink(tmp)
   } catch (err) {
-    // Already gone (an unlink retried by a network file system): the move is done.
+    // Gone all the same (an unlink a network file system retried, or one that removed the name
+    // and still reported an error): the move is done, and `final` is the only name left.
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    if (
+      !(await fs.lstat(tmp).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return
     // Both names hold the file: taking the new one back leaves things as before the move, so a
     // caller that reports the move failed (and removes `tmp`) leaves no file behind.
-    await fs.unlink(final).catch((undo: unknown) => {
+    await fs.unlink(final).catch((undo: NodeJS.ErrnoException) => {
+      if (undo.code === 'ENOENT') return
       const e = err as Error
       e.message += `; ${final} stays, as it could not be removed either (${describeError(undo)})`
     })

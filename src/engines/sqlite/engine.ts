@@ -973,6 +973,9 @@ export class SqliteDatabase implements Database {
    * so the key's place in a row is not known).
    */
   private pagesByRowid(table: string, noPrimaryKey: boolean): boolean {
+    // An ordinary table: a virtual one's rowids need not be unique or stable between statements.
+    const kind = this.db.objects('SELECT type, wr FROM pragma_table_list(?)', table)
+    if (kind.length !== 1 || kind[0]!.type !== 'table' || Number(kind[0]!.wr) !== 0) return false
     const columns = this.db.objects('SELECT name, hidden FROM pragma_table_xinfo(?)', table)
     const plain = columns.every(
       (c) => Number(c.hidden) === 0 && !ROWID_NAMES.has(String(c.name).toLowerCase()),
@@ -992,6 +995,7 @@ export class SqliteDatabase implements Database {
    */
   private *pagedByRowid(select: string, rowid: string, at: number): Iterable<AuditRow> {
     this.db.exec('SAVEPOINT omniai_audit_pages')
+    let failed = false
     try {
       let rows = this.db.rows(`${select} ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`)
       const next = `${select} WHERE ${rowid} > ? ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`
@@ -1000,8 +1004,21 @@ export class SqliteDatabase implements Database {
         if (rows.length < ROWID_PAGE) return
         rows = this.db.rows(next, rows[rows.length - 1]![at]!)
       }
+    } catch (err) {
+      failed = true
+      throw err
     } finally {
+      this.releasePages(failed)
+    }
+  }
+
+  /** Ends pagedByRowid's savepoint; after a failure, quietly (it may be rolled back already). */
+  private releasePages(failed: boolean): void {
+    try {
       this.db.exec('RELEASE omniai_audit_pages')
+    } catch (err) {
+      // An I/O error may have rolled the savepoint back already: that error is the one to see.
+      if (!failed) throw err
     }
   }
 }
