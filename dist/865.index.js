@@ -6158,6 +6158,10 @@ class SqliteDatabase {
      * so the key's place in a row is not known).
      */
     pagesByRowid(table, noPrimaryKey) {
+        // An ordinary table: a virtual one's rowids need not be unique or stable between statements.
+        const kind = this.db.objects('SELECT type, wr FROM pragma_table_list(?)', table);
+        if (kind.length !== 1 || kind[0].type !== 'table' || Number(kind[0].wr) !== 0)
+            return false;
         const columns = this.db.objects('SELECT name, hidden FROM pragma_table_xinfo(?)', table);
         const plain = columns.every((c) => Number(c.hidden) === 0 && !ROWID_NAMES.has(String(c.name).toLowerCase()));
         if (!plain)
@@ -6174,6 +6178,7 @@ class SqliteDatabase {
      */
     *pagedByRowid(select, rowid, at) {
         this.db.exec('SAVEPOINT omniai_audit_pages');
+        let failed = false;
         try {
             let rows = this.db.rows(`${select} ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`);
             const next = `${select} WHERE ${rowid} > ? ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`;
@@ -6185,8 +6190,23 @@ class SqliteDatabase {
                 rows = this.db.rows(next, rows[rows.length - 1][at]);
             }
         }
+        catch (err) {
+            failed = true;
+            throw err;
+        }
         finally {
+            this.releasePages(failed);
+        }
+    }
+    /** Ends pagedByRowid's savepoint; after a failure, quietly (it may be rolled back already). */
+    releasePages(failed) {
+        try {
             this.db.exec('RELEASE omniai_audit_pages');
+        }
+        catch (err) {
+            // An I/O error may have rolled the savepoint back already: that error is the one to see.
+            if (!failed)
+                throw err;
         }
     }
 }
@@ -13155,12 +13175,17 @@ async function moveNoClobber(tmp, final) {
         await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.unlink(tmp);
     }
     catch (err) {
-        // Already gone (an unlink retried by a network file system): the move is done.
+        // Gone all the same (an unlink a network file system retried, or one that removed the name
+        // and still reported an error): the move is done, and `final` is the only name left.
         if (err.code === 'ENOENT')
+            return;
+        if (!(await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.lstat(tmp).then(() => true, () => false)))
             return;
         // Both names hold the file: taking the new one back leaves things as before the move, so a
         // caller that reports the move failed (and removes `tmp`) leaves no file behind.
         await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.unlink(final).catch((undo) => {
+            if (undo.code === 'ENOENT')
+                return;
             const e = err;
             e.message += `; ${final} stays, as it could not be removed either (${(0,_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .describeError */ .U)(undo)})`;
         });
