@@ -179,13 +179,7 @@ export async function moveNoClobber(tmp: string, final: string): Promise<void> {
     // Gone all the same (an unlink a network file system retried, or one that removed the name
     // and still reported an error): the move is done, and `final` is the only name left.
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-    if (
-      !(await fs.lstat(tmp).then(
-        () => true,
-        () => false,
-      ))
-    )
-      return
+    if (!(await exists(tmp))) return
     // Both names hold the file: taking the new one back leaves things as before the move, so a
     // caller that reports the move failed (and removes `tmp`) leaves no file behind.
     await fs.unlink(final).catch((undo: NodeJS.ErrnoException) => {
