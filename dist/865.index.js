@@ -13179,7 +13179,7 @@ async function moveNoClobber(tmp, final) {
         // and still reported an error): the move is done, and `final` is the only name left.
         if (err.code === 'ENOENT')
             return;
-        if (!(await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.lstat(tmp).then(() => true, () => false)))
+        if (!(await exists(tmp)))
             return;
         // Both names hold the file: taking the new one back leaves things as before the move, so a
         // caller that reports the move failed (and removes `tmp`) leaves no file behind.
