@@ -18,6 +18,8 @@ const UNIT = [
   'log',
   'pg-tools',
   'retention',
+  'spot-check-batch',
+  'spot-check-batch-node',
   'sqlite-checks',
   'startup',
   'tools',

@@ -1,0 +1,3 @@
+import { spotCheckBatchTests } from './spot-check-batch.js'
+
+spotCheckBatchTests('better-sqlite3')
