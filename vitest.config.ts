@@ -14,6 +14,7 @@ const UNIT = [
   'data-protection',
   'docs',
   'fk-grammar',
+  'heap-flags',
   'layout',
   'log',
   'pg-tools',

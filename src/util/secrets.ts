@@ -71,6 +71,24 @@ export function childEnv(
   return { ...env, ...extra }
 }
 
+/**
+ * V8 flags the action runs with. A young generation of at most 3 x 4 MiB instead of 3 x 16:
+ * the audit-log digest and the row checks make short-lived garbage at hundreds of MB/s, and
+ * V8 grows its young generation to the maximum for it. Measured, a SQLite backup with
+ * restore-check at 1 GiB, 3 runs each: peak RSS 153-154 MiB against 175-209 MiB, the same
+ * seconds (3.26-3.61 against 3.36-3.62).
+ */
+export const HEAP_FLAGS = ['--max-semi-space-size=4']
+
+/** The HEAP_FLAGS that neither `execArgv` nor NODE_OPTIONS sets (the user's own value wins). */
+export function missingHeapFlags(
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions: string = process.env.NODE_OPTIONS ?? '',
+): string[] {
+  const given = [...execArgv, ...nodeOptions.split(/\s+/)].map((a) => a.split('=')[0]!)
+  return HEAP_FLAGS.filter((flag) => !given.includes(flag.split('=')[0]!))
+}
+
 /** Set in the re-executed process: where its hidden variables wait to be read once. */
 const HIDDEN_FILE = 'OMNIAI_HIDDEN_ENVIRONMENT'
 const HIDDEN_DIR = 'omniai-env-'
@@ -86,6 +104,10 @@ const HIDDEN_NAME = 'environment.json'
  * Call first thing, before anything async. Returns 'restored' in the re-executed process,
  * 'nothing' when there is nothing to hide, or why it could not (the run goes on: children still
  * get `childEnv`, which never holds them).
+ *
+ * The new image also gets the V8 flags of HEAP_FLAGS that neither its command line nor
+ * NODE_OPTIONS sets (a runner starts actions with none, and cannot be told any): with nothing
+ * to hide, this process is re-executed for them alone, once (`node` then has them).
  */
 export function hideSecretEnvironment(): 'restored' | 'nothing' | string {
   const pointer = process.env[HIDDEN_FILE]
@@ -108,9 +130,23 @@ export function hideSecretEnvironment(): 'restored' | 'nothing' | string {
   for (const [name, value] of Object.entries(process.env)) {
     if (value && isSecretVariable(name)) hidden[name] = value
   }
-  if (Object.keys(hidden).length === 0) return 'nothing'
+  const flags = missingHeapFlags()
   if (process.platform === 'win32' || typeof process.execve !== 'function') {
+    if (Object.keys(hidden).length === 0) return 'nothing'
     return `process.execve is not available on ${process.platform} Node ${process.version}`
+  }
+  if (Object.keys(hidden).length === 0) {
+    if (flags.length === 0) return 'nothing'
+    try {
+      process.execve(
+        process.execPath,
+        [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)],
+        process.env as Record<string, string>,
+      )
+    } catch {
+      // Only memory is at stake: the run goes on in this image, with V8's defaults.
+    }
+    return 'nothing'
   }
   // tmpfs when there is one: the file never reaches a disk.
   const parent = fs.existsSync('/dev/shm') ? '/dev/shm' : process.env.RUNNER_TEMP || os.tmpdir()
@@ -125,7 +161,7 @@ export function hideSecretEnvironment(): 'restored' | 'nothing' | string {
     }
     process.execve(
       process.execPath,
-      [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+      [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)],
       env,
     )
   } catch (err) {
