@@ -72,9 +72,9 @@ export function childEnv(
 }
 
 /**
- * V8 flags the action runs with. A young generation of at most 3 x 4 MiB instead of 3 x 16:
- * the audit-log digest and the row checks make short-lived garbage at hundreds of MB/s, and
- * V8 grows its young generation to the maximum for it. Measured, a SQLite backup with
+ * V8 flags the action runs with. Semi-spaces (the young generation) of at most 4 MiB instead
+ * of 16: the audit-log digest and the row checks make short-lived garbage at hundreds of MB/s,
+ * and V8 grows them to the maximum for it. Measured, a SQLite backup with
  * restore-check at 1 GiB, 3 runs each: peak RSS 153-154 MiB against 175-209 MiB, the same
  * seconds (3.26-3.61 against 3.36-3.62).
  */
