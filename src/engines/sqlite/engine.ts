@@ -952,21 +952,14 @@ export class SqliteDatabase implements Database {
 
   /**
    * The rows of one related table for every conversation in `ids`, hashed per conversation as
-   * `q.sql` run for each would hash them, from one statement instead of one per conversation.
-   * Measured at 1 GiB: a child whose foreign key has no index (attachments → messages) was
-   * scanned once per conversation, 184 ms for 100 of them; here once.
-   *
-   * Level by level down the foreign keys, each level's keys are paired with the conversation
-   * they belong to (`omniai_o0` holds the conversations' own, materialized: a few rows), and
-   * the next level's rows are those whose foreign key equals one of them: looked up by the
-   * index that leads with the foreign key where there is one, else every row of the table
-   * read once (CROSS JOIN fixes that order: SQLite's own choice was a scan per conversation
-   * with a primary-key lookup per row, 140 ms for 5). `t.from = o.v` compares as the IN of
-   * `q.sql` does (SQLite applies the same affinity and collation to `x IN (SELECT y …)` as to
-   * `x = y`). A row reached by several paths (a parent key that is not unique) is counted once,
-   * by its rowid, or in a WITHOUT ROWID table by its primary key, which the order puts side by
-   * side. Null where rows cannot be told apart that way (every rowid name is a column's), or a
-   * table has one of the statement's own names: `q.sql` is run instead.
+   * `q.sql` run for each would hash them, from one statement: a join along the same foreign keys
+   * instead of one query per conversation. Measured: a child table whose foreign key has no
+   * index (attachments → messages) was scanned once per conversation, 184 ms for 100 of them on
+   * a 1 GiB database; joined, once. The join compares as the IN of `q.sql` does (SQLite applies
+   * the same affinity and collation to `x IN (SELECT y …)` as to `x = y`), and a row reached by
+   * several paths (a parent key that is not unique) is counted once, by its rowid, or for a
+   * WITHOUT ROWID table by its primary key, which the order puts side by side. Null where the
+   * rows cannot be told apart that way (every rowid name is a column's): `q.sql` is run instead.
    */
   private relatedOfAll(
     root: string,
@@ -975,7 +968,7 @@ export class SqliteDatabase implements Database {
     ids: string[],
   ): Map<string, { rows: number; sha256: string }> | null {
     const tables = [root, ...q.chain.map((fk) => fk.child)]
-    if (tables.some((t) => /^omniai_(ids|o\d+)$/i.test(t))) return null
+    if (tables.some((t) => t.toLowerCase() === BATCH_IDS)) return null
     const kind = this.db.objects('SELECT type, wr FROM pragma_table_list(?)', q.table)
     if (kind.length !== 1 || kind[0]!.type !== 'table') return null
     let identity: string | null = null
@@ -988,26 +981,16 @@ export class SqliteDatabase implements Database {
       identity = [...ROWID_NAMES].find((n) => !names.has(n)) ?? null
       if (identity === null) return null
     }
-    const { chain } = q
-    // The rows of fk.child whose fk.from is one of owners' keys: by its index, or in one pass.
-    const below = (fk: ForeignKey, owners: string) =>
-      this.leadsAnIndex(fk.child, fk.from)
-        ? `${owners} AS o JOIN ${quoteIdent(fk.child)} AS t ON t.${quoteIdent(fk.from)} = o.v`
-        : `${quoteIdent(fk.child)} AS t CROSS JOIN ${owners} AS o ON t.${quoteIdent(fk.from)} = o.v`
-    const levels = [
-      `omniai_o0(k, v) AS MATERIALIZED (SELECT i.k, t.${quoteIdent(chain[0]!.to)} FROM ` +
-        `${BATCH_IDS} AS i JOIN ${quoteIdent(root)} AS t ON t.${quoteIdent(key)} = i.k)`,
-    ]
-    for (let i = 1; i < chain.length; i++) {
-      levels.push(
-        `omniai_o${i}(k, v) AS MATERIALIZED (SELECT o.k, t.${quoteIdent(chain[i]!.to)} FROM ` +
-          `${below(chain[i - 1]!, `omniai_o${i - 1}`)})`,
+    const t = `t${q.chain.length}`
+    const joins = q.chain
+      .map(
+        (fk, i) =>
+          `JOIN ${quoteIdent(fk.child)} AS t${i + 1} ON t${i + 1}.${quoteIdent(fk.from)} = t${i}.${quoteIdent(fk.to)}`,
       )
-    }
-    const order = this.keyColumns(q.table).map((c) => `t.${quoteIdent(c)}`)
-    if (identity) order.push(`t.${identity}`)
-    const select = identity ? `o.k, t.${identity}, t.*` : `o.k, t.*`
-    const from = below(chain.at(-1)!, `omniai_o${chain.length - 1}`)
+      .join(' ')
+    const order = this.keyColumns(q.table).map((c) => `${t}.${quoteIdent(c)}`)
+    if (identity) order.push(`${t}.${identity}`)
+    const select = identity ? `${BATCH_IDS}.k, ${t}.${identity}, ${t}.*` : `${BATCH_IDS}.k, ${t}.*`
     const skip = identity ? 2 : 1
     const found = new Map<string, { hasher: RowHasher; seen: Set<string>; last: string }>()
     for (const id of ids) found.set(id, { hasher: new RowHasher(), seen: new Set(), last: '' })
@@ -1015,8 +998,9 @@ export class SqliteDatabase implements Database {
     for (let at = 0; at < unique.length; at += BATCH_IDS_MAX) {
       const some = unique.slice(at, at + BATCH_IDS_MAX)
       const sql =
-        `WITH ${BATCH_IDS}(k) AS (VALUES ${some.map(() => '(?)').join(', ')}), ` +
-        `${levels.join(', ')} SELECT ${select} FROM ${from} ORDER BY ${order.join(', ')}`
+        `WITH ${BATCH_IDS}(k) AS (VALUES ${some.map(() => '(?)').join(', ')}) ` +
+        `SELECT ${select} FROM ${BATCH_IDS} JOIN ${quoteIdent(root)} AS t0 ` +
+        `ON t0.${quoteIdent(key)} = ${BATCH_IDS}.k ${joins} ORDER BY ${order.join(', ')}`
       for (const row of this.db.iterate(sql, ...some)) {
         const bucket = found.get(row[0] as string)
         if (!bucket) throw new Error(`the spot-check of ${q.table} returned a key it was not given`)
@@ -1037,21 +1021,6 @@ export class SqliteDatabase implements Database {
     return new Map(
       [...found].map(([id, b]) => [id, { rows: b.hasher.count, sha256: b.hasher.digest() }]),
     )
-  }
-
-  /** Whether `column` is the first of `table`'s primary key or of a whole (not partial) index. */
-  private leadsAnIndex(table: string, column: string): boolean {
-    const name = column.toLowerCase()
-    if (this.columns(table).some((c) => c.pk === 1 && c.name.toLowerCase() === name)) return true
-    return this.db
-      .objects('SELECT name, partial FROM pragma_index_list(?)', table)
-      .some(
-        (ix) =>
-          Number(ix.partial) === 0 &&
-          this.db
-            .rows('SELECT name FROM pragma_index_info(?) WHERE seqno = 0', String(ix.name))
-            .some((c) => String(c[0]).toLowerCase() === name),
-      )
   }
 
   auditRows(table: string): AuditRows {
