@@ -19,8 +19,6 @@ const UNIT = [
   'log',
   'pg-tools',
   'retention',
-  'spot-check-batch',
-  'spot-check-batch-node',
   'sqlite-checks',
   'startup',
   'tools',

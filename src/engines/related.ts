@@ -31,8 +31,6 @@ export interface RelatedQuery {
   via: string
   /** Selects the table's rows that belong to one conversation, in key order; one parameter: the conversation's key. */
   sql: string
-  /** The foreign keys followed from the conversation to this table, first hop first. */
-  chain: ForeignKey[]
 }
 
 export function quoteIdent(name: string): string {
@@ -60,7 +58,6 @@ export function relatedQueries(
     table: string,
     selectKeys: (col: string) => string,
     via: string[],
-    chain: ForeignKey[],
     depth: number,
   ) => {
     if (depth > MAX_FK_DEPTH) return
@@ -68,18 +65,15 @@ export function relatedQueries(
       if (fk.child === root || via.some((v) => v.startsWith(`${fk.child}.`))) continue
       const where = `${quoteIdent(fk.from)} IN (${selectKeys(fk.to)})`
       const path = [...via, `${fk.child}.${fk.from}`]
-      const hops = [...chain, fk]
       queries.push({
         table: fk.child,
         via: path.join(' → '),
         sql: `SELECT * FROM ${sql.table(fk.child)} WHERE ${where} ORDER BY ${sql.orderBy(fk.child)}`,
-        chain: hops,
       })
       walk(
         fk.child,
         (col) => `SELECT ${quoteIdent(col)} FROM ${sql.table(fk.child)} WHERE ${where}`,
         path,
-        hops,
         depth + 1,
       )
     }
@@ -88,7 +82,6 @@ export function relatedQueries(
     root,
     (col) =>
       `SELECT ${quoteIdent(col)} FROM ${sql.table(root)} WHERE ${quoteIdent(rootKey)} = ${sql.param}`,
-    [],
     [],
     1,
   )

@@ -5,7 +5,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { describeFindings } from '../../checks/checks.js'
-import { encodeRow, keyText, RowHasher } from '../../checks/digest.js'
+import { keyText } from '../../checks/digest.js'
 import { describeError, UserError } from '../../util/errors.js'
 import { checkDatabase } from '../../checks/inspect.js'
 import { removeOnInterrupt } from '../../util/cleanup.js'
@@ -37,7 +37,6 @@ import {
   RECENCY_COLUMNS,
   relatedQueries,
   type ForeignKey,
-  type RelatedQuery,
   type SqlDialect,
 } from '../related.js'
 import { openSqlite, sqliteDriver, type SqliteConnection } from './driver.js'
@@ -402,10 +401,6 @@ async function logDriver(log: Log): Promise<void> {
 const ROWID_PAGE = 256
 /** The names SQLite gives the rowid, unless a column has the name. */
 const ROWID_NAMES = new Set(['rowid', '_rowid_', 'oid'])
-
-/** The conversation keys' name in SqliteDatabase.relatedOfAll's statement, and how many it takes at once. */
-const BATCH_IDS = 'omniai_ids'
-const BATCH_IDS_MAX = 200
 
 export class SqliteEngine implements Engine {
   readonly name = 'sqlite'
@@ -933,94 +928,19 @@ export class SqliteDatabase implements Database {
     const key = this.conversationKey(table)
     const related = relatedQueries(table, key, this.foreignKeys(), this.dialect)
     const rowSql = `SELECT * FROM ${quoteIdent(table)} WHERE ${quoteIdent(key)} = ?`
-    // Each related table read once for all the conversations where it can be, not once each.
-    const batched = related.map((q) => this.relatedOfAll(table, key, q, ids))
     const items: ConversationDigest[] = ids.map((id) => {
       const rows = this.db.rows(rowSql, id)
       return {
         id,
         sha256: rows.length === 0 ? 'missing' : hashRows(rows).sha256,
-        related: related.map((q, i) => ({
+        related: related.map((q) => ({
           table: q.table,
           via: q.via,
-          ...(batched[i]?.get(id) ?? hashRows(this.db.iterate(q.sql, id))),
+          ...hashRows(this.db.iterate(q.sql, id)),
         })),
       }
     })
     return { table, key, orderBy: key, items }
-  }
-
-  /**
-   * The rows of one related table for every conversation in `ids`, hashed per conversation as
-   * `q.sql` run for each would hash them, from one statement: a join along the same foreign keys
-   * instead of one query per conversation. Measured: a child table whose foreign key has no
-   * index (attachments → messages) was scanned once per conversation, 184 ms for 100 of them on
-   * a 1 GiB database; joined, once. The join compares as the IN of `q.sql` does (SQLite applies
-   * the same affinity and collation to `x IN (SELECT y …)` as to `x = y`), and a row reached by
-   * several paths (a parent key that is not unique) is counted once, by its rowid, or for a
-   * WITHOUT ROWID table by its primary key, which the order puts side by side. Null where the
-   * rows cannot be told apart that way (every rowid name is a column's): `q.sql` is run instead.
-   */
-  private relatedOfAll(
-    root: string,
-    key: string,
-    q: RelatedQuery,
-    ids: string[],
-  ): Map<string, { rows: number; sha256: string }> | null {
-    const tables = [root, ...q.chain.map((fk) => fk.child)]
-    if (tables.some((t) => t.toLowerCase() === BATCH_IDS)) return null
-    const kind = this.db.objects('SELECT type, wr FROM pragma_table_list(?)', q.table)
-    if (kind.length !== 1 || kind[0]!.type !== 'table') return null
-    let identity: string | null = null
-    if (Number(kind[0]!.wr) === 0) {
-      const names = new Set(
-        this.db
-          .objects('SELECT name FROM pragma_table_xinfo(?)', q.table)
-          .map((c) => String(c.name).toLowerCase()),
-      )
-      identity = [...ROWID_NAMES].find((n) => !names.has(n)) ?? null
-      if (identity === null) return null
-    }
-    const t = `t${q.chain.length}`
-    const joins = q.chain
-      .map(
-        (fk, i) =>
-          `JOIN ${quoteIdent(fk.child)} AS t${i + 1} ON t${i + 1}.${quoteIdent(fk.from)} = t${i}.${quoteIdent(fk.to)}`,
-      )
-      .join(' ')
-    const order = this.keyColumns(q.table).map((c) => `${t}.${quoteIdent(c)}`)
-    if (identity) order.push(`${t}.${identity}`)
-    const select = identity ? `${BATCH_IDS}.k, ${t}.${identity}, ${t}.*` : `${BATCH_IDS}.k, ${t}.*`
-    const skip = identity ? 2 : 1
-    const found = new Map<string, { hasher: RowHasher; seen: Set<string>; last: string }>()
-    for (const id of ids) found.set(id, { hasher: new RowHasher(), seen: new Set(), last: '' })
-    const unique = [...found.keys()]
-    for (let at = 0; at < unique.length; at += BATCH_IDS_MAX) {
-      const some = unique.slice(at, at + BATCH_IDS_MAX)
-      const sql =
-        `WITH ${BATCH_IDS}(k) AS (VALUES ${some.map(() => '(?)').join(', ')}) ` +
-        `SELECT ${select} FROM ${BATCH_IDS} JOIN ${quoteIdent(root)} AS t0 ` +
-        `ON t0.${quoteIdent(key)} = ${BATCH_IDS}.k ${joins} ORDER BY ${order.join(', ')}`
-      for (const row of this.db.iterate(sql, ...some)) {
-        const bucket = found.get(row[0] as string)
-        if (!bucket) throw new Error(`the spot-check of ${q.table} returned a key it was not given`)
-        const values = row.slice(skip)
-        if (identity) {
-          const rowid = String(row[1])
-          if (bucket.seen.has(rowid)) continue
-          bucket.seen.add(rowid)
-          bucket.hasher.add(values)
-        } else {
-          const line = encodeRow(values)
-          if (line === bucket.last) continue
-          bucket.last = line
-          bucket.hasher.addEncoded(line)
-        }
-      }
-    }
-    return new Map(
-      [...found].map(([id, b]) => [id, { rows: b.hasher.count, sha256: b.hasher.digest() }]),
-    )
   }
 
   auditRows(table: string): AuditRows {

@@ -1,3 +1,0 @@
-import { spotCheckBatchTests } from './spot-check-batch.js'
-
-spotCheckBatchTests('better-sqlite3')
