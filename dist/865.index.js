@@ -3795,7 +3795,7 @@ function quoteIdent(name) {
 /** Every table reachable from `root` by following foreign keys backwards, with its query. */
 function relatedQueries(root, rootKey, foreignKeys, sql) {
     const queries = [];
-    const walk = (table, selectKeys, via, chain, depth) => {
+    const walk = (table, selectKeys, via, depth) => {
         if (depth > MAX_FK_DEPTH)
             return;
         for (const fk of foreignKeys.filter((k) => k.parent === table)) {
@@ -3803,17 +3803,15 @@ function relatedQueries(root, rootKey, foreignKeys, sql) {
                 continue;
             const where = `${quoteIdent(fk.from)} IN (${selectKeys(fk.to)})`;
             const path = [...via, `${fk.child}.${fk.from}`];
-            const hops = [...chain, fk];
             queries.push({
                 table: fk.child,
                 via: path.join(' → '),
                 sql: `SELECT * FROM ${sql.table(fk.child)} WHERE ${where} ORDER BY ${sql.orderBy(fk.child)}`,
-                chain: hops,
             });
-            walk(fk.child, (col) => `SELECT ${quoteIdent(col)} FROM ${sql.table(fk.child)} WHERE ${where}`, path, hops, depth + 1);
+            walk(fk.child, (col) => `SELECT ${quoteIdent(col)} FROM ${sql.table(fk.child)} WHERE ${where}`, path, depth + 1);
         }
     };
-    walk(root, (col) => `SELECT ${quoteIdent(col)} FROM ${sql.table(root)} WHERE ${quoteIdent(rootKey)} = ${sql.param}`, [], [], 1);
+    walk(root, (col) => `SELECT ${quoteIdent(col)} FROM ${sql.table(root)} WHERE ${quoteIdent(rootKey)} = ${sql.param}`, [], 1);
     return queries;
 }
 function hashRows(rows) {
@@ -5638,9 +5636,6 @@ async function logDriver(log) {
 const ROWID_PAGE = 256;
 /** The names SQLite gives the rowid, unless a column has the name. */
 const ROWID_NAMES = new Set(['rowid', '_rowid_', 'oid']);
-/** The conversation keys' name in SqliteDatabase.relatedOfAll's statement, and how many it takes at once. */
-const BATCH_IDS = 'omniai_ids';
-const BATCH_IDS_MAX = 200;
 class SqliteEngine {
     source;
     name = 'sqlite';
@@ -6116,117 +6111,19 @@ class SqliteDatabase {
         const key = this.conversationKey(table);
         const related = (0,engines_related/* relatedQueries */.qe)(table, key, this.foreignKeys(), this.dialect);
         const rowSql = `SELECT * FROM ${(0,engines_related/* quoteIdent */.v4)(table)} WHERE ${(0,engines_related/* quoteIdent */.v4)(key)} = ?`;
-        // Each related table read once for all the conversations where it can be, not once each.
-        const batched = related.map((q) => this.relatedOfAll(table, key, q, ids));
         const items = ids.map((id) => {
             const rows = this.db.rows(rowSql, id);
             return {
                 id,
                 sha256: rows.length === 0 ? 'missing' : (0,engines_related/* hashRows */.MP)(rows).sha256,
-                related: related.map((q, i) => ({
+                related: related.map((q) => ({
                     table: q.table,
                     via: q.via,
-                    ...(batched[i]?.get(id) ?? (0,engines_related/* hashRows */.MP)(this.db.iterate(q.sql, id))),
+                    ...(0,engines_related/* hashRows */.MP)(this.db.iterate(q.sql, id)),
                 })),
             };
         });
         return { table, key, orderBy: key, items };
-    }
-    /**
-     * The rows of one related table for every conversation in `ids`, hashed per conversation as
-     * `q.sql` run for each would hash them, from one statement instead of one per conversation.
-     * Measured at 1 GiB: a child whose foreign key has no index (attachments → messages) was
-     * scanned once per conversation, 184 ms for 100 of them; here once.
-     *
-     * Level by level down the foreign keys, each level's keys are paired with the conversation
-     * they belong to (`omniai_o0` holds the conversations' own, materialized: a few rows), and
-     * the next level's rows are those whose foreign key equals one of them: looked up by the
-     * index that leads with the foreign key where there is one, else every row of the table
-     * read once (CROSS JOIN fixes that order: SQLite's own choice was a scan per conversation
-     * with a primary-key lookup per row, 140 ms for 5). `t.from = o.v` compares as the IN of
-     * `q.sql` does (SQLite applies the same affinity and collation to `x IN (SELECT y …)` as to
-     * `x = y`). A row reached by several paths (a parent key that is not unique) is counted once,
-     * by its rowid, or in a WITHOUT ROWID table by its primary key, which the order puts side by
-     * side. Null where rows cannot be told apart that way (every rowid name is a column's), or a
-     * table has one of the statement's own names: `q.sql` is run instead.
-     */
-    relatedOfAll(root, key, q, ids) {
-        const tables = [root, ...q.chain.map((fk) => fk.child)];
-        if (tables.some((t) => /^omniai_(ids|o\d+)$/i.test(t)))
-            return null;
-        const kind = this.db.objects('SELECT type, wr FROM pragma_table_list(?)', q.table);
-        if (kind.length !== 1 || kind[0].type !== 'table')
-            return null;
-        let identity = null;
-        if (Number(kind[0].wr) === 0) {
-            const names = new Set(this.db
-                .objects('SELECT name FROM pragma_table_xinfo(?)', q.table)
-                .map((c) => String(c.name).toLowerCase()));
-            identity = [...ROWID_NAMES].find((n) => !names.has(n)) ?? null;
-            if (identity === null)
-                return null;
-        }
-        const { chain } = q;
-        // The rows of fk.child whose fk.from is one of owners' keys: by its index, or in one pass.
-        const below = (fk, owners) => this.leadsAnIndex(fk.child, fk.from)
-            ? `${owners} AS o JOIN ${(0,engines_related/* quoteIdent */.v4)(fk.child)} AS t ON t.${(0,engines_related/* quoteIdent */.v4)(fk.from)} = o.v`
-            : `${(0,engines_related/* quoteIdent */.v4)(fk.child)} AS t CROSS JOIN ${owners} AS o ON t.${(0,engines_related/* quoteIdent */.v4)(fk.from)} = o.v`;
-        const levels = [
-            `omniai_o0(k, v) AS MATERIALIZED (SELECT i.k, t.${(0,engines_related/* quoteIdent */.v4)(chain[0].to)} FROM ` +
-                `${BATCH_IDS} AS i JOIN ${(0,engines_related/* quoteIdent */.v4)(root)} AS t ON t.${(0,engines_related/* quoteIdent */.v4)(key)} = i.k)`,
-        ];
-        for (let i = 1; i < chain.length; i++) {
-            levels.push(`omniai_o${i}(k, v) AS MATERIALIZED (SELECT o.k, t.${(0,engines_related/* quoteIdent */.v4)(chain[i].to)} FROM ` +
-                `${below(chain[i - 1], `omniai_o${i - 1}`)})`);
-        }
-        const order = this.keyColumns(q.table).map((c) => `t.${(0,engines_related/* quoteIdent */.v4)(c)}`);
-        if (identity)
-            order.push(`t.${identity}`);
-        const select = identity ? `o.k, t.${identity}, t.*` : `o.k, t.*`;
-        const from = below(chain.at(-1), `omniai_o${chain.length - 1}`);
-        const skip = identity ? 2 : 1;
-        const found = new Map();
-        for (const id of ids)
-            found.set(id, { hasher: new digest/* RowHasher */.ae(), seen: new Set(), last: '' });
-        const unique = [...found.keys()];
-        for (let at = 0; at < unique.length; at += BATCH_IDS_MAX) {
-            const some = unique.slice(at, at + BATCH_IDS_MAX);
-            const sql = `WITH ${BATCH_IDS}(k) AS (VALUES ${some.map(() => '(?)').join(', ')}), ` +
-                `${levels.join(', ')} SELECT ${select} FROM ${from} ORDER BY ${order.join(', ')}`;
-            for (const row of this.db.iterate(sql, ...some)) {
-                const bucket = found.get(row[0]);
-                if (!bucket)
-                    throw new Error(`the spot-check of ${q.table} returned a key it was not given`);
-                const values = row.slice(skip);
-                if (identity) {
-                    const rowid = String(row[1]);
-                    if (bucket.seen.has(rowid))
-                        continue;
-                    bucket.seen.add(rowid);
-                    bucket.hasher.add(values);
-                }
-                else {
-                    const line = (0,digest/* encodeRow */.b9)(values);
-                    if (line === bucket.last)
-                        continue;
-                    bucket.last = line;
-                    bucket.hasher.addEncoded(line);
-                }
-            }
-        }
-        return new Map([...found].map(([id, b]) => [id, { rows: b.hasher.count, sha256: b.hasher.digest() }]));
-    }
-    /** Whether `column` is the first of `table`'s primary key or of a whole (not partial) index. */
-    leadsAnIndex(table, column) {
-        const name = column.toLowerCase();
-        if (this.columns(table).some((c) => c.pk === 1 && c.name.toLowerCase() === name))
-            return true;
-        return this.db
-            .objects('SELECT name, partial FROM pragma_index_list(?)', table)
-            .some((ix) => Number(ix.partial) === 0 &&
-            this.db
-                .rows('SELECT name FROM pragma_index_info(?) WHERE seqno = 0', String(ix.name))
-                .some((c) => String(c[0]).toLowerCase() === name));
     }
     auditRows(table) {
         const key = this.keyColumns(table);
