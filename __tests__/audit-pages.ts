@@ -67,14 +67,21 @@ async function database(keys = KEYS): Promise<string> {
   return file
 }
 
-/** A connection that counts the statements run through rows() (one per page). */
+/** A connection that counts the statements run through rows() and prepared() (one per page). */
 function counted(db: SqliteConnection) {
   const seen = { rows: 0 }
   const rows = (q: string, ...params: SqlValue[]) => {
     seen.rows++
     return db.rows(q, ...params)
   }
-  return { seen, db: { ...db, rows } }
+  const prepared = (q: string) => {
+    const run = db.prepared(q)
+    return (...params: SqlValue[]) => {
+      seen.rows++
+      return run(...params)
+    }
+  }
+  return { seen, db: { ...db, rows, prepared } }
 }
 
 async function digests(file: string, tables: string[]) {

@@ -15,6 +15,11 @@ export interface SqliteConnection {
   readonly driver: 'better-sqlite3' | 'node:sqlite'
   /** Rows as arrays of values, in column order. */
   rows(sql: string, ...params: SqlValue[]): Row[]
+  /**
+   * One statement prepared once, for a query run many times (a page of rows after another):
+   * each call runs it with `params` and returns its rows as arrays, as rows() does.
+   */
+  prepared(sql: string): (...params: SqlValue[]) => Row[]
   /** Rows one at a time, so memory does not grow with the table. */
   iterate(sql: string, ...params: SqlValue[]): Iterable<Row>
   /** Rows as objects keyed by column name (for PRAGMA results). */
@@ -109,6 +114,10 @@ function openBetter(Better: BetterSqlite, path: string, options: OpenOptions): S
       statement(sql)
         .raw(true)
         .all(...params) as Row[],
+    prepared: (sql) => {
+      const s = statement(sql).raw(true)
+      return (...params) => s.all(...params) as Row[]
+    },
     iterate: (sql, ...params) =>
       statement(sql)
         .raw(true)
@@ -151,6 +160,10 @@ async function openNodeSqlite(path: string, options: OpenOptions): Promise<Sqlit
   return {
     driver: 'node:sqlite',
     rows: (sql, ...params) => statement(sql, true).all(...params) as unknown as Row[],
+    prepared: (sql) => {
+      const s = statement(sql, true)
+      return (...params) => s.all(...params) as unknown as Row[]
+    },
     iterate: (sql, ...params) =>
       statement(sql, true).iterate(...params) as unknown as Iterable<Row>,
     objects: (sql, ...params) =>
