@@ -3909,6 +3909,10 @@ function openBetter(Better, path, options) {
         rows: (sql, ...params) => statement(sql)
             .raw(true)
             .all(...params),
+        prepared: (sql) => {
+            const s = statement(sql).raw(true);
+            return (...params) => s.all(...params);
+        },
         iterate: (sql, ...params) => statement(sql)
             .raw(true)
             .iterate(...params),
@@ -3949,6 +3953,10 @@ async function openNodeSqlite(path, options) {
     return {
         driver: 'node:sqlite',
         rows: (sql, ...params) => statement(sql, true).all(...params),
+        prepared: (sql) => {
+            const s = statement(sql, true);
+            return (...params) => s.all(...params);
+        },
         iterate: (sql, ...params) => statement(sql, true).iterate(...params),
         objects: (sql, ...params) => statement(sql, false).all(...params),
         run: (sql, ...params) => void statement(sql, false).run(...params),
@@ -6181,13 +6189,14 @@ class SqliteDatabase {
         let failed = false;
         try {
             let rows = this.db.rows(`${select} ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`);
-            const next = `${select} WHERE ${rowid} > ? ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`;
+            // Prepared once: preparing it again for each page took 6% of a digest's time.
+            const next = this.db.prepared(`${select} WHERE ${rowid} > ? ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`);
             while (rows.length > 0) {
                 for (const row of rows)
                     yield { key: (0,digest/* keyText */.Pu)(row[at]), row };
                 if (rows.length < ROWID_PAGE)
                     return;
-                rows = this.db.rows(next, rows[rows.length - 1][at]);
+                rows = next(rows[rows.length - 1][at]);
             }
         }
         catch (err) {
