@@ -58,6 +58,7 @@ describe.skipIf(process.platform === 'win32')('V8 heap flags', () => {
     }
     expect(missingHeapFlags(['--max-semi-space-size=32'], '')).toEqual([])
     expect(missingHeapFlags([], '--max-semi-space-size=32 --no-warnings')).toEqual([])
+    expect(missingHeapFlags(['--max_semi_space_size=32'], '')).toEqual([])
     expect(missingHeapFlags(['--no-warnings'], '--max-old-space-size=100')).toEqual([FLAG])
   })
 })
