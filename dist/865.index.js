@@ -6189,7 +6189,7 @@ class SqliteDatabase {
         let failed = false;
         try {
             let rows = this.db.rows(`${select} ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`);
-            // Prepared once: preparing it again for each page took 6% of a digest's time.
+            // Prepared once, not again for each page: 2-3% of a digest pass.
             const next = this.db.prepared(`${select} WHERE ${rowid} > ? ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`);
             while (rows.length > 0) {
                 for (const row of rows)
