@@ -134,7 +134,9 @@ export function hideSecretEnvironment(): 'restored' | 'nothing' | string {
   for (const [name, value] of Object.entries(process.env)) {
     if (value && isSecretVariable(name)) hidden[name] = value
   }
+  // The new image: the same command, with the heap flags it lacks.
   const flags = missingHeapFlags()
+  const argv = [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)]
   if (process.platform === 'win32' || typeof process.execve !== 'function') {
     if (Object.keys(hidden).length === 0) return 'nothing'
     return `process.execve is not available on ${process.platform} Node ${process.version}`
@@ -142,11 +144,7 @@ export function hideSecretEnvironment(): 'restored' | 'nothing' | string {
   if (Object.keys(hidden).length === 0) {
     if (flags.length === 0) return 'nothing'
     try {
-      process.execve(
-        process.execPath,
-        [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)],
-        process.env as Record<string, string>,
-      )
+      process.execve(process.execPath, argv, process.env as Record<string, string>)
     } catch {
       // Only memory is at stake: the run goes on in this image, with V8's defaults.
     }
@@ -163,11 +161,7 @@ export function hideSecretEnvironment(): 'restored' | 'nothing' | string {
     for (const [name, value] of Object.entries(process.env)) {
       if (value !== undefined && !(name in hidden)) env[name] = value
     }
-    process.execve(
-      process.execPath,
-      [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)],
-      env,
-    )
+    process.execve(process.execPath, argv, env)
   } catch (err) {
     if (dir) fs.rmSync(dir, { recursive: true, force: true })
     return `re-executing without them failed (${(err as Error).message})`
