@@ -130,7 +130,7 @@ describe('restore-check reads the backup for integrity once', () => {
     expect(failed(report).integrity).toMatch(/^integrity_check FAILED: /)
   })
 
-  it('rows with missing parents: the check starts on the inventory and compares the violations the manifest records', async () => {
+  it('rows with missing parents: the backup records the copy’s violations, and its restore check does not call that one reading a match; a check that reads its own copy compares them', async () => {
     const dir = await tempDir()
     const db = path.join(dir, 'omniai.db')
     await generateOmniaiShaped(db)
@@ -141,10 +141,30 @@ describe('restore-check reads the backup for integrity once', () => {
       dir,
     )
     expect(failed(report)).toEqual({})
-    expect(report.checks.find((c) => c.name === 'restore-check')?.detail).toMatch(/foreign-keys/)
+    // The manifest's violations are the restored copy's own findings: compared with themselves,
+    // they could never differ, so the check says so instead of naming them as matched.
+    const detail = report.checks.find((c) => c.name === 'restore-check')!.detail
+    expect(detail).toMatch(
+      /\bintegrity\b.* match the manifest; the foreign-key findings .* so not compared$/,
+    )
+    expect(detail).not.toMatch(/foreign-keys/)
     const manifest = await readManifest(`${report.backup!.path}.manifest.json`)
+    expect(manifest.restoreChecked!.checks).toContain('integrity')
+    expect(manifest.restoreChecked!.checks).not.toContain('foreign-keys')
+    expect(report.restoreChecked!.checks).not.toContain('foreign-keys')
     const recorded = manifest.inventory.foreignKeyViolations!
     expect(recorded.length).toBeGreaterThan(0)
+    // A restore check of the stored backup, whose copy is read apart from the manifest's
+    // findings, compares them and names them.
+    const apart = await restoreCheck(
+      new SqliteEngine(report.backup!.path),
+      { path: report.backup!.path, manifest },
+      path.join(dir, 'scratch-apart'),
+      memoryLog(),
+    )
+    expect(apart.outcome).toBe('passed')
+    expect(apart.names).toContain('foreign-keys')
+    expect(apart.check.detail).not.toMatch(/not compared/)
     // Positive control: the same restored copy against a manifest that records one orphan fewer
     // fails the foreign-key comparison, though the inventory that the row checks read is whole.
     const fewer = {

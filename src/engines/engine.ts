@@ -49,6 +49,12 @@ export interface Snapshot {
    * database is an emergency, not a reason to keep nothing) and is kept marked damaged.
    */
   damage: string[]
+  /**
+   * The integrity and foreign-key findings are the restore check's, read on its kernel copy of
+   * these bytes, not on this file: one reading, so the restore check has nothing to compare
+   * them with.
+   */
+  findingsOnCopy?: true
 }
 
 export interface Engine {

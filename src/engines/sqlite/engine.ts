@@ -536,6 +536,7 @@ export class SqliteEngine implements Engine {
           foreignKeyViolations: findings.foreignKeys,
         },
         damage: findings.damage,
+        ...(where ? { findingsOnCopy: true as const } : {}),
       }
     } finally {
       await db.close()
