@@ -929,6 +929,76 @@ describe('compression', () => {
     )
     await expectNoOutput(path.join(dir, 'out'))
   })
+
+  // zlib stops at the last whole gzip member or zstd frame and drops what follows it in the same
+  // read: zeros after gzip, anything after zstd. The decoder refuses a file with such a tail.
+  const tails: [Exclude<Compression, 'none'>, string, Buffer][] = [
+    ['gzip', 'zero bytes', Buffer.alloc(4096)],
+    ['zstd', 'a SQL statement', Buffer.from('DROP TABLE users;\n')],
+    ['zstd', 'a further frame of data', zlib.zstdCompressSync(Buffer.from('DROP TABLE users;\n'))],
+  ]
+  for (const [compression, what, tail] of tails) {
+    it(`${compression}: ${what} after the end of the compressed data`, async () => {
+      const dir = await tempDir()
+      const plain = sqlLike(2000)
+      await fs.writeFile(path.join(dir, 'dump.sql'), plain)
+      const key = generateAgeIdentity()
+      const ways: [string, Encryption, Decryption][] = [
+        ['plain', none, { kind: 'none' }],
+        [
+          'age',
+          { kind: 'age', recipients: [key.recipient] },
+          { kind: 'age', identities: [key.identity] },
+        ],
+      ]
+      for (const [name, encryption, decryption] of ways) {
+        // The tail goes where the compressed data ends: under age, inside the payload.
+        const packed = path.join(dir, `dump-${name}`)
+        await encodeFile(path.join(dir, 'dump.sql'), packed, { compression, encryption: none })
+        const bytes = await fs.readFile(packed)
+        // Positive control: zlib alone reads the file with its tail as the plaintext.
+        const inflate = compression === 'gzip' ? zlib.gunzipSync : zlib.zstdDecompressSync
+        expectBytes(inflate(Buffer.concat([bytes, tail])), plain)
+        await fs.writeFile(packed, Buffer.concat([bytes, tail]))
+        const stored = path.join(dir, `stored-${name}`)
+        await encodeFile(packed, stored, { compression: 'none', encryption })
+        const opts = { compression, decryption }
+        const refused = new RegExp(
+          `stored-${name}: ${tail.length} bytes follow the end of the ${compression} data \\(the file was appended to or damaged\\); restore from another backup$`,
+        )
+        await expectUserError(decodeFile(stored, path.join(dir, `out-${name}`), opts), refused)
+        await expectNoOutput(path.join(dir, `out-${name}`))
+        await expectUserError(verifyEncodedFile(stored, opts), refused)
+        // The same file without the tail decodes (positive control).
+        await fs.writeFile(packed, bytes)
+        await fs.rm(stored)
+        await encodeFile(packed, stored, { compression: 'none', encryption })
+        await decodeFile(stored, path.join(dir, `out-${name}`), opts)
+        expectBytes(await fs.readFile(path.join(dir, `out-${name}`)), plain)
+      }
+    })
+  }
+
+  it('zstd: empty frames after the data are read, as Node’s own encoder may end with one (encodeStream below)', async () => {
+    const dir = await tempDir()
+    const plain = sqlLike(2000)
+    await fs.writeFile(path.join(dir, 'dump.sql'), plain)
+    await encodeFile(path.join(dir, 'dump.sql'), path.join(dir, 'dump.zst'), {
+      compression: 'zstd',
+      encryption: none,
+    })
+    const bytes = await fs.readFile(path.join(dir, 'dump.zst'))
+    const empty = zlib.zstdCompressSync(Buffer.alloc(0))
+    await fs.writeFile(path.join(dir, 'more.zst'), Buffer.concat([bytes, empty, empty]))
+    await decodeFile(path.join(dir, 'more.zst'), path.join(dir, 'out'), plainOpts('zstd'))
+    expectBytes(await fs.readFile(path.join(dir, 'out')), plain)
+    // A frame cut short after them is not empty, and is refused.
+    await fs.writeFile(path.join(dir, 'cut.zst'), Buffer.concat([bytes, empty.subarray(0, 8)]))
+    await expectUserError(
+      decodeFile(path.join(dir, 'cut.zst'), path.join(dir, 'out2'), plainOpts('zstd')),
+      /cut\.zst: 8 bytes follow the end of the zstd data/,
+    )
+  })
 })
 
 describe('streams and checksums', () => {

@@ -46,8 +46,9 @@ export interface Stage {
 export function decompressStages(compression: Exclude<Compression, 'none'>, file: string): Stage[] {
   checkCompression(compression)
   const inflate = compression === 'gzip' ? zlib.createGunzip() : zlib.createZstdDecompress()
+  const magic = new MagicCheck(compression, file)
   return [
-    { stream: new MagicCheck(compression, file) },
+    { stream: magic },
     {
       stream: inflate,
       // Only zlib's own errors; the pipeline also destroys this stage with other stages' errors.
@@ -58,11 +59,72 @@ export function decompressStages(compression: Exclude<Compression, 'none'>, file
               `${file}: the ${compression} data is damaged (${err.message}); restore from another backup`,
             ),
     },
+    { stream: new NothingAfter(compression, file, magic, inflate) },
   ]
+}
+
+/**
+ * Passes the plaintext through; at its end, fails if the decompressor left input unread. zlib
+ * ends at the last whole member or frame and may drop what follows it in the same chunk: gzip
+ * drops zero bytes, zstd any bytes, even a further frame of data. Such a file is not the one
+ * that was written, with one exception: Node's zstd encoder may end its output with an empty
+ * frame (9 bytes; seen where its input came in several writes), so frames that decode to
+ * nothing are read, and allowed.
+ */
+class NothingAfter extends Transform {
+  constructor(
+    private readonly compression: 'gzip' | 'zstd',
+    private readonly file: string,
+    private readonly given: MagicCheck,
+    private readonly inflate: zlib.Gunzip | zlib.ZstdDecompress,
+  ) {
+    super()
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    done(null, chunk)
+  }
+
+  override _flush(done: TransformCallback): void {
+    const extra = this.given.bytes - this.inflate.bytesWritten
+    if (extra <= 0) return done()
+    const refuse = new UserError(
+      `${this.file}: ${extra} bytes follow the end of the ${this.compression} data (the file was appended to or damaged); restore from another backup`,
+    )
+    if (this.compression !== 'zstd' || extra > TAIL_KEPT) return done(refuse)
+    emptyZstdFrames(this.given.tail.subarray(-extra)).then(
+      (empty) => done(empty ? null : refuse),
+      () => done(refuse),
+    )
+  }
+}
+
+/** The most bytes after the last frame that are read to see whether they are empty frames. */
+const TAIL_KEPT = 64
+
+/** Whether `bytes` are whole zstd frames that decode to nothing, one after another. */
+async function emptyZstdFrames(bytes: Buffer): Promise<boolean> {
+  while (bytes.length > 0) {
+    // One frame at a time: the decoder stops at the end of the first.
+    const z = zlib.createZstdDecompress()
+    let out = 0
+    const ended = await new Promise<boolean>((resolve) => {
+      z.on('data', (b: Buffer) => (out += b.length))
+      z.on('error', () => resolve(false))
+      z.on('end', () => resolve(true))
+      z.end(bytes)
+    })
+    if (!ended || out > 0 || z.bytesWritten <= 0) return false
+    bytes = bytes.subarray(z.bytesWritten)
+  }
+  return true
 }
 
 class MagicCheck extends Transform {
   private head: Buffer | null = Buffer.alloc(0)
+  /** Bytes given to the decompressor so far, and the last TAIL_KEPT of them. */
+  bytes = 0
+  tail = Buffer.alloc(0)
 
   constructor(
     private readonly compression: 'gzip' | 'zstd',
@@ -72,6 +134,11 @@ class MagicCheck extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length
+    this.tail =
+      chunk.length >= TAIL_KEPT
+        ? Buffer.from(chunk.subarray(-TAIL_KEPT))
+        : Buffer.concat([this.tail, chunk]).subarray(-TAIL_KEPT)
     if (!this.head) return done(null, chunk)
     const head = Buffer.concat([this.head, chunk])
     if (head.length < 4) {
