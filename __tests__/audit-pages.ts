@@ -161,6 +161,39 @@ export function auditPageTests(driver: string) {
       }
     })
 
+    it('a generated column before the key: each row’s key is read from the key’s own column', async () => {
+      const file = path.join(await tempDir(), 'generated.db')
+      await writeFile(file, '')
+      await sql(
+        file,
+        `CREATE TABLE generated(g TEXT GENERATED ALWAYS AS ('x' || ts) VIRTUAL, id INTEGER PRIMARY KEY, ${COLUMNS})`,
+      )
+      await sql(
+        file,
+        `INSERT INTO generated (id, ts, actor_id, action, details) VALUES ${values(KEYS.slice(0, 2500))}`,
+      )
+      // A composite key with a stored generated column between its columns.
+      await sql(
+        file,
+        'CREATE TABLE composite(a TEXT, n INTEGER GENERATED ALWAYS AS (length(a)) STORED, b INTEGER, ts TEXT, PRIMARY KEY (a, b))',
+      )
+      await sql(
+        file,
+        "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 1500) INSERT INTO composite (a, b, ts) SELECT printf('u%04d', i / 10), i % 10, 't' FROM k",
+      )
+      const db = new SqliteDatabase(file, await openSqlite(file, { readonly: true }))
+      try {
+        const d = await digestAudit('generated', db.auditRows('generated'))
+        expect(d.lastKey).toBe(String(KEYS[2499]))
+        expect(d.chunks.map((c) => c.firstKey)).toEqual([0, 1000, 2000].map((i) => String(KEYS[i])))
+        const c = await digestAudit('composite', db.auditRows('composite'))
+        expect(c.key).toEqual(['a', 'b'])
+        expect([c.chunks[0]!.firstKey, c.lastKey]).toEqual(['u0000,1', 'u0150,0'])
+      } finally {
+        await db.close()
+      }
+    })
+
     it('every page is read in one read transaction: rows deleted between pages are still read', async () => {
       const file = await database()
       await sql(file, 'PRAGMA journal_mode = WAL')
