@@ -142,6 +142,30 @@ describe.skipIf(!root)('a full disk (tmpfs)', () => {
     expect(await listAll(scratch)).toEqual([])
   })
 
+  it('backup with restore-check: a scratch-dir too small for the check keeps the backup, unproven, and says so in one sentence of each kind', async () => {
+    const ws = await demoWorkspace({ conversations: 200 })
+    const scratch = await smallDisk(256)
+    const { report } = await run(
+      'backup',
+      {
+        'connection-string': ws.db,
+        'backup-dir': ws.backups,
+        'restore-check': 'true',
+        'scratch-dir': scratch,
+      },
+      ws.dir,
+    )
+    expect(report.ok).toBe(false)
+    expect(report.backup!.path).not.toMatch(/-damaged/)
+    const warning = report.warnings.find((w) => w.startsWith('restore-check: '))!
+    expect(warning).toMatch(
+      /^restore-check: not run, scratch-dir: not enough space: the restore check's scratch copy \([\d.]+ MiB\) in .* \(scratch-dir\) needs about [\d.]+ MiB, and only [\d.]+ KiB is free there\. The restore check's copy was not made\. Fix: free [\d.]+ [KM]iB on that filesystem, or set scratch-dir to a folder with room\. The backup was kept as written and read back, not restored; retention deleted nothing, here or off-site\.$/,
+    )
+    expect(warning).not.toMatch(/Nothing was written|\.\./)
+    expect(warning.match(/Fix: /g)).toHaveLength(1)
+    expect(await listAll(scratch)).toEqual([])
+  })
+
   it('drill of an encrypted, compressed backup needs room for one plaintext copy: the decoded backup is restored in place', async () => {
     const ws = await demoWorkspace({ conversations: 200 })
     const key = generateAgeIdentity()

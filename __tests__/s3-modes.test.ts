@@ -148,6 +148,48 @@ describeS3('modes with storage: s3:// (Ceph RGW)', () => {
     // Positive control: locally, the same retention did delete them.
     expect(report.retention!.deleted).toBe(2)
   })
+
+  it('a night whose restore check could not run uploads its backup and deletes nothing in the bucket', async () => {
+    const bucket = await createBucket(s, 'unproven')
+    const ws = await demoWorkspace({ conversations: 5, auditRows: 5 })
+    const backup = (day: string, more: Record<string, string>) =>
+      run(
+        'backup',
+        {
+          'connection-string': ws.db,
+          'backup-dir': ws.backups,
+          'keep-weekly': '0',
+          ...inputs(bucket),
+          ...more,
+        },
+        ws.dir,
+        () => new Date(`${day}T03:00:00Z`),
+      )
+    const stored = async () => (await keys(bucket)).filter((k) => k.endsWith('.db')).length
+    for (const day of ['2026-11-20', '2026-11-21']) {
+      expect(failed((await backup(day, { 'keep-daily': '14' })).report)).toEqual({})
+    }
+    // A file where scratch-dir should be: the check cannot run, and keep-daily: 1 would delete
+    // the two older backups.
+    const blocked = path.join(ws.dir, 'blocked')
+    await fs.writeFile(blocked, '')
+    const { report } = await backup('2026-11-22', {
+      'keep-daily': '1',
+      'restore-check': 'true',
+      'scratch-dir': blocked,
+    })
+    expect(Object.keys(failed(report))).toEqual(['restore-check'])
+    expect(report.s3!.key).toMatch(/omniai-2026-11-22\.db$/)
+    expect(report.s3!.retention).toBeUndefined()
+    expect(report.retention).toBeUndefined()
+    expect(await stored()).toBe(3)
+    expect(report.warnings.join('\n')).toMatch(/retention deleted nothing, here or off-site/)
+    // Positive control: the next night's check runs, and the same retention deletes them.
+    const next = await backup('2026-11-23', { 'keep-daily': '1', 'restore-check': 'true' })
+    expect(failed(next.report)).toEqual({})
+    expect(next.report.s3!.retention!.deleted).toBe(3)
+    expect(await stored()).toBe(1)
+  })
 })
 
 describe('restore from storage', () => {

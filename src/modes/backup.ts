@@ -124,9 +124,12 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
   // first, so the check's scratch copy starts after it).
   const checkEarly = config.restoreCheck && !ctx.safety && !workDir
   const checkOnCopy = checkEarly && engine.restoreFile !== undefined
+  // The snapshot's sha256, taken by a worker while the snapshot is checked. Handled from the
+  // start (a worker that fails before it is awaited would otherwise end the process), and
+  // awaited before its file is removed on any failure.
+  let hashing: Promise<{ sha256: string; bytes: number }> | null = null
   try {
     const t0 = stopwatch()
-    let hashing: Promise<{ sha256: string; bytes: number }> | null = null
     const snapshot = await log
       .group('Snapshot', () =>
         engine.snapshot(
@@ -145,7 +148,10 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
             // An encoded backup's plaintext is hashed as it is encoded (below): the bytes
             // hashed are the bytes encrypted, in one read, not two. Measured: encoding begun
             // here instead, alongside the snapshot's checks, was slower (2 cores, both busy).
-            if (!workDir) hashing = digestInWorker(tmp)
+            if (!workDir) {
+              hashing = digestInWorker(tmp)
+              hashing.catch(() => undefined)
+            }
             if (checkEarly) startCheck()
           },
           // Never waits on a check that was not begun.
@@ -154,11 +160,6 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
           !workDir,
         ),
       )
-      .catch(async (err: unknown) => {
-        // Let a hash under way finish reading before the file is removed.
-        await (hashing as Promise<unknown> | null)?.catch(() => undefined)
-        throw err
-      })
     findingsKnown(snapshot.findingsOnCopy === true)
     const damaged = snapshot.damage.length > 0
     report.checks.push({ name: 'integrity', ok: !damaged, detail: snapshot.verified })
@@ -260,7 +261,9 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
         // The check could not run (the restore server, scratch-dir): the backup is kept as a
         // backup, not proven; the job fails, and retention deletes nothing tonight.
         restoreNotRun = true
-        const warning = `${Inputs.RestoreCheck}: not run, ${result.check.detail}. The backup was kept as written and read back, not restored; retention deleted nothing. Fix: the cause above, then run the backup again.`
+        const cause = result.check.detail.replace(/\.$/, '')
+        const fix = /\bFix: /.test(cause) ? '' : ' Fix: the cause above, then run the backup again.'
+        const warning = `${Inputs.RestoreCheck}: not run, ${cause}. The backup was kept as written and read back, not restored; retention deleted nothing, here or off-site.${fix}`
         report.warnings.push(warning)
         log.warning(warning)
       }
@@ -292,6 +295,8 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     settle.reject(new Error('abandoned: there is no backup to check'))
     inventoried.reject(new Error('abandoned: there is no backup to check'))
     await checking
+    // Let a hash under way finish reading before the file is removed.
+    await (hashing as Promise<unknown> | null)?.catch(() => undefined)
     await fs.rm(tmp, { recursive: true, force: true })
     await fs.rm(`${tmp}-journal`, { force: true })
     await fs.rm(stored, { recursive: true, force: true })
@@ -354,7 +359,8 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     if (config.retention !== 'off' && !restoreNotRun) {
       report.retention = await applyRetentionTo(store, entry.path, config)
     }
-    if (s3) report.s3 = await offsite(s3, entry, ctx, started)
+    // Uploaded all the same: an off-site copy of an unproven backup is better than none.
+    if (s3) report.s3 = await offsite(s3, entry, ctx, started, !restoreNotRun)
   }
   const listing = await store.list()
   report.backupCount = listing.backups.length
@@ -432,6 +438,8 @@ async function offsite(
   entry: BackupEntry,
   ctx: ModeContext<BackupOptions>,
   started: Date,
+  /** False where tonight's backup is not proven (restore-check not run): nothing is deleted. */
+  retain: boolean,
 ) {
   const { config, log, now } = ctx
   const { tier, retentionDays } = artifactTier(started, config.keepDaily, config.keepWeekly)
@@ -442,7 +450,7 @@ async function offsite(
     `uploaded ${up.key}${up.lock ? ` (Object Lock ${up.lock.mode} until ${up.lock.until.toISOString()})` : ''}`,
   )
   let retention: Report['retention']
-  if (config.retention !== 'off') {
+  if (config.retention !== 'off' && retain) {
     const decisions = keepLocked(
       planRetention(
         (await s3.list()).backups.filter((e) => !e.manifest.damaged),
@@ -587,14 +595,17 @@ export async function restoreCheck(
   try {
     if (engine.name === 'sqlite') {
       const { size } = await fs.stat(ref.path)
-      await requireSpace([
-        {
-          input: Inputs.ScratchDir,
-          dir: scratchDir,
-          bytes: size,
-          what: `the restore check's scratch copy (${formatBytes(size)})`,
-        },
-      ])
+      await requireSpace(
+        [
+          {
+            input: Inputs.ScratchDir,
+            dir: scratchDir,
+            bytes: size,
+            what: `the restore check's scratch copy (${formatBytes(size)})`,
+          },
+        ],
+        "The restore check's copy was not made.",
+      )
     }
     return await withScratch(scratchDir, 'drill', async (dir) => {
       // An engine that restores from the file alone does not wait for the manifest.

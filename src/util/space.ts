@@ -59,7 +59,11 @@ export interface Need {
  * write there. Needs on the same filesystem add up. Where free space cannot be read, nothing
  * is refused: the write itself will say.
  */
-export async function requireSpace(needs: Need[]): Promise<void> {
+export async function requireSpace(
+  needs: Need[],
+  /** What not going on means, said before the fix. */
+  consequence = 'Nothing was written.',
+): Promise<void> {
   const byDevice = new Map<number, { space: Space; needs: Need[] }>()
   for (const need of needs) {
     if (need.bytes <= 0) continue
@@ -76,7 +80,7 @@ export async function requireSpace(needs: Need[]): Promise<void> {
     const first = here[0]!
     const parts = here.map((n) => `${n.what} in ${n.dir} (${n.input})`).join(' and ')
     throw new UserError(
-      `${first.input}: not enough space: ${parts} need${here.length === 1 ? 's' : ''} about ${formatBytes(wanted)}, and only ${formatBytes(space.free)} is free there. Nothing was written. Fix: free ${formatBytes(wanted - space.free)} on that filesystem, or set ${here
+      `${first.input}: not enough space: ${parts} need${here.length === 1 ? 's' : ''} about ${formatBytes(wanted)}, and only ${formatBytes(space.free)} is free there. ${consequence} Fix: free ${formatBytes(wanted - space.free)} on that filesystem, or set ${here
         .map((n) => n.input)
         .filter((v, i, a) => a.indexOf(v) === i)
         .join(' / ')} to a folder with room.`,
