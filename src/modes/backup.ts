@@ -130,36 +130,35 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
   let hashing: Promise<{ sha256: string; bytes: number }> | null = null
   try {
     const t0 = stopwatch()
-    const snapshot = await log
-      .group('Snapshot', () =>
-        engine.snapshot(
-          tmp,
-          log,
-          (db) =>
-            takeInventory(db, {
-              conversationsTable: config.conversationsTable,
-              auditTable: config.auditTable,
-              spotCheckCount: config.spotCheckCount,
-            }).then((taken) => {
-              inventoried.resolve(taken)
-              return taken
-            }),
-          () => {
-            // An encoded backup's plaintext is hashed as it is encoded (below): the bytes
-            // hashed are the bytes encrypted, in one read, not two. Measured: encoding begun
-            // here instead, alongside the snapshot's checks, was slower (2 cores, both busy).
-            if (!workDir) {
-              hashing = digestInWorker(tmp)
-              hashing.catch(() => undefined)
-            }
-            if (checkEarly) startCheck()
-          },
-          // Never waits on a check that was not begun.
-          checkOnCopy ? () => (checking ? copyChecked : Promise.resolve(null)) : undefined,
-          // The plaintext snapshot of an encoded backup is scratch, not the backup: no fsync.
-          !workDir,
-        ),
-      )
+    const snapshot = await log.group('Snapshot', () =>
+      engine.snapshot(
+        tmp,
+        log,
+        (db) =>
+          takeInventory(db, {
+            conversationsTable: config.conversationsTable,
+            auditTable: config.auditTable,
+            spotCheckCount: config.spotCheckCount,
+          }).then((taken) => {
+            inventoried.resolve(taken)
+            return taken
+          }),
+        () => {
+          // An encoded backup's plaintext is hashed as it is encoded (below): the bytes
+          // hashed are the bytes encrypted, in one read, not two. Measured: encoding begun
+          // here instead, alongside the snapshot's checks, was slower (2 cores, both busy).
+          if (!workDir) {
+            hashing = digestInWorker(tmp)
+            hashing.catch(() => undefined)
+          }
+          if (checkEarly) startCheck()
+        },
+        // Never waits on a check that was not begun.
+        checkOnCopy ? () => (checking ? copyChecked : Promise.resolve(null)) : undefined,
+        // The plaintext snapshot of an encoded backup is scratch, not the backup: no fsync.
+        !workDir,
+      ),
+    )
     findingsKnown(snapshot.findingsOnCopy === true)
     const damaged = snapshot.damage.length > 0
     report.checks.push({ name: 'integrity', ok: !damaged, detail: snapshot.verified })
