@@ -150,7 +150,7 @@ describeS3('modes with storage: s3:// (Ceph RGW)', () => {
   })
 
   it('a night whose restore check could not run uploads its backup and deletes nothing in the bucket', async () => {
-    const bucket = await createBucket(s, 'unproven')
+    const bucket = await createBucket(s, 'plain')
     const ws = await demoWorkspace({ conversations: 5, auditRows: 5 })
     const backup = (day: string, more: Record<string, string>) =>
       run(

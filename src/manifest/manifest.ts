@@ -56,7 +56,17 @@ export interface Manifest {
    * restore-check: the backup was restored into a scratch copy and every check passed before it
    * was accepted (when, how long, which checks). Absent: it was written and read back, not restored.
    */
-  restoreChecked?: { at: string; seconds: number; checks: string[] }
+  restoreChecked?: {
+    at: string
+    seconds: number
+    checks: string[]
+    /**
+     * What was restored, for an encoded backup: `stored`, the stored file decoded back (its
+     * sha256 and its plaintext's as written); `snapshot`, the plaintext snapshot it was encoded
+     * from (a job that holds only a public key cannot decrypt it). Absent: not encoded.
+     */
+    from?: 'stored' | 'snapshot'
+  }
   durations: { snapshotMs: number; checksumMs: number }
 }
 

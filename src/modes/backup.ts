@@ -4,7 +4,14 @@ import { stopwatch } from '../util/time.js'
 import { type BackupOptions } from '../options/config.js'
 import { checksum, foreignKeys, type Check } from '../checks/checks.js'
 import * as path from 'node:path'
-import { encodedExtension, encodeFile } from '../codec/index.js'
+import {
+  decodeFile,
+  encodedExtension,
+  encodeFile,
+  type DecodeOptions,
+  type Decryption,
+  type Encryption,
+} from '../codec/index.js'
 import { loadCatalog, renderTrend, saveCatalog } from '../github/catalog.js'
 import { removeOnInterrupt } from '../util/cleanup.js'
 import { createEngine } from '../engines/index.js'
@@ -238,21 +245,47 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     })
 
     // restore-check: the new backup is restored into a scratch copy and checked as a drill
-    // checks it, before it is accepted. (An encoded backup from its plaintext snapshot: this job
-    // holds only the public key.) One that does not restore is kept only as damaged.
+    // checks it, before it is accepted. An encoded backup that this job can open (compressed
+    // only, or encrypted with a passphrase) is first decoded back from the stored file in place
+    // of its snapshot; one encrypted to a public key, from the plaintext snapshot it was
+    // encrypted from. One that does not restore is kept only as damaged.
     let restoreChecked: Manifest['restoreChecked']
     const unrestorable: string[] = []
     if (config.restoreCheck && !damaged && !ctx.safety) {
       // What is left of it after the backup: the time it adds to the job.
       const t3 = stopwatch()
-      settle.resolve(
-        manifestFor({ file: path.basename(tmp), sha256: plain.sha256, bytes: plain.bytes }),
-      )
-      const result = await log.group('Restore check', startCheck)
+      const own = workDir ? ownDecryption(config.encryption) : null
+      const from = !workDir ? undefined : own ? ('stored' as const) : ('snapshot' as const)
+      const result = await log.group('Restore check', async () => {
+        if (own) {
+          const back = await decodeBack(
+            stored,
+            tmp,
+            { compression: config.compression, decryption: own },
+            { sha256, bytes, plain },
+          )
+          if (back) return back
+        }
+        settle.resolve(
+          manifestFor({ file: path.basename(tmp), sha256: plain.sha256, bytes: plain.bytes }),
+        )
+        const checked = await startCheck()
+        if (from === 'stored') {
+          checked.check.detail = `decoded back from the stored file (sha256 and plaintext as written), then ${checked.check.detail}`
+        } else if (from === 'snapshot' && checked.outcome !== 'not-run') {
+          checked.check.detail = `${checked.check.detail} (from the plaintext snapshot it was encrypted from: this job holds only the public key)`
+        }
+        return checked
+      })
       report.durations.restoreCheckMs = t3.ms()
       report.checks.push(result.check)
       if (result.outcome === 'passed') {
-        restoreChecked = { at: now().toISOString(), seconds: result.seconds, checks: result.names }
+        restoreChecked = {
+          at: now().toISOString(),
+          seconds: result.seconds,
+          checks: result.names,
+          ...(from ? { from } : {}),
+        }
         report.restoreChecked = { seconds: restoreChecked.seconds, checks: restoreChecked.checks }
       } else if (result.outcome === 'failed') {
         unrestorable.push(`restore-check failed: ${result.check.detail}`)
@@ -538,6 +571,68 @@ export async function spaceFacts(dir: string, newestBytes: number, folderBytes: 
     newestBytes,
     nextFits: space.free >= newestBytes * 1.05,
   }
+}
+
+/**
+ * How this backup job opens its own encoded backup: nothing to open, or the passphrase it
+ * encrypted with. Null where it holds only a public key (age recipients, a gpg recipient).
+ */
+function ownDecryption(encryption: Encryption): Decryption | null {
+  if (encryption.kind === 'none') return { kind: 'none' }
+  if (encryption.passphrase === undefined) return null
+  if (encryption.kind === 'age') {
+    return encryption.recipients?.length ? null : { kind: 'age', passphrase: encryption.passphrase }
+  }
+  if (encryption.recipient) return null
+  return {
+    kind: 'gpg',
+    passphrase: encryption.passphrase,
+    ...(encryption.homedir ? { homedir: encryption.homedir } : {}),
+  }
+}
+
+/**
+ * restore-check of an encoded backup this job can open: the stored file decoded back into
+ * `snapshot`'s place (the plaintext snapshot goes first, so no more room is needed), where it
+ * must read as it was written (its sha256) and decode to the snapshot (the plaintext's). Null
+ * when it did, for the checks to go on with; else the check's result.
+ */
+async function decodeBack(
+  stored: string,
+  snapshot: string,
+  opts: DecodeOptions,
+  written: { sha256: string; bytes: number; plain: { sha256: string; bytes: number } },
+): Promise<Awaited<ReturnType<typeof restoreCheck>> | null> {
+  const t0 = stopwatch()
+  const result = (outcome: 'failed' | 'not-run', detail: string) => ({
+    check: { name: 'restore-check', ok: false, detail },
+    names: [],
+    outcome,
+    seconds: t0.seconds(),
+  })
+  await fs.rm(snapshot, { force: true })
+  let got
+  try {
+    got = await decodeFile(stored, snapshot, opts)
+  } catch (err) {
+    return notRun(err)
+      ? result('not-run', describeError(err))
+      : result('failed', `the stored backup did not decode: ${describeError(err)}`)
+  }
+  const short = (h: string) => `${h.slice(0, 12)}…`
+  if (got.sha256 !== written.sha256 || got.bytes !== written.bytes) {
+    return result(
+      'failed',
+      `the stored file reads back as sha256 ${short(got.sha256)} (${got.bytes} bytes), written as ${short(written.sha256)} (${written.bytes} bytes)`,
+    )
+  }
+  if (got.plainSha256 !== written.plain.sha256 || got.plainBytes !== written.plain.bytes) {
+    return result(
+      'failed',
+      `the stored file decodes to sha256 ${short(got.plainSha256)} (${got.plainBytes} bytes), where its snapshot was ${short(written.plain.sha256)} (${written.plain.bytes} bytes)`,
+    )
+  }
+  return null
 }
 
 /** Whether a damaged manifest's damage is the source's (not only a failed restore check). */

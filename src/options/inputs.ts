@@ -853,8 +853,10 @@ export const INPUTS: Record<Inputs, InputSpec> = {
       "so every night's backup is known to restore. SQLite restores into scratch-dir; PostgreSQL " +
       'into a scratch database on `restore-connection-string` (a service container, never the ' +
       'source). The manifest records the check; a backup that fails it is kept only as damaged, ' +
-      'retention deletes nothing, and the job fails. An encrypted backup is checked from its ' +
-      'plaintext snapshot before encryption (the nightly job holds only the public key).',
+      'retention deletes nothing, and the job fails. A compressed backup, or one encrypted with ' +
+      'a passphrase, is first decoded back from the stored file, which must read and decode as ' +
+      'it was written; one encrypted to a public key is checked from the plaintext snapshot it ' +
+      'was encrypted from (the nightly job holds only the public key).',
     readmeDefault: '`false`',
   },
 }

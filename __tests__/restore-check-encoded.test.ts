@@ -1,0 +1,156 @@
+// restore-check of an encoded backup. A backup this job can open (compressed only, or encrypted
+// with a passphrase) is decoded back from the stored file, which must read as it was written
+// and decode to its snapshot, and the decoded copy is what is restored and checked. One
+// encrypted to a public key is checked from the plaintext snapshot it was encrypted from.
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { describe, expect, it, vi } from 'vitest'
+import { generateAgeIdentity } from '../src/codec/index.js'
+import { readManifest } from '../src/manifest/manifest.js'
+import { demoWorkspace, failed, run } from './helpers.js'
+
+// The real codec; with `fault` set, encodeFile misbehaves as a faulty disk or encoder would.
+const fault = vi.hoisted(() => ({ kind: null as null | 'stored-changed' | 'wrong-plaintext' }))
+vi.mock('../src/codec/index.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../src/codec/index.js')>()
+  const encodeFile: typeof real.encodeFile = async (src, dest, opts) => {
+    if (fault.kind === 'wrong-plaintext') {
+      // An encoder that reports the snapshot's digests but stores other bytes (a byte changed
+      // in the middle of the plaintext it read).
+      const copy = `${src}.other`
+      const bytes = await fs.readFile(src)
+      bytes[bytes.length >> 1] ^= 0x01
+      await fs.writeFile(copy, bytes)
+      const digests = await real.encodeFile(copy, dest, opts)
+      await fs.rm(copy)
+      const honest = await real.encodeFile(src, `${dest}.honest`, opts)
+      await fs.rm(`${dest}.honest`)
+      return { ...digests, plainSha256: honest.plainSha256, plainBytes: honest.plainBytes }
+    }
+    const digests = await real.encodeFile(src, dest, opts)
+    if (fault.kind === 'stored-changed') {
+      // A byte of the stored file changes after it was hashed (the disk, another process).
+      const handle = await fs.open(dest, 'r+')
+      const at = Math.floor(digests.bytes / 2)
+      const b = Buffer.alloc(1)
+      await handle.read(b, 0, 1, at)
+      b[0]! ^= 0x01
+      await handle.write(b, 0, 1, at)
+      await handle.close()
+    }
+    return digests
+  }
+  return { ...real, encodeFile }
+})
+
+const ways: [string, Record<string, string>, RegExp][] = [
+  ['zstd', { compression: 'zstd' }, /\.db\.zst$/],
+  ['gzip', { compression: 'gzip' }, /\.db\.gz$/],
+  [
+    'age with a passphrase',
+    { encryption: 'age', 'age-passphrase': 'correct horse battery staple' },
+    /\.db\.age$/,
+  ],
+]
+
+describe('restore-check of an encoded backup', () => {
+  for (const [name, inputs, file] of ways) {
+    it(`${name}: the stored file is decoded back, and that is what is restored and checked`, async () => {
+      const { dir, db, backups } = await demoWorkspace()
+      const { report } = await run(
+        'backup',
+        { 'connection-string': db, 'backup-dir': backups, 'restore-check': 'true', ...inputs },
+        dir,
+      )
+      expect(failed(report)).toEqual({})
+      expect(report.backup!.path).toMatch(file)
+      const check = report.checks.find((c) => c.name === 'restore-check')!
+      expect(check.detail).toMatch(
+        /^decoded back from the stored file \(sha256 and plaintext as written\), then restored into a scratch copy and checked: .*audit-log/,
+      )
+      const m = await readManifest(`${report.backup!.path}.manifest.json`)
+      expect(m.restoreChecked).toMatchObject({ from: 'stored' })
+      // Only the encoded file and its manifest are left; no plaintext anywhere.
+      expect((await fs.readdir(backups)).sort()).toEqual(
+        [
+          path.basename(report.backup!.path),
+          `${path.basename(report.backup!.path)}.manifest.json`,
+        ].sort(),
+      )
+      expect((await fs.readdir(dir)).filter((f) => /^omniai-(drill|backup)-/.test(f))).toEqual([
+        'omniai-backup-report.json',
+      ])
+    })
+  }
+
+  it('encrypted to a public key: checked from the plaintext snapshot, and it says so', async () => {
+    const { dir, db, backups } = await demoWorkspace()
+    const { recipient } = generateAgeIdentity()
+    const { report } = await run(
+      'backup',
+      {
+        'connection-string': db,
+        'backup-dir': backups,
+        'restore-check': 'true',
+        encryption: 'age',
+        'age-recipients': recipient,
+      },
+      dir,
+    )
+    expect(failed(report)).toEqual({})
+    expect(report.checks.find((c) => c.name === 'restore-check')!.detail).toMatch(
+      /\(from the plaintext snapshot it was encrypted from: this job holds only the public key\)$/,
+    )
+    const m = await readManifest(`${report.backup!.path}.manifest.json`)
+    expect(m.restoreChecked).toMatchObject({ from: 'snapshot' })
+  })
+
+  const faults: [NonNullable<typeof fault.kind>, RegExp][] = [
+    [
+      'stored-changed',
+      /^restore-check failed: the stored file reads back as sha256 [0-9a-f]{12}… \(\d+ bytes\), written as [0-9a-f]{12}… \(\d+ bytes\)$/,
+    ],
+    [
+      'wrong-plaintext',
+      /^restore-check failed: the stored file decodes to sha256 [0-9a-f]{12}… \(\d+ bytes\), where its snapshot was [0-9a-f]{12}… \(\d+ bytes\)$/,
+    ],
+  ]
+  for (const [kind, said] of faults) {
+    it(`a stored file that does not decode to its snapshot (${kind}) is kept only as damaged, and the job fails`, async () => {
+      const { dir, db, backups } = await demoWorkspace()
+      fault.kind = kind
+      let report
+      try {
+        ;({ report } = await run(
+          'backup',
+          {
+            'connection-string': db,
+            'backup-dir': backups,
+            'restore-check': 'true',
+            compression: 'zstd',
+          },
+          dir,
+        ))
+      } finally {
+        fault.kind = null
+      }
+      expect(report.ok).toBe(false)
+      expect(report.backup!.path).toMatch(/-damaged\.db\.zst$/)
+      const m = await readManifest(`${report.backup!.path}.manifest.json`)
+      expect(m.damaged).toEqual([expect.stringMatching(said)])
+      expect(m.restoreChecked).toBeUndefined()
+      // Positive control: without restore-check the same fault goes unseen tonight.
+      fault.kind = kind
+      try {
+        const unchecked = await run(
+          'backup',
+          { 'connection-string': db, 'backup-dir': path.join(dir, 'b2'), compression: 'zstd' },
+          dir,
+        )
+        expect(unchecked.report.ok).toBe(true)
+      } finally {
+        fault.kind = null
+      }
+    })
+  }
+})
