@@ -5017,7 +5017,9 @@ const HEADROOM = 0.05;
  * write there. Needs on the same filesystem add up. Where free space cannot be read, nothing
  * is refused: the write itself will say.
  */
-async function requireSpace(needs) {
+async function requireSpace(needs, 
+/** What not going on means, said before the fix. */
+consequence = 'Nothing was written.') {
     const byDevice = new Map();
     for (const need of needs) {
         if (need.bytes <= 0)
@@ -5036,7 +5038,7 @@ async function requireSpace(needs) {
             continue;
         const first = here[0];
         const parts = here.map((n) => `${n.what} in ${n.dir} (${n.input})`).join(' and ');
-        throw new errors/* UserError */.y(`${first.input}: not enough space: ${parts} need${here.length === 1 ? 's' : ''} about ${formatBytes(wanted)}, and only ${formatBytes(space.free)} is free there. Nothing was written. Fix: free ${formatBytes(wanted - space.free)} on that filesystem, or set ${here
+        throw new errors/* UserError */.y(`${first.input}: not enough space: ${parts} need${here.length === 1 ? 's' : ''} about ${formatBytes(wanted)}, and only ${formatBytes(space.free)} is free there. ${consequence} Fix: free ${formatBytes(wanted - space.free)} on that filesystem, or set ${here
             .map((n) => n.input)
             .filter((v, i, a) => a.indexOf(v) === i)
             .join(' / ')} to a folder with room.`);
@@ -8115,11 +8117,13 @@ async function backup(ctx) {
     // first, so the check's scratch copy starts after it).
     const checkEarly = config.restoreCheck && !ctx.safety && !workDir;
     const checkOnCopy = checkEarly && engine.restoreFile !== undefined;
+    // The snapshot's sha256, taken by a worker while the snapshot is checked. Handled from the
+    // start (a worker that fails before it is awaited would otherwise end the process), and
+    // awaited before its file is removed on any failure.
+    let hashing = null;
     try {
         const t0 = stopwatch();
-        let hashing = null;
-        const snapshot = await log
-            .group('Snapshot', () => engine.snapshot(tmp, log, (db) => (0,inspect/* takeInventory */.O1)(db, {
+        const snapshot = await log.group('Snapshot', () => engine.snapshot(tmp, log, (db) => (0,inspect/* takeInventory */.O1)(db, {
             conversationsTable: config.conversationsTable,
             auditTable: config.auditTable,
             spotCheckCount: config.spotCheckCount,
@@ -8130,20 +8134,17 @@ async function backup(ctx) {
             // An encoded backup's plaintext is hashed as it is encoded (below): the bytes
             // hashed are the bytes encrypted, in one read, not two. Measured: encoding begun
             // here instead, alongside the snapshot's checks, was slower (2 cores, both busy).
-            if (!workDir)
+            if (!workDir) {
                 hashing = (0,fs/* digestInWorker */.An)(tmp);
+                hashing.catch(() => undefined);
+            }
             if (checkEarly)
                 startCheck();
         }, 
         // Never waits on a check that was not begun.
         checkOnCopy ? () => (checking ? copyChecked : Promise.resolve(null)) : undefined, 
         // The plaintext snapshot of an encoded backup is scratch, not the backup: no fsync.
-        !workDir))
-            .catch(async (err) => {
-            // Let a hash under way finish reading before the file is removed.
-            await hashing?.catch(() => undefined);
-            throw err;
-        });
+        !workDir));
         findingsKnown(snapshot.findingsOnCopy === true);
         const damaged = snapshot.damage.length > 0;
         report.checks.push({ name: 'integrity', ok: !damaged, detail: snapshot.verified });
@@ -8218,19 +8219,42 @@ async function backup(ctx) {
             },
         });
         // restore-check: the new backup is restored into a scratch copy and checked as a drill
-        // checks it, before it is accepted. (An encoded backup from its plaintext snapshot: this job
-        // holds only the public key.) One that does not restore is kept only as damaged.
+        // checks it, before it is accepted. An encoded backup that this job can open (compressed
+        // only, or encrypted with a passphrase) is first decoded back from the stored file in place
+        // of its snapshot; one encrypted to a public key, from the plaintext snapshot it was
+        // encrypted from. One that does not restore is kept only as damaged.
         let restoreChecked;
         const unrestorable = [];
         if (config.restoreCheck && !damaged && !ctx.safety) {
             // What is left of it after the backup: the time it adds to the job.
             const t3 = stopwatch();
-            settle.resolve(manifestFor({ file: external_node_path_.basename(tmp), sha256: plain.sha256, bytes: plain.bytes }));
-            const result = await log.group('Restore check', startCheck);
+            const own = workDir ? ownDecryption(config.encryption) : null;
+            const from = !workDir ? undefined : own ? 'stored' : 'snapshot';
+            const result = await log.group('Restore check', async () => {
+                if (own) {
+                    const back = await decodeBack(stored, tmp, { compression: config.compression, decryption: own }, { sha256, bytes, plain });
+                    if (back)
+                        return back;
+                }
+                settle.resolve(manifestFor({ file: external_node_path_.basename(tmp), sha256: plain.sha256, bytes: plain.bytes }));
+                const checked = await startCheck();
+                if (from === 'stored') {
+                    checked.check.detail = `decoded back from the stored file (sha256 and plaintext as written), then ${checked.check.detail}`;
+                }
+                else if (from === 'snapshot' && checked.outcome !== 'not-run') {
+                    checked.check.detail = `${checked.check.detail} (from the plaintext snapshot it was encrypted from: this job holds only the public key)`;
+                }
+                return checked;
+            });
             report.durations.restoreCheckMs = t3.ms();
             report.checks.push(result.check);
             if (result.outcome === 'passed') {
-                restoreChecked = { at: now().toISOString(), seconds: result.seconds, checks: result.names };
+                restoreChecked = {
+                    at: now().toISOString(),
+                    seconds: result.seconds,
+                    checks: result.names,
+                    ...(from ? { from } : {}),
+                };
                 report.restoreChecked = { seconds: restoreChecked.seconds, checks: restoreChecked.checks };
             }
             else if (result.outcome === 'failed') {
@@ -8240,7 +8264,9 @@ async function backup(ctx) {
                 // The check could not run (the restore server, scratch-dir): the backup is kept as a
                 // backup, not proven; the job fails, and retention deletes nothing tonight.
                 restoreNotRun = true;
-                const warning = `${inputs/* Inputs */.G0.RestoreCheck}: not run, ${result.check.detail}. The backup was kept as written and read back, not restored; retention deleted nothing. Fix: the cause above, then run the backup again.`;
+                const cause = result.check.detail.replace(/\.$/, '');
+                const fix = /\bFix: /.test(cause) ? '' : ' Fix: the cause above, then run the backup again.';
+                const warning = `${inputs/* Inputs */.G0.RestoreCheck}: not run, ${cause}. The backup was kept as written and read back, not restored; retention deleted nothing, here or off-site.${fix}`;
                 report.warnings.push(warning);
                 log.warning(warning);
             }
@@ -8263,6 +8289,8 @@ async function backup(ctx) {
         settle.reject(new Error('abandoned: there is no backup to check'));
         inventoried.reject(new Error('abandoned: there is no backup to check'));
         await checking;
+        // Let a hash under way finish reading before the file is removed.
+        await hashing?.catch(() => undefined);
         await promises_.rm(tmp, { recursive: true, force: true });
         await promises_.rm(`${tmp}-journal`, { force: true });
         await promises_.rm(stored, { recursive: true, force: true });
@@ -8314,8 +8342,9 @@ async function backup(ctx) {
         if (config.retention !== 'off' && !restoreNotRun) {
             report.retention = await applyRetentionTo(store, entry.path, config);
         }
+        // Uploaded all the same: an off-site copy of an unproven backup is better than none.
         if (s3)
-            report.s3 = await offsite(s3, entry, ctx, started);
+            report.s3 = await offsite(s3, entry, ctx, started, !restoreNotRun);
     }
     const listing = await store.list();
     report.backupCount = listing.backups.length;
@@ -8376,13 +8405,15 @@ async function applyRetentionTo(store, newest, config) {
  * retention there, which never deletes a backup still under Object Lock. An upload that fails
  * leaves nothing under a backup name and fails the job before retention runs.
  */
-async function offsite(s3, entry, ctx, started) {
+async function offsite(s3, entry, ctx, started, 
+/** False where tonight's backup is not proven (restore-check not run): nothing is deleted. */
+retain) {
     const { config, log, now } = ctx;
     const { tier, retentionDays } = artifactTier(started, config.keepDaily, config.keepWeekly);
     const up = await log.group(`Upload to ${s3.location}`, () => s3.upload(entry, { retentionDays, log }));
     log.info(`uploaded ${up.key}${up.lock ? ` (Object Lock ${up.lock.mode} until ${up.lock.until.toISOString()})` : ''}`);
     let retention;
-    if (config.retention !== 'off') {
+    if (config.retention !== 'off' && retain) {
         const decisions = keepLocked((0,store_retention/* planRetention */.SA)((await s3.list()).backups.filter((e) => !e.manifest.damaged), {
             keepDaily: config.keepDaily,
             keepWeekly: config.keepWeekly,
@@ -8459,6 +8490,59 @@ async function spaceFacts(dir, newestBytes, folderBytes) {
         nextFits: space.free >= newestBytes * 1.05,
     };
 }
+/**
+ * How this backup job opens its own encoded backup: nothing to open, or the passphrase it
+ * encrypted with. Null where it holds only a public key (age recipients, a gpg recipient).
+ */
+function ownDecryption(encryption) {
+    if (encryption.kind === 'none')
+        return { kind: 'none' };
+    if (encryption.passphrase === undefined)
+        return null;
+    if (encryption.kind === 'age') {
+        return encryption.recipients?.length ? null : { kind: 'age', passphrase: encryption.passphrase };
+    }
+    if (encryption.recipient)
+        return null;
+    return {
+        kind: 'gpg',
+        passphrase: encryption.passphrase,
+        ...(encryption.homedir ? { homedir: encryption.homedir } : {}),
+    };
+}
+/**
+ * restore-check of an encoded backup this job can open: the stored file decoded back into
+ * `snapshot`'s place (the plaintext snapshot goes first, so no more room is needed), where it
+ * must read as it was written (its sha256) and decode to the snapshot (the plaintext's). Null
+ * when it did, for the checks to go on with; else the check's result.
+ */
+async function decodeBack(stored, snapshot, opts, written) {
+    const t0 = stopwatch();
+    const result = (outcome, detail) => ({
+        check: { name: 'restore-check', ok: false, detail },
+        names: [],
+        outcome,
+        seconds: t0.seconds(),
+    });
+    await promises_.rm(snapshot, { force: true });
+    let got;
+    try {
+        got = await (0,lib_codec/* decodeFile */.JG)(stored, snapshot, opts);
+    }
+    catch (err) {
+        return notRun(err)
+            ? result('not-run', (0,errors/* describeError */.U)(err))
+            : result('failed', `the stored backup did not decode: ${(0,errors/* describeError */.U)(err)}`);
+    }
+    const short = (h) => `${h.slice(0, 12)}…`;
+    if (got.sha256 !== written.sha256 || got.bytes !== written.bytes) {
+        return result('failed', `the stored file reads back as sha256 ${short(got.sha256)} (${got.bytes} bytes), written as ${short(written.sha256)} (${written.bytes} bytes)`);
+    }
+    if (got.plainSha256 !== written.plain.sha256 || got.plainBytes !== written.plain.bytes) {
+        return result('failed', `the stored file decodes to sha256 ${short(got.plainSha256)} (${got.plainBytes} bytes), where its snapshot was ${short(written.plain.sha256)} (${written.plain.bytes} bytes)`);
+    }
+    return null;
+}
 /** Whether a damaged manifest's damage is the source's (not only a failed restore check). */
 function damagedSource(manifest) {
     return (manifest.damaged ?? []).some((d) => !d.startsWith('restore-check failed:'));
@@ -8492,7 +8576,7 @@ onRestored = () => undefined) {
                     bytes: size,
                     what: `the restore check's scratch copy (${formatBytes(size)})`,
                 },
-            ]);
+            ], "The restore check's copy was not made.");
         }
         return await (0,util_scratch/* withScratch */.hM)(scratchDir, 'drill', async (dir) => {
             // An engine that restores from the file alone does not wait for the manifest.
@@ -12431,8 +12515,10 @@ const INPUTS = {
             "so every night's backup is known to restore. SQLite restores into scratch-dir; PostgreSQL " +
             'into a scratch database on `restore-connection-string` (a service container, never the ' +
             'source). The manifest records the check; a backup that fails it is kept only as damaged, ' +
-            'retention deletes nothing, and the job fails. An encrypted backup is checked from its ' +
-            'plaintext snapshot before encryption (the nightly job holds only the public key).',
+            'retention deletes nothing, and the job fails. A compressed backup, or one encrypted with ' +
+            'a passphrase, is first decoded back from the stored file, which must read and decode as ' +
+            'it was written; one encrypted to a public key is checked from the plaintext snapshot it ' +
+            'was encrypted from (the nightly job holds only the public key).',
         readmeDefault: '`false`',
     },
 };
