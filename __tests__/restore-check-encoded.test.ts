@@ -4,10 +4,12 @@
 // encrypted to a public key is checked from the plaintext snapshot it was encrypted from.
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, inject, it, vi } from 'vitest'
 import { generateAgeIdentity } from '../src/codec/index.js'
+import { generatePostgresDemo } from '../src/demo/postgres.js'
 import { readManifest } from '../src/manifest/manifest.js'
-import { demoWorkspace, failed, run } from './helpers.js'
+import { demoWorkspace, failed, run, tempDir } from './helpers.js'
+import { onDatabase, pgQuery } from './pg-cluster.js'
 
 // The real codec; with `fault` set, encodeFile misbehaves as a faulty disk or encoder would.
 const fault = vi.hoisted(() => ({ kind: null as null | 'stored-changed' | 'wrong-plaintext' }))
@@ -153,4 +155,45 @@ describe('restore-check of an encoded backup', () => {
       }
     })
   }
+})
+
+const source = inject('pgSource')
+const restoreServer = inject('pgRestore')
+
+describe.skipIf(!source)('restore-check of an encoded PostgreSQL backup', () => {
+  it('zstd: the stored dump is decoded back and restored; a stored dump changed after it was hashed fails', async () => {
+    const name = `omniai_rce${process.pid}`
+    await pgQuery(source, `DROP DATABASE IF EXISTS ${name}`)
+    await pgQuery(source, `CREATE DATABASE ${name}`)
+    const url = onDatabase(source, name)
+    await generatePostgresDemo(url, { conversations: 20, auditRows: 200 })
+    const dir = await tempDir()
+    const inputs = {
+      'connection-string': url,
+      'restore-check': 'true',
+      'restore-connection-string': restoreServer,
+      compression: 'zstd',
+    }
+    const { report } = await run('backup', { ...inputs, 'backup-dir': path.join(dir, 'good') }, dir)
+    expect(failed(report)).toEqual({})
+    expect(report.checks.find((c) => c.name === 'restore-check')!.detail).toMatch(
+      /^decoded back from the stored file .*, then restored into a scratch copy and checked: .*audit-log/,
+    )
+    const m = await readManifest(`${report.backup!.path}.manifest.json`)
+    expect(m.restoreChecked).toMatchObject({ from: 'stored' })
+    fault.kind = 'stored-changed'
+    let bad
+    try {
+      ;({ report: bad } = await run(
+        'backup',
+        { ...inputs, 'backup-dir': path.join(dir, 'bad') },
+        dir,
+      ))
+    } finally {
+      fault.kind = null
+    }
+    expect(bad.ok).toBe(false)
+    expect(bad.backup!.path).toMatch(/-damaged\.dump\.zst$/)
+    expect(failed(bad)['restore-check']).toMatch(/^the stored file reads back as sha256 /)
+  })
 })
