@@ -6,10 +6,12 @@
  */
 import { execFile, spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
 import * as zlib from 'node:zlib'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -932,10 +934,27 @@ describe('compression', () => {
 
   // zlib stops at the last whole gzip member or zstd frame and drops what follows it in the same
   // read: zeros after gzip, anything after zstd. The decoder refuses a file with such a tail.
+  // (A further gzip member, or a zstd frame that starts exactly where a read starts, is decoded
+  // instead: the plaintext's sha256 then differs from the manifest's.)
+  const skippable = (data: Buffer) => {
+    const head = Buffer.alloc(8)
+    head.writeUInt32LE(0x184d2a50, 0)
+    head.writeUInt32LE(data.length, 4)
+    return Buffer.concat([head, data])
+  }
+  const empty = Buffer.from('28b52ffd2000010000', 'hex')
   const tails: [Exclude<Compression, 'none'>, string, Buffer][] = [
     ['gzip', 'zero bytes', Buffer.alloc(4096)],
     ['zstd', 'a SQL statement', Buffer.from('DROP TABLE users;\n')],
     ['zstd', 'a further frame of data', zlib.zstdCompressSync(Buffer.from('DROP TABLE users;\n'))],
+    // Decodes to nothing, like an empty frame, but carries anything.
+    ['zstd', 'a skippable frame', skippable(Buffer.from('DROP TABLE users;\n'))],
+    // Empty frames, after more bytes than are kept to compare with them.
+    [
+      'zstd',
+      'bytes, then empty frames',
+      Buffer.concat([Buffer.alloc(64, 7), empty, empty, empty, empty]),
+    ],
   ]
   for (const [compression, what, tail] of tails) {
     it(`${compression}: ${what} after the end of the compressed data`, async () => {
@@ -979,7 +998,25 @@ describe('compression', () => {
     })
   }
 
-  it('zstd: empty frames after the data are read, as Node’s own encoder may end with one (encodeStream below)', async () => {
+  it('zstd is written as one frame, whatever the timing of its input', async () => {
+    const dir = await tempDir()
+    // Input in several writes, ending while the last is still queued: Node's compressor alone
+    // then ends the frame on that chunk and writes a second, empty one when it is flushed.
+    const parts = () => [randomBytes(100_000), randomBytes(5), randomBytes(CHUNK * 2)]
+    const frames = async (file: string) =>
+      Number(/# Zstandard Frames: (\d+)/.exec(String(await run('zstd', ['-lv', file])))![1])
+    const raw = path.join(dir, 'raw.zst')
+    await pipeline(Readable.from(parts()), zlib.createZstdCompress(), createWriteStream(raw))
+    // Positive control: that is what Node's compressor does by itself.
+    expect(await frames(raw)).toBe(2)
+    const ours = path.join(dir, 'ours.zst')
+    const plain = parts()
+    await encodeStream(Readable.from(plain), ours, { compression: 'zstd', encryption: none })
+    expect(await frames(ours)).toBe(1)
+    expectBytes(await run('zstd', ['-dc', ours]), Buffer.concat(plain))
+  })
+
+  it('zstd: empty frames after the data are read, as Node’s own encoder could end with one', async () => {
     const dir = await tempDir()
     const plain = sqlLike(2000)
     await fs.writeFile(path.join(dir, 'dump.sql'), plain)
