@@ -728,6 +728,9 @@ export async function restoreCheck(
           .catch((err: unknown) => log.warning(`restore-check: ${describeError(err)}`))
       }
       const failed = checks.filter((c) => !c.ok)
+      const copy = failed.length && engine.restoreFile ? notTheBackup(db, ref) : null
+      const unlike = await copy
+      if (unlike) return result('not-run', unlike)
       // A comparison of a reading with itself proves nothing: it is not named as checked.
       const shared = (await ref.findingsShared) === true
       const names = checks.filter((c) => !(shared && c.name === 'foreign-keys')).map((c) => c.name)
@@ -751,6 +754,26 @@ export async function restoreCheck(
   } finally {
     onRestored(null)
   }
+}
+
+/**
+ * Where a restored SQLite copy (the backup's bytes, copied) failed its checks: why those checks
+ * say nothing of the backup, or null when they do. The copy is hashed, and the backup again:
+ * a copy unlike a backup that is still as it was hashed was changed in scratch-dir (its disk),
+ * after the copy was made. Only on this failing path is anything hashed.
+ */
+async function notTheBackup(
+  db: Database,
+  ref: { path: string; manifest: Manifest | Promise<Manifest> },
+): Promise<string | null> {
+  const file = (db as { file?: unknown }).file
+  if (typeof file !== 'string') return null
+  const want = (await ref.manifest).backup
+  const [copy, backup] = await Promise.all([digestPath(file), digestPath(ref.path)])
+  const same = (d: { sha256: string; bytes: number }) =>
+    d.sha256 === want.sha256 && d.bytes === want.bytes
+  if (same(copy) || !same(backup)) return null
+  return `${Inputs.ScratchDir}: the restored copy differs from the backup it was copied from (sha256 ${copy.sha256.slice(0, 12)}… and ${copy.bytes} bytes, where the backup has ${want.sha256.slice(0, 12)}… and ${want.bytes}): the disk under scratch-dir did not keep it, so its checks say nothing of the backup. Fix: check that disk, or set scratch-dir to a folder on another one.`
 }
 
 /** An error of the check's surroundings (restore server, scratch-dir, disk), not of the backup. */
