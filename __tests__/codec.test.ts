@@ -998,6 +998,26 @@ describe('compression', () => {
     })
   }
 
+  it('zstd: a frame that follows an empty frame ending exactly where a read ends is refused in words', async () => {
+    const dir = await tempDir()
+    // Random bytes compress to themselves plus 33 bytes here: the data frame and the empty one
+    // fill the first 1 MiB read exactly, and the next read starts with a further frame.
+    const data = randomBytes(1048534)
+    const frame = zlib.zstdCompressSync(data)
+    expect(frame.length + empty.length).toBe(1 << 20)
+    const file = path.join(dir, 'boundary.zst')
+    await fs.writeFile(file, Buffer.concat([frame, empty, zlib.zstdCompressSync(Buffer.from('x'))]))
+    await expectUserError(
+      decodeFile(file, path.join(dir, 'out'), plainOpts('zstd')),
+      /boundary\.zst: data follows the end of the zstd data \(the file was appended to or damaged\); restore from another backup$/,
+    )
+    await expectNoOutput(path.join(dir, 'out'))
+    // Positive control: without the further frame it decodes.
+    await fs.writeFile(file, Buffer.concat([frame, empty]))
+    await decodeFile(file, path.join(dir, 'out'), plainOpts('zstd'))
+    expectBytes(await fs.readFile(path.join(dir, 'out')), data)
+  })
+
   it('zstd is written as one frame, whatever the timing of its input', async () => {
     const dir = await tempDir()
     // Input in several writes, ending while the last is still queued: Node's compressor alone

@@ -86,12 +86,21 @@ export function decompressStages(compression: Exclude<Compression, 'none'>, file
     {
       stream: inflate,
       // Only zlib's own errors; the pipeline also destroys this stage with other stages' errors.
-      explain: (err) =>
-        err instanceof UserError || !/^(Z_|ZSTD_)/.test(String((err as NodeJS.ErrnoException).code))
-          ? err
-          : new UserError(
-              `${file}: the ${compression} data is damaged (${err.message}); restore from another backup`,
-            ),
+      // Node's zstd decoder, ended by a frame that ends where a read ends, fails on the data of
+      // the next read with a stream error of its own.
+      explain: (err) => {
+        const code = String((err as NodeJS.ErrnoException).code)
+        if (err instanceof UserError) return err
+        if (code === 'ERR_STREAM_PUSH_AFTER_EOF') {
+          return new UserError(
+            `${file}: data follows the end of the ${compression} data (the file was appended to or damaged); restore from another backup`,
+          )
+        }
+        if (!/^(Z_|ZSTD_)/.test(code)) return err
+        return new UserError(
+          `${file}: the ${compression} data is damaged (${err.message}); restore from another backup`,
+        )
+      },
     },
     { stream: new NothingAfter(compression, file, magic, inflate) },
   ]
