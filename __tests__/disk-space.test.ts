@@ -159,7 +159,7 @@ describe.skipIf(!root)('a full disk (tmpfs)', () => {
     expect(report.backup!.path).not.toMatch(/-damaged/)
     const warning = report.warnings.find((w) => w.startsWith('restore-check: '))!
     expect(warning).toMatch(
-      /^restore-check: not run, scratch-dir: not enough space: the restore check's scratch copy \([\d.]+ MiB\) in .* \(scratch-dir\) needs about [\d.]+ MiB, and only [\d.]+ KiB is free there\. The restore check's copy was not made\. Fix: free [\d.]+ [KM]iB on that filesystem, or set scratch-dir to a folder with room\. The backup was kept as written and read back, not restored; retention deleted nothing, here or off-site\.$/,
+      /^restore-check: not run, scratch-dir: not enough space: the restore check's scratch copy \([\d.]+ MiB\) in .* \(scratch-dir\) needs about [\d.]+ MiB, and only [\d.]+ KiB is free there\. The restore check's copy was not made\. The backup was kept as written and read back, not restored; retention deleted nothing\. Fix: free [\d.]+ [KM]iB on that filesystem, or set scratch-dir to a folder with room\.$/,
     )
     expect(warning).not.toMatch(/Nothing was written|\.\./)
     expect(warning.match(/Fix: /g)).toHaveLength(1)

@@ -12,7 +12,9 @@ import { demoWorkspace, failed, run, tempDir } from './helpers.js'
 import { onDatabase, pgQuery } from './pg-cluster.js'
 
 // The real codec; with `fault` set, encodeFile misbehaves as a faulty disk or encoder would.
-const fault = vi.hoisted(() => ({ kind: null as null | 'stored-changed' | 'wrong-plaintext' }))
+const fault = vi.hoisted(() => ({
+  kind: null as null | 'stored-changed' | 'wrong-plaintext' | 'scratch-eio' | 'scratch-flip',
+}))
 vi.mock('../src/codec/index.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../src/codec/index.js')>()
   const encodeFile: typeof real.encodeFile = async (src, dest, opts) => {
@@ -42,7 +44,21 @@ vi.mock('../src/codec/index.js', async (importOriginal) => {
     }
     return digests
   }
-  return { ...real, encodeFile }
+  // scratch-dir's disk failing while the stored file is decoded back into it: a write error, or
+  // a byte it does not keep (after the decoder hashed what it wrote).
+  const decodeFile: typeof real.decodeFile = async (src, dest, opts) => {
+    if (fault.kind === 'scratch-eio') {
+      throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO', syscall: 'write' })
+    }
+    const digests = await real.decodeFile(src, dest, opts)
+    if (fault.kind === 'scratch-flip') {
+      const bytes = await fs.readFile(dest)
+      bytes[bytes.length >> 1]! ^= 0x01
+      await fs.writeFile(dest, bytes)
+    }
+    return digests
+  }
+  return { ...real, encodeFile, decodeFile }
 })
 
 const ways: [string, Record<string, string>, RegExp][] = [
@@ -153,6 +169,50 @@ describe('restore-check of an encoded backup', () => {
       } finally {
         fault.kind = null
       }
+    })
+  }
+})
+
+describe('restore-check of an encoded backup when scratch-dir fails', () => {
+  const faults: [NonNullable<typeof fault.kind>, RegExp][] = [
+    [
+      'scratch-eio',
+      /^scratch-dir: the stored backup could not be decoded into .*: Error: EIO: i\/o error, write$/,
+    ],
+    [
+      'scratch-flip',
+      /^scratch-dir: the restored copy differs from the backup it was copied from .*the disk under scratch-dir did not keep it/,
+    ],
+  ]
+  for (const [kind, said] of faults) {
+    it(`${kind}: the check did not run; the sound stored backup is kept unproven, not damaged`, async () => {
+      const { dir, db, backups } = await demoWorkspace()
+      fault.kind = kind
+      let report
+      try {
+        ;({ report } = await run(
+          'backup',
+          {
+            'connection-string': db,
+            'backup-dir': backups,
+            'restore-check': 'true',
+            compression: 'zstd',
+          },
+          dir,
+        ))
+      } finally {
+        fault.kind = null
+      }
+      expect(report.ok).toBe(false)
+      expect(failed(report)['restore-check']).toMatch(said)
+      expect(report.backup!.path).toMatch(/\d\.db\.zst$/)
+      const m = await readManifest(`${report.backup!.path}.manifest.json`)
+      expect(m.damaged).toBeUndefined()
+      expect(m.restoreChecked).toBeUndefined()
+      expect(report.warnings.join('\n')).toMatch(/^restore-check: not run, scratch-dir: /m)
+      // The stored backup is sound: verify reads it whole.
+      const verify = await run('verify', { 'backup-dir': backups }, dir)
+      expect(failed(verify.report)).toEqual({})
     })
   }
 })

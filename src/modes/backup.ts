@@ -16,7 +16,7 @@ import { loadCatalog, renderTrend, saveCatalog } from '../github/catalog.js'
 import { removeOnInterrupt } from '../util/cleanup.js'
 import { createEngine } from '../engines/index.js'
 import type { Database, Engine } from '../engines/engine.js'
-import { describeError } from '../util/errors.js'
+import { describeError, UserError } from '../util/errors.js'
 import type { Log } from '../util/log.js'
 import { applyRetention, planRetention, retentionRows } from '../store/retention.js'
 import { artifactSettings, artifactTier, uploadBackup } from '../store/artifacts.js'
@@ -111,6 +111,8 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
   let findingsKnown!: (onCopy: boolean) => void
   const findingsShared = new Promise<boolean>((resolve) => (findingsKnown = resolve))
   let checking: ReturnType<typeof restoreCheck> | null = null
+  // An encoded backup: the stored file and the sha256 it was written with (set once encoded).
+  let storedAs: { path: string; sha256: string; bytes: number } | undefined
   // SQLite: the restored copy is the snapshot's bytes, copied by the kernel, and its integrity
   // and foreign-key checks are the snapshot's too (one read of those bytes, not two).
   let restored!: (findings: Promise<IntegrityFindings> | null) => void
@@ -120,7 +122,7 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
   const startCheck = () =>
     (checking ??= restoreCheck(
       engine,
-      { path: tmp, manifest: against, inventory, findingsShared },
+      { path: tmp, manifest: against, inventory, findingsShared, stored: storedAs },
       config.scratchDir,
       log,
       // Asked of the copy only where the snapshot takes its findings (PostgreSQL's would be a
@@ -222,6 +224,7 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
         plain: { sha256: plain.sha256, bytes: plain.bytes },
       }
       kept = { sha256: digests.sha256, bytes: digests.bytes }
+      storedAs = { path: stored, ...kept }
     }
     const { sha256, bytes } = kept ?? plain
 
@@ -270,7 +273,7 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
           manifestFor({ file: path.basename(tmp), sha256: plain.sha256, bytes: plain.bytes }),
         )
         const checked = await startCheck()
-        if (from === 'stored') {
+        if (from === 'stored' && checked.outcome !== 'not-run') {
           checked.check.detail = `decoded back from the stored file (sha256 and plaintext as written), then ${checked.check.detail}`
         } else if (from === 'snapshot' && checked.outcome !== 'not-run') {
           checked.check.detail = `${checked.check.detail} (from the plaintext snapshot it was encrypted from: this job holds only the public key)`
@@ -286,16 +289,20 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
           checks: result.names,
           ...(from ? { from } : {}),
         }
-        report.restoreChecked = { seconds: restoreChecked.seconds, checks: restoreChecked.checks }
+        report.restoreChecked = {
+          seconds: restoreChecked.seconds,
+          checks: restoreChecked.checks,
+          ...(from ? { from } : {}),
+        }
       } else if (result.outcome === 'failed') {
         unrestorable.push(`restore-check failed: ${result.check.detail}`)
       } else {
         // The check could not run (the restore server, scratch-dir): the backup is kept as a
         // backup, not proven; the job fails, and retention deletes nothing tonight.
         restoreNotRun = true
-        const cause = result.check.detail.replace(/\.$/, '')
-        const fix = /\bFix: /.test(cause) ? '' : ' Fix: the cause above, then run the backup again.'
-        const warning = `${Inputs.RestoreCheck}: not run, ${cause}. The backup was kept as written and read back, not restored; retention deleted nothing, here or off-site.${fix}`
+        const [cause, fix] = result.check.detail.split(/ Fix: /, 2) as [string, string?]
+        const where = s3 ? ', here or off-site' : ''
+        const warning = `${Inputs.RestoreCheck}: not run, ${cause.replace(/\.$/, '')}. The backup was kept as written and read back, not restored; retention deleted nothing${where}. Fix: ${fix ?? 'the cause above, then run the backup again.'}`
         report.warnings.push(warning)
         log.warning(warning)
       }
@@ -615,9 +622,15 @@ async function decodeBack(
   try {
     got = await decodeFile(stored, snapshot, opts)
   } catch (err) {
-    return notRun(err)
-      ? result('not-run', describeError(err))
-      : result('failed', `the stored backup did not decode: ${describeError(err)}`)
+    // What the codec says of the data (damaged, a key that does not open it), or a failed read
+    // of the stored file, is the backup's; any other error is writing into scratch-dir.
+    const backups = err instanceof UserError || (err as { syscall?: string }).syscall === 'read'
+    return backups
+      ? result('failed', `the stored backup did not decode: ${describeError(err)}`)
+      : result(
+          'not-run',
+          `${Inputs.ScratchDir}: the stored backup could not be decoded into ${path.dirname(snapshot)}: ${describeError(err)}`,
+        )
   }
   const short = (h: string) => `${h.slice(0, 12)}…`
   if (got.sha256 !== written.sha256 || got.bytes !== written.bytes) {
@@ -664,6 +677,11 @@ export async function restoreCheck(
      * restored copy (SQLite's snapshot takes them from it): not compared, and not named as checked.
      */
     findingsShared?: Promise<boolean>
+    /**
+     * The backup as stored, where it is not `path` (an encoded backup), and the sha256 it was
+     * written with: whether it is still as written decides who a copy that differs blames.
+     */
+    stored?: { path: string; sha256: string; bytes: number }
   },
   scratchDir: string,
   log: Log,
@@ -758,21 +776,27 @@ export async function restoreCheck(
 
 /**
  * Where a restored SQLite copy (the backup's bytes, copied) failed its checks: why those checks
- * say nothing of the backup, or null when they do. The copy is hashed, and the backup again:
- * a copy unlike a backup that is still as it was hashed was changed in scratch-dir (its disk),
- * after the copy was made. Only on this failing path is anything hashed.
+ * say nothing of the backup, or null when they do. The copy is hashed, and the backup again
+ * (the stored file, for an encoded backup): a copy unlike a backup that is still as it was
+ * written was changed in scratch-dir (its disk), after the snapshot was read or the stored file
+ * decoded. Only on this failing path is anything hashed.
  */
 async function notTheBackup(
   db: Database,
-  ref: { path: string; manifest: Manifest | Promise<Manifest> },
+  ref: {
+    path: string
+    manifest: Manifest | Promise<Manifest>
+    stored?: { path: string; sha256: string; bytes: number }
+  },
 ): Promise<string | null> {
   const file = (db as { file?: unknown }).file
   if (typeof file !== 'string') return null
   const want = (await ref.manifest).backup
-  const [copy, backup] = await Promise.all([digestPath(file), digestPath(ref.path)])
-  const same = (d: { sha256: string; bytes: number }) =>
-    d.sha256 === want.sha256 && d.bytes === want.bytes
-  if (same(copy) || !same(backup)) return null
+  const stored = ref.stored ?? { path: ref.path, sha256: want.sha256, bytes: want.bytes }
+  const [copy, backup] = await Promise.all([digestPath(file), digestPath(stored.path)])
+  const same = (d: { sha256: string; bytes: number }, as: { sha256: string; bytes: number }) =>
+    d.sha256 === as.sha256 && d.bytes === as.bytes
+  if (same(copy, want) || !same(backup, stored)) return null
   return `${Inputs.ScratchDir}: the restored copy differs from the backup it was copied from (sha256 ${copy.sha256.slice(0, 12)}… and ${copy.bytes} bytes, where the backup has ${want.sha256.slice(0, 12)}… and ${want.bytes}): the disk under scratch-dir did not keep it, so its checks say nothing of the backup. Fix: check that disk, or set scratch-dir to a folder on another one.`
 }
 

@@ -63,7 +63,7 @@ export type SmokeSection = {
 
 export interface BackupSections {
   /** restore-check: restored into a scratch copy and checked before it was accepted. */
-  restoreChecked?: { seconds: number; checks: string[] }
+  restoreChecked?: { seconds: number; checks: string[]; from?: 'stored' | 'snapshot' }
   /** In a workflow run: the trend of database size and backup time, from the catalog. */
   trend?: string
   /** Free space beside the backups, the folder's size, the newest backup's size. */
@@ -289,7 +289,7 @@ export function renderSummary(report: Report): string {
       facts.push([
         'Proven',
         report.restoreChecked
-          ? `restored and checked (${report.restoreChecked.checks.join(', ')}) in ${report.restoreChecked.seconds.toFixed(2)} s`
+          ? `restored and checked (${report.restoreChecked.checks.join(', ')}) in ${report.restoreChecked.seconds.toFixed(2)} s${report.restoreChecked.from === 'snapshot' ? ', from the plaintext snapshot it was encrypted from (this job cannot decrypt it)' : report.restoreChecked.from === 'stored' ? ', decoded back from the stored file' : ''}`
           : 'written and read back; not restored (restore-check: true restores each backup)',
       ])
     }
