@@ -2106,9 +2106,19 @@ function decompressStages(compression, file) {
         {
             stream: inflate,
             // Only zlib's own errors; the pipeline also destroys this stage with other stages' errors.
-            explain: (err) => err instanceof errors/* UserError */.y || !/^(Z_|ZSTD_)/.test(String(err.code))
-                ? err
-                : new errors/* UserError */.y(`${file}: the ${compression} data is damaged (${err.message}); restore from another backup`),
+            // Node's zstd decoder, ended by a frame that ends where a read ends, fails on the data of
+            // the next read with a stream error of its own.
+            explain: (err) => {
+                const code = String(err.code);
+                if (err instanceof errors/* UserError */.y)
+                    return err;
+                if (code === 'ERR_STREAM_PUSH_AFTER_EOF') {
+                    return new errors/* UserError */.y(`${file}: data follows the end of the ${compression} data (the file was appended to or damaged); restore from another backup`);
+                }
+                if (!/^(Z_|ZSTD_)/.test(code))
+                    return err;
+                return new errors/* UserError */.y(`${file}: the ${compression} data is damaged (${err.message}); restore from another backup`);
+            },
         },
         { stream: new NothingAfter(compression, file, magic, inflate) },
     ];
@@ -8135,11 +8145,13 @@ async function backup(ctx) {
     let findingsKnown;
     const findingsShared = new Promise((resolve) => (findingsKnown = resolve));
     let checking = null;
+    // An encoded backup: the stored file and the sha256 it was written with (set once encoded).
+    let storedAs;
     // SQLite: the restored copy is the snapshot's bytes, copied by the kernel, and its integrity
     // and foreign-key checks are the snapshot's too (one read of those bytes, not two).
     let restored;
     const copyChecked = new Promise((resolve) => (restored = (findings) => resolve(findings ? findings.catch(() => null) : null)));
-    const startCheck = () => (checking ??= restoreCheck(engine, { path: tmp, manifest: against, inventory, findingsShared }, config.scratchDir, log, 
+    const startCheck = () => (checking ??= restoreCheck(engine, { path: tmp, manifest: against, inventory, findingsShared, stored: storedAs }, config.scratchDir, log, 
     // Asked of the copy only where the snapshot takes its findings (PostgreSQL's would be a
     // second pass over the restored database).
     (db) => restored(checkOnCopy && db ? db.integrityProblems() : null)));
@@ -8228,6 +8240,7 @@ async function backup(ctx) {
                 plain: { sha256: plain.sha256, bytes: plain.bytes },
             };
             kept = { sha256: digests.sha256, bytes: digests.bytes };
+            storedAs = { path: stored, ...kept };
         }
         const { sha256, bytes } = kept ?? plain;
         const { inventory } = snapshot;
@@ -8268,7 +8281,7 @@ async function backup(ctx) {
                 }
                 settle.resolve(manifestFor({ file: external_node_path_.basename(tmp), sha256: plain.sha256, bytes: plain.bytes }));
                 const checked = await startCheck();
-                if (from === 'stored') {
+                if (from === 'stored' && checked.outcome !== 'not-run') {
                     checked.check.detail = `decoded back from the stored file (sha256 and plaintext as written), then ${checked.check.detail}`;
                 }
                 else if (from === 'snapshot' && checked.outcome !== 'not-run') {
@@ -8285,7 +8298,11 @@ async function backup(ctx) {
                     checks: result.names,
                     ...(from ? { from } : {}),
                 };
-                report.restoreChecked = { seconds: restoreChecked.seconds, checks: restoreChecked.checks };
+                report.restoreChecked = {
+                    seconds: restoreChecked.seconds,
+                    checks: restoreChecked.checks,
+                    ...(from ? { from } : {}),
+                };
             }
             else if (result.outcome === 'failed') {
                 unrestorable.push(`restore-check failed: ${result.check.detail}`);
@@ -8294,9 +8311,9 @@ async function backup(ctx) {
                 // The check could not run (the restore server, scratch-dir): the backup is kept as a
                 // backup, not proven; the job fails, and retention deletes nothing tonight.
                 restoreNotRun = true;
-                const cause = result.check.detail.replace(/\.$/, '');
-                const fix = /\bFix: /.test(cause) ? '' : ' Fix: the cause above, then run the backup again.';
-                const warning = `${inputs/* Inputs */.G0.RestoreCheck}: not run, ${cause}. The backup was kept as written and read back, not restored; retention deleted nothing, here or off-site.${fix}`;
+                const [cause, fix] = result.check.detail.split(/ Fix: /, 2);
+                const where = s3 ? ', here or off-site' : '';
+                const warning = `${inputs/* Inputs */.G0.RestoreCheck}: not run, ${cause.replace(/\.$/, '')}. The backup was kept as written and read back, not restored; retention deleted nothing${where}. Fix: ${fix ?? 'the cause above, then run the backup again.'}`;
                 report.warnings.push(warning);
                 log.warning(warning);
             }
@@ -8560,9 +8577,12 @@ async function decodeBack(stored, snapshot, opts, written) {
         got = await (0,lib_codec/* decodeFile */.JG)(stored, snapshot, opts);
     }
     catch (err) {
-        return notRun(err)
-            ? result('not-run', (0,errors/* describeError */.U)(err))
-            : result('failed', `the stored backup did not decode: ${(0,errors/* describeError */.U)(err)}`);
+        // What the codec says of the data (damaged, a key that does not open it), or a failed read
+        // of the stored file, is the backup's; any other error is writing into scratch-dir.
+        const backups = err instanceof errors/* UserError */.y || err.syscall === 'read';
+        return backups
+            ? result('failed', `the stored backup did not decode: ${(0,errors/* describeError */.U)(err)}`)
+            : result('not-run', `${inputs/* Inputs */.G0.ScratchDir}: the stored backup could not be decoded into ${external_node_path_.dirname(snapshot)}: ${(0,errors/* describeError */.U)(err)}`);
     }
     const short = (h) => `${h.slice(0, 12)}…`;
     if (got.sha256 !== written.sha256 || got.bytes !== written.bytes) {
@@ -8635,6 +8655,10 @@ onRestored = () => undefined) {
                     .catch((err) => log.warning(`restore-check: ${(0,errors/* describeError */.U)(err)}`));
             }
             const failed = checks.filter((c) => !c.ok);
+            const copy = failed.length && engine.restoreFile ? notTheBackup(db, ref) : null;
+            const unlike = await copy;
+            if (unlike)
+                return result('not-run', unlike);
             // A comparison of a reading with itself proves nothing: it is not named as checked.
             const shared = (await ref.findingsShared) === true;
             const names = checks.filter((c) => !(shared && c.name === 'foreign-keys')).map((c) => c.name);
@@ -8652,6 +8676,25 @@ onRestored = () => undefined) {
     finally {
         onRestored(null);
     }
+}
+/**
+ * Where a restored SQLite copy (the backup's bytes, copied) failed its checks: why those checks
+ * say nothing of the backup, or null when they do. The copy is hashed, and the backup again
+ * (the stored file, for an encoded backup): a copy unlike a backup that is still as it was
+ * written was changed in scratch-dir (its disk), after the snapshot was read or the stored file
+ * decoded. Only on this failing path is anything hashed.
+ */
+async function notTheBackup(db, ref) {
+    const file = db.file;
+    if (typeof file !== 'string')
+        return null;
+    const want = (await ref.manifest).backup;
+    const stored = ref.stored ?? { path: ref.path, sha256: want.sha256, bytes: want.bytes };
+    const [copy, backup] = await Promise.all([(0,fs/* digestPath */.GV)(file), (0,fs/* digestPath */.GV)(stored.path)]);
+    const same = (d, as) => d.sha256 === as.sha256 && d.bytes === as.bytes;
+    if (same(copy, want) || !same(backup, stored))
+        return null;
+    return `${inputs/* Inputs */.G0.ScratchDir}: the restored copy differs from the backup it was copied from (sha256 ${copy.sha256.slice(0, 12)}… and ${copy.bytes} bytes, where the backup has ${want.sha256.slice(0, 12)}… and ${want.bytes}): the disk under scratch-dir did not keep it, so its checks say nothing of the backup. Fix: check that disk, or set scratch-dir to a folder on another one.`;
 }
 /** An error of the check's surroundings (restore server, scratch-dir, disk), not of the backup. */
 function notRun(err) {
@@ -12789,7 +12832,7 @@ function renderSummary(report) {
             facts.push([
                 'Proven',
                 report.restoreChecked
-                    ? `restored and checked (${report.restoreChecked.checks.join(', ')}) in ${report.restoreChecked.seconds.toFixed(2)} s`
+                    ? `restored and checked (${report.restoreChecked.checks.join(', ')}) in ${report.restoreChecked.seconds.toFixed(2)} s${report.restoreChecked.from === 'snapshot' ? ', from the plaintext snapshot it was encrypted from (this job cannot decrypt it)' : report.restoreChecked.from === 'stored' ? ', decoded back from the stored file' : ''}`
                     : 'written and read back; not restored (restore-check: true restores each backup)',
             ]);
         }
