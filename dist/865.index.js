@@ -8655,8 +8655,7 @@ onRestored = () => undefined) {
                     .catch((err) => log.warning(`restore-check: ${(0,errors/* describeError */.U)(err)}`));
             }
             const failed = checks.filter((c) => !c.ok);
-            const copy = failed.length && engine.restoreFile ? notTheBackup(db, ref) : null;
-            const unlike = await copy;
+            const unlike = failed.length && engine.restoreFile ? await notTheBackup(db, ref) : null;
             if (unlike)
                 return result('not-run', unlike);
             // A comparison of a reading with itself proves nothing: it is not named as checked.
