@@ -1009,7 +1009,8 @@ describe('compression', () => {
     await fs.writeFile(file, Buffer.concat([frame, empty, zlib.zstdCompressSync(Buffer.from('x'))]))
     await expectUserError(
       decodeFile(file, path.join(dir, 'out'), plainOpts('zstd')),
-      /boundary\.zst: data follows the end of the zstd data \(the file was appended to or damaged\); restore from another backup$/,
+      // Which of the two depends on whether Node's decoder is given the next read at all.
+      /boundary\.zst: (data follows|19 bytes follow) the end of the zstd data \(the file was appended to or damaged\); restore from another backup$/,
     )
     await expectNoOutput(path.join(dir, 'out'))
     // Positive control: without the further frame it decodes.
@@ -1026,8 +1027,15 @@ describe('compression', () => {
     const frames = async (file: string) =>
       Number(/# Zstandard Frames: (\d+)/.exec(String(await run('zstd', ['-lv', file])))![1])
     const raw = path.join(dir, 'raw.zst')
-    await pipeline(Readable.from(parts()), zlib.createZstdCompress(), createWriteStream(raw))
-    // Positive control: that is what Node's compressor does by itself.
+    // Positive control: that is what Node's compressor does by itself, given every part in one
+    // tick and then ended (the first is still being compressed when the last is queued).
+    const z = zlib.createZstdCompress()
+    const written = pipeline(z, createWriteStream(raw))
+    const [first, ...rest] = parts()
+    z.write(first!)
+    for (const part of rest.slice(0, -1)) z.write(part)
+    z.end(rest.at(-1))
+    await written
     expect(await frames(raw)).toBe(2)
     const ours = path.join(dir, 'ours.zst')
     const plain = parts()
