@@ -69,7 +69,15 @@ export async function s3ForRun(
   }
   if (!selected) return { server: null, missing: null }
   const missing = s3Missing()
-  return missing ? { server: null, missing } : { server: await startS3Server(), missing: null }
+  if (missing) return { server: null, missing }
+  try {
+    return { server: await startS3Server(), missing: null }
+  } catch (err) {
+    // Ports are chosen free and bound moments later, while the run's PostgreSQL clusters start
+    // too: a port taken meanwhile keeps a daemon from starting. A second cluster on new ports.
+    console.warn(`S3 server: ${(err as Error).message}; starting another`)
+    return { server: await startS3Server(), missing: null }
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -203,6 +211,13 @@ export async function startS3Server(): Promise<S3Server> {
     stopAtExit(dir)
     return server
   } catch (err) {
+    // The daemons' last words, before their folder goes.
+    const logs = await fs.readdir(path.join(dir, 'log')).catch(() => [] as string[])
+    for (const log of logs) {
+      const text = await fs.readFile(path.join(dir, 'log', log), 'utf8').catch(() => '')
+      const tail = text.trimEnd().split('\n').slice(-5).join('\n  ')
+      if (tail) (err as Error).message += `\n${log}:\n  ${tail}`
+    }
     if (process.env.OMNIAI_KEEP_S3 !== '1') await stopS3Server({ dir } as S3Server)
     throw err
   }
