@@ -67,6 +67,18 @@ async function database(keys = KEYS): Promise<string> {
   return file
 }
 
+/** A table whose key comes after a generated column, of the first 2500 KEYS. */
+async function addGenerated(file: string): Promise<void> {
+  await sql(
+    file,
+    `CREATE TABLE generated(g TEXT GENERATED ALWAYS AS ('x' || ts) VIRTUAL, id INTEGER PRIMARY KEY, ${COLUMNS})`,
+  )
+  await sql(
+    file,
+    `INSERT INTO generated (id, ts, actor_id, action, details) VALUES ${values(KEYS.slice(0, 2500))}`,
+  )
+}
+
 /** A connection that counts the statements run through rows() and prepared() (one per page). */
 function counted(db: SqliteConnection) {
   const seen = { rows: 0 }
@@ -134,14 +146,7 @@ export function auditPageTests(driver: string) {
         file,
         'UPDATE named SET rowid = 7 WHERE actor_id = 3; UPDATE named SET rowid = NULL WHERE actor_id = 5',
       )
-      await sql(
-        file,
-        `CREATE TABLE generated(g TEXT GENERATED ALWAYS AS ('x' || ts) VIRTUAL, id INTEGER PRIMARY KEY, ${COLUMNS})`,
-      )
-      await sql(
-        file,
-        `INSERT INTO generated (id, ts, actor_id, action, details) VALUES ${values(KEYS.slice(0, 2500))}`,
-      )
+      await addGenerated(file)
       // The other names of the rowid, in any case.
       await sql(file, `CREATE TABLE named2(OID INTEGER, ${COLUMNS})`)
       await sql(file, `INSERT INTO named2 VALUES ${values(KEYS.slice(0, 2500))}`)
@@ -164,14 +169,7 @@ export function auditPageTests(driver: string) {
     it('a generated column before the key: each row’s key is read from the key’s own column', async () => {
       const file = path.join(await tempDir(), 'generated.db')
       await writeFile(file, '')
-      await sql(
-        file,
-        `CREATE TABLE generated(g TEXT GENERATED ALWAYS AS ('x' || ts) VIRTUAL, id INTEGER PRIMARY KEY, ${COLUMNS})`,
-      )
-      await sql(
-        file,
-        `INSERT INTO generated (id, ts, actor_id, action, details) VALUES ${values(KEYS.slice(0, 2500))}`,
-      )
+      await addGenerated(file)
       // A composite key with a stored generated column between its columns.
       await sql(
         file,

@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { readManifest } from '../src/manifest/manifest.js'
-import { demoWorkspace, query, run, sql, tempDir } from './helpers.js'
+import { demoWorkspace, query, run, sql, startWriter, tempDir } from './helpers.js'
 
 const sha256 = async (file: string) =>
   createHash('sha256')
@@ -147,18 +147,8 @@ describe('backup', () => {
       db,
       'SELECT count(*) AS m, (SELECT count(*) FROM audit_logs) AS a FROM messages',
     )) as [{ m: bigint; a: bigint }]
-    const writer = spawn(
-      process.execPath,
-      [path.join(import.meta.dirname, 'fixtures', 'writer.mjs'), db],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    )
+    const writer = await startWriter(path.join(import.meta.dirname, 'fixtures', 'writer.mjs'), [db])
     try {
-      await new Promise<void>((resolve, reject) => {
-        writer.stdout!.once('data', () => resolve())
-        writer.once('exit', (code) => reject(new Error(`writer exited ${code}`)))
-      })
       const { report, log } = await run(
         'backup',
         { 'connection-string': db, 'backup-dir': backups },

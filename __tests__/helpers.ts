@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -129,3 +129,23 @@ export async function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = 
 /** The failed checks of a report, name to detail: `{}` when every check passed. */
 export const failed = (report: { checks: { name: string; ok: boolean; detail: string }[] }) =>
   Object.fromEntries(report.checks.filter((c) => !c.ok).map((c) => [c.name, c.detail]))
+
+/**
+ * Starts a live writer (a fixture script that prints a line once its first transactions have
+ * committed, then keeps committing until killed) and waits for that line.
+ */
+export async function startWriter(script: string, args: string[]): Promise<ChildProcess> {
+  const writer = spawn(process.execPath, [script, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      writer.stdout!.once('data', () => resolve())
+      writer.once('exit', (code) => reject(new Error(`writer exited ${code}`)))
+    })
+  } catch (err) {
+    writer.kill('SIGKILL')
+    throw err
+  }
+  return writer
+}

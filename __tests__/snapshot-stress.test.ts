@@ -8,11 +8,10 @@
 // between backups (none is later than the last checkpoint), in 1 a checkpoint wrote into the
 // main file while it was copied and the backup was torn ("database disk image is malformed").
 
-import { spawn } from 'node:child_process'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { demoWorkspace, execFileAsync, query, run } from './helpers.js'
+import { demoWorkspace, execFileAsync, query, run, startWriter } from './helpers.js'
 
 const WRITER = path.join(import.meta.dirname, 'fixtures', 'checkpointing-writer.mjs')
 const ACCOUNTS = 30000n
@@ -35,16 +34,12 @@ describe('the SQLite snapshot under checkpoints and WAL restarts', () => {
   it('every backup taken while the writer commits and checkpoints (PASSIVE, RESTART, TRUNCATE) is one committed state', async () => {
     const { dir, db, backups } = await demoWorkspace({ conversations: 50, auditRows: 100 })
     await execFileAsync(process.execPath, [WRITER, db, 'setup'])
-    const writer = spawn(process.execPath, [WRITER, db], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const writer = await startWriter(WRITER, [db])
     let out = ''
     writer.stdout!.on('data', (d: Buffer) => (out += d.toString()))
     const ways = new Map<string, number>()
     const committed: bigint[] = []
     try {
-      await new Promise<void>((resolve, reject) => {
-        writer.stdout!.once('data', () => resolve())
-        writer.once('exit', (code) => reject(new Error(`writer exited ${code}`)))
-      })
       for (let i = 0; i < 10; i++) {
         const { report, log } = await run(
           'backup',
