@@ -83,8 +83,9 @@ describe('SQLite foreign-key check', () => {
   })
 })
 
-// integrity_check and the foreign-key check run in one worker below 4 cores, in two from 4
-// (checkWorkerJobs); both layouts find the same damage and the same violations.
+// integrity_check and the foreign-key check run in one worker or in two (checkWorkerJobs: by
+// the cores, and whether they check a restored copy); both layouts find the same damage and the
+// same violations.
 describe('SQLite check workers, one or two', () => {
   for (const layout of ['1', '2'] as const) {
     it(`OMNIAI_CHECK_WORKERS=${layout}: a damaged index and orphaned rows are both found`, async () => {
@@ -132,12 +133,49 @@ describe('SQLite check workers, one or two', () => {
     })
   }
 
-  it('without a choice, the layout follows the cores: two workers from 4 cores', () => {
+  it("a restored copy's checks take the restored layout, a backup's the other", async () => {
+    const saved = process.env.OMNIAI_CHECK_WORKERS
+    delete process.env.OMNIAI_CHECK_WORKERS
+    try {
+      const dir = await tempDir()
+      const file = path.join(dir, 'small.db')
+      await writeFile(file, '')
+      const db = await openSqlite(file, { readonly: false })
+      db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)')
+      db.close()
+      const engine = new SqliteEngine(file)
+      const layouts: unknown[][] = []
+      for (const open of [
+        () => engine.restoreFile(file, dir, { info: () => undefined } as never),
+        () => engine.openBackup(file),
+      ]) {
+        started.length = 0
+        const opened = await open()
+        try {
+          expect((await opened.integrityProblems()).damage).toEqual([])
+        } finally {
+          await opened.close()
+        }
+        layouts.push([...started])
+      }
+      // 4 cores or more give two workers to both; below, this machine's cores decide.
+      expect(layouts).toEqual([checkWorkerJobs(undefined, true), checkWorkerJobs()])
+      if (os.availableParallelism() >= 2 && os.availableParallelism() < 4) {
+        expect(layouts.map((l) => l.length)).toEqual([2, 1])
+      }
+    } finally {
+      if (saved !== undefined) process.env.OMNIAI_CHECK_WORKERS = saved
+    }
+  })
+
+  it("without a choice, the layout follows the cores: two workers from 4 cores, from 2 for a restored copy's checks", () => {
     const saved = process.env.OMNIAI_CHECK_WORKERS
     delete process.env.OMNIAI_CHECK_WORKERS
     try {
       const workers = (cores: number) => checkWorkerJobs(cores).length
       expect([1, 2, 3, 4, 8].map(workers)).toEqual([1, 1, 1, 2, 2])
+      const restored = (cores: number) => checkWorkerJobs(cores, true).length
+      expect([1, 2, 3, 4, 8].map(restored)).toEqual([1, 2, 2, 2, 2])
       expect(checkWorkerJobs()).toEqual(checkWorkerJobs(os.availableParallelism()))
     } finally {
       if (saved !== undefined) process.env.OMNIAI_CHECK_WORKERS = saved
