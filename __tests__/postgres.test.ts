@@ -3,6 +3,7 @@ import * as path from 'node:path'
 import pg from 'pg'
 import { beforeAll, describe, expect, inject, it } from 'vitest'
 import { generatePostgresDemo } from '../src/demo/postgres.js'
+import { cutAtBoundaries, serverAuditDigest } from '../src/engines/postgres/audit.js'
 import { readManifest } from '../src/manifest/manifest.js'
 import { onDatabase, PG_PASSWORD, pgQuery } from './pg-cluster.js'
 import { failed, run, tempDir } from './helpers.js'
@@ -202,6 +203,60 @@ describe.skipIf(!inject('pgSource'))('postgres', () => {
     expect(chunks.length).toBeGreaterThan(5)
     expect(chunks.map((c) => c.firstKey)).toEqual(expected.map((r: { k: string }) => r.k))
     expect(chunks.slice(0, -1).every((c) => c.rows === 1000)).toBe(true)
+  })
+
+  it("a restored copy's audit digest spread over two sessions is the one session's, chunk for chunk", async () => {
+    const db = await demoDb({ auditRows: 6000 })
+    // Gaps, keys far apart, and rows below where the manifest's first chunk starts.
+    await sql(db, 'DELETE FROM audit_logs WHERE id % 5 = 0')
+    await sql(
+      db,
+      "INSERT INTO audit_logs (id, ts, action) SELECT 50000000000 + g, now(), 'x' FROM generate_series(1, 1200) g",
+    )
+    const clients = [new pg.Client(db), new pg.Client(db)]
+    await Promise.all(clients.map((c) => c.connect()))
+    try {
+      const [q1, q2] = clients.map(
+        (c) => async (text: string, values?: unknown[]) =>
+          (await c.query({ text, values, rowMode: 'array' })).rows.map((r: unknown[]) =>
+            r.map((v) => (v === null ? null : String(v))),
+          ) as string[][],
+      ) as [
+        (t: string, v?: unknown[]) => Promise<string[][]>,
+        (t: string, v?: unknown[]) => Promise<string[][]>,
+      ]
+      const table = '"public"."audit_logs"'
+      const whole = await serverAuditDigest(q1, 'audit_logs', table, 'id')
+      // A manifest's boundaries after the rows changed: the first rows are below its first
+      // chunk.
+      const boundaries = whole.chunks.slice(1).map((c) => c.firstKey)
+      const cut = cutAtBoundaries(boundaries, 2)[1]!.starts[0]!
+      const both = async () => {
+        const one = await serverAuditDigest(q1, 'audit_logs', table, 'id', boundaries)
+        const two = await serverAuditDigest([q1, q2], 'audit_logs', table, 'id', boundaries)
+        expect(two).toEqual(one)
+        expect(two.chunks[0]!.firstKey).toBe(whole.chunks[0]!.firstKey)
+        expect(two.chunks.map((c) => c.firstKey)).toContain(cut)
+        return two
+      }
+      // The row at the cut is digested once, in the second part.
+      expect((await both()).rows).toBe(whole.rows)
+      // Its chunk lost its first row: still named by its boundary.
+      await sql(db, `DELETE FROM audit_logs WHERE id = ${cut}`)
+      expect((await both()).rows).toBe(whole.rows - 1)
+    } finally {
+      await Promise.all(clients.map((c) => c.end()))
+    }
+  })
+
+  it('the key range is cut at boundaries into parts that cover it once', () => {
+    const starts = ['10', '20', '30', '40', '50']
+    expect(cutAtBoundaries(starts, 2)).toEqual([
+      { starts: ['10', '20'], below: true, end: '30' },
+      { starts: ['30', '40', '50'], below: false, end: null },
+    ])
+    expect(cutAtBoundaries(['10'], 2)).toEqual([{ starts: ['10'], below: true, end: null }])
+    expect(cutAtBoundaries([], 2)).toEqual([{ starts: [], below: true, end: null }])
   })
 
   it('drill names the audit row and conversation that differ from the manifest', async () => {

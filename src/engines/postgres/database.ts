@@ -58,11 +58,19 @@ export interface PgDatabaseOptions {
   closeInTransaction?: boolean
 }
 
+/**
+ * Sessions a restored copy's audit-log digest is spread over (serverAuditDigest), each taking
+ * part of the key range.
+ */
+const AUDIT_SESSIONS = 2
+
 export class PgDatabase implements Database {
   private tablesCache: Map<string, TableRef> | undefined
   private keyCache = new Map<string, string[]>()
   private foreignKeysCache: ForeignKey[] | undefined
   private prestarted: { table: string; digest: Promise<AuditDigest> } | null = null
+  /** Settled once the prestarted digest has what it needs from this session (or has failed). */
+  private auditStarted: Promise<void> | null = null
   /** Whether this role may read pg_stat_activity (sessionsNamed). */
   private seesSessions: Promise<boolean> | undefined
   private countsStarted: Promise<Record<string, number>> | undefined
@@ -82,6 +90,19 @@ export class PgDatabase implements Database {
    * when the server refuses another session (a role's CONNECTION LIMIT, max_connections), as
    * before side sessions existed; it is slower, never a failure.
    */
+  private async onSides<T>(count: number, fn: (dbs: PgDatabase[]) => Promise<T>): Promise<T> {
+    const open = this.options.side
+    if (!open) return fn([this])
+    const opened = await Promise.allSettled(Array.from({ length: count }, () => open()))
+    const sides = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))
+    try {
+      return await fn(sides.length ? sides : [this])
+    } finally {
+      await Promise.all(sides.map((side) => side.client.end().catch(() => undefined)))
+    }
+  }
+
+  /** onSides with one session. */
   private async onSide<T>(fn: (db: PgDatabase) => Promise<T>): Promise<T> {
     if (!this.options.side) return fn(this)
     let side: PgDatabase
@@ -121,6 +142,10 @@ export class PgDatabase implements Database {
     const expected = this.options.manifestAudit
     if (!expected || expected.hashing !== SERVER_HASHING) return
     const boundaries = expected.chunks.map((c) => c.firstKey)
+    let ready!: () => void
+    // The counts' session is this one, which the digest's start needs first (the key and its
+    // type, the table's name): the counts wait for that, not the other way round.
+    this.auditStarted = new Promise<void>((resolve) => (ready = resolve))
     const digest = (async () => {
       if (!(await this.serverDigests(expected.table))) {
         // The restored table lost its integer key: the digest as the manifest's cannot be made.
@@ -130,9 +155,12 @@ export class PgDatabase implements Database {
       }
       const sqlName = await this.sqlName(expected.table)
       const key = (await this.keyColumns(expected.table))[0]!
-      return this.onSide((db) =>
+      ready()
+      // Two sessions, each digesting half the key range: the restore is over, the server has
+      // nothing else to do but the other checks, which end long before the digest.
+      return this.onSides(AUDIT_SESSIONS, (dbs) =>
         serverAuditDigest(
-          (text, values) => db.rows(text, values),
+          dbs.map((db) => (text: string, values?: unknown[]) => db.rows(text, values)),
           expected.table,
           sqlName,
           key,
@@ -141,6 +169,7 @@ export class PgDatabase implements Database {
       )
     })()
     digest.catch(() => undefined)
+    digest.then(ready, ready)
     this.prestarted = { table: expected.table, digest }
   }
 
@@ -377,7 +406,10 @@ export class PgDatabase implements Database {
    * idle while the drill waits for the audit digest from another.
    */
   prestartCounts(): void {
-    this.countsStarted = (async () => this.countHere([...(await this.tables()).keys()]))()
+    this.countsStarted = (async () => {
+      await this.auditStarted
+      return this.countHere([...(await this.tables()).keys()])
+    })()
     this.countsStarted.catch(() => undefined)
   }
 
