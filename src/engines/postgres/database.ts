@@ -86,9 +86,9 @@ export class PgDatabase implements Database {
   ) {}
 
   /**
-   * Runs `fn` on a side session when there can be one (closed after), else on this one: also
-   * when the server refuses another session (a role's CONNECTION LIMIT, max_connections), as
-   * before side sessions existed; it is slower, never a failure.
+   * Runs `fn` on up to `count` side sessions, as many as can be had (closed after), else on this
+   * one: also when the server refuses another session (a role's CONNECTION LIMIT,
+   * max_connections), as before side sessions existed; it is slower, never a failure.
    */
   private async onSides<T>(count: number, fn: (dbs: PgDatabase[]) => Promise<T>): Promise<T> {
     const open = this.options.side
@@ -103,19 +103,8 @@ export class PgDatabase implements Database {
   }
 
   /** onSides with one session. */
-  private async onSide<T>(fn: (db: PgDatabase) => Promise<T>): Promise<T> {
-    if (!this.options.side) return fn(this)
-    let side: PgDatabase
-    try {
-      side = await this.options.side()
-    } catch {
-      return fn(this)
-    }
-    try {
-      return await fn(side)
-    } finally {
-      await side.client.end().catch(() => undefined)
-    }
+  private onSide<T>(fn: (db: PgDatabase) => Promise<T>): Promise<T> {
+    return this.onSides(1, ([db]) => fn(db!))
   }
 
   /**
