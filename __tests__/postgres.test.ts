@@ -174,12 +174,6 @@ describe.skipIf(!inject('pgSource'))('postgres', () => {
       'backup-age',
     ])
     expect(report.database!.rows).toBeGreaterThan(5000)
-    // Every foreign key of the copy was validated by the server as pg_restore re-created it
-    // (a row pointing nowhere fails the restore: postgres-findings.test.ts): none is counted
-    // again.
-    expect(report.checks.find((c) => c.name === 'foreign-keys')!.detail).toBe(
-      'no foreign-key violations (foreign keys: 6 validated by PostgreSQL itself as pg_restore re-created them)',
-    )
     expect(await scratchDatabases()).toEqual([])
     expect(log.lines.join('\n') + JSON.stringify(report)).not.toContain(PG_PASSWORD)
   })

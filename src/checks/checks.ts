@@ -92,18 +92,6 @@ export function describeFindings(findings: IntegrityFindings): string {
  * reported); new ones, or a different count, fail naming the table pair.
  */
 export function foreignKeys(
-  actual: Pick<IntegrityFindings, 'foreignKeys' | 'notValid' | 'validatedByRestore'>,
-  expected: { foreignKeys: ForeignKeyViolation[]; notValid?: string[] },
-): Check {
-  const check = compareForeignKeys(actual, expected)
-  const { validated = 0, counted = 0 } = actual.validatedByRestore ?? {}
-  if (!check.ok || validated === 0) return check
-  const how = [`${validated} validated by PostgreSQL itself as pg_restore re-created them`]
-  if (counted) how.push(`${counted} counted row by row`)
-  return { ...check, detail: `${check.detail} (foreign keys: ${how.join(', ')})` }
-}
-
-function compareForeignKeys(
   actual: { foreignKeys: ForeignKeyViolation[]; notValid?: string[] },
   expected: { foreignKeys: ForeignKeyViolation[]; notValid?: string[] },
 ): Check {

@@ -111,12 +111,6 @@ export interface IntegrityFindings {
   foreignKeys: ForeignKeyViolation[]
   /** PostgreSQL: constraints created NOT VALID (`table.constraint`), which a dump keeps so. */
   notValid?: string[]
-  /**
-   * PostgreSQL, a copy this job restored: the foreign keys not counted row by row because the
-   * server validated them when pg_restore re-created them, and those counted (see
-   * engines/postgres/database.ts foreignKeyViolations). Not kept in a manifest.
-   */
-  validatedByRestore?: { validated: number; counted: number }
 }
 
 export interface Inventory {

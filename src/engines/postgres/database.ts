@@ -56,12 +56,6 @@ export interface PgDatabaseOptions {
   manifestAudit?: AuditDigest | null
   /** A side session in its own snapshot transaction: ended without waiting for a COMMIT. */
   closeInTransaction?: boolean
-  /**
-   * A scratch copy this job restored, as the drill's own role (never a superuser): a foreign
-   * key the server validated when pg_restore re-created it has no row pointing nowhere, so it
-   * is not counted again (see foreignKeyViolations).
-   */
-  restoredByDrillRole?: boolean
 }
 
 /**
@@ -236,11 +230,10 @@ export class PgDatabase implements Database {
 
   /** In a session of its own where there can be one: it reads whole tables (foreign keys). */
   async integrityProblems(): Promise<IntegrityFindings> {
-    const restored = this.options.restoredByDrillRole === true
-    return this.onSide((db) => db.integrityHere(restored))
+    return this.onSide((db) => db.integrityHere())
   }
 
-  private async integrityHere(restoredByDrillRole: boolean): Promise<IntegrityFindings> {
+  private async integrityHere(): Promise<IntegrityFindings> {
     const problems: string[] = []
     for (const [ix] of await this.rows(
       'SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid',
@@ -272,40 +265,17 @@ export class PgDatabase implements Database {
         )
       }
     }
-    const {
-      found,
-      validated,
-      constraints: constraintCount,
-    } = await this.foreignKeyViolations(restoredByDrillRole)
-    return {
-      damage: problems,
-      foreignKeys: found,
-      notValid,
-      ...(restoredByDrillRole
-        ? { validatedByRestore: { validated, counted: constraintCount - validated } }
-        : {}),
-    }
+    return { damage: problems, foreignKeys: await this.foreignKeyViolations(), notValid }
   }
 
   /**
    * Rows whose foreign key points at no row, per constraint: possible under a NOT VALID
    * constraint, or after triggers were disabled (session_replication_role = replica, ALTER
    * TABLE ... DISABLE TRIGGER ALL). MATCH SIMPLE: a key with a NULL in it references nothing.
-   *
-   * On a copy this job restored as the drill's role (`restoredByDrillRole`), a foreign key the
-   * server shows validated is not counted: pg_restore re-created it with ADD CONSTRAINT, which
-   * checked every row (a row pointing nowhere fails the restore), and since then the server
-   * has enforced it for every write: its triggers and session_replication_role, the ways
-   * around it, need a superuser, which that role never is. What the source violated is
-   * re-created NOT VALID (deferredConstraints) and counted, as is every NOT VALID constraint.
-   * Measured in drills at 1 GiB (6 foreign keys, none NOT VALID), 4 pairs of runs: checks
-   * 1.82-1.88 s against 2.53-2.70 s, the drill 9.91-10.29 s against 10.40-11.09 s.
    */
-  private async foreignKeyViolations(
-    restoredByDrillRole: boolean,
-  ): Promise<{ found: ForeignKeyViolation[]; validated: number; constraints: number }> {
+  private async foreignKeyViolations(): Promise<ForeignKeyViolation[]> {
     const constraints = await this.rows(
-      `SELECT k.conname, cn.nspname, c.relname, pn.nspname, p.relname, k.convalidated::text,
+      `SELECT k.conname, cn.nspname, c.relname, pn.nspname, p.relname,
               (SELECT json_agg(a.attname ORDER BY u.i) FROM unnest(k.conkey) WITH ORDINALITY u(n, i)
                  JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n)::text,
               (SELECT json_agg(a.attname ORDER BY u.i) FROM unnest(k.confkey) WITH ORDINALITY u(n, i)
@@ -316,12 +286,7 @@ export class PgDatabase implements Database {
        WHERE k.contype = 'f' AND ${USER_SCHEMAS.replace(/\bn\./g, 'cn.')} ORDER BY 2, 3, 1`,
     )
     const found: ForeignKeyViolation[] = []
-    let validated = 0
-    for (const [name, cs, c, ps, p, valid, fromJson, toJson] of constraints) {
-      if (restoredByDrillRole && valid === 'true') {
-        validated++
-        continue
-      }
+    for (const [name, cs, c, ps, p, fromJson, toJson] of constraints) {
       const from = JSON.parse(fromJson!) as string[]
       const to = JSON.parse(toJson!) as string[]
       const child = `${quoteIdent(cs!)}.${quoteIdent(c!)}`
@@ -339,7 +304,7 @@ export class PgDatabase implements Database {
         })
       }
     }
-    return { found, validated, constraints: constraints.length }
+    return found
   }
 
   async schema(): Promise<Schema> {

@@ -577,7 +577,6 @@ export class PostgresEngine implements Engine {
         side,
         serverVersionNum: server.versionNum,
         manifestAudit: backup.manifest.inventory.audit,
-        restoredByDrillRole: true,
       })
       // The audit-log digest of the restored copy, in a session of its own from now on, while
       // the drill runs its other checks in this one (the row counts first).
