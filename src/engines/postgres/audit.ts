@@ -152,9 +152,11 @@ async function chunksOf(
 ): Promise<AuditChunk[]> {
   const text = `
     WITH b AS (
-      SELECT n, lo, CASE WHEN lead(lo) OVER w IS NULL THEN $3::bigint
-                         WHEN lead(lo) OVER w = -9223372036854775808 THEN NULL
-                         ELSE lead(lo) OVER w - 1 END AS hi
+      SELECT n, lo, CASE WHEN coalesce(lead(lo) OVER w, $3::bigint) IS NULL
+                           THEN 9223372036854775807
+                         WHEN coalesce(lead(lo) OVER w, $3::bigint) = -9223372036854775808
+                           THEN NULL
+                         ELSE coalesce(lead(lo) OVER w, $3::bigint) - 1 END AS hi
       FROM unnest(CASE WHEN $2::boolean THEN ARRAY[-9223372036854775808]::bigint[]
                        ELSE '{}'::bigint[] END || $1::bigint[]) WITH ORDINALITY u(lo, n)
       WINDOW w AS (ORDER BY n))
@@ -166,9 +168,9 @@ async function chunksOf(
             FROM (SELECT t.${k} AS k, ROW(t.*)::text AS r FROM ${sqlName} t
                   WHERE t.${k} >= b.lo AND t.${k} <= b.hi OFFSET 0) i) j
     ) c WHERE c.rows > 0 ORDER BY b.n`
-  // The last chunk of a part ends just below the next part's first boundary.
-  const last = end === null ? '9223372036854775807' : (BigInt(end) - 1n).toString()
-  const result = await query(text, [starts, below, last])
+  // The last chunk of a part ends where the next part's first boundary begins, as in one
+  // session's query (the server reads the boundary: a manifest's text is never parsed here).
+  const result = await query(text, [starts, below, end])
   // Every value arrives as the server's text (connect() parses no types).
   return result.map(([n, first, lastKey, rows, sha256, keySum, hashSum, weightedSum]) => {
     const at = Number(n) - (below ? 2 : 1)
