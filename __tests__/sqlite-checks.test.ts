@@ -1,3 +1,4 @@
+import * as fs from 'node:fs/promises'
 import { writeFile } from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -12,17 +13,33 @@ import { tempDir } from './helpers.js'
 // checks in-thread where a worker cannot start or fails, with the same findings).
 const started = vi.hoisted(() => [] as unknown[])
 const answered = vi.hoisted(() => [] as unknown[])
+const exited = vi.hoisted(() => [] as unknown[])
+/** Jobs whose worker a test makes fail to start (its constructor throws). */
+const refuse = vi.hoisted(() => ({ jobs: null as string | null }))
 vi.mock('node:worker_threads', async (importOriginal) => {
   const { recordWorkers } = await import('./recorded-workers.js')
   return recordWorkers(await importOriginal<typeof import('node:worker_threads')>(), {
     started: (worker, data) => {
       const jobs = (data as { jobs?: unknown } | undefined)?.jobs
       if (jobs) {
+        if (refuse.jobs === JSON.stringify(jobs)) {
+          void worker.terminate()
+          throw new Error('this worker may not start')
+        }
         started.push(jobs)
         worker.once('message', () => answered.push(jobs))
+        worker.once('exit', () => exited.push(jobs))
       }
     },
   })
+})
+
+// The cores the layout follows (checkWorkerJobs), set by a test; this machine's otherwise.
+const cores = vi.hoisted(() => ({ n: undefined as number | undefined }))
+vi.mock('node:os', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:os')>()
+  const availableParallelism = () => cores.n ?? real.availableParallelism()
+  return { ...real, default: { ...real, availableParallelism }, availableParallelism }
 })
 
 // The foreign-key check counts violations with an anti-join where that gives the pragma's exact
@@ -144,27 +161,68 @@ describe('SQLite check workers, one or two', () => {
       db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)')
       db.close()
       const engine = new SqliteEngine(file)
-      const layouts: unknown[][] = []
-      for (const open of [
-        () => engine.restoreFile(file, dir, { info: () => undefined } as never),
-        () => engine.openBackup(file),
-      ]) {
-        started.length = 0
-        const opened = await open()
-        try {
-          expect((await opened.integrityProblems()).damage).toEqual([])
-        } finally {
-          await opened.close()
+      const split = [['integrity'], ['foreign-keys']]
+      const one = [['integrity', 'foreign-keys']]
+      for (const [n, restoredLayout, backupLayout] of [
+        [2, split, one],
+        [3, split, one],
+        [4, split, split],
+      ] as const) {
+        cores.n = n
+        const layouts: unknown[][] = []
+        for (const open of [
+          () => engine.restoreFile(file, dir, { info: () => undefined } as never),
+          () => engine.openBackup(file),
+        ]) {
+          started.length = 0
+          answered.length = 0
+          const opened = await open()
+          try {
+            expect((await opened.integrityProblems()).damage).toEqual([])
+          } finally {
+            await opened.close()
+          }
+          // The workers did the checking (not the in-thread fallback).
+          expect(answered.toSorted()).toEqual(started.toSorted())
+          layouts.push([...started])
+          await fs.rm(path.join(dir, 'restored.db'), { force: true })
         }
-        layouts.push([...started])
-      }
-      // 4 cores or more give two workers to both; below, this machine's cores decide.
-      expect(layouts).toEqual([checkWorkerJobs(undefined, true), checkWorkerJobs()])
-      if (os.availableParallelism() >= 2 && os.availableParallelism() < 4) {
-        expect(layouts.map((l) => l.length)).toEqual([2, 1])
+        expect(layouts).toEqual([restoredLayout, backupLayout])
       }
     } finally {
+      cores.n = undefined
       if (saved !== undefined) process.env.OMNIAI_CHECK_WORKERS = saved
+    }
+  })
+
+  it('a second check worker that cannot start ends the first; the checks find workers again when run', async () => {
+    const dir = await tempDir()
+    const file = path.join(dir, 'small.db')
+    await writeFile(file, '')
+    const db = await openSqlite(file, { readonly: false })
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)')
+    db.close()
+    cores.n = 2
+    refuse.jobs = JSON.stringify(['foreign-keys'])
+    started.length = 0
+    answered.length = 0
+    exited.length = 0
+    try {
+      const restored = await new SqliteEngine(file).restoreFile(file, dir, {
+        info: () => undefined,
+      } as never)
+      try {
+        expect(await restored.integrityProblems()).toEqual({ damage: [], foreignKeys: [] })
+      } finally {
+        await restored.close()
+      }
+      // The first of the pair, ended unused; then one worker for both, which answered.
+      expect(started).toEqual([['integrity'], ['integrity', 'foreign-keys']])
+      expect(answered).toEqual([['integrity', 'foreign-keys']])
+      await vi.waitFor(() => expect(exited).toContainEqual(['integrity']))
+    } finally {
+      cores.n = undefined
+      refuse.jobs = null
     }
   })
 

@@ -316,7 +316,17 @@ class CheckWorkers {
   private readonly workers: CheckWorker<Findings>[]
 
   constructor(restored: boolean) {
-    this.workers = checkWorkerJobs(undefined, restored).map((jobs) => new CheckWorker(jobs))
+    this.workers = []
+    try {
+      for (const jobs of checkWorkerJobs(undefined, restored)) {
+        this.workers.push(new CheckWorker(jobs))
+      }
+    } catch (err) {
+      // One that cannot start: those already started end too (integrityProblems then starts
+      // workers of its own, or checks in-thread).
+      this.stop()
+      throw err
+    }
   }
 
   async run(file: string): Promise<IntegrityFindings> {
