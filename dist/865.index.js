@@ -5640,22 +5640,32 @@ class CheckWorker {
 }
 /**
  * The jobs of each check worker. With 4 cores or more, integrity_check and the foreign-key check
- * run in a worker each. With fewer, one worker runs both in turn: the hash worker and this
- * thread's inventory already keep two cores busy, and a second check worker only added its
- * start-up and its memory. Measured at 1 GiB on 2 cores, 3 alternating runs each, one worker
- * against two: backup with restore-check 3.30-3.32 s and 165-169 MiB against 3.39-3.59 s and
- * 172-205 MiB; drill 1.74-1.80 s against 1.78-1.93 s; backup 2.07-2.13 s against 2.11-2.20 s.
+ * run in a worker each. With fewer, a snapshot's checks run in one worker, in turn: they run
+ * beside this thread's inventory and the hash worker, which keep two cores busy, and a second
+ * check worker only added its start-up and its memory. Measured at 1 GiB on 2 cores, 3
+ * alternating runs each, one worker against two: backup 2.07-2.13 s against 2.11-2.20 s;
+ * again on 2026-11-30, 2 runs each: 2.42-2.46 s and 137 MiB against 2.43-2.50 s and 150 MiB.
+ *
+ * A restored copy's checks (`restored`: the drill's and the restore check's) are what the job
+ * waits for once the copy is made, so they run in a worker each from 2 cores. Measured on
+ * 2026-11-30 at 1 GiB on 2 cores, 8 pairs of runs, one worker against two: drill 2.52-3.32 s
+ * (median 2.80) against 2.24-2.66 s (2.56), two faster in 8 pairs of 8; backup with
+ * restore-check 3.91-4.65 s (4.34) against 4.10-4.73 s (4.23), two faster in 5 of 8. Peak RSS
+ * 127-129 against 138 MiB (drill), 152-153 against 161 MiB (restore-check).
  * OMNIAI_CHECK_WORKERS=1 or 2 chooses (tests run both).
  */
-function checkWorkerJobs(cores = external_node_os_.availableParallelism()) {
+function checkWorkerJobs(cores = external_node_os_.availableParallelism(), restored = false) {
     const chosen = process.env.OMNIAI_CHECK_WORKERS;
-    const split = chosen === '2' || (chosen !== '1' && cores >= 4);
+    const split = chosen === '2' || (chosen !== '1' && cores >= (restored ? 2 : 4));
     return split ? [['integrity'], ['foreign-keys']] : [['integrity', 'foreign-keys']];
 }
-/** Check workers, or null where none can be started (integrityProblems then checks in-thread). */
-function startCheckWorkers() {
+/**
+ * Check workers, or null where none can be started (integrityProblems then checks in-thread).
+ * `restored`: for a restored copy (see checkWorkerJobs).
+ */
+function startCheckWorkers(restored = false) {
     try {
-        return new CheckWorkers();
+        return new CheckWorkers(restored);
     }
     catch {
         return null;
@@ -5663,7 +5673,21 @@ function startCheckWorkers() {
 }
 /** The integrity_check and foreign-key work, started before the file it will check exists. */
 class CheckWorkers {
-    workers = checkWorkerJobs().map((jobs) => new CheckWorker(jobs));
+    workers;
+    constructor(restored) {
+        this.workers = [];
+        try {
+            for (const jobs of checkWorkerJobs(undefined, restored)) {
+                this.workers.push(new CheckWorker(jobs));
+            }
+        }
+        catch (err) {
+            // One that cannot start: those already started end too (integrityProblems then starts
+            // workers of its own, or checks in-thread).
+            this.stop();
+            throw err;
+        }
+    }
     async run(file) {
         const [integrity, fk] = (await Promise.all(this.workers.map((w) => w.run(file)))).flat();
         return { damage: integrity.filter((l) => l !== 'ok'), foreignKeys: countViolations(fk) };
@@ -6040,7 +6064,7 @@ class SqliteEngine {
         const t0 = performance.now();
         // The checks' workers load while the file is copied. (scratchDir is the caller's folder of
         // its own, removed on interrupt as a whole.)
-        const workers = startCheckWorkers();
+        const workers = startCheckWorkers(true);
         try {
             if (take)
                 await promises_.rename(file, restored);

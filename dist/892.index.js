@@ -533,57 +533,37 @@ const SERVER_DIGEST_MIN_VERSION_NUM = 110000;
  * the largest boundary at or below its key, and the chunk is named by that boundary even when
  * its first row is gone, so a deleted first row is named like any other; rows below every
  * boundary form a chunk of their own, named by their first key.
+ *
+ * `query` may be several sessions (a restored copy's, with a manifest's boundaries): the key
+ * range is then cut at a boundary into one part per session, digested side by side, and the
+ * parts' chunks joined in key order make the same digest as one session's. Measured on 1M
+ * audit rows (160 B each) with nothing else running, 2 cores, 3 runs: 1.10-1.19 s in two
+ * sessions against 2.18-2.23 s in one. In a drill at 1 GiB, beside the row counts and the
+ * foreign-key check in their own sessions, 4 pairs of runs: checks 2.70-2.82 s against
+ * 3.18-3.37 s, the drill 11.19-12.12 s against 11.89-12.37 s.
  */
-async function serverAuditDigest(
-/** Runs one query on the session to digest in; every value as the server's text. */
-query, table, sqlName, key, boundaries) {
+async function serverAuditDigest(query, table, sqlName, key, boundaries) {
+    const sessions = typeof query === 'function' ? [query] : query;
     const k = (0,engines_related/* quoteIdent */.v4)(key);
     // The first key, then each key AUDIT_CHUNK_ROWS rows on: a hop of that many index entries
     // per chunk. Measured on 1M rows, alone: 56 ms, against 220-245 ms for numbering every row
     // with row_number() and keeping every 1000th (500 ms next to pg_dump).
     const starts = boundaries ??
-        (await query(`WITH RECURSIVE b(k) AS (
+        (await sessions[0](`WITH RECURSIVE b(k) AS (
            SELECT min(t.${k}) FROM ${sqlName} t
            UNION ALL
            SELECT (SELECT t.${k} FROM ${sqlName} t WHERE t.${k} > b.k ORDER BY t.${k}
                    OFFSET ${audit/* AUDIT_CHUNK_ROWS */.iL - 1} LIMIT 1)
            FROM b WHERE b.k IS NOT NULL)
          SELECT b.k::text FROM b WHERE b.k IS NOT NULL ORDER BY b.k`)).map((r) => r[0]);
-    // Chunk by chunk through the primary key's index: each chunk's rows are put in key order
-    // in memory, never the whole table. Chunk 1 holds the rows below the first boundary.
-    const text = `
-    WITH b AS (
-      SELECT n, lo, CASE WHEN lead(lo) OVER w IS NULL THEN 9223372036854775807
-                         WHEN lead(lo) OVER w = -9223372036854775808 THEN NULL
-                         ELSE lead(lo) OVER w - 1 END AS hi
-      FROM unnest(ARRAY[-9223372036854775808]::bigint[] || $1::bigint[]) WITH ORDINALITY u(lo, n)
-      WINDOW w AS (ORDER BY n))
-    SELECT b.n, c.* FROM b CROSS JOIN LATERAL (
-      SELECT min(k)::text, max(k)::text, count(*) AS rows,
-             encode(sha256(convert_to(string_agg(r || E'\\n', '' ORDER BY k), 'UTF8')), 'hex'),
-             sum(k)::text, (sum(h) % ${P})::text, (((sum(k::numeric * h) % ${P}) + ${P}) % ${P})::text
-      FROM (SELECT k, r, hashtextextended(r COLLATE "C", 0) & ${H_MASK} AS h
-            FROM (SELECT t.${k} AS k, ROW(t.*)::text AS r FROM ${sqlName} t
-                  WHERE t.${k} >= b.lo AND t.${k} <= b.hi OFFSET 0) i) j
-    ) c WHERE c.rows > 0 ORDER BY b.n`;
-    const result = await query(text, [starts]);
+    const parts = cutAtBoundaries(starts, boundaries ? sessions.length : 1);
+    const digested = await Promise.all(parts.map((part, i) => chunksOf(sessions[i], sqlName, k, part)));
+    const chunks = digested.flat();
     const all = (0,external_node_crypto_.createHash)('sha256');
-    const chunks = [];
     let count = 0;
-    // Every value arrives as the server's text (connect() parses no types).
-    for (const [n, first, last, text, sha256, keySum, hashSum, weightedSum] of result) {
-        const rows = Number(text);
-        chunks.push({
-            firstKey: Number(n) > 1 ? starts[Number(n) - 2] : first,
-            lastKey: last,
-            rows,
-            sha256: sha256,
-            keySum: keySum,
-            hashSum: hashSum,
-            weightedSum: weightedSum,
-        });
-        all.update(`${sha256}\n`);
-        count += rows;
+    for (const chunk of chunks) {
+        all.update(`${chunk.sha256}\n`);
+        count += chunk.rows;
     }
     return {
         table,
@@ -594,6 +574,61 @@ query, table, sqlName, key, boundaries) {
         chunks,
         hashing: SERVER_HASHING,
     };
+}
+/** `starts` cut into at most `count` parts of about as many chunks each, at boundaries. */
+function cutAtBoundaries(starts, count) {
+    const n = Math.max(1, Math.min(count, starts.length));
+    const parts = [];
+    for (let i = 0; i < n; i++) {
+        const from = Math.floor((i * starts.length) / n);
+        const to = Math.floor(((i + 1) * starts.length) / n);
+        parts.push({
+            starts: starts.slice(from, to),
+            below: i === 0,
+            end: i === n - 1 ? null : starts[to],
+        });
+    }
+    return parts;
+}
+/**
+ * The chunks of one part, in key order. Chunk by chunk through the primary key's index: each
+ * chunk's rows are put in key order in memory, never the whole table.
+ */
+async function chunksOf(query, sqlName, k, { starts, below, end }) {
+    const text = `
+    WITH b AS (
+      SELECT n, lo, CASE WHEN coalesce(lead(lo) OVER w, $3::bigint) IS NULL
+                           THEN 9223372036854775807
+                         WHEN coalesce(lead(lo) OVER w, $3::bigint) = -9223372036854775808
+                           THEN NULL
+                         ELSE coalesce(lead(lo) OVER w, $3::bigint) - 1 END AS hi
+      FROM unnest(CASE WHEN $2::boolean THEN ARRAY[-9223372036854775808]::bigint[]
+                       ELSE '{}'::bigint[] END || $1::bigint[]) WITH ORDINALITY u(lo, n)
+      WINDOW w AS (ORDER BY n))
+    SELECT b.n, c.* FROM b CROSS JOIN LATERAL (
+      SELECT min(k)::text, max(k)::text, count(*) AS rows,
+             encode(sha256(convert_to(string_agg(r || E'\\n', '' ORDER BY k), 'UTF8')), 'hex'),
+             sum(k)::text, (sum(h) % ${P})::text, (((sum(k::numeric * h) % ${P}) + ${P}) % ${P})::text
+      FROM (SELECT k, r, hashtextextended(r COLLATE "C", 0) & ${H_MASK} AS h
+            FROM (SELECT t.${k} AS k, ROW(t.*)::text AS r FROM ${sqlName} t
+                  WHERE t.${k} >= b.lo AND t.${k} <= b.hi OFFSET 0) i) j
+    ) c WHERE c.rows > 0 ORDER BY b.n`;
+    // The last chunk of a part ends where the next part's first boundary begins, as in one
+    // session's query (the server reads the boundary: a manifest's text is never parsed here).
+    const result = await query(text, [starts, below, end]);
+    // Every value arrives as the server's text (connect() parses no types).
+    return result.map(([n, first, lastKey, rows, sha256, keySum, hashSum, weightedSum]) => {
+        const at = Number(n) - (below ? 2 : 1);
+        return {
+            firstKey: at >= 0 ? starts[at] : first,
+            lastKey: lastKey,
+            rows: Number(rows),
+            sha256: sha256,
+            keySum: keySum,
+            hashSum: hashSum,
+            weightedSum: weightedSum,
+        };
+    });
 }
 
 ;// CONCATENATED MODULE: ./lib/engines/postgres/database.js
@@ -609,6 +644,11 @@ query, table, sqlName, key, boundaries) {
 
 
 
+/**
+ * Sessions a restored copy's audit-log digest is spread over (serverAuditDigest), each taking
+ * part of the key range.
+ */
+const AUDIT_SESSIONS = 2;
 class PgDatabase {
     client;
     target;
@@ -619,6 +659,8 @@ class PgDatabase {
     keyCache = new Map();
     foreignKeysCache;
     prestarted = null;
+    /** Settled once the prestarted digest has what it needs from this session (or has failed). */
+    auditStarted = null;
     /** Whether this role may read pg_stat_activity (sessionsNamed). */
     seesSessions;
     countsStarted;
@@ -633,26 +675,26 @@ class PgDatabase {
         this.options = options;
     }
     /**
-     * Runs `fn` on a side session when there can be one (closed after), else on this one: also
-     * when the server refuses another session (a role's CONNECTION LIMIT, max_connections), as
-     * before side sessions existed; it is slower, never a failure.
+     * Runs `fn` on up to `count` side sessions, as many as can be had (closed after), else on this
+     * one: also when the server refuses another session (a role's CONNECTION LIMIT,
+     * max_connections), as before side sessions existed; it is slower, never a failure.
      */
-    async onSide(fn) {
-        if (!this.options.side)
-            return fn(this);
-        let side;
+    async onSides(count, fn) {
+        const open = this.options.side;
+        if (!open)
+            return fn([this]);
+        const opened = await Promise.allSettled(Array.from({ length: count }, () => open()));
+        const sides = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
         try {
-            side = await this.options.side();
-        }
-        catch {
-            return fn(this);
-        }
-        try {
-            return await fn(side);
+            return await fn(sides.length ? sides : [this]);
         }
         finally {
-            await side.client.end().catch(() => undefined);
+            await Promise.all(sides.map((side) => side.client.end().catch(() => undefined)));
         }
+    }
+    /** onSides with one session. */
+    onSide(fn) {
+        return this.onSides(1, ([db]) => fn(db));
     }
     /**
      * Whether the server digests `table` itself: an integer primary key of one column on
@@ -681,6 +723,10 @@ class PgDatabase {
         if (!expected || expected.hashing !== SERVER_HASHING)
             return;
         const boundaries = expected.chunks.map((c) => c.firstKey);
+        let ready;
+        // The counts' session is this one, which the digest's start needs first (the key and its
+        // type, the table's name): the counts wait for that, not the other way round.
+        this.auditStarted = new Promise((resolve) => (ready = resolve));
         const digest = (async () => {
             if (!(await this.serverDigests(expected.table))) {
                 // The restored table lost its integer key: the digest as the manifest's cannot be made.
@@ -688,9 +734,13 @@ class PgDatabase {
             }
             const sqlName = await this.sqlName(expected.table);
             const key = (await this.keyColumns(expected.table))[0];
-            return this.onSide((db) => serverAuditDigest((text, values) => db.rows(text, values), expected.table, sqlName, key, boundaries));
+            ready();
+            // Two sessions, each digesting half the key range: the restore is over, the server has
+            // nothing else to do but the other checks, which end long before the digest.
+            return this.onSides(AUDIT_SESSIONS, (dbs) => serverAuditDigest(dbs.map((db) => (text, values) => db.rows(text, values)), expected.table, sqlName, key, boundaries));
         })();
         digest.catch(() => undefined);
+        digest.then(ready, ready);
         this.prestarted = { table: expected.table, digest };
     }
     /**
@@ -873,7 +923,10 @@ class PgDatabase {
      * idle while the drill waits for the audit digest from another.
      */
     prestartCounts() {
-        this.countsStarted = (async () => this.countHere([...(await this.tables()).keys()]))();
+        this.countsStarted = (async () => {
+            await this.auditStarted;
+            return this.countHere([...(await this.tables()).keys()]);
+        })();
         this.countsStarted.catch(() => undefined);
     }
     async countHere(tables) {
