@@ -262,6 +262,58 @@ describe.skipIf(!inject('pgSource'))('postgres', () => {
     }
   })
 
+  it("the audit digest's weighted sums are Σ key·h exactly, for keys small and large, either sign", async () => {
+    const db = await demoDb({ conversations: 1, auditRows: 1 })
+    const edge = 2n ** 35n
+    const keys = [
+      1n,
+      2n,
+      999n,
+      edge - 1n,
+      edge,
+      edge + 1n,
+      2n ** 40n - 1n,
+      2n ** 62n,
+      2n ** 63n - 1n,
+    ]
+    const all = [...keys, ...keys.map((k) => -k), -(2n ** 63n), 0n]
+    await sql(db, 'CREATE TABLE audit_big (id bigint PRIMARY KEY, note text)')
+    await sql(
+      db,
+      `INSERT INTO audit_big SELECT k, 'row ' || k FROM unnest(ARRAY[${all.join(',')}]::bigint[]) k`,
+    )
+    const client = new pg.Client(db)
+    await client.connect()
+    try {
+      const q = async (text: string, values?: unknown[]) =>
+        (await client.query({ text, values, rowMode: 'array' })).rows.map((r: unknown[]) =>
+          r.map((v) => (v === null ? null : String(v))),
+        ) as string[][]
+      // Chunks of small keys only, large keys only, and both.
+      const boundaries = ['-1000', '0', String(edge - 1n), String(2n ** 62n)]
+      const digest = await serverAuditDigest(
+        q,
+        'audit_big',
+        '"public"."audit_big"',
+        'id',
+        boundaries,
+      )
+      expect(digest.rows).toBe(all.length)
+      expect(digest.chunks.length).toBe(5)
+      // The sum as a numeric product per row, the way it was computed before.
+      for (const chunk of digest.chunks) {
+        const [[want]] = await q(
+          `SELECT (((sum(id::numeric * (hashtextextended(ROW(t.*)::text COLLATE "C", 0) & 72057594037927935)) % 2305843009213693951) + 2305843009213693951) % 2305843009213693951)::text
+           FROM "public"."audit_big" t WHERE id BETWEEN $1 AND $2`,
+          [chunk.firstKey, chunk.lastKey],
+        )
+        expect(chunk.weightedSum).toBe(want)
+      }
+    } finally {
+      await client.end()
+    }
+  })
+
   it('the key range is cut at boundaries into parts that cover it once', () => {
     const starts = ['10', '20', '30', '40', '50']
     expect(cutAtBoundaries(starts, 2)).toEqual([
