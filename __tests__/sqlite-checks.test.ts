@@ -42,6 +42,17 @@ vi.mock('node:os', async (importOriginal) => {
   return { ...real, default: { ...real, availableParallelism }, availableParallelism }
 })
 
+/** A one-row database in a folder of its own. */
+async function smallDatabase(): Promise<{ dir: string; file: string }> {
+  const dir = await tempDir()
+  const file = path.join(dir, 'small.db')
+  await writeFile(file, '')
+  const db = await openSqlite(file, { readonly: false })
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)')
+  db.close()
+  return { dir, file }
+}
+
 // The foreign-key check counts violations with an anti-join where that gives the pragma's exact
 // answer, and runs PRAGMA foreign_key_check elsewhere: on every shape here the counts per table
 // pair must be the pragma's own.
@@ -154,12 +165,7 @@ describe('SQLite check workers, one or two', () => {
     const saved = process.env.OMNIAI_CHECK_WORKERS
     delete process.env.OMNIAI_CHECK_WORKERS
     try {
-      const dir = await tempDir()
-      const file = path.join(dir, 'small.db')
-      await writeFile(file, '')
-      const db = await openSqlite(file, { readonly: false })
-      db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)')
-      db.close()
+      const { dir, file } = await smallDatabase()
       const engine = new SqliteEngine(file)
       const split = [['integrity'], ['foreign-keys']]
       const one = [['integrity', 'foreign-keys']]
@@ -196,12 +202,7 @@ describe('SQLite check workers, one or two', () => {
   })
 
   it('a second check worker that cannot start ends the first; the checks find workers again when run', async () => {
-    const dir = await tempDir()
-    const file = path.join(dir, 'small.db')
-    await writeFile(file, '')
-    const db = await openSqlite(file, { readonly: false })
-    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)')
-    db.close()
+    const { dir, file } = await smallDatabase()
     cores.n = 2
     refuse.jobs = JSON.stringify(['foreign-keys'])
     started.length = 0
