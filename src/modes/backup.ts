@@ -41,6 +41,12 @@ import {
 import { TOOL, VERSION } from '../util/version.js'
 import { emptyReport, finish, requireTable, type ModeContext } from './common.js'
 
+/** A file's sha256 and size, as a manifest records them. */
+type Hashed = { sha256: string; bytes: number }
+
+/** An encoded backup's stored file, with the sha256 and size it was written with. */
+type StoredFile = Hashed & { path: string }
+
 /**
  * Snapshot the live database into backup-dir with a manifest beside it. The snapshot is
  * written to a hidden temporary name, checked, fsynced, and only then given its final name;
@@ -112,7 +118,7 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
   const findingsShared = new Promise<boolean>((resolve) => (findingsKnown = resolve))
   let checking: ReturnType<typeof restoreCheck> | null = null
   // An encoded backup: the stored file and the sha256 it was written with (set once encoded).
-  let storedAs: { path: string; sha256: string; bytes: number } | undefined
+  let storedAs: StoredFile | undefined
   // SQLite: the restored copy is the snapshot's bytes, copied by the kernel, and its integrity
   // and foreign-key checks are the snapshot's too (one read of those bytes, not two).
   let restored!: (findings: Promise<IntegrityFindings> | null) => void
@@ -136,7 +142,7 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
   // The snapshot's sha256, taken by a worker while the snapshot is checked. Handled from the
   // start (a worker that fails before it is awaited would otherwise end the process), and
   // awaited before its file is removed on any failure.
-  let hashing: Promise<{ sha256: string; bytes: number }> | null = null
+  let hashing: Promise<Hashed> | null = null
   try {
     const t0 = stopwatch()
     const snapshot = await log.group('Snapshot', () =>
@@ -189,8 +195,8 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     // The snapshot's sha256 and size (`plain`), and the stored file's (`sha256`, `bytes`): the
     // same unless the backup is encoded, whose plaintext is hashed as it is encoded (the bytes
     // hashed are the bytes encrypted, in one read).
-    let plain: { sha256: string; bytes: number }
-    let kept: { sha256: string; bytes: number } | null = null
+    let plain: Hashed
+    let kept: Hashed | null = null
     let codec: Partial<Manifest['backup']> = {}
     if (!workDir) {
       const t1 = stopwatch()
@@ -608,7 +614,7 @@ async function decodeBack(
   stored: string,
   snapshot: string,
   opts: DecodeOptions,
-  written: { sha256: string; bytes: number; plain: { sha256: string; bytes: number } },
+  written: Hashed & { plain: Hashed },
 ): Promise<Awaited<ReturnType<typeof restoreCheck>> | null> {
   const t0 = stopwatch()
   const result = (outcome: 'failed' | 'not-run', detail: string) => ({
@@ -681,7 +687,7 @@ export async function restoreCheck(
      * The backup as stored, where it is not `path` (an encoded backup), and the sha256 it was
      * written with: whether it is still as written decides who a copy that differs blames.
      */
-    stored?: { path: string; sha256: string; bytes: number }
+    stored?: StoredFile
   },
   scratchDir: string,
   log: Log,
@@ -785,7 +791,7 @@ async function notTheBackup(
   ref: {
     path: string
     manifest: Manifest | Promise<Manifest>
-    stored?: { path: string; sha256: string; bytes: number }
+    stored?: StoredFile
   },
 ): Promise<string | null> {
   const file = (db as { file?: unknown }).file
@@ -793,8 +799,7 @@ async function notTheBackup(
   const want = (await ref.manifest).backup
   const stored = ref.stored ?? { path: ref.path, sha256: want.sha256, bytes: want.bytes }
   const [copy, backup] = await Promise.all([digestPath(file), digestPath(stored.path)])
-  const same = (d: { sha256: string; bytes: number }, as: { sha256: string; bytes: number }) =>
-    d.sha256 === as.sha256 && d.bytes === as.bytes
+  const same = (d: Hashed, as: Hashed) => d.sha256 === as.sha256 && d.bytes === as.bytes
   if (same(copy, want) || !same(backup, stored)) return null
   return `${Inputs.ScratchDir}: the restored copy differs from the backup it was copied from (sha256 ${copy.sha256.slice(0, 12)}… and ${copy.bytes} bytes, where the backup has ${want.sha256.slice(0, 12)}… and ${want.bytes}): the disk under scratch-dir did not keep it, so its checks say nothing of the backup. Fix: check that disk, or set scratch-dir to a folder on another one.`
 }
