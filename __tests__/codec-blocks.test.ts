@@ -5,14 +5,20 @@
  * opens both ways, both checksums right, the same refusals in the same words, the plaintext
  * limit, abort, and nothing left behind when anything fails.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { describe, expect, it } from 'vitest'
 import { ageDecryptStream } from '../src/codec/age.js'
-import { convertBlocks, SYNC_EVERY, WORKER_FROM } from '../src/codec/blocks.js'
+import {
+  convertBlocks,
+  DIRECT_ALIGN,
+  openDirect,
+  SYNC_EVERY,
+  WORKER_FROM,
+} from '../src/codec/blocks.js'
 import {
   decodeFile,
   encodeFile,
@@ -380,6 +386,190 @@ describe('datasyncs along the way (every SYNC_EVERY bytes written)', () => {
     const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })
     const err = await failure(copyWith(size, () => Promise.reject(eio)))
     expect(err).toBe(eio)
+  })
+})
+
+/**
+ * Whether the tests' temporary folder takes O_DIRECT (ext4 here and in CI; tmpfs before Linux
+ * 6.6 does not). Where it does not, the tests that need it are skipped, and under CI=true
+ * they run and fail.
+ */
+const DIRECT_HERE = await (async () => {
+  const file = await fs.open(path.join(await tempDir(), 'probe'), 'wx')
+  const handle = await openDirect(file)
+  await handle?.close()
+  await file.close()
+  return handle !== null
+})()
+const needsDirect = !DIRECT_HERE && process.env.CI !== 'true'
+
+describe('an encoded backup is written past the page cache (O_DIRECT)', () => {
+  /** STAGE in blocks.ts: what one direct write takes. */
+  const STAGE = 1 << 20
+
+  /** `handle`, counting the bytes each of its writev calls was given. */
+  function counted(handle: fs.FileHandle, fail?: (call: number) => Error | null) {
+    const sizes: number[] = []
+    const real = handle.writev.bind(handle)
+    handle.writev = ((buffers: NodeJS.ArrayBufferView[], at?: number) => {
+      const failure = fail?.(sizes.length)
+      sizes.push(buffers.reduce((sum, b) => sum + b.byteLength, 0))
+      return failure ? Promise.reject(failure) : real(buffers, at)
+    }) as typeof handle.writev
+    return sizes
+  }
+
+  /**
+   * Copies `size` random bytes after a 37-byte prefix through convertBlocks, with a direct
+   * handle unless `direct` is false; returns the output, what went in, and each handle's writes.
+   */
+  async function copy(
+    size: number,
+    { direct = true, fail = undefined as ((call: number) => Error | null) | undefined } = {},
+  ) {
+    const dir = await tempDir()
+    const src = path.join(dir, 'in')
+    const data = randomBytes(size)
+    await fs.writeFile(src, data)
+    const prefix = randomBytes(37)
+    const out = path.join(dir, 'out')
+    const input = await fs.open(src, 'r')
+    const buffered = await fs.open(out, 'wx')
+    const directHandle = direct ? await openDirect(buffered) : null
+    const writes = {
+      buffered: counted(buffered),
+      direct: directHandle ? counted(directHandle, fail) : [],
+    }
+    try {
+      const digest = await convertBlocks({
+        input,
+        size: BLOCK,
+        convert: (block) => [Buffer.from(block)],
+        output: { handle: buffered, at: 0, prefix: Buffer.from(prefix), direct: directHandle },
+      })
+      expect(digest).toEqual({ sha256: sha256Of(data), bytes: size })
+    } finally {
+      await input.close()
+      await directHandle?.close()
+      await buffered.close()
+    }
+    return { written: await fs.readFile(out), expected: Buffer.concat([prefix, data]), writes, out }
+  }
+
+  const sha256Of = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
+
+  // Output sizes (with the prefix) below, at and around DIRECT_ALIGN and STAGE.
+  const sizes = [
+    0,
+    DIRECT_ALIGN - 37,
+    DIRECT_ALIGN - 36,
+    STAGE - 37,
+    STAGE - 36,
+    3 * BLOCK + 12_345,
+  ]
+
+  it.skipIf(needsDirect).each(sizes)(
+    '%i bytes and a prefix: the same file, aligned writes, the tail alone through the page cache',
+    async (size) => {
+      const { written, expected, writes } = await copy(size)
+      expect(written.equals(expected)).toBe(true)
+      const total = expected.length
+      expect(writes.direct.every((n) => n % DIRECT_ALIGN === 0 && n <= STAGE)).toBe(true)
+      expect(writes.direct.reduce((a, b) => a + b, 0)).toBe(total - (total % DIRECT_ALIGN))
+      expect(writes.buffered).toEqual(total % DIRECT_ALIGN ? [total % DIRECT_ALIGN] : [])
+    },
+  )
+
+  it.skipIf(needsDirect)(
+    'encodeFile leaves the stored file out of the page cache; a buffered copy is in it',
+    async () => {
+      const { dir, plain, stored, digests, opts } = await encoded(4 * BLOCK + 12_345)
+      /** Bytes of `file` in the page cache, from util-linux's fincore. */
+      const resident = async (file: string) => {
+        const { stdout } = await execFileAsync('fincore', [
+          '--bytes',
+          '--noheadings',
+          '--output',
+          'RES',
+          file,
+        ])
+        return Number(stdout.trim())
+      }
+      // Nothing has read `stored` yet, which would bring its pages into the cache.
+      const written = await fs.stat(stored)
+      // Positive control: the same bytes written through the page cache are all in it.
+      const copyOf = path.join(dir, 'buffered.age')
+      await fs.writeFile(copyOf, randomBytes(written.size))
+      expect(await resident(copyOf)).toBeGreaterThanOrEqual(written.size - DIRECT_ALIGN)
+      // Only the tail written through the page cache, a page at most, is.
+      expect(await resident(stored)).toBeLessThanOrEqual(DIRECT_ALIGN)
+      expect(digests).toEqual(await digestsOf(stored, plain))
+      expect(await verifyEncodedFile(stored, opts)).toEqual(digests)
+    },
+  )
+
+  it.skipIf(needsDirect)(
+    'a direct write the file system refuses (EINVAL) goes through the page cache, and all after it',
+    async () => {
+      const size = 3 * STAGE + 999
+      const einval = Object.assign(new Error('EINVAL: invalid argument, write'), { code: 'EINVAL' })
+      for (const at of [0, 2]) {
+        const { written, expected, writes } = await copy(size, {
+          fail: (call) => (call === at ? einval : null),
+        })
+        expect(written.equals(expected)).toBe(true)
+        // The refused write was the last one tried direct; it and the rest went buffered.
+        expect(writes.direct).toHaveLength(at + 1)
+        expect(writes.buffered.reduce((a, b) => a + b, 0)).toBe(expected.length - at * STAGE)
+      }
+    },
+  )
+
+  it.skipIf(needsDirect)('any other failure of a direct write (ENOSPC) fails the job', async () => {
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), {
+      code: 'ENOSPC',
+    })
+    const err = await failure(copy(3 * STAGE, { fail: (call) => (call === 1 ? enospc : null) }))
+    expect(err).toBe(enospc)
+  })
+
+  it.skipIf(needsDirect)(
+    'the direct handle is the open file, not whatever its name points to by then',
+    async () => {
+      const dir = await tempDir()
+      const name = path.join(dir, 'backup.tmp')
+      const handle = await fs.open(name, 'wx')
+      // The name moved away and replaced by a link to another file before the reopening.
+      await fs.rename(name, path.join(dir, 'moved'))
+      await fs.writeFile(path.join(dir, 'victim'), 'keep')
+      await fs.symlink(path.join(dir, 'victim'), name)
+      const direct = await openDirect(handle)
+      expect(direct).not.toBeNull()
+      try {
+        const page = Buffer.from(new WebAssembly.Memory({ initial: 1 }).buffer, 0, DIRECT_ALIGN)
+        page.fill(7)
+        await direct!.write(page, 0, DIRECT_ALIGN, 0)
+      } finally {
+        await direct?.close()
+        await handle.close()
+      }
+      expect(await fs.readFile(path.join(dir, 'victim'), 'utf8')).toBe('keep')
+      // Positive control: reopening by the name would have written through the link.
+      const byName = await fs.open(name, 'r+')
+      await byName.write('gone', 0)
+      await byName.close()
+      expect(await fs.readFile(path.join(dir, 'victim'), 'utf8')).toBe('gone')
+      expect(
+        (await fs.readFile(path.join(dir, 'moved'))).equals(Buffer.alloc(DIRECT_ALIGN, 7)),
+      ).toBe(true)
+    },
+  )
+
+  it('without a direct handle, everything goes through the page cache as before', async () => {
+    const { written, expected, writes } = await copy(2 * STAGE + 5, { direct: false })
+    expect(written.equals(expected)).toBe(true)
+    expect(writes.direct).toEqual([])
+    expect(writes.buffered.reduce((a, b) => a + b, 0)).toBe(expected.length)
   })
 })
 

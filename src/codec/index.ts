@@ -36,7 +36,7 @@ import {
   type AgeDecryptOptions,
   type AgeEncryptOptions,
 } from './age.js'
-import { convertBlocks, writeAll } from './blocks.js'
+import { convertBlocks, openDirect, writeAll } from './blocks.js'
 import {
   checkCompression,
   compressStream,
@@ -331,14 +331,20 @@ async function encodeAgeFile(
     const plain = await intoTempFile(
       dest,
       async (out) => {
-        await writeAll(out, [stored.add(head)], 0)
-        return convertBlocks({
-          input,
-          size: BLOCK_CHUNKS * CHUNK,
-          convert: (block, last) => sealer.sealBlock(block, last).map((p) => stored.add(p)),
-          output: { handle: out, at: head.length },
-          signal,
-        })
+        // Past the page cache: a backup is not read again soon, and the database's pages
+        // are worth more there than a gigabyte of ciphertext (blocks.ts DirectSink).
+        const direct = await openDirect(out)
+        try {
+          return await convertBlocks({
+            input,
+            size: BLOCK_CHUNKS * CHUNK,
+            convert: (block, last) => sealer.sealBlock(block, last).map((p) => stored.add(p)),
+            output: { handle: out, at: 0, prefix: stored.add(head), direct },
+            signal,
+          })
+        } finally {
+          await direct?.close()
+        }
       },
       { noClobber: true },
     )
