@@ -314,16 +314,6 @@ describe.skipIf(!inject('pgSource'))('postgres', () => {
     }
   })
 
-  it('the key range is cut at boundaries into parts that cover it once', () => {
-    const starts = ['10', '20', '30', '40', '50']
-    expect(cutAtBoundaries(starts, 2)).toEqual([
-      { starts: ['10', '20'], below: true, end: '30' },
-      { starts: ['30', '40', '50'], below: false, end: null },
-    ])
-    expect(cutAtBoundaries(['10'], 2)).toEqual([{ starts: ['10'], below: true, end: null }])
-    expect(cutAtBoundaries([], 2)).toEqual([{ starts: [], below: true, end: null }])
-  })
-
   it('drill names the audit row and conversation that differ from the manifest', async () => {
     const db = await demoDb()
     const dir = await tempDir()
