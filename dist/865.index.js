@@ -1643,8 +1643,10 @@ var external_node_worker_threads_ = __webpack_require__(75919);
  *
  * The input is read into a ring of reused blocks in shared memory, a few blocks ahead, and
  * hashed as it is read; for a large file that is a worker thread's job (BlockReader), so the
- * second core reads and hashes while this thread converts. The output goes out with
- * positional writev of the pieces the conversion made, uncopied, on libuv's threads.
+ * second core reads and hashes while this thread converts. The output goes out one write at a
+ * time on libuv's threads: positional writev of the pieces the conversion made, uncopied
+ * (FileSink), or, for an encoded backup, gathered into aligned blocks and written past the
+ * page cache with O_DIRECT (DirectSink).
  *
  * Measured and left out: at 512 MiB, the worker hashing only, with the reads on libuv (no
  * faster than one thread: the reads already kept the second core busy); at 1 GiB, the output
@@ -1654,10 +1656,10 @@ var external_node_worker_threads_ = __webpack_require__(75919);
  */
 
 
+
+
 /** Blocks in the ring: one converting, one read for lookahead, the rest reading ahead. */
 const SLOTS = 4;
-/** Writes in flight: each holds a block's output pieces in memory until it is done. */
-const WRITES = 2;
 /**
  * Inputs from this size are read and hashed on a worker thread. Measured against reading and
  * hashing here: 10% slower at 64 MiB (a worker takes 60 to 90 ms to start, and 15 MiB), 5%
@@ -1679,8 +1681,7 @@ async function convertBlocks(job) {
     const ring = new SharedArrayBuffer(Math.max(SLOTS * size, job.head?.max ?? 0));
     const big = (await input.stat()).size >= WORKER_FROM;
     const reader = (big && startReadWorker(input, ring, size)) || new LocalReader(input, ring, size);
-    const writes = [];
-    const writeback = job.output && new Writeback(job.output.handle);
+    const sink = job.output && outputSink(job.output);
     try {
         throwIfAborted(signal);
         let start = 0;
@@ -1689,7 +1690,8 @@ async function convertBlocks(job) {
             start = await job.head.begin(head);
         }
         reader.begin(start);
-        let out = job.output?.at ?? 0;
+        if (job.output?.prefix)
+            await sink.add([job.output.prefix]);
         for (let block = await reader.next();;) {
             throwIfAborted(signal);
             // Only the next block tells whether a full one is the last; a short one is.
@@ -1697,32 +1699,160 @@ async function convertBlocks(job) {
             const last = !next?.length;
             const pieces = job.convert(block, last);
             reader.release();
-            if (job.output) {
-                if (writes.length === WRITES)
-                    await writes.shift();
-                const at = out;
-                out += pieces.reduce((sum, p) => sum + p.length, 0);
-                const end = out;
-                writes.push(handled(writeAll(job.output.handle, [...pieces], at).then(() => {
-                    free(pieces);
-                    writeback?.written(end);
-                })));
-            }
-            else {
+            if (sink)
+                await sink.add(pieces);
+            else
                 free(pieces);
-            }
             if (last)
                 break;
             block = next;
         }
-        await Promise.all(writes);
-        await writeback?.done();
+        await sink?.end();
         return await reader.digest();
     }
     finally {
         await reader.close();
-        await Promise.allSettled(writes);
-        await writeback?.settled();
+        await sink?.settled();
+    }
+}
+function outputSink(output) {
+    const stages = output.direct ? directStages() : null;
+    return stages
+        ? new DirectSink(output.direct, output.handle, output.at, stages)
+        : new FileSink(output.handle, output.at);
+}
+/**
+ * Writes each block's pieces with one positional writev on libuv's threads, one write at a
+ * time: the next block is converted while one is written. Measured at 1 GiB against two writes
+ * in flight (which contend for the file's lock, one spinning while the other copies), three
+ * alternating runs each: encode 1.55-1.73 -> 1.27-1.38 s, decode 2.46-2.99 -> 2.03-2.36 s.
+ */
+class FileSink {
+    handle;
+    at;
+    pending = null;
+    writeback;
+    constructor(handle, at) {
+        this.handle = handle;
+        this.at = at;
+        this.writeback = new Writeback(handle);
+    }
+    async add(pieces) {
+        await this.pending;
+        const at = this.at;
+        this.at += pieces.reduce((sum, p) => sum + p.length, 0);
+        const end = this.at;
+        this.pending = handled(writeAll(this.handle, [...pieces], at).then(() => {
+            free(pieces);
+            this.writeback.written(end);
+        }));
+    }
+    async end() {
+        await this.pending;
+        await this.writeback.done();
+    }
+    async settled() {
+        await this.pending?.catch(() => undefined);
+        await this.writeback.settled();
+    }
+}
+/** O_DIRECT's alignment, of memory, file offsets and lengths alike: a page, 4096 bytes. */
+const DIRECT_ALIGN = 4096;
+/** Bytes per direct write: one of two staging buffers, filled while the other is written. */
+const STAGE = 1 << 20;
+/**
+ * The file `handle` has open, opened again with O_DIRECT, through /proc/self/fd: the same
+ * file whatever its name has come to point to. Null where the platform or the file system
+ * does not allow it (not Linux; tmpfs before 6.6; no /proc): the output then goes through
+ * the page cache as before.
+ */
+async function openDirect(handle) {
+    const flag = external_node_fs_.constants.O_DIRECT;
+    if (!flag)
+        return null;
+    return promises_.open(`/proc/self/fd/${handle.fd}`, external_node_fs_.constants.O_WRONLY | flag).catch(() => null);
+}
+/**
+ * Two page-aligned staging buffers, or null where they cannot be had. A WebAssembly memory is
+ * mapped by pages, so its first byte is page-aligned; a Buffer's need not be. Were it not, the
+ * first direct write would fail with EINVAL, and the sink carries on through the page cache.
+ */
+function directStages() {
+    try {
+        const pages = (2 * STAGE) / 65536;
+        const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+        return [Buffer.from(memory.buffer, 0, STAGE), Buffer.from(memory.buffer, STAGE, STAGE)];
+    }
+    catch {
+        return null;
+    }
+}
+/**
+ * Writes past the page cache (O_DIRECT): the pieces are copied into a staging buffer, written
+ * 1 MiB at a time at aligned offsets while the other buffer fills, so the backup neither
+ * copies a gigabyte into the page cache (system CPU time) nor pushes the database's own pages
+ * out of it. The final fsync of `buffered` makes all of it durable. A direct write the file
+ * system refuses (EINVAL) is written again through `buffered`, and so is all that follows.
+ */
+class DirectSink {
+    direct;
+    buffered;
+    at;
+    stages;
+    current = 0;
+    fill = 0;
+    pending = null;
+    constructor(direct, buffered, at, stages) {
+        this.direct = direct;
+        this.buffered = buffered;
+        this.at = at;
+        this.stages = stages;
+    }
+    async add(pieces) {
+        for (const piece of pieces) {
+            for (let from = 0; from < piece.length;) {
+                const copied = piece.copy(this.stages[this.current], this.fill, from);
+                from += copied;
+                this.fill += copied;
+                if (this.fill === STAGE)
+                    await this.flush(STAGE);
+            }
+        }
+        free(pieces);
+    }
+    async end() {
+        const fill = this.fill;
+        const tail = this.stages[this.current].subarray(fill - (fill % DIRECT_ALIGN), fill);
+        if (fill > tail.length)
+            await this.flush(fill - tail.length);
+        await this.pending;
+        if (tail.length > 0)
+            await writeAll(this.buffered, [tail], this.at);
+    }
+    async settled() {
+        await this.pending?.catch(() => undefined);
+    }
+    /** Writes the current stage's first `length` bytes once the other's write is done. */
+    async flush(length) {
+        await this.pending;
+        const at = this.at;
+        this.at += length;
+        this.pending = handled(this.write(this.stages[this.current].subarray(0, length), at));
+        this.current ^= 1;
+        this.fill = 0;
+    }
+    async write(bytes, at) {
+        if (this.direct) {
+            try {
+                return await writeAll(this.direct, [bytes], at);
+            }
+            catch (err) {
+                if (err.code !== 'EINVAL')
+                    throw err;
+                this.direct = null;
+            }
+        }
+        await writeAll(this.buffered, [bytes], at);
     }
 }
 /**
@@ -2748,14 +2878,21 @@ async function encodeAgeFile(src, dest, encryption, signal) {
     const input = await promises_.open(src, 'r');
     try {
         const plain = await intoTempFile(dest, async (out) => {
-            await writeAll(out, [stored.add(head)], 0);
-            return convertBlocks({
-                input,
-                size: BLOCK_CHUNKS * CHUNK,
-                convert: (block, last) => sealer.sealBlock(block, last).map((p) => stored.add(p)),
-                output: { handle: out, at: head.length },
-                signal,
-            });
+            // Past the page cache: a backup is not read again soon, and the database's pages
+            // are worth more there than a gigabyte of ciphertext (blocks.ts DirectSink).
+            const direct = await openDirect(out);
+            try {
+                return await convertBlocks({
+                    input,
+                    size: BLOCK_CHUNKS * CHUNK,
+                    convert: (block, last) => sealer.sealBlock(block, last).map((p) => stored.add(p)),
+                    output: { handle: out, at: 0, prefix: stored.add(head), direct },
+                    signal,
+                });
+            }
+            finally {
+                await direct?.close();
+            }
         }, { noClobber: true });
         return {
             sha256: stored.digest(),
