@@ -5,7 +5,7 @@
  * opens both ways, both checksums right, the same refusals in the same words, the plaintext
  * limit, abort, and nothing left behind when anything fails.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, randomFillSync } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Readable, Writable } from 'node:stream'
@@ -407,14 +407,27 @@ describe('an encoded backup is written past the page cache (O_DIRECT)', () => {
   /** STAGE in blocks.ts: what one direct write takes. */
   const STAGE = 1 << 20
 
-  /** `handle`, counting the bytes each of its writev calls was given. */
-  function counted(handle: fs.FileHandle, fail?: (call: number) => Error | null) {
+  /** What `fail` may do to a handle's writev call number `call`: fail it, or slow it down. */
+  type Fault = (call: number) => Error | { delayMs: number } | null
+
+  /**
+   * `handle`, counting the bytes each of its writev calls was given, and the calls not yet
+   * settled (`inFlight.count`); `fail` may fail or slow a call down.
+   */
+  function counted(handle: fs.FileHandle, fail?: Fault, inFlight = { count: 0 }) {
     const sizes: number[] = []
     const real = handle.writev.bind(handle)
-    handle.writev = ((buffers: NodeJS.ArrayBufferView[], at?: number) => {
-      const failure = fail?.(sizes.length)
+    handle.writev = (async (buffers: NodeJS.ArrayBufferView[], at?: number) => {
+      const fault = fail?.(sizes.length) ?? null
       sizes.push(buffers.reduce((sum, b) => sum + b.byteLength, 0))
-      return failure ? Promise.reject(failure) : real(buffers, at)
+      inFlight.count++
+      try {
+        if (fault && 'delayMs' in fault) await new Promise((r) => setTimeout(r, fault.delayMs))
+        if (fault instanceof Error) throw fault
+        return await real(buffers, at)
+      } finally {
+        inFlight.count--
+      }
     }) as typeof handle.writev
     return sizes
   }
@@ -425,28 +438,37 @@ describe('an encoded backup is written past the page cache (O_DIRECT)', () => {
    */
   async function copy(
     size: number,
-    { direct = true, fail = undefined as ((call: number) => Error | null) | undefined } = {},
+    {
+      direct = true,
+      fail = undefined as Fault | undefined,
+      signal = undefined as AbortSignal | undefined,
+      inFlight = { count: 0 },
+    } = {},
   ) {
     const dir = await tempDir()
     const src = path.join(dir, 'in')
     const data = randomBytes(size)
     await fs.writeFile(src, data)
-    const prefix = randomBytes(37)
+    // A buffer with memory of its own (not a slice of Node's pool), which freeing would empty.
+    const prefix = randomFillSync(Buffer.alloc(37))
     const out = path.join(dir, 'out')
     const input = await fs.open(src, 'r')
     const buffered = await fs.open(out, 'wx')
     const directHandle = direct ? await openDirect(buffered) : null
     const writes = {
       buffered: counted(buffered),
-      direct: directHandle ? counted(directHandle, fail) : [],
+      direct: directHandle ? counted(directHandle, fail, inFlight) : [],
     }
     try {
       const digest = await convertBlocks({
         input,
         size: BLOCK,
         convert: (block) => [Buffer.from(block)],
-        output: { handle: buffered, at: 0, prefix: Buffer.from(prefix), direct: directHandle },
+        output: { handle: buffered, at: 0, prefix, direct: directHandle },
+        signal,
       })
+      // The prefix is the caller's: written, not freed.
+      expect(prefix.length).toBe(37)
       expect(digest).toEqual({ sha256: sha256Of(data), bytes: size })
     } finally {
       await input.close()
@@ -562,6 +584,44 @@ describe('an encoded backup is written past the page cache (O_DIRECT)', () => {
       expect(
         (await fs.readFile(path.join(dir, 'moved'))).equals(Buffer.alloc(DIRECT_ALIGN, 7)),
       ).toBe(true)
+    },
+  )
+
+  it.skipIf(needsDirect)(
+    'a failure of the last direct write fails the job, with nothing left in flight',
+    async () => {
+      const size = 3 * STAGE + 5000
+      const eio = Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })
+      // Positive control: four direct writes, the last one the aligned part of the end.
+      expect((await copy(size)).writes.direct).toHaveLength(4)
+      for (const call of [3, 1]) {
+        const inFlight = { count: 0 }
+        const err = await failure(
+          copy(size, {
+            fail: (n) => (n === call ? eio : n === call - 1 ? { delayMs: 50 } : null),
+            inFlight,
+          }),
+        )
+        expect(err).toBe(eio)
+        expect(inFlight.count).toBe(0)
+      }
+    },
+  )
+
+  it.skipIf(needsDirect)(
+    'aborted while a direct write is slow: it fails once that write is done',
+    async () => {
+      const controller = new AbortController()
+      const inFlight = { count: 0 }
+      const err = await failure(
+        copy(6 * STAGE, {
+          signal: controller.signal,
+          inFlight,
+          fail: (n) => (n === 1 ? (controller.abort(), { delayMs: 200 }) : null),
+        }),
+      )
+      expect(err.name).toBe('AbortError')
+      expect(inFlight.count).toBe(0)
     },
   )
 

@@ -59,7 +59,7 @@ export interface BlockOutput {
   handle: FileHandle
   /** Where the output starts in the file: a multiple of DIRECT_ALIGN when `direct` is set. */
   at: number
-  /** Bytes written at `at` before the first block's pieces (an age header). */
+  /** Bytes written at `at` before the first block's pieces (an age header); not freed. */
   prefix?: Buffer
   /**
    * The same file opened with O_DIRECT (openDirect): the pieces are gathered into aligned
@@ -88,7 +88,7 @@ export async function convertBlocks(job: BlockJob): Promise<{ sha256: string; by
       start = await job.head.begin(head)
     }
     reader.begin(start)
-    if (job.output?.prefix) await sink!.add([job.output.prefix])
+    if (job.output?.prefix) await sink!.add([job.output.prefix], true)
     for (let block = await reader.next(); ;) {
       throwIfAborted(signal)
       // Only the next block tells whether a full one is the last; a short one is.
@@ -111,8 +111,11 @@ export async function convertBlocks(job: BlockJob): Promise<{ sha256: string; by
 
 /** Where a job's output pieces go, in order. */
 interface Sink {
-  /** Takes the pieces, and frees them once written; resolves when it can take more. */
-  add(pieces: Buffer[]): Promise<void>
+  /**
+   * Takes the pieces, and frees them once written unless `keep` (the caller's); resolves when
+   * it can take more.
+   */
+  add(pieces: Buffer[], keep?: boolean): Promise<void>
   /** Resolves once everything added is written; throws the first failure. */
   end(): Promise<void>
   /** Resolves once nothing is in flight; never throws. */
@@ -143,14 +146,14 @@ class FileSink implements Sink {
     this.writeback = new Writeback(handle)
   }
 
-  async add(pieces: Buffer[]): Promise<void> {
+  async add(pieces: Buffer[], keep = false): Promise<void> {
     await this.pending
     const at = this.at
     this.at += pieces.reduce((sum, p) => sum + p.length, 0)
     const end = this.at
     this.pending = handled(
       writeAll(this.handle, [...pieces], at).then(() => {
-        free(pieces)
+        if (!keep) free(pieces)
         this.writeback.written(end)
       }),
     )
@@ -203,8 +206,9 @@ function directStages(): [Buffer, Buffer] | null {
  * Writes past the page cache (O_DIRECT): the pieces are copied into a staging buffer, written
  * 1 MiB at a time at aligned offsets while the other buffer fills, so the backup neither
  * copies a gigabyte into the page cache (system CPU time) nor pushes the database's own pages
- * out of it. The final fsync of `buffered` makes all of it durable. A direct write the file
- * system refuses (EINVAL) is written again through `buffered`, and so is all that follows.
+ * out of it. The direct descriptor is datasynced at the end, and the caller's fsync of
+ * `buffered` makes the file durable. A direct write the file system refuses (EINVAL) is
+ * written again through `buffered`, and so is all that follows.
  */
 class DirectSink implements Sink {
   private current = 0
@@ -218,7 +222,7 @@ class DirectSink implements Sink {
     private readonly stages: [Buffer, Buffer],
   ) {}
 
-  async add(pieces: Buffer[]): Promise<void> {
+  async add(pieces: Buffer[], keep = false): Promise<void> {
     for (const piece of pieces) {
       for (let from = 0; from < piece.length;) {
         const copied = piece.copy(this.stages[this.current]!, this.fill, from)
@@ -227,7 +231,7 @@ class DirectSink implements Sink {
         if (this.fill === STAGE) await this.flush(STAGE)
       }
     }
-    free(pieces)
+    if (!keep) free(pieces)
   }
 
   async end(): Promise<void> {
@@ -235,6 +239,9 @@ class DirectSink implements Sink {
     const tail = this.stages[this.current]!.subarray(fill - (fill % DIRECT_ALIGN), fill)
     if (fill > tail.length) await this.flush(fill - tail.length)
     await this.pending
+    // The final fsync is of `buffered`: on a local file system it covers the whole file, but
+    // FUSE and network file systems may sync only what went through that descriptor.
+    await this.direct?.datasync()
     if (tail.length > 0) await writeAll(this.buffered, [tail], this.at)
   }
 
