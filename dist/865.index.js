@@ -1691,7 +1691,7 @@ async function convertBlocks(job) {
         }
         reader.begin(start);
         if (job.output?.prefix)
-            await sink.add([job.output.prefix]);
+            await sink.add([job.output.prefix], true);
         for (let block = await reader.next();;) {
             throwIfAborted(signal);
             // Only the next block tells whether a full one is the last; a short one is.
@@ -1737,13 +1737,14 @@ class FileSink {
         this.at = at;
         this.writeback = new Writeback(handle);
     }
-    async add(pieces) {
+    async add(pieces, keep = false) {
         await this.pending;
         const at = this.at;
         this.at += pieces.reduce((sum, p) => sum + p.length, 0);
         const end = this.at;
         this.pending = handled(writeAll(this.handle, [...pieces], at).then(() => {
-            free(pieces);
+            if (!keep)
+                free(pieces);
             this.writeback.written(end);
         }));
     }
@@ -1791,8 +1792,9 @@ function directStages() {
  * Writes past the page cache (O_DIRECT): the pieces are copied into a staging buffer, written
  * 1 MiB at a time at aligned offsets while the other buffer fills, so the backup neither
  * copies a gigabyte into the page cache (system CPU time) nor pushes the database's own pages
- * out of it. The final fsync of `buffered` makes all of it durable. A direct write the file
- * system refuses (EINVAL) is written again through `buffered`, and so is all that follows.
+ * out of it. The direct descriptor is datasynced at the end, and the caller's fsync of
+ * `buffered` makes the file durable. A direct write the file system refuses (EINVAL) is
+ * written again through `buffered`, and so is all that follows.
  */
 class DirectSink {
     direct;
@@ -1808,7 +1810,7 @@ class DirectSink {
         this.at = at;
         this.stages = stages;
     }
-    async add(pieces) {
+    async add(pieces, keep = false) {
         for (const piece of pieces) {
             for (let from = 0; from < piece.length;) {
                 const copied = piece.copy(this.stages[this.current], this.fill, from);
@@ -1818,7 +1820,8 @@ class DirectSink {
                     await this.flush(STAGE);
             }
         }
-        free(pieces);
+        if (!keep)
+            free(pieces);
     }
     async end() {
         const fill = this.fill;
@@ -1826,6 +1829,9 @@ class DirectSink {
         if (fill > tail.length)
             await this.flush(fill - tail.length);
         await this.pending;
+        // The final fsync is of `buffered`: on a local file system it covers the whole file, but
+        // FUSE and network file systems may sync only what went through that descriptor.
+        await this.direct?.datasync();
         if (tail.length > 0)
             await writeAll(this.buffered, [tail], this.at);
     }
