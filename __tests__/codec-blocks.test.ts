@@ -16,6 +16,7 @@ import {
   convertBlocks,
   DIRECT_ALIGN,
   openDirect,
+  STAGE,
   SYNC_EVERY,
   WORKER_FROM,
 } from '../src/codec/blocks.js'
@@ -404,9 +405,6 @@ const DIRECT_HERE = await (async () => {
 const needsDirect = !DIRECT_HERE && process.env.CI !== 'true'
 
 describe('an encoded backup is written past the page cache (O_DIRECT)', () => {
-  /** STAGE in blocks.ts: what one direct write takes. */
-  const STAGE = 1 << 20
-
   /** What `fail` may do to a handle's writev call number `call`: fail it, or slow it down. */
   type Fault = (call: number) => Error | { delayMs: number } | null
 

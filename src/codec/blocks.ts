@@ -173,7 +173,7 @@ class FileSink implements Sink {
 /** O_DIRECT's alignment, of memory, file offsets and lengths alike: a page, 4096 bytes. */
 export const DIRECT_ALIGN = 4096
 /** Bytes per direct write: one of two staging buffers, filled while the other is written. */
-const STAGE = 1 << 20
+export const STAGE = 1 << 20
 
 /**
  * The file `handle` has open, opened again with O_DIRECT, through /proc/self/fd: the same
