@@ -3,10 +3,12 @@
 // to tell: every row once, in key order, at every page boundary. The same rows under a primary
 // key that is not the rowid are read the old way, so the two digests must be equal. Run once per
 // SQLite driver (audit-pages.test.ts, audit-pages-node.test.ts).
-import { writeFile } from 'node:fs/promises'
+import { rename, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { digestAudit, type AuditRow } from '../src/checks/audit.js'
+import type { AuditDigest } from '../src/checks/inventory.js'
+import { AUDIT_WORKER_FROM_ROWS } from '../src/engines/sqlite/audit-worker.js'
 import {
   openSqlite,
   sqliteDriver,
@@ -218,6 +220,141 @@ export function auditPageTests(driver: string) {
       const got = await digests(file, ['alias', 'intKey'])
       expect(got.alias!.rows).toBe(KEYS.length - 1)
       expect(got.alias!.sha256).not.toBe(got.intKey!.sha256)
+    })
+  })
+
+  describe(`audit rows of a file nothing writes, read and encoded on a worker thread (${driver})`, () => {
+    /** Rows of every kind of value SQLite stores, keyed 1..n: text that needs escaping too. */
+    async function varied(n = 3000): Promise<string> {
+      const file = path.join(await tempDir(), 'varied.db')
+      await writeFile(file, '')
+      await sql(file, 'CREATE TABLE varied(id INTEGER PRIMARY KEY, v, w TEXT, x REAL, y BLOB)')
+      await sql(
+        file,
+        `WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ${n})
+         INSERT INTO varied SELECT i,
+           CASE i % 7 WHEN 0 THEN NULL WHEN 1 THEN i * 1.5 WHEN 2 THEN 9223372036854775807 - i
+                      WHEN 3 THEN x'00ff10' WHEN 4 THEN 2.0 WHEN 5 THEN -1e300 ELSE 'ü€😀' || i END,
+           'a"b\\c' || char(10) || char(9) || char(1) || printf('%.*c', i % 90, 'z'),
+           i / 3.0, randomblob(i % 5)
+         FROM k`,
+      )
+      return file
+    }
+
+    /** The digest with OMNIAI_AUDIT_WORKER set as given, and whether its rows came from a worker. */
+    async function digestWith(
+      file: string,
+      table: string,
+      worker: '1' | '0' | undefined,
+      { fixed = true, manifest }: { fixed?: boolean; manifest?: AuditDigest } = {},
+    ) {
+      const before = process.env.OMNIAI_AUDIT_WORKER
+      if (worker === undefined) delete process.env.OMNIAI_AUDIT_WORKER
+      else process.env.OMNIAI_AUDIT_WORKER = worker
+      const db = new SqliteDatabase(file, await openSqlite(file, { readonly: true }), null, fixed)
+      try {
+        const source = db.auditRows(table)
+        const onWorker = !(Symbol.iterator in source.rows)
+        const digest = await digestAudit(
+          table,
+          source,
+          manifest?.chunks.map((c) => c.firstKey),
+          manifest?.chunks,
+        )
+        return { digest, onWorker }
+      } finally {
+        if (before === undefined) delete process.env.OMNIAI_AUDIT_WORKER
+        else process.env.OMNIAI_AUDIT_WORKER = before
+        await db.close()
+      }
+    }
+
+    it('the same digest as this thread reads, chunks and sums included, for every rowid table', async () => {
+      const file = await database()
+      for (const table of ['alias', 'aliasConstraint', 'noKey']) {
+        const here = await digestWith(file, table, '0')
+        const there = await digestWith(file, table, '1')
+        expect([here.onWorker, there.onWorker], table).toEqual([false, true])
+        expect(there.digest, table).toEqual(here.digest)
+        expect(there.digest.rows, table).toBe(KEYS.length)
+      }
+    })
+
+    it('every kind of value, over many batches (the worker waits for this thread): the same digest', async () => {
+      // About 450 KB of lines: a dozen batches of 32 Ki characters, more than the 4 the worker may
+      // send ahead of this thread.
+      const file = await varied(4000)
+      const here = await digestWith(file, 'varied', '0')
+      const there = await digestWith(file, 'varied', '1')
+      expect(there.onWorker).toBe(true)
+      expect(there.digest).toEqual(here.digest)
+      // Positive control: a changed value of a kind only the worker encodes (a blob) is seen.
+      await sql(file, "UPDATE varied SET v = x'00ff11' WHERE id = 10")
+      const changed = await digestWith(file, 'varied', '1')
+      expect(changed.digest.sha256).not.toBe(here.digest.sha256)
+      expect(
+        changed.digest.chunks.filter((c, i) => c.sha256 !== here.digest.chunks[i]!.sha256),
+      ).toHaveLength(1)
+    })
+
+    it("against a manifest's chunks: a deleted row is named alike, the unchanged chunks' sums taken alike", async () => {
+      const file = await varied()
+      const manifest = (await digestWith(file, 'varied', '0')).digest
+      await sql(file, 'DELETE FROM varied WHERE id = 1234')
+      const here = await digestWith(file, 'varied', '0', { manifest })
+      const there = await digestWith(file, 'varied', '1', { manifest })
+      expect(there.onWorker).toBe(true)
+      expect(there.digest).toEqual(here.digest)
+      const changed = there.digest.chunks.filter((c, i) => c.sha256 !== manifest.chunks[i]!.sha256)
+      expect(changed.map((c) => c.firstKey)).toEqual(['1001'])
+      expect(changed[0]!.keySum).toBe(String(BigInt(manifest.chunks[1]!.keySum!) - 1234n))
+    })
+
+    it('the live database is never read on a worker: its rows belong to the read transaction here', async () => {
+      const file = await varied()
+      const live = await digestWith(file, 'varied', '1', { fixed: false })
+      expect(live.onWorker).toBe(false)
+    })
+
+    it(`a worker from a rowid span of ${AUDIT_WORKER_FROM_ROWS}, not below`, async () => {
+      const file = await varied(2)
+      await sql(file, `UPDATE varied SET id = ${AUDIT_WORKER_FROM_ROWS - 1} WHERE id = 2`)
+      expect((await digestWith(file, 'varied', undefined)).onWorker).toBe(false)
+      await sql(file, `UPDATE varied SET id = ${AUDIT_WORKER_FROM_ROWS} WHERE id > 1`)
+      const wide = await digestWith(file, 'varied', undefined)
+      expect(wide.onWorker).toBe(true)
+      expect(wide.digest).toEqual((await digestWith(file, 'varied', '0')).digest)
+    })
+
+    it('a worker that cannot open the file: the rows are read here, the same digest', async () => {
+      const file = await varied()
+      await sql(file, `UPDATE varied SET id = ${AUDIT_WORKER_FROM_ROWS} WHERE id = 3000`)
+      const want = (await digestWith(file, 'varied', '0')).digest
+      const open = async (worker: '1' | undefined) => {
+        const db = new SqliteDatabase(file, await openSqlite(file, { readonly: true }), null, true)
+        try {
+          // Open here, gone by name for the worker (which opens it by name).
+          await rename(file, `${file}.moved`)
+          const before = process.env.OMNIAI_AUDIT_WORKER
+          if (worker) process.env.OMNIAI_AUDIT_WORKER = worker
+          else delete process.env.OMNIAI_AUDIT_WORKER
+          try {
+            const source = db.auditRows('varied')
+            expect(Symbol.iterator in source.rows).toBe(false)
+            return await digestAudit('varied', source)
+          } finally {
+            if (before === undefined) delete process.env.OMNIAI_AUDIT_WORKER
+            else process.env.OMNIAI_AUDIT_WORKER = before
+          }
+        } finally {
+          await db.close()
+          await rename(`${file}.moved`, file)
+        }
+      }
+      expect(await open(undefined)).toEqual(want)
+      // Positive control: the worker did fail there; chosen by OMNIAI_AUDIT_WORKER=1, it is an error.
+      await expect(open('1')).rejects.toThrow(/audit-log worker/)
     })
   })
 }

@@ -413,6 +413,33 @@ describe('committed bundle, run as a GitHub runner runs it', () => {
     expect(readdirSync(ws.runnerTemp).filter((f) => f.startsWith('omniai-drill-'))).toEqual([])
   })
 
+  it('the audit log read and encoded on a worker thread (OMNIAI_AUDIT_WORKER=1): the same digest, the drill passes', async () => {
+    expect(backupPath, 'the backup case did not run').not.toBe('')
+    // Chosen by the variable, a worker that fails fails the job (no fallback to this thread):
+    // the worker's source, made from the bundle's own encodeRow, must run as it is.
+    const worker = { OMNIAI_AUDIT_WORKER: '1' }
+    const backup = await ws.action(
+      { mode: 'backup', 'connection-string': 'omniai.db', 'backup-dir': 'backups-worker' },
+      worker,
+    )
+    expect(backup.code, explain(backup)).toBe(0)
+    const audit = (file: string) =>
+      (
+        JSON.parse(readFileSync(`${file}.manifest.json`, 'utf8')) as {
+          inventory: { audit: { rows: number } | null }
+        }
+      ).inventory.audit
+    const there = audit(expectBackupOutputs(ws, backup))
+    expect(there?.rows).toBeGreaterThan(0)
+    expect(there).toEqual(audit(backupPath))
+    const drill = await ws.action(
+      { mode: 'drill', 'backup-dir': 'backups-worker', 'max-backup-age': '1h' },
+      worker,
+    )
+    expect(drill.code, explain(drill)).toBe(0)
+    expect(summaryChecks(drill.summary).get('audit-log'), drill.summary).toBe(true)
+  })
+
   it('bad input: mode restorex fails with one ::error:: line naming mode and its values, no stack', async () => {
     const run = await ws.action({ mode: 'restorex', 'backup-dir': 'backups' })
     expect(run.code, explain(run)).not.toBe(0)

@@ -25,14 +25,23 @@ export interface AuditRow {
   row: readonly unknown[]
 }
 
+/**
+ * Rows already encoded (encodeRow) elsewhere, a batch at a time: `text` is one line per key, in
+ * order, each ending in the newline that encodeRow escapes everywhere else.
+ */
+export interface EncodedRows {
+  keys: string[]
+  text: string
+}
+
 export interface AuditRows {
   key: string[]
   /**
    * Rows in key order, each with its key as text: one at a time from a synchronous source
-   * (SQLite), or in batches from an asynchronous one (a PostgreSQL cursor), so that a million
-   * rows do not cost a million promises.
+   * (SQLite), or in batches from an asynchronous one (a PostgreSQL cursor; a SQLite file read
+   * and encoded on a worker thread), so that a million rows do not cost a million promises.
    */
-  rows: Iterable<AuditRow> | AsyncIterable<AuditRow[]>
+  rows: Iterable<AuditRow> | AsyncIterable<AuditRow[] | EncodedRows>
   /**
    * An engine that digests the rows where they are (PostgreSQL: in the server, see
    * engines/postgres/audit.ts) instead of handing them over; used instead of reading `rows`.
@@ -236,13 +245,13 @@ export async function digestAudit(
   let chunk: Chunk | null = null
   let lastKey: string | null = null
   const toAll = (text: Buffer) => void all.update(text)
-  const add = (key: string, row: readonly unknown[]) => {
+  const add = (key: string, line: string) => {
     const boundary = starts ? starts.has(key) : chunk?.rows === AUDIT_CHUNK_ROWS
     if (!chunk || boundary) {
       if (chunk) chunks.push(chunk.finish())
       chunk = new Chunk(key, toAll, knownAt.get(key))
     }
-    chunk.add(key, encodeRow(row))
+    chunk.add(key, line)
     rows++
     lastKey = key
   }
@@ -251,12 +260,29 @@ export async function digestAudit(
   // taken when they come, so the times they report are theirs, not this loop's.
   if (Symbol.iterator in source.rows) {
     for (const r of source.rows) {
-      add(r.key, r.row)
+      add(r.key, encodeRow(r.row))
       if (rows % YIELD_ROWS === 0) await new Promise(setImmediate)
     }
-  } else for await (const batch of source.rows) for (const r of batch) add(r.key, r.row)
+  } else {
+    for await (const batch of source.rows) {
+      if (Array.isArray(batch)) for (const r of batch) add(r.key, encodeRow(r.row))
+      else addEncoded(batch, add)
+    }
+  }
   if (chunk) chunks.push((chunk as Chunk).finish())
   return { table, key: source.key, rows, lastKey, sha256: all.digest('hex'), chunks }
+}
+
+/** The lines of an encoded batch, one per key, each as its own string (a slice of the text). */
+function addEncoded({ keys, text }: EncodedRows, add: (key: string, line: string) => void) {
+  let at = 0
+  for (const key of keys) {
+    const end = text.indexOf('\n', at) + 1
+    if (end === 0) throw new Error('audit digest: an encoded batch has fewer lines than keys')
+    add(key, text.slice(at, end))
+    at = end
+  }
+  if (at !== text.length) throw new Error('audit digest: an encoded batch has more lines than keys')
 }
 
 function modInverse(a: bigint): bigint {

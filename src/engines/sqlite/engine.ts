@@ -5,12 +5,12 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { describeFindings } from '../../checks/checks.js'
-import { keyText } from '../../checks/digest.js'
+import { encodeRow, keyText } from '../../checks/digest.js'
 import { describeError, UserError } from '../../util/errors.js'
 import { checkDatabase } from '../../checks/inspect.js'
 import { removeOnInterrupt } from '../../util/cleanup.js'
 import { fsyncDir, fsyncFile, moveNoClobber, takeOwnership, tempName } from '../../util/fs.js'
-import type { AuditRow, AuditRows } from '../../checks/audit.js'
+import type { AuditRow, AuditRows, EncodedRows } from '../../checks/audit.js'
 import type {
   ForeignKeyViolation,
   IntegrityFindings,
@@ -40,6 +40,7 @@ import {
   type SqlDialect,
 } from '../related.js'
 import { openSqlite, sqliteDriver, type SqliteConnection } from './driver.js'
+import { AUDIT_WORKER_FROM_ROWS, encodedInWorker } from './audit-worker.js'
 
 /**
  * A copy that is this process's own and private from its first byte. The kernel copies
@@ -594,7 +595,7 @@ export class SqliteEngine implements Engine {
       'Fix: point backup-file at a backup written by mode backup, or leave it empty to use the newest.',
     )
     try {
-      return new SqliteDatabase(file, await openSqlite(file, { readonly: true }), workers)
+      return new SqliteDatabase(file, await openSqlite(file, { readonly: true }), workers, true)
     } catch (err) {
       throw new UserError(
         `${Inputs.BackupFile}: cannot open ${file} as SQLite: ${(err as Error).message}`,
@@ -756,6 +757,7 @@ export class SqliteEngine implements Engine {
         restored,
         await openSqlite(restored, { readonly: false }),
         workers,
+        true,
       )
       // The copy is final: its integrity checks need nothing else, so they start now.
       db.startIntegrity()
@@ -771,11 +773,17 @@ export class SqliteDatabase implements Database {
   private foreignKeysCache: ForeignKey[] | undefined
   private integrity: Promise<IntegrityFindings> | null = null
 
-  /** `workers`: check workers already started for this file (else integrityProblems starts them). */
+  /**
+   * `workers`: check workers already started for this file (else integrityProblems starts them).
+   * `fixed`: nothing writes the file while it is open here (a snapshot, a backup, a restored
+   * copy), so another connection reads the same rows: the audit log's are then read and encoded
+   * on a worker thread (audit-worker.ts).
+   */
   constructor(
     readonly file: string,
     private readonly db: SqliteConnection,
     private workers: CheckWorkers | null = null,
+    private readonly fixed = false,
   ) {}
 
   async bytes(): Promise<number> {
@@ -989,7 +997,22 @@ export class SqliteDatabase implements Database {
     const select = `SELECT ${rowid ? 'rowid, *' : '*'} FROM ${quoteIdent(table)}`
     const [only] = at
     if (key.length === 1 && this.pagesByRowid(table, rowid)) {
-      return { key, rows: this.pagedByRowid(select, quoteIdent(key[0]!), only!) }
+      const job = {
+        file: this.file,
+        select,
+        rowid: quoteIdent(key[0]!),
+        at: only!,
+        page: ROWID_PAGE,
+      }
+      const here = () => this.pagedByRowid(select, job.rowid, job.at)
+      // Chosen by OMNIAI_AUDIT_WORKER=1, a worker that fails is an error, not a fallback: the
+      // tests see it fail.
+      const forced = process.env.OMNIAI_AUDIT_WORKER === '1'
+      const lines =
+        this.fixed && this.auditWorkerWorth(table, job.rowid)
+          ? encodedInWorker(job, forced ? null : () => encodedHere(here()))
+          : null
+      return { key, rows: lines ?? here() }
     }
     const rows = this.db.iterate(`${select} ORDER BY ${this.orderBy(table)}`)
     return {
@@ -1023,6 +1046,18 @@ export class SqliteDatabase implements Database {
     return (
       this.db.rows("SELECT 1 FROM pragma_index_list(?) WHERE origin = 'pk'", table).length === 0
     )
+  }
+
+  /**
+   * Whether the audit rows are many enough for a worker (AUDIT_WORKER_FROM_ROWS): the span of
+   * the rowids, from the ends of the table's b-tree. OMNIAI_AUDIT_WORKER=1 or 0 decides instead
+   * (the tests run both ways).
+   */
+  private auditWorkerWorth(table: string, rowid: string): boolean {
+    const chosen = process.env.OMNIAI_AUDIT_WORKER
+    if (chosen === '1' || chosen === '0') return chosen === '1'
+    const [span] = this.db.rows(`SELECT max(${rowid}) - min(${rowid}) FROM ${quoteIdent(table)}`)
+    return Number(span?.[0] ?? 0) + 1 >= AUDIT_WORKER_FROM_ROWS
   }
 
   /**
@@ -1062,4 +1097,24 @@ export class SqliteDatabase implements Database {
       if (!failed) throw err
     }
   }
+}
+
+/**
+ * Rows read here, encoded in batches as the audit worker sends them: where the worker failed
+ * before its first batch. The event loop runs between batches (see digestAudit).
+ */
+async function* encodedHere(rows: Iterable<AuditRow>): AsyncIterable<EncodedRows> {
+  let keys: string[] = []
+  let text = ''
+  for (const r of rows) {
+    keys.push(r.key)
+    text += encodeRow(r.row)
+    if (keys.length === 8192) {
+      yield { keys, text }
+      keys = []
+      text = ''
+      await new Promise(setImmediate)
+    }
+  }
+  if (keys.length > 0) yield { keys, text }
 }
