@@ -196,8 +196,8 @@ function renderReadme(readme) {
 
 // EXTERNAL MODULE: ./lib/util/log.js
 var log = __webpack_require__(25574);
-// EXTERNAL MODULE: ./lib/modes/index.js + 30 modules
-var modes = __webpack_require__(93865);
+// EXTERNAL MODULE: ./lib/modes/index.js + 31 modules
+var modes = __webpack_require__(92079);
 // EXTERNAL MODULE: ./lib/report/report.js
 var report_report = __webpack_require__(45650);
 // EXTERNAL MODULE: ./lib/util/secrets.js

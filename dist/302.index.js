@@ -26,10 +26,10 @@ const fail = (message) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFaile
 const warn = (message) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(message);
 /** The main step (`subAction`: the job a sub-action's entry fixed) or, run again, the post step. */
 async function step(subAction) {
-    const { actionsLog, run } = await Promise.all(/* import() */[__webpack_require__.e(865), __webpack_require__.e(346)]).then(__webpack_require__.bind(__webpack_require__, 55346));
+    const { actionsLog, run } = await Promise.all(/* import() */[__webpack_require__.e(79), __webpack_require__.e(346)]).then(__webpack_require__.bind(__webpack_require__, 55346));
     // The runner calls this same file again as the post step; main saved isPost for it.
     if (_actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('isPost') === 'true')
-        return (await Promise.all(/* import() */[__webpack_require__.e(865), __webpack_require__.e(242)]).then(__webpack_require__.bind(__webpack_require__, 45242))).runPost(actionsLog);
+        return (await Promise.all(/* import() */[__webpack_require__.e(79), __webpack_require__.e(242)]).then(__webpack_require__.bind(__webpack_require__, 45242))).runPost(actionsLog);
     try {
         await run(subAction);
     }
