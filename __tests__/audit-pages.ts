@@ -8,7 +8,8 @@ import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { digestAudit, type AuditRow } from '../src/checks/audit.js'
 import type { AuditDigest } from '../src/checks/inventory.js'
-import { AUDIT_WORKER_FROM_ROWS } from '../src/engines/sqlite/audit-worker.js'
+import { AUDIT_WORKER_FROM_ROWS, runningAuditWorkers } from '../src/engines/sqlite/audit-worker.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 import {
   openSqlite,
   sqliteDriver,
@@ -309,6 +310,37 @@ export function auditPageTests(driver: string) {
       const changed = there.digest.chunks.filter((c, i) => c.sha256 !== manifest.chunks[i]!.sha256)
       expect(changed.map((c) => c.firstKey)).toEqual(['1001'])
       expect(changed[0]!.keySum).toBe(String(BigInt(manifest.chunks[1]!.keySum!) - 1234n))
+    })
+
+    it('no worker is left behind: none before the first read, ended by an early stop and by the end', async () => {
+      const file = await varied(4000)
+      const gone = async () => {
+        for (let i = 0; i < 200 && runningAuditWorkers() > 0; i++) await sleep(10)
+        return runningAuditWorkers()
+      }
+      const db = new SqliteDatabase(file, await openSqlite(file, { readonly: true }), null, true)
+      const before = process.env.OMNIAI_AUDIT_WORKER
+      process.env.OMNIAI_AUDIT_WORKER = '1'
+      try {
+        const rows = db.auditRows('varied').rows as AsyncIterable<unknown>
+        expect(runningAuditWorkers()).toBe(0)
+        const reading = rows[Symbol.asyncIterator]()
+        expect((await reading.next()).done).toBe(false)
+        // Positive control: the count sees the worker while it runs.
+        expect(runningAuditWorkers()).toBe(1)
+        await reading.return?.()
+        expect(await gone()).toBe(0)
+        // Never begun: nothing starts (the process could not end with a worker waiting).
+        const unread = db.auditRows('varied').rows as AsyncIterable<unknown>
+        await unread[Symbol.asyncIterator]().return?.()
+        expect(runningAuditWorkers()).toBe(0)
+        await digestAudit('varied', db.auditRows('varied'))
+        expect(await gone()).toBe(0)
+      } finally {
+        if (before === undefined) delete process.env.OMNIAI_AUDIT_WORKER
+        else process.env.OMNIAI_AUDIT_WORKER = before
+        await db.close()
+      }
     })
 
     it('the live database is never read on a worker: its rows belong to the read transaction here', async () => {

@@ -1,8 +1,8 @@
 /**
  * The audit log's rows read and encoded on a worker thread, while this thread hashes them: a
  * two-stage pipeline for the audit digest of a SQLite file that nothing writes while it is read
- * (a snapshot, a backup, a restored copy; never the live database, whose rows this thread reads
- * inside its own read transaction).
+ * (a backup's snapshot; never the live database, whose rows this thread reads inside its own
+ * read transaction).
  *
  * On one thread a row cost 1.8 µs here (1M audit rows: 1.78-1.84 s): about half reading it out of
  * SQLite and encoding it (encodeRow), half its own sha256 and the chunk's sums. The worker takes
@@ -27,10 +27,13 @@ const BATCH_CHARS = 32 << 10
 /** Batches the worker may be ahead of this thread. */
 const BATCHES_AHEAD = 4
 /**
- * Rows from which the worker is worth its start-up (60 to 90 ms): below, this thread reads them.
- * The table's rowid span stands for its row count (max - min + 1, read from the b-tree's ends).
+ * Rows from which the worker is worth its start-up (60 to 90 ms), its 20 MiB and a third busy
+ * thread beside the check and hash workers: below, this thread reads them. Measured, a SQLite
+ * backup at 1 GiB on 2 cores: with 1M audit rows 2.15-2.24 s against 2.47-2.60 s (bench, the
+ * same rounds); with 256k, 1.33-1.40 s against 1.27-1.69 s (4 pairs by hand), no gain. The
+ * table's rowid span stands for its row count (max - min + 1, read from the b-tree's ends).
  */
-export const AUDIT_WORKER_FROM_ROWS = 100_000
+export const AUDIT_WORKER_FROM_ROWS = 500_000
 
 const AUDIT_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads')
@@ -93,72 +96,71 @@ export interface AuditWorkerJob {
 
 type Message = EncodedRows | { done: true } | { error: string }
 
+/** Workers started and not yet ended: for the tests, which check that none is left behind. */
+let running = 0
+export const runningAuditWorkers = () => running
+
 /**
- * The rows of `job`, encoded on a worker, in key order; or null where no worker starts (the
- * caller then reads them itself). `fallback` gives the rows read here instead, used when the
- * worker fails before its first batch; without one, that failure is the iteration's. Ending the
- * iteration early ends the worker.
+ * The rows of `job`, encoded on a worker, in key order. The worker starts at the first read, so
+ * an iteration never begun leaves nothing running; ending one early ends the worker. `fallback`
+ * gives the rows read here instead, used when the worker cannot start or fails before its first
+ * batch; without one, that failure is the iteration's.
  */
-export function encodedInWorker(
+export async function* encodedInWorker(
   job: AuditWorkerJob,
   fallback: (() => AsyncIterable<EncodedRows>) | null,
-): AsyncIterable<EncodedRows> | null {
+): AsyncIterable<EncodedRows> {
   const credits = new SharedArrayBuffer(4)
   const ahead = new Int32Array(credits)
   ahead[0] = BATCHES_AHEAD
-  let worker: Worker
+  const queue: Message[] = []
+  let wake: (() => void) | null = null
+  let failure: Error | null = null
+  let worker: Worker | null = null
+  let batches = 0
   try {
     worker = new Worker(AUDIT_WORKER, {
       eval: true,
       workerData: { ...job, batchChars: BATCH_CHARS, credits },
       execArgv: ['--no-warnings'],
     })
-  } catch {
-    return null
-  }
-  const queue: Message[] = []
-  let wake: (() => void) | null = null
-  let failure: Error | null = null
-  const push = (m: Message) => {
-    queue.push(m)
-    wake?.()
-  }
-  worker.on('message', push)
-  worker.once('error', (err) => {
-    failure ??= err
-    wake?.()
-  })
-  worker.once('exit', (code) => {
-    failure ??= new Error(`the audit-log worker stopped (exit ${code})`)
-    wake?.()
-  })
-  return (async function* () {
-    let batches = 0
-    try {
-      for (;;) {
-        const m = queue.shift()
-        if (!m) {
-          if (failure) throw failure
-          await new Promise<void>((resolve) => (wake = resolve))
-          wake = null
-          continue
-        }
-        if ('done' in m) return
-        if ('error' in m) throw new Error(`audit-log worker: ${m.error}`)
-        // Room for one more batch on the worker's side.
-        Atomics.add(ahead, 0, 1)
-        Atomics.notify(ahead, 0)
-        batches++
-        yield m
+    running++
+    worker.on('message', (m: Message) => {
+      queue.push(m)
+      wake?.()
+    })
+    worker.once('error', (err) => {
+      failure ??= err
+      wake?.()
+    })
+    worker.once('exit', (code) => {
+      running--
+      failure ??= new Error(`the audit-log worker stopped (exit ${code})`)
+      wake?.()
+    })
+    for (;;) {
+      const m = queue.shift()
+      if (!m) {
+        if (failure) throw failure
+        await new Promise<void>((resolve) => (wake = resolve))
+        wake = null
+        continue
       }
-    } catch (err) {
-      if (batches > 0 || !fallback) throw err
-      // Nothing taken yet: the rows are read here instead (a worker that cannot load SQLite,
-      // say), and an error of the file's own comes again from there.
-      void worker.terminate()
-      yield* fallback()
-    } finally {
-      void worker.terminate()
+      if ('done' in m) return
+      if ('error' in m) throw new Error(`audit-log worker: ${m.error}`)
+      // Room for one more batch on the worker's side.
+      Atomics.add(ahead, 0, 1)
+      Atomics.notify(ahead, 0)
+      batches++
+      yield m
     }
-  })()
+  } catch (err) {
+    if (batches > 0 || !fallback) throw err
+    // Nothing taken yet: the rows are read here instead (a worker that cannot start or load
+    // SQLite, say), and an error of the file's own comes again from there.
+    void worker?.terminate()
+    yield* fallback()
+  } finally {
+    void worker?.terminate()
+  }
 }
