@@ -5565,8 +5565,8 @@ var sqlite_driver = __webpack_require__(30884);
 /**
  * The audit log's rows read and encoded on a worker thread, while this thread hashes them: a
  * two-stage pipeline for the audit digest of a SQLite file that nothing writes while it is read
- * (a snapshot, a backup, a restored copy; never the live database, whose rows this thread reads
- * inside its own read transaction).
+ * (a backup's snapshot; never the live database, whose rows this thread reads inside its own
+ * read transaction).
  *
  * On one thread a row cost 1.8 µs here (1M audit rows: 1.78-1.84 s): about half reading it out of
  * SQLite and encoding it (encodeRow), half its own sha256 and the chunk's sums. The worker takes
@@ -5589,10 +5589,13 @@ const BATCH_CHARS = 32 << 10;
 /** Batches the worker may be ahead of this thread. */
 const BATCHES_AHEAD = 4;
 /**
- * Rows from which the worker is worth its start-up (60 to 90 ms): below, this thread reads them.
- * The table's rowid span stands for its row count (max - min + 1, read from the b-tree's ends).
+ * Rows from which the worker is worth its start-up (60 to 90 ms), its 20 MiB and a third busy
+ * thread beside the check and hash workers: below, this thread reads them. Measured, a SQLite
+ * backup at 1 GiB on 2 cores: with 1M audit rows 2.15-2.24 s against 2.47-2.60 s (bench, the
+ * same rounds); with 256k, 1.33-1.40 s against 1.27-1.69 s (4 pairs by hand), no gain. The
+ * table's rowid span stands for its row count (max - min + 1, read from the b-tree's ends).
  */
-const AUDIT_WORKER_FROM_ROWS = 100_000;
+const AUDIT_WORKER_FROM_ROWS = 500_000;
 const AUDIT_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads')
 const { DatabaseSync } = require('node:sqlite')
@@ -5639,78 +5642,75 @@ try {
   try { db && db.close() } catch {}
 }
 `;
+/** Workers started and not yet ended: for the tests, which check that none is left behind. */
+let running = 0;
+const runningAuditWorkers = () => running;
 /**
- * The rows of `job`, encoded on a worker, in key order; or null where no worker starts (the
- * caller then reads them itself). `fallback` gives the rows read here instead, used when the
- * worker fails before its first batch; without one, that failure is the iteration's. Ending the
- * iteration early ends the worker.
+ * The rows of `job`, encoded on a worker, in key order. The worker starts at the first read, so
+ * an iteration never begun leaves nothing running; ending one early ends the worker. `fallback`
+ * gives the rows read here instead, used when the worker cannot start or fails before its first
+ * batch; without one, that failure is the iteration's.
  */
-function encodedInWorker(job, fallback) {
+async function* encodedInWorker(job, fallback) {
     const credits = new SharedArrayBuffer(4);
     const ahead = new Int32Array(credits);
     ahead[0] = BATCHES_AHEAD;
-    let worker;
+    const queue = [];
+    let wake = null;
+    let failure = null;
+    let worker = null;
+    let batches = 0;
     try {
         worker = new external_node_worker_threads_.Worker(AUDIT_WORKER, {
             eval: true,
             workerData: { ...job, batchChars: BATCH_CHARS, credits },
             execArgv: ['--no-warnings'],
         });
-    }
-    catch {
-        return null;
-    }
-    const queue = [];
-    let wake = null;
-    let failure = null;
-    const push = (m) => {
-        queue.push(m);
-        wake?.();
-    };
-    worker.on('message', push);
-    worker.once('error', (err) => {
-        failure ??= err;
-        wake?.();
-    });
-    worker.once('exit', (code) => {
-        failure ??= new Error(`the audit-log worker stopped (exit ${code})`);
-        wake?.();
-    });
-    return (async function* () {
-        let batches = 0;
-        try {
-            for (;;) {
-                const m = queue.shift();
-                if (!m) {
-                    if (failure)
-                        throw failure;
-                    await new Promise((resolve) => (wake = resolve));
-                    wake = null;
-                    continue;
-                }
-                if ('done' in m)
-                    return;
-                if ('error' in m)
-                    throw new Error(`audit-log worker: ${m.error}`);
-                // Room for one more batch on the worker's side.
-                Atomics.add(ahead, 0, 1);
-                Atomics.notify(ahead, 0);
-                batches++;
-                yield m;
+        running++;
+        worker.on('message', (m) => {
+            queue.push(m);
+            wake?.();
+        });
+        worker.once('error', (err) => {
+            failure ??= err;
+            wake?.();
+        });
+        worker.once('exit', (code) => {
+            running--;
+            failure ??= new Error(`the audit-log worker stopped (exit ${code})`);
+            wake?.();
+        });
+        for (;;) {
+            const m = queue.shift();
+            if (!m) {
+                if (failure)
+                    throw failure;
+                await new Promise((resolve) => (wake = resolve));
+                wake = null;
+                continue;
             }
+            if ('done' in m)
+                return;
+            if ('error' in m)
+                throw new Error(`audit-log worker: ${m.error}`);
+            // Room for one more batch on the worker's side.
+            Atomics.add(ahead, 0, 1);
+            Atomics.notify(ahead, 0);
+            batches++;
+            yield m;
         }
-        catch (err) {
-            if (batches > 0 || !fallback)
-                throw err;
-            // Nothing taken yet: the rows are read here instead (a worker that cannot load SQLite,
-            // say), and an error of the file's own comes again from there.
-            void worker.terminate();
-            yield* fallback();
-        }
-        finally {
-            void worker.terminate();
-        }
-    })();
+    }
+    catch (err) {
+        if (batches > 0 || !fallback)
+            throw err;
+        // Nothing taken yet: the rows are read here instead (a worker that cannot start or load
+        // SQLite, say), and an error of the file's own comes again from there.
+        void worker?.terminate();
+        yield* fallback();
+    }
+    finally {
+        void worker?.terminate();
+    }
 }
 
 ;// CONCATENATED MODULE: ./lib/engines/sqlite/engine.js
@@ -6395,7 +6395,11 @@ class SqliteEngine {
                 await copyPrivate(file, restored, false);
             const ms = Math.round(performance.now() - t0);
             log.info(`restore: ${take ? 'the decoded plaintext moved into place' : 'file copy'} (${ms} ms)`);
-            const db = new SqliteDatabase(restored, await (0,sqlite_driver/* openSqlite */.L)(restored, { readonly: false }), workers, true);
+            const db = new SqliteDatabase(restored, await (0,sqlite_driver/* openSqlite */.L)(restored, { readonly: false }), workers, 
+            // Not on a worker: a restored copy is checked against its manifest, whose chunks spare
+            // this thread the sums, so the worker only added a fourth busy thread on 2 cores (1M
+            // audit rows, drill 1.90 s against 1.86 s in the same bench rounds).
+            false);
             // The copy is final: its integrity checks need nothing else, so they start now.
             db.startIntegrity();
             return db;
@@ -6415,9 +6419,9 @@ class SqliteDatabase {
     integrity = null;
     /**
      * `workers`: check workers already started for this file (else integrityProblems starts them).
-     * `fixed`: nothing writes the file while it is open here (a snapshot, a backup, a restored
-     * copy), so another connection reads the same rows: the audit log's are then read and encoded
-     * on a worker thread (audit-worker.ts).
+     * `fixed`: nothing writes the file while it is open here (a snapshot, a backup), so another
+     * connection reads the same rows: a large audit log's are then read and encoded on a worker
+     * thread (audit-worker.ts).
      */
     constructor(file, db, workers = null, fixed = false) {
         this.file = file;
@@ -6624,10 +6628,11 @@ class SqliteDatabase {
             // Chosen by OMNIAI_AUDIT_WORKER=1, a worker that fails is an error, not a fallback: the
             // tests see it fail.
             const forced = process.env.OMNIAI_AUDIT_WORKER === '1';
-            const lines = this.fixed && this.auditWorkerWorth(table, job.rowid)
-                ? encodedInWorker(job, forced ? null : () => encodedHere(here()))
-                : null;
-            return { key, rows: lines ?? here() };
+            const onWorker = this.fixed && this.auditWorkerWorth(table, job.rowid);
+            return {
+                key,
+                rows: onWorker ? encodedInWorker(job, forced ? null : () => encodedHere(here())) : here(),
+            };
         }
         const rows = this.db.iterate(`${select} ORDER BY ${this.orderBy(table)}`);
         return {
