@@ -243,6 +243,19 @@ export function auditPageTests(driver: string) {
       return file
     }
 
+    /** `run` with OMNIAI_AUDIT_WORKER set as given (undefined: unset), then as it was. */
+    async function withWorker<T>(worker: '1' | '0' | undefined, run: () => Promise<T>) {
+      const before = process.env.OMNIAI_AUDIT_WORKER
+      if (worker === undefined) delete process.env.OMNIAI_AUDIT_WORKER
+      else process.env.OMNIAI_AUDIT_WORKER = worker
+      try {
+        return await run()
+      } finally {
+        if (before === undefined) delete process.env.OMNIAI_AUDIT_WORKER
+        else process.env.OMNIAI_AUDIT_WORKER = before
+      }
+    }
+
     /** The digest with OMNIAI_AUDIT_WORKER set as given, and whether its rows came from a worker. */
     async function digestWith(
       file: string,
@@ -250,23 +263,20 @@ export function auditPageTests(driver: string) {
       worker: '1' | '0' | undefined,
       { fixed = true, manifest }: { fixed?: boolean; manifest?: AuditDigest } = {},
     ) {
-      const before = process.env.OMNIAI_AUDIT_WORKER
-      if (worker === undefined) delete process.env.OMNIAI_AUDIT_WORKER
-      else process.env.OMNIAI_AUDIT_WORKER = worker
       const db = new SqliteDatabase(file, await openSqlite(file, { readonly: true }), null, fixed)
       try {
-        const source = db.auditRows(table)
-        const onWorker = !(Symbol.iterator in source.rows)
-        const digest = await digestAudit(
-          table,
-          source,
-          manifest?.chunks.map((c) => c.firstKey),
-          manifest?.chunks,
-        )
-        return { digest, onWorker }
+        return await withWorker(worker, async () => {
+          const source = db.auditRows(table)
+          const onWorker = !(Symbol.iterator in source.rows)
+          const digest = await digestAudit(
+            table,
+            source,
+            manifest?.chunks.map((c) => c.firstKey),
+            manifest?.chunks,
+          )
+          return { digest, onWorker }
+        })
       } finally {
-        if (before === undefined) delete process.env.OMNIAI_AUDIT_WORKER
-        else process.env.OMNIAI_AUDIT_WORKER = before
         await db.close()
       }
     }
@@ -319,9 +329,13 @@ export function auditPageTests(driver: string) {
         return runningAuditWorkers()
       }
       const db = new SqliteDatabase(file, await openSqlite(file, { readonly: true }), null, true)
-      const before = process.env.OMNIAI_AUDIT_WORKER
-      process.env.OMNIAI_AUDIT_WORKER = '1'
       try {
+        await withWorker('1', () => stops(db))
+      } finally {
+        await db.close()
+      }
+
+      async function stops(db: SqliteDatabase) {
         const rows = db.auditRows('varied').rows as AsyncIterable<unknown>
         expect(runningAuditWorkers()).toBe(0)
         const reading = rows[Symbol.asyncIterator]()
@@ -336,10 +350,6 @@ export function auditPageTests(driver: string) {
         expect(runningAuditWorkers()).toBe(0)
         await digestAudit('varied', db.auditRows('varied'))
         expect(await gone()).toBe(0)
-      } finally {
-        if (before === undefined) delete process.env.OMNIAI_AUDIT_WORKER
-        else process.env.OMNIAI_AUDIT_WORKER = before
-        await db.close()
       }
     })
 
@@ -368,17 +378,11 @@ export function auditPageTests(driver: string) {
         try {
           // Open here, gone by name for the worker (which opens it by name).
           await rename(file, `${file}.moved`)
-          const before = process.env.OMNIAI_AUDIT_WORKER
-          if (worker) process.env.OMNIAI_AUDIT_WORKER = worker
-          else delete process.env.OMNIAI_AUDIT_WORKER
-          try {
+          return await withWorker(worker, async () => {
             const source = db.auditRows('varied')
             expect(Symbol.iterator in source.rows).toBe(false)
             return await digestAudit('varied', source)
-          } finally {
-            if (before === undefined) delete process.env.OMNIAI_AUDIT_WORKER
-            else process.env.OMNIAI_AUDIT_WORKER = before
-          }
+          })
         } finally {
           await db.close()
           await rename(`${file}.moved`, file)
