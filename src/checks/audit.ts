@@ -86,7 +86,7 @@ function keyFromNumber(n: bigint): string | null {
 }
 
 /** Rows read from a synchronous source between two turns of the event loop. */
-const YIELD_ROWS = 8192
+export const YIELD_ROWS = 8192
 
 /** Text of this many UTF-8 code units or more is handed to the hashes at once. */
 const FLUSH_CHARS = 1 << 16

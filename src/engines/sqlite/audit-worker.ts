@@ -14,7 +14,7 @@
  * size. A worker that cannot start or fails before its first batch leaves the rows to this thread.
  */
 import { Worker } from 'node:worker_threads'
-import type { EncodedRows } from '../../checks/audit.js'
+import type { AuditRow, EncodedRows } from '../../checks/audit.js'
 import { ENCODE_ROW_NAME, ENCODE_ROW_SOURCE } from '../../checks/digest.js'
 
 /**
@@ -108,8 +108,8 @@ export const runningAuditWorkers = () => running
  */
 export async function* encodedInWorker(
   job: AuditWorkerJob,
-  fallback: (() => AsyncIterable<EncodedRows>) | null,
-): AsyncIterable<EncodedRows> {
+  fallback: (() => AsyncIterable<AuditRow[]>) | null,
+): AsyncIterable<EncodedRows | AuditRow[]> {
   const credits = new SharedArrayBuffer(4)
   const ahead = new Int32Array(credits)
   ahead[0] = BATCHES_AHEAD
@@ -158,7 +158,6 @@ export async function* encodedInWorker(
     if (batches > 0 || !fallback) throw err
     // Nothing taken yet: the rows are read here instead (a worker that cannot start or load
     // SQLite, say), and an error of the file's own comes again from there.
-    void worker?.terminate()
     yield* fallback()
   } finally {
     void worker?.terminate()

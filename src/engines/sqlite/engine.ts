@@ -5,12 +5,12 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { describeFindings } from '../../checks/checks.js'
-import { encodeRow, keyText } from '../../checks/digest.js'
+import { keyText } from '../../checks/digest.js'
 import { describeError, UserError } from '../../util/errors.js'
 import { checkDatabase } from '../../checks/inspect.js'
 import { removeOnInterrupt } from '../../util/cleanup.js'
 import { fsyncDir, fsyncFile, moveNoClobber, takeOwnership, tempName } from '../../util/fs.js'
-import type { AuditRow, AuditRows, EncodedRows } from '../../checks/audit.js'
+import { YIELD_ROWS, type AuditRow, type AuditRows } from '../../checks/audit.js'
 import type {
   ForeignKeyViolation,
   IntegrityFindings,
@@ -1014,7 +1014,7 @@ export class SqliteDatabase implements Database {
       const onWorker = this.fixed && this.auditWorkerWorth(table, job.rowid)
       return {
         key,
-        rows: onWorker ? encodedInWorker(job, forced ? null : () => encodedHere(here())) : here(),
+        rows: onWorker ? encodedInWorker(job, forced ? null : () => inBatches(here())) : here(),
       }
     }
     const rows = this.db.iterate(`${select} ORDER BY ${this.orderBy(table)}`)
@@ -1103,21 +1103,18 @@ export class SqliteDatabase implements Database {
 }
 
 /**
- * Rows read here, encoded in batches as the audit worker sends them: where the worker failed
- * before its first batch. The event loop runs between batches (see digestAudit).
+ * Rows read here, in batches of YIELD_ROWS with a turn of the event loop between them (as
+ * digestAudit reads a synchronous source): where the audit worker failed before its first batch.
  */
-async function* encodedHere(rows: Iterable<AuditRow>): AsyncIterable<EncodedRows> {
-  let keys: string[] = []
-  let text = ''
+async function* inBatches(rows: Iterable<AuditRow>): AsyncIterable<AuditRow[]> {
+  let batch: AuditRow[] = []
   for (const r of rows) {
-    keys.push(r.key)
-    text += encodeRow(r.row)
-    if (keys.length === 8192) {
-      yield { keys, text }
-      keys = []
-      text = ''
+    batch.push(r)
+    if (batch.length === YIELD_ROWS) {
+      yield batch
+      batch = []
       await new Promise(setImmediate)
     }
   }
-  if (keys.length > 0) yield { keys, text }
+  if (batch.length > 0) yield batch
 }
