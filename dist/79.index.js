@@ -6,6 +6,7 @@ export const modules = {
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   Gx: () => (/* binding */ YIELD_ROWS),
 /* harmony export */   SF: () => (/* binding */ describeChunkDifference),
 /* harmony export */   iL: () => (/* binding */ AUDIT_CHUNK_ROWS),
 /* harmony export */   mw: () => (/* binding */ digestAudit)
@@ -5553,6 +5554,8 @@ var external_node_worker_threads_ = __webpack_require__(75919);
 var digest = __webpack_require__(73821);
 // EXTERNAL MODULE: ./lib/util/fs.js
 var fs = __webpack_require__(27685);
+// EXTERNAL MODULE: ./lib/checks/audit.js
+var audit = __webpack_require__(97622);
 // EXTERNAL MODULE: ./lib/util/log.js
 var util_log = __webpack_require__(25574);
 // EXTERNAL MODULE: ./lib/engines/engine.js
@@ -5705,7 +5708,6 @@ async function* encodedInWorker(job, fallback) {
             throw err;
         // Nothing taken yet: the rows are read here instead (a worker that cannot start or load
         // SQLite, say), and an error of the file's own comes again from there.
-        void worker?.terminate();
         yield* fallback();
     }
     finally {
@@ -5714,6 +5716,7 @@ async function* encodedInWorker(job, fallback) {
 }
 
 ;// CONCATENATED MODULE: ./lib/engines/sqlite/engine.js
+
 
 
 
@@ -6631,7 +6634,7 @@ class SqliteDatabase {
             const onWorker = this.fixed && this.auditWorkerWorth(table, job.rowid);
             return {
                 key,
-                rows: onWorker ? encodedInWorker(job, forced ? null : () => encodedHere(here())) : here(),
+                rows: onWorker ? encodedInWorker(job, forced ? null : () => inBatches(here())) : here(),
             };
         }
         const rows = this.db.iterate(`${select} ORDER BY ${this.orderBy(table)}`);
@@ -6723,24 +6726,21 @@ class SqliteDatabase {
     }
 }
 /**
- * Rows read here, encoded in batches as the audit worker sends them: where the worker failed
- * before its first batch. The event loop runs between batches (see digestAudit).
+ * Rows read here, in batches of YIELD_ROWS with a turn of the event loop between them (as
+ * digestAudit reads a synchronous source): where the audit worker failed before its first batch.
  */
-async function* encodedHere(rows) {
-    let keys = [];
-    let text = '';
+async function* inBatches(rows) {
+    let batch = [];
     for (const r of rows) {
-        keys.push(r.key);
-        text += (0,digest/* encodeRow */.b9)(r.row);
-        if (keys.length === 8192) {
-            yield { keys, text };
-            keys = [];
-            text = '';
+        batch.push(r);
+        if (batch.length === audit/* YIELD_ROWS */.Gx) {
+            yield batch;
+            batch = [];
             await new Promise(setImmediate);
         }
     }
-    if (keys.length > 0)
-        yield { keys, text };
+    if (batch.length > 0)
+        yield batch;
 }
 
 ;// CONCATENATED MODULE: ./lib/engines/index.js
