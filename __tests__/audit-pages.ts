@@ -18,6 +18,7 @@ import {
 } from '../src/engines/sqlite/driver.js'
 import { SqliteDatabase } from '../src/engines/sqlite/engine.js'
 import { sql, tempDir } from './helpers.js'
+import { workerEvents } from './recorded-workers.js'
 
 const COLUMNS = 'ts TEXT, actor_id INTEGER, action TEXT, details TEXT'
 
@@ -391,6 +392,39 @@ export function auditPageTests(driver: string) {
       expect(await open(undefined)).toEqual(want)
       // Positive control: the worker did fail there; chosen by OMNIAI_AUDIT_WORKER=1, it is an error.
       await expect(open('1')).rejects.toThrow(/audit-log worker/)
+    })
+
+    it('a worker ended part way (out of memory, say): the rows it did not send are read here, the same digest', async () => {
+      const file = await varied(4000)
+      await sql(file, `UPDATE varied SET id = ${AUDIT_WORKER_FROM_ROWS} WHERE id = 4000`)
+      const want = (await digestWith(file, 'varied', '0')).digest
+      /** The digest, with the audit worker ended once it has sent `end` batches (0: never). */
+      const endedAfter = async (end: number, worker: '1' | undefined = undefined) => {
+        let sent = 0
+        workerEvents.started = (w, data) => {
+          if (typeof (data as { select?: unknown } | undefined)?.select !== 'string') return
+          w.on('message', (m: { keys?: unknown }) => {
+            if (m.keys && ++sent === end) void w.terminate()
+          })
+        }
+        try {
+          return { ...(await digestWith(file, 'varied', worker)), sent }
+        } finally {
+          delete workerEvents.started
+        }
+      }
+      const whole = await endedAfter(0)
+      const part = await endedAfter(3)
+      expect([whole.onWorker, part.onWorker]).toEqual([true, true])
+      expect(part.digest).toEqual(want)
+      expect(whole.digest).toEqual(want)
+      // Positive controls: the worker was ended with most of the rows still to send, and chosen by
+      // OMNIAI_AUDIT_WORKER=1 (no fallback) the same end is an error.
+      expect(whole.sent).toBeGreaterThan(10)
+      expect(part.sent).toBeLessThan(whole.sent / 2)
+      await expect(endedAfter(3, '1')).rejects.toThrow(/audit-log worker stopped/)
+      for (let i = 0; i < 200 && runningAuditWorkers() > 0; i++) await sleep(10)
+      expect(runningAuditWorkers()).toBe(0)
     })
   })
 }

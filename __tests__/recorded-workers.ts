@@ -25,3 +25,9 @@ export function recordWorkers(real: typeof WorkerThreads, on: WorkerEvents) {
   }
   return { ...real, Worker: Recorded, default: { ...real, Worker: Recorded } }
 }
+
+/**
+ * Events read when they happen, so a test file that records every worker can set them per test:
+ * `vi.mock('node:worker_threads', async (real) => recordWorkers(await real(), workerEvents))`.
+ */
+export const workerEvents: WorkerEvents = {}

@@ -11,7 +11,9 @@
  * byte for byte, as the rows read here would give (the same encodeRow, as source text).
  *
  * At most BATCHES_AHEAD batches wait for this thread, so memory stays flat whatever the table's
- * size. A worker that cannot start or fails before its first batch leaves the rows to this thread.
+ * size. A worker that cannot start, or fails on the way (out of memory, say), leaves the rows
+ * it has not sent to this thread: the file does not change, so the rows after the last key taken
+ * are the rest of the same reading.
  */
 import { Worker } from 'node:worker_threads'
 import type { AuditRow, EncodedRows } from '../../checks/audit.js'
@@ -102,13 +104,14 @@ export const runningAuditWorkers = () => running
 
 /**
  * The rows of `job`, encoded on a worker, in key order. The worker starts at the first read, so
- * an iteration never begun leaves nothing running; ending one early ends the worker. `fallback`
- * gives the rows read here instead, used when the worker cannot start or fails before its first
- * batch; without one, that failure is the iteration's.
+ * an iteration never begun leaves nothing running; ending one early ends the worker. When the
+ * worker cannot start or fails, `fallback(after)` gives the rest of the rows read here: those
+ * after the key `after`, the last one taken from the worker (null: all of them). Without a
+ * fallback, that failure is the iteration's.
  */
 export async function* encodedInWorker(
   job: AuditWorkerJob,
-  fallback: (() => AsyncIterable<AuditRow[]>) | null,
+  fallback: ((after: string | null) => AsyncIterable<AuditRow[]>) | null,
 ): AsyncIterable<EncodedRows | AuditRow[]> {
   const credits = new SharedArrayBuffer(4)
   const ahead = new Int32Array(credits)
@@ -117,7 +120,8 @@ export async function* encodedInWorker(
   let wake: (() => void) | null = null
   let failure: Error | null = null
   let worker: Worker | null = null
-  let batches = 0
+  // The key of the last row taken by the caller.
+  let after: string | null = null
   try {
     worker = new Worker(AUDIT_WORKER, {
       eval: true,
@@ -151,14 +155,16 @@ export async function* encodedInWorker(
       // Room for one more batch on the worker's side.
       Atomics.add(ahead, 0, 1)
       Atomics.notify(ahead, 0)
-      batches++
+      after = m.keys[m.keys.length - 1] ?? after
       yield m
     }
   } catch (err) {
-    if (batches > 0 || !fallback) throw err
-    // Nothing taken yet: the rows are read here instead (a worker that cannot start or load
-    // SQLite, say), and an error of the file's own comes again from there.
-    yield* fallback()
+    if (!fallback) throw err
+    // The rest of the rows are read here instead (a worker that cannot start or load SQLite, or
+    // ran out of memory on the way), and an error of the file's own comes again from there.
+    // A worker that reported an error may still be running: it ends before the rows are read.
+    void worker?.terminate()
+    yield* fallback(after)
   } finally {
     void worker?.terminate()
   }

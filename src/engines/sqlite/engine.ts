@@ -1007,14 +1007,17 @@ export class SqliteDatabase implements Database {
         at: only!,
         page: ROWID_PAGE,
       }
-      const here = () => this.pagedByRowid(select, job.rowid, job.at)
+      const here = (after: bigint | null = null) =>
+        this.pagedByRowid(select, job.rowid, job.at, after)
       // Chosen by OMNIAI_AUDIT_WORKER=1, a worker that fails is an error, not a fallback: the
       // tests see it fail.
       const forced = process.env.OMNIAI_AUDIT_WORKER === '1'
       const onWorker = this.fixed && this.auditWorkerWorth(table, job.rowid)
       return {
         key,
-        rows: onWorker ? encodedInWorker(job, forced ? null : () => inBatches(here())) : here(),
+        rows: onWorker
+          ? encodedInWorker(job, forced ? null : (after) => inBatches(here(resumeKey(after))))
+          : here(),
       }
     }
     const rows = this.db.iterate(`${select} ORDER BY ${this.orderBy(table)}`)
@@ -1067,17 +1070,25 @@ export class SqliteDatabase implements Database {
    * The rows of `select` in rowid order, a page at a time, each page after the last rowid of the
    * one before, all in one read transaction (a savepoint, which nests in one the caller holds),
    * as one statement would read them. Rowids are unique integers, never null, so the pages hold
-   * each row once, in the order of ORDER BY rowid.
+   * each row once, in the order of ORDER BY rowid. `after`: only the rows after that rowid.
    */
-  private *pagedByRowid(select: string, rowid: string, at: number): Iterable<AuditRow> {
+  private *pagedByRowid(
+    select: string,
+    rowid: string,
+    at: number,
+    after: bigint | null = null,
+  ): Iterable<AuditRow> {
     this.db.exec('SAVEPOINT omniai_audit_pages')
     let failed = false
     try {
-      let rows = this.db.rows(`${select} ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`)
       // Prepared once, not again for each page: 2-3% of a digest pass.
       const next = this.db.prepared(
         `${select} WHERE ${rowid} > ? ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`,
       )
+      let rows =
+        after === null
+          ? this.db.rows(`${select} ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`)
+          : next(after)
       while (rows.length > 0) {
         for (const row of rows) yield { key: keyText(row[at]), row }
         if (rows.length < ROWID_PAGE) return
@@ -1103,8 +1114,19 @@ export class SqliteDatabase implements Database {
 }
 
 /**
+ * The rowid after which the audit worker's rows go on here: the key text of its last row (a
+ * rowid is an integer). Anything else is not a place to go on from: the reading fails.
+ */
+function resumeKey(after: string | null): bigint | null {
+  if (after === null) return null
+  if (!/^-?\d{1,19}$/.test(after))
+    throw new Error(`audit-log worker: cannot go on after key ${after}`)
+  return BigInt(after)
+}
+
+/**
  * Rows read here, in batches of YIELD_ROWS with a turn of the event loop between them (as
- * digestAudit reads a synchronous source): where the audit worker failed before its first batch.
+ * digestAudit reads a synchronous source): the rows the audit worker did not send.
  */
 async function* inBatches(rows: Iterable<AuditRow>): AsyncIterable<AuditRow[]> {
   let batch: AuditRow[] = []
