@@ -33,7 +33,8 @@ export async function sha256Short(file) {
  * Times each entry `warmup` times untimed, then `runs` times, alternating the order between runs
  * so drift on a shared machine hits every command alike. Each entry has `label`, `sample()`
  * returning `{ seconds, rss }`, and optionally `prepare()` and `after(sample)` (phases kept per
- * timed run). Fills in `samples`, `phases`, `seconds` (median) and `rss` (max).
+ * timed run). Fills in `samples`, `phases`, `seconds` (median), `fastest` (the fastest run's
+ * seconds) and `rss` (max).
  */
 export async function timeGroup(title, entries, { warmup, runs, labelWidth }) {
   log(`\n== ${title}`)
@@ -57,6 +58,7 @@ export async function timeGroup(title, entries, { warmup, runs, labelWidth }) {
   }
   for (const e of entries) {
     e.seconds = median(e.samples.map((s) => s.seconds))
+    e.fastest = Math.min(...e.samples.map((s) => s.seconds))
     e.rss = Math.max(...e.samples.map((s) => s.rss))
     // CPU seconds, where the sample measures them (bench/postgres.js): the median run's.
     if (e.samples.every((s) => s.cpu !== undefined)) e.cpu = median(e.samples.map((s) => s.cpu))

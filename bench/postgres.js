@@ -840,7 +840,7 @@ async function main() {
   ]
   log('\n' + out.join('\n'))
   if (JSON_OUT) {
-    const figure = (e) => ({ seconds: e.seconds, rss: e.rss, cpu: e.cpu })
+    const figure = (e) => ({ seconds: e.seconds, fastest: e.fastest, rss: e.rss, cpu: e.cpu })
     const figures = { bareC, actC, checkedC, bareD, actD, bareR, actR, bareRj, actRj }
     await fs.writeFile(
       JSON_OUT,

@@ -867,7 +867,13 @@ function marginal(results, k) {
 /** The issue's table: every figure a ratio against the bare command, before and now. */
 function issueTable(results) {
   const res = results.find((r) => r.mb === BENCH_MB) ?? results.at(-1)
-  const x = (a, b) => (a && b ? `${(a.seconds / b.seconds).toFixed(2)}x` : 'n/a')
+  // The median runs' ratio, and in brackets the fastest runs' (noise on this kind of machine
+  // only adds time: see "Memory the machine has not touched lately" in bench/README.md).
+  const x = (a, b) =>
+    a && b
+      ? `${(a.seconds / b.seconds).toFixed(2)}x` +
+        (a.fastest && b.fastest ? ` (${(a.fastest / b.fastest).toFixed(2)}x)` : '')
+      : 'n/a'
   const speed = (cli, codec) =>
     cli && codec ? `${(cli.seconds / codec.seconds).toFixed(2)}x` : 'n/a'
   // Peak RSS at each size, and the cost of each further GiB (the slope between neighbouring
@@ -930,6 +936,7 @@ function issueTable(results) {
   return [
     '',
     `THE ISSUE'S TABLE at ${mib(res.bytes).toFixed(0)} MiB (median of ${RUNS}, alternating rounds; load average now ${loadavg()}):`,
+    `(a ratio of medians; in brackets, of the fastest runs)`,
     '',
     table(
       ['', 'before (dist/)', 'now (working tree)', 'target'],
