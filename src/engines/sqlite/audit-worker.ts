@@ -27,7 +27,7 @@ import { ENCODE_ROW_NAME, ENCODE_ROW_SOURCE } from '../../checks/digest.js'
  */
 const BATCH_CHARS = 32 << 10
 /** Batches the worker may be ahead of this thread. */
-const BATCHES_AHEAD = 4
+export const BATCHES_AHEAD = 4
 /**
  * Rows from which the worker is worth its start-up (60 to 90 ms), its 20 MiB and a third busy
  * thread beside the check and hash workers: below, this thread reads them. Measured, a SQLite
