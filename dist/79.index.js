@@ -5578,7 +5578,9 @@ var sqlite_driver = __webpack_require__(30884);
  * byte for byte, as the rows read here would give (the same encodeRow, as source text).
  *
  * At most BATCHES_AHEAD batches wait for this thread, so memory stays flat whatever the table's
- * size. A worker that cannot start or fails before its first batch leaves the rows to this thread.
+ * size. A worker that cannot start, or fails on the way (out of memory, say), leaves the rows
+ * it has not sent to this thread: the file does not change, so the rows after the last key taken
+ * are the rest of the same reading.
  */
 
 
@@ -5650,9 +5652,10 @@ let running = 0;
 const runningAuditWorkers = () => running;
 /**
  * The rows of `job`, encoded on a worker, in key order. The worker starts at the first read, so
- * an iteration never begun leaves nothing running; ending one early ends the worker. `fallback`
- * gives the rows read here instead, used when the worker cannot start or fails before its first
- * batch; without one, that failure is the iteration's.
+ * an iteration never begun leaves nothing running; ending one early ends the worker. When the
+ * worker cannot start or fails, `fallback(after)` gives the rest of the rows read here: those
+ * after the key `after`, the last one taken from the worker (null: all of them). Without a
+ * fallback, that failure is the iteration's.
  */
 async function* encodedInWorker(job, fallback) {
     const credits = new SharedArrayBuffer(4);
@@ -5662,7 +5665,8 @@ async function* encodedInWorker(job, fallback) {
     let wake = null;
     let failure = null;
     let worker = null;
-    let batches = 0;
+    // The key of the last row taken by the caller.
+    let after = null;
     try {
         worker = new external_node_worker_threads_.Worker(AUDIT_WORKER, {
             eval: true,
@@ -5699,16 +5703,18 @@ async function* encodedInWorker(job, fallback) {
             // Room for one more batch on the worker's side.
             Atomics.add(ahead, 0, 1);
             Atomics.notify(ahead, 0);
-            batches++;
+            after = m.keys[m.keys.length - 1] ?? after;
             yield m;
         }
     }
     catch (err) {
-        if (batches > 0 || !fallback)
+        if (!fallback)
             throw err;
-        // Nothing taken yet: the rows are read here instead (a worker that cannot start or load
-        // SQLite, say), and an error of the file's own comes again from there.
-        yield* fallback();
+        // The rest of the rows are read here instead (a worker that cannot start or load SQLite, or
+        // ran out of memory on the way), and an error of the file's own comes again from there.
+        // A worker that reported an error may still be running: it ends before the rows are read.
+        void worker?.terminate();
+        yield* fallback(after);
     }
     finally {
         void worker?.terminate();
@@ -6627,14 +6633,16 @@ class SqliteDatabase {
                 at: only,
                 page: ROWID_PAGE,
             };
-            const here = () => this.pagedByRowid(select, job.rowid, job.at);
+            const here = (after = null) => this.pagedByRowid(select, job.rowid, job.at, after);
             // Chosen by OMNIAI_AUDIT_WORKER=1, a worker that fails is an error, not a fallback: the
             // tests see it fail.
             const forced = process.env.OMNIAI_AUDIT_WORKER === '1';
             const onWorker = this.fixed && this.auditWorkerWorth(table, job.rowid);
             return {
                 key,
-                rows: onWorker ? encodedInWorker(job, forced ? null : () => inBatches(here())) : here(),
+                rows: onWorker
+                    ? encodedInWorker(job, forced ? null : (after) => inBatches(here(resumeKey(after))))
+                    : here(),
             };
         }
         const rows = this.db.iterate(`${select} ORDER BY ${this.orderBy(table)}`);
@@ -6688,15 +6696,17 @@ class SqliteDatabase {
      * The rows of `select` in rowid order, a page at a time, each page after the last rowid of the
      * one before, all in one read transaction (a savepoint, which nests in one the caller holds),
      * as one statement would read them. Rowids are unique integers, never null, so the pages hold
-     * each row once, in the order of ORDER BY rowid.
+     * each row once, in the order of ORDER BY rowid. `after`: only the rows after that rowid.
      */
-    *pagedByRowid(select, rowid, at) {
+    *pagedByRowid(select, rowid, at, after = null) {
         this.db.exec('SAVEPOINT omniai_audit_pages');
         let failed = false;
         try {
-            let rows = this.db.rows(`${select} ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`);
             // Prepared once, not again for each page: 2-3% of a digest pass.
             const next = this.db.prepared(`${select} WHERE ${rowid} > ? ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`);
+            let rows = after === null
+                ? this.db.rows(`${select} ORDER BY ${rowid} LIMIT ${ROWID_PAGE}`)
+                : next(after);
             while (rows.length > 0) {
                 for (const row of rows)
                     yield { key: (0,digest/* keyText */.Pu)(row[at]), row };
@@ -6726,8 +6736,19 @@ class SqliteDatabase {
     }
 }
 /**
+ * The rowid after which the audit worker's rows go on here: the key text of its last row (a
+ * rowid is an integer). Anything else is not a place to go on from: the reading fails.
+ */
+function resumeKey(after) {
+    if (after === null)
+        return null;
+    if (!/^-?\d{1,19}$/.test(after))
+        throw new Error(`audit-log worker: cannot go on after key ${after}`);
+    return BigInt(after);
+}
+/**
  * Rows read here, in batches of YIELD_ROWS with a turn of the event loop between them (as
- * digestAudit reads a synchronous source): where the audit worker failed before its first batch.
+ * digestAudit reads a synchronous source): the rows the audit worker did not send.
  */
 async function* inBatches(rows) {
     let batch = [];
