@@ -3,7 +3,7 @@
 // to tell: every row once, in key order, at every page boundary. The same rows under a primary
 // key that is not the rowid are read the old way, so the two digests must be equal. Run once per
 // SQLite driver (audit-pages.test.ts, audit-pages-node.test.ts).
-import { rename, writeFile } from 'node:fs/promises'
+import { open as openFile, rename, stat, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { digestAudit, type AuditRow } from '../src/checks/audit.js'
@@ -409,6 +409,39 @@ export function auditPageTests(driver: string) {
       expect(await open(undefined)).toEqual(want)
       // Positive control: the worker did fail there; chosen by OMNIAI_AUDIT_WORKER=1, it is an error.
       await expect(open('1')).rejects.toThrow(/audit-log worker/)
+    })
+
+    it("a damaged page: the reading fails with SQLite's error, and leaves no transaction open on the connection", async () => {
+      const file = await varied(4000)
+      await sql(file, `UPDATE varied SET id = ${AUDIT_WORKER_FROM_ROWS} WHERE id = 4000`)
+      // A leaf of the table halfway in (not on the way to its first or last row): its page
+      // header overwritten.
+      const { size } = await stat(file)
+      const at = Math.floor((size / 4096) * 0.5) * 4096
+      const handle = await openFile(file, 'r+')
+      await handle.write(Buffer.alloc(16, 0xff), 0, 16, at)
+      await handle.close()
+      for (const worker of ['0', undefined] as const) {
+        const conn = await openSqlite(file, { readonly: true })
+        const db = new SqliteDatabase(file, conn, null, true)
+        try {
+          await withWorker(worker, async () => {
+            await expect(digestAudit('varied', db.auditRows('varied'))).rejects.toThrow(/malformed/)
+          })
+          expect(conn.inTransaction(), `worker ${worker}`).toBe(false)
+          conn.exec('BEGIN')
+          conn.exec('COMMIT')
+          // Inside a transaction of the caller's, the reading leaves it to the caller.
+          conn.exec('BEGIN')
+          await withWorker(worker, async () => {
+            await expect(digestAudit('varied', db.auditRows('varied'))).rejects.toThrow(/malformed/)
+          })
+          expect(conn.inTransaction(), `worker ${worker}`).toBe(true)
+          conn.exec('ROLLBACK')
+        } finally {
+          await db.close()
+        }
+      }
     })
 
     it('a worker ended part way (out of memory, say): the rows it did not send are read here, the same digest', async () => {

@@ -27,6 +27,8 @@ export interface SqliteConnection {
   /** Runs a statement that returns no rows (INSERT, UPDATE, ...). */
   run(sql: string, ...params: SqlValue[]): void
   exec(sql: string): void
+  /** Whether a transaction is open (BEGIN, or a SAVEPOINT outside one). */
+  inTransaction(): boolean
   /** Online backup API: copies this database into `dest`, calling `progress` after each step. */
   backup(dest: string, progress: (done: number, total: number) => void): Promise<void>
   close(): void
@@ -125,6 +127,7 @@ function openBetter(Better: BetterSqlite, path: string, options: OpenOptions): S
     objects: (sql, ...params) => statement(sql).all(...params) as Record<string, SqlValue>[],
     run: (sql, ...params) => void statement(sql).run(...params),
     exec: (sql) => void db.exec(sql),
+    inTransaction: () => db.inTransaction,
     backup: async (dest, progress) => {
       let total = 0
       await db.backup(dest, {
@@ -170,6 +173,7 @@ async function openNodeSqlite(path: string, options: OpenOptions): Promise<Sqlit
       statement(sql, false).all(...params) as unknown as Record<string, SqlValue>[],
     run: (sql, ...params) => void statement(sql, false).run(...params),
     exec: (sql) => db.exec(sql),
+    inTransaction: () => db.isTransaction,
     backup: async (dest, progress) => {
       await sqlite.backup(db, dest, {
         rate: STEP_PAGES,

@@ -1062,7 +1062,12 @@ export class SqliteDatabase implements Database {
   private auditWorkerWorth(table: string, rowid: string): boolean {
     const chosen = process.env.OMNIAI_AUDIT_WORKER
     if (chosen === '1' || chosen === '0') return chosen === '1'
-    const [span] = this.db.rows(`SELECT max(${rowid}) - min(${rowid}) FROM ${quoteIdent(table)}`)
+    // Each end by a subquery of its own: SQLite reads a lone min() or max() from the b-tree's
+    // end, but max() - min() in one query by scanning the whole table.
+    const t = quoteIdent(table)
+    const [span] = this.db.rows(
+      `SELECT (SELECT max(${rowid}) FROM ${t}) - (SELECT min(${rowid}) FROM ${t})`,
+    )
     return Number(span?.[0] ?? 0) + 1 >= AUDIT_WORKER_FROM_ROWS
   }
 
@@ -1078,6 +1083,8 @@ export class SqliteDatabase implements Database {
     at: number,
     after: bigint | null = null,
   ): Iterable<AuditRow> {
+    // The savepoint begins the transaction unless the caller holds one.
+    const outermost = !this.db.inTransaction()
     this.db.exec('SAVEPOINT omniai_audit_pages')
     let failed = false
     try {
@@ -1098,17 +1105,30 @@ export class SqliteDatabase implements Database {
       failed = true
       throw err
     } finally {
-      this.releasePages(failed)
+      this.releasePages(failed, outermost)
     }
   }
 
-  /** Ends pagedByRowid's savepoint; after a failure, quietly (it may be rolled back already). */
-  private releasePages(failed: boolean): void {
+  /**
+   * Ends pagedByRowid's savepoint; after a failure, quietly (it may be rolled back already).
+   * `outermost`: the savepoint began the transaction.
+   */
+  private releasePages(failed: boolean, outermost: boolean): void {
     try {
       this.db.exec('RELEASE omniai_audit_pages')
     } catch (err) {
       // An I/O error may have rolled the savepoint back already: that error is the one to see.
       if (!failed) throw err
+      // Releasing the outermost savepoint commits, and after a read of a damaged page that
+      // fails too ("database disk image is malformed"), leaving the transaction open: it is
+      // rolled back, so the connection is not left inside it for what comes next.
+      if (outermost && this.db.inTransaction()) {
+        try {
+          this.db.exec('ROLLBACK')
+        } catch {
+          // The reading's error is the one to see.
+        }
+      }
     }
   }
 }
