@@ -4193,6 +4193,7 @@ function openBetter(Better, path, options) {
         objects: (sql, ...params) => statement(sql).all(...params),
         run: (sql, ...params) => void statement(sql).run(...params),
         exec: (sql) => void db.exec(sql),
+        inTransaction: () => db.inTransaction,
         backup: async (dest, progress) => {
             let total = 0;
             await db.backup(dest, {
@@ -4235,6 +4236,7 @@ async function openNodeSqlite(path, options) {
         objects: (sql, ...params) => statement(sql, false).all(...params),
         run: (sql, ...params) => void statement(sql, false).run(...params),
         exec: (sql) => db.exec(sql),
+        inTransaction: () => db.isTransaction,
         backup: async (dest, progress) => {
             await sqlite.backup(db, dest, {
                 rate: STEP_PAGES,
@@ -6689,7 +6691,10 @@ class SqliteDatabase {
         const chosen = process.env.OMNIAI_AUDIT_WORKER;
         if (chosen === '1' || chosen === '0')
             return chosen === '1';
-        const [span] = this.db.rows(`SELECT max(${rowid}) - min(${rowid}) FROM ${(0,engines_related/* quoteIdent */.v4)(table)}`);
+        // Each end by a subquery of its own: SQLite reads a lone min() or max() from the b-tree's
+        // end, but max() - min() in one query by scanning the whole table.
+        const t = (0,engines_related/* quoteIdent */.v4)(table);
+        const [span] = this.db.rows(`SELECT (SELECT max(${rowid}) FROM ${t}) - (SELECT min(${rowid}) FROM ${t})`);
         return Number(span?.[0] ?? 0) + 1 >= AUDIT_WORKER_FROM_ROWS;
     }
     /**
@@ -6699,6 +6704,8 @@ class SqliteDatabase {
      * each row once, in the order of ORDER BY rowid. `after`: only the rows after that rowid.
      */
     *pagedByRowid(select, rowid, at, after = null) {
+        // The savepoint begins the transaction unless the caller holds one.
+        const outermost = !this.db.inTransaction();
         this.db.exec('SAVEPOINT omniai_audit_pages');
         let failed = false;
         try {
@@ -6720,11 +6727,14 @@ class SqliteDatabase {
             throw err;
         }
         finally {
-            this.releasePages(failed);
+            this.releasePages(failed, outermost);
         }
     }
-    /** Ends pagedByRowid's savepoint; after a failure, quietly (it may be rolled back already). */
-    releasePages(failed) {
+    /**
+     * Ends pagedByRowid's savepoint; after a failure, quietly (it may be rolled back already).
+     * `outermost`: the savepoint began the transaction.
+     */
+    releasePages(failed, outermost) {
         try {
             this.db.exec('RELEASE omniai_audit_pages');
         }
@@ -6732,6 +6742,17 @@ class SqliteDatabase {
             // An I/O error may have rolled the savepoint back already: that error is the one to see.
             if (!failed)
                 throw err;
+            // Releasing the outermost savepoint commits, and after a read of a damaged page that
+            // fails too ("database disk image is malformed"), leaving the transaction open: it is
+            // rolled back, so the connection is not left inside it for what comes next.
+            if (outermost && this.db.inTransaction()) {
+                try {
+                    this.db.exec('ROLLBACK');
+                }
+                catch {
+                    // The reading's error is the one to see.
+                }
+            }
         }
     }
 }
