@@ -3,7 +3,7 @@
 // to tell: every row once, in key order, at every page boundary. The same rows under a primary
 // key that is not the rowid are read the old way, so the two digests must be equal. Run once per
 // SQLite driver (audit-pages.test.ts, audit-pages-node.test.ts).
-import { open as openFile, rename, stat, writeFile } from 'node:fs/promises'
+import { open as openFile, rename, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { digestAudit, type AuditRow } from '../src/checks/audit.js'
@@ -414,10 +414,16 @@ export function auditPageTests(driver: string) {
     it("a damaged page: the reading fails with SQLite's error, and leaves no transaction open on the connection", async () => {
       const file = await varied(4000)
       await sql(file, `UPDATE varied SET id = ${AUDIT_WORKER_FROM_ROWS} WHERE id = 4000`)
-      // A leaf of the table halfway in (not on the way to its first or last row): its page
-      // header overwritten.
-      const { size } = await stat(file)
-      const at = Math.floor((size / 4096) * 0.5) * 4096
+      // A leaf of the table halfway along it (not on the way to its first or last row): its
+      // page header overwritten.
+      const look = await openSqlite(file, { readonly: true })
+      const leaves = look
+        .rows("SELECT pageno FROM dbstat WHERE name = 'varied' AND pagetype = 'leaf' ORDER BY path")
+        .map((r) => Number(r[0]))
+      const pageSize = Number(look.rows('PRAGMA page_size')[0]![0])
+      look.close()
+      expect(leaves.length).toBeGreaterThan(10)
+      const at = (leaves[Math.floor(leaves.length / 2)]! - 1) * pageSize
       const handle = await openFile(file, 'r+')
       await handle.write(Buffer.alloc(16, 0xff), 0, 16, at)
       await handle.close()
