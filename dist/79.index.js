@@ -6739,20 +6739,22 @@ class SqliteDatabase {
             this.db.exec('RELEASE omniai_audit_pages');
         }
         catch (err) {
-            // An I/O error may have rolled the savepoint back already: that error is the one to see.
-            if (!failed)
-                throw err;
-            // Releasing the outermost savepoint commits, and after a read of a damaged page that
-            // fails too ("database disk image is malformed"), leaving the transaction open: it is
-            // rolled back, so the connection is not left inside it for what comes next.
+            // Releasing the outermost savepoint commits, and after a read of a damaged page (this
+            // one's, or another statement's in the same transaction) that fails too ("database disk
+            // image is malformed"), leaving the transaction open: it is rolled back, so the connection
+            // is not left inside it for what comes next.
             if (outermost && this.db.inTransaction()) {
                 try {
                     this.db.exec('ROLLBACK');
                 }
                 catch {
-                    // The reading's error is the one to see.
+                    // The release's or the reading's error is the one to see.
                 }
             }
+            // An I/O error may have rolled the savepoint back already: the reading's error is the one
+            // to see.
+            if (!failed)
+                throw err;
         }
     }
 }
