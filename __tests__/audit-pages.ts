@@ -292,6 +292,12 @@ export function auditPageTests(driver: string) {
       }
     }
 
+    /** Audit workers still running once those ending have had 2 s to end. */
+    async function gone(): Promise<number> {
+      for (let i = 0; i < 200 && runningAuditWorkers() > 0; i++) await sleep(10)
+      return runningAuditWorkers()
+    }
+
     async function* paced<T>(rows: AsyncIterable<T>, ms: number): AsyncIterable<T> {
       for await (const batch of rows) {
         await sleep(ms)
@@ -342,10 +348,6 @@ export function auditPageTests(driver: string) {
 
     it('no worker is left behind: none before the first read, ended by an early stop and by the end', async () => {
       const file = await varied(4000)
-      const gone = async () => {
-        for (let i = 0; i < 200 && runningAuditWorkers() > 0; i++) await sleep(10)
-        return runningAuditWorkers()
-      }
       const db = new SqliteDatabase(file, await openSqlite(file, { readonly: true }), null, true)
       try {
         await withWorker('1', () => stops(db))
@@ -483,8 +485,7 @@ export function auditPageTests(driver: string) {
       expect(part.sent).toBeLessThanOrEqual(2 + BATCHES_AHEAD)
       expect(part.sent).toBeLessThan(whole.sent)
       await expect(endedAfter(3, '1')).rejects.toThrow(/audit-log worker stopped/)
-      for (let i = 0; i < 200 && runningAuditWorkers() > 0; i++) await sleep(10)
-      expect(runningAuditWorkers()).toBe(0)
+      expect(await gone()).toBe(0)
     })
   })
 }

@@ -164,6 +164,7 @@ export async function* encodedInWorker(
     // ran out of memory on the way), and an error of the file's own comes again from there.
     // A worker that reported an error may still be running: it ends before the rows are read.
     void worker?.terminate()
+    worker = null
     yield* fallback(after)
   } finally {
     void worker?.terminate()
