@@ -5716,6 +5716,7 @@ async function* encodedInWorker(job, fallback) {
         // ran out of memory on the way), and an error of the file's own comes again from there.
         // A worker that reported an error may still be running: it ends before the rows are read.
         void worker?.terminate();
+        worker = null;
         yield* fallback(after);
     }
     finally {
