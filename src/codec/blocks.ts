@@ -67,6 +67,8 @@ export interface BlockOutput {
    * `handle`.
    */
   direct?: FileHandle | null
+  /** False: no datasyncs as the output grows (scratch, which nobody fsyncs). Unset: true. */
+  sync?: boolean
 }
 
 /**
@@ -126,7 +128,7 @@ function outputSink(output: BlockOutput): Sink {
   const stages = output.direct ? directStages() : null
   return stages
     ? new DirectSink(output.direct!, output.handle, output.at, stages)
-    : new FileSink(output.handle, output.at)
+    : new FileSink(output.handle, output.at, output.sync ?? true)
 }
 
 /**
@@ -137,13 +139,14 @@ function outputSink(output: BlockOutput): Sink {
  */
 class FileSink implements Sink {
   private pending: Promise<void> | null = null
-  private readonly writeback: Writeback
+  private readonly writeback: Writeback | null
 
   constructor(
     private readonly handle: FileHandle,
     private at: number,
+    sync: boolean,
   ) {
-    this.writeback = new Writeback(handle)
+    this.writeback = sync ? new Writeback(handle) : null
   }
 
   async add(pieces: Buffer[], keep = false): Promise<void> {
@@ -154,19 +157,19 @@ class FileSink implements Sink {
     this.pending = handled(
       writeAll(this.handle, [...pieces], at).then(() => {
         if (!keep) free(pieces)
-        this.writeback.written(end)
+        this.writeback?.written(end)
       }),
     )
   }
 
   async end(): Promise<void> {
     await this.pending
-    await this.writeback.done()
+    await this.writeback?.done()
   }
 
   async settled(): Promise<void> {
     await this.pending?.catch(() => undefined)
-    await this.writeback.settled()
+    await this.writeback?.settled()
   }
 }
 

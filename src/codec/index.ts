@@ -113,6 +113,12 @@ export interface DecodeOptions {
    * fill the disk. Unset: no limit.
    */
   maxPlainBytes?: number
+  /**
+   * The plaintext is scratch that this job reads and removes (a drill's, a restore check's, a
+   * restore's before its copy into place): written through the page cache, with no datasync or
+   * fsync. A crash loses nothing a later run needs. Unset: durable, as an encoded backup is.
+   */
+  scratch?: boolean
   signal?: AbortSignal
 }
 
@@ -282,10 +288,14 @@ export async function decodeFile(src: string, dest: string, opts: DecodeOptions)
     throw new UserError(`${dest}: cannot decode a file onto itself; choose another destination`)
   }
   await checkEncoded(src, opts)
-  if (ageOnly(opts)) return intoTempFile(dest, (out) => decodeAgeFile(src, out, opts))
+  const sync = !opts.scratch
+  if (ageOnly(opts)) return intoTempFile(dest, (out) => decodeAgeFile(src, out, opts), { sync })
   const { stages, stored, plain } = decodeStages(src, opts)
-  await intoTempFile(dest, (out) =>
-    run(createReadStream(src, { highWaterMark: READ_SIZE }), stages, sink(out), opts.signal),
+  await intoTempFile(
+    dest,
+    (out) =>
+      run(createReadStream(src, { highWaterMark: READ_SIZE }), stages, sink(out), opts.signal),
+    { sync },
   )
   return digests(stored.tally, plain.tally)
 }
@@ -380,7 +390,7 @@ async function decodeAgeFile(
         }
         return pieces
       },
-      ...(out && { output: { handle: out, at: 0 } }),
+      ...(out && { output: { handle: out, at: 0, sync: !opts.scratch } }),
       signal: opts.signal,
     })
     return { ...stored, plainSha256: plain.digest(), plainBytes: plain.bytes }
@@ -578,13 +588,14 @@ function sink(handle: fs.FileHandle): Writable {
 
 /**
  * Runs `write` into a new temporary file beside `dest`, then fsyncs and renames it to `dest`;
- * with `noClobber`, gives it that name only if no file has it (moveNoClobber: EEXIST otherwise).
- * On any failure the temporary file is closed and deleted, and `dest` is left as it was.
+ * with `noClobber`, gives it that name only if no file has it (moveNoClobber: EEXIST otherwise);
+ * with `sync: false` (scratch), renames it without the fsyncs. On any failure the temporary
+ * file is closed and deleted, and `dest` is left as it was.
  */
 async function intoTempFile<T>(
   dest: string,
   write: (out: fs.FileHandle) => Promise<T>,
-  { noClobber = false } = {},
+  { noClobber = false, sync = true } = {},
 ): Promise<T> {
   const dir = path.dirname(path.resolve(dest))
   try {
@@ -601,7 +612,7 @@ async function intoTempFile<T>(
     out = await fs.open(tmp, 'wx', 0o600)
     result = await write(out)
     // fsync before the rename, so it never exposes a file the disk has not got.
-    await out.sync()
+    if (sync) await out.sync()
     await out.close()
     await (noClobber ? moveNoClobber(tmp, dest) : fs.rename(tmp, dest))
   } catch (err) {
@@ -613,6 +624,6 @@ async function intoTempFile<T>(
   } finally {
     forget()
   }
-  await fsyncDir(dir)
+  if (sync) await fsyncDir(dir)
   return result
 }

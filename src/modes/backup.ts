@@ -270,7 +270,8 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
           const back = await decodeBack(
             stored,
             tmp,
-            { compression: config.compression, decryption: own },
+            // Decoded into scratch-dir, read by the check and removed: no fsync.
+            { compression: config.compression, decryption: own, scratch: true },
             { sha256, bytes, plain },
           )
           if (back) return back

@@ -73,6 +73,8 @@ export async function plaintextOf(
         decryption,
         // Never more than the manifest says: a bomb in a replaced backup cannot fill the disk.
         ...(b.plain ? { maxPlainBytes: b.plain.bytes } : {}),
+        // Scratch, removed by this job: a restore copies it into place and fsyncs that copy.
+        scratch: true,
       }),
     )
     const want = b.plain
