@@ -21,7 +21,7 @@ import {
   type SqlValue,
 } from '../src/engines/sqlite/driver.js'
 import { SqliteDatabase } from '../src/engines/sqlite/engine.js'
-import { sql, tempDir } from './helpers.js'
+import { demoWorkspace, failed, run, sql, tempDir } from './helpers.js'
 import { workerEvents } from './recorded-workers.js'
 
 const COLUMNS = 'ts TEXT, actor_id INTEGER, action TEXT, details TEXT'
@@ -272,7 +272,10 @@ export function auditPageTests(driver: string) {
         pace = 0,
       }: { fixed?: boolean; manifest?: AuditDigest; pace?: number } = {},
     ) {
-      const db = new SqliteDatabase(file, await openSqlite(file, { readonly: true }), null, fixed)
+      const warnings: string[] = []
+      const db = new SqliteDatabase(file, await openSqlite(file, { readonly: true }), null, fixed, {
+        warning: (m) => void warnings.push(m),
+      })
       try {
         return await withWorker(worker, async () => {
           const source = db.auditRows(table)
@@ -285,7 +288,7 @@ export function auditPageTests(driver: string) {
             manifest?.chunks.map((c) => c.firstKey),
             manifest?.chunks,
           )
-          return { digest, onWorker }
+          return { digest, onWorker, warnings }
         })
       } finally {
         await db.close()
@@ -484,7 +487,51 @@ export function auditPageTests(driver: string) {
       // At most BATCHES_AHEAD batches beyond those taken (at most 2 when the third arrived).
       expect(part.sent).toBeLessThanOrEqual(2 + BATCHES_AHEAD)
       expect(part.sent).toBeLessThan(whole.sent)
+      // The log says so, once, naming the table; a worker that was not ended says nothing.
+      expect(whole.warnings).toEqual([])
+      expect(part.warnings).toEqual([
+        expect.stringMatching(
+          /^audit-table varied: the audit log's reading thread stopped \(Error: the audit-log worker stopped \(exit 1\)\); the rest of its rows were read on the main thread instead/,
+        ),
+      ])
       await expect(endedAfter(3, '1')).rejects.toThrow(/audit-log worker stopped/)
+      expect(await gone()).toBe(0)
+    })
+
+    it('a backup whose audit worker ends part way passes, and its log says why it was slower', async () => {
+      const ws = await demoWorkspace({ conversations: 20, auditRows: 3000 })
+      // A rowid span past the threshold, so that the backup reads the audit log on a worker.
+      await sql(ws.db, `UPDATE audit_logs SET id = ${AUDIT_WORKER_FROM_ROWS} WHERE id = 3000`)
+      const backup = async (end: number) => {
+        let sent = 0
+        workerEvents.started = (w, data) => {
+          if (typeof (data as { select?: unknown } | undefined)?.select !== 'string') return
+          w.on('message', (m: { keys?: unknown }) => {
+            if (m.keys && ++sent === end) void w.terminate()
+          })
+        }
+        try {
+          const dir = await tempDir()
+          const { report, log } = await withWorker(undefined, () =>
+            run('backup', { 'connection-string': ws.db, 'backup-dir': dir }, ws.dir),
+          )
+          return { report, log, sent }
+        } finally {
+          delete workerEvents.started
+        }
+      }
+      const whole = await backup(0)
+      const ended = await backup(1)
+      for (const { report } of [whole, ended]) expect(failed(report)).toEqual({})
+      // Positive control: the worker read the audit log (sent more than one batch) when left alone.
+      expect(whole.sent).toBeGreaterThan(1)
+      expect(ended.sent).toBeLessThan(whole.sent)
+      expect(ended.report.backup!.sha256).toBe(whole.report.backup!.sha256)
+      const said = (w: string[]) => w.filter((m) => /reading thread stopped/.test(m))
+      expect(said(whole.log.warnings)).toEqual([])
+      expect(said(ended.log.warnings)).toEqual([
+        expect.stringMatching(/^audit-table audit_logs: the audit log's reading thread stopped/),
+      ])
       expect(await gone()).toBe(0)
     })
   })

@@ -105,13 +105,13 @@ export const runningAuditWorkers = () => running
 /**
  * The rows of `job`, encoded on a worker, in key order. The worker starts at the first read, so
  * an iteration never begun leaves nothing running; ending one early ends the worker. When the
- * worker cannot start or fails, `fallback(after)` gives the rest of the rows read here: those
- * after the key `after`, the last one taken from the worker (null: all of them). Without a
- * fallback, that failure is the iteration's.
+ * worker cannot start or fails, `fallback(after, why)` gives the rest of the rows read here:
+ * those after the key `after`, the last one taken from the worker (null: all of them). Without
+ * a fallback, that failure is the iteration's.
  */
 export async function* encodedInWorker(
   job: AuditWorkerJob,
-  fallback: ((after: string | null) => AsyncIterable<AuditRow[]>) | null,
+  fallback: ((after: string | null, why: unknown) => AsyncIterable<AuditRow[]>) | null,
 ): AsyncIterable<EncodedRows | AuditRow[]> {
   const credits = new SharedArrayBuffer(4)
   const ahead = new Int32Array(credits)
@@ -165,7 +165,7 @@ export async function* encodedInWorker(
     // A worker that reported an error may still be running: it ends before the rows are read.
     void worker?.terminate()
     worker = null
-    yield* fallback(after)
+    yield* fallback(after, err)
   } finally {
     void worker?.terminate()
   }

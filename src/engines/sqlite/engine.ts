@@ -518,7 +518,7 @@ export class SqliteEngine implements Engine {
     const syncing = durable ? fsyncFile(dest) : Promise.resolve()
     syncing.catch(() => undefined)
     const { size } = await fs.stat(this.source)
-    const db = await this.openBackup(dest, workers)
+    const db = await this.openBackup(dest, workers, log)
     try {
       // The checks run on another thread while this one takes the inventory: on a kernel copy
       // of these same bytes that is checked anyway (the restore check's), or else on this file.
@@ -588,14 +588,24 @@ export class SqliteEngine implements Engine {
   }
 
   /** Opens a backup file read-only, for inspection (with check workers already started). */
-  async openBackup(file: string, workers: CheckWorkers | null = null): Promise<SqliteDatabase> {
+  async openBackup(
+    file: string,
+    workers: CheckWorkers | null = null,
+    log: Pick<Log, 'warning'> | null = null,
+  ): Promise<SqliteDatabase> {
     await assertSqliteFile(
       file,
       Inputs.BackupFile,
       'Fix: point backup-file at a backup written by mode backup, or leave it empty to use the newest.',
     )
     try {
-      return new SqliteDatabase(file, await openSqlite(file, { readonly: true }), workers, true)
+      return new SqliteDatabase(
+        file,
+        await openSqlite(file, { readonly: true }),
+        workers,
+        true,
+        log,
+      )
     } catch (err) {
       throw new UserError(
         `${Inputs.BackupFile}: cannot open ${file} as SQLite: ${(err as Error).message}`,
@@ -787,6 +797,8 @@ export class SqliteDatabase implements Database {
     private readonly db: SqliteConnection,
     private workers: CheckWorkers | null = null,
     private readonly fixed = false,
+    /** Where a worker's failure is told (the rows are then read here: slower, not wrong). */
+    private readonly log: Pick<Log, 'warning'> | null = null,
   ) {}
 
   async bytes(): Promise<number> {
@@ -1013,11 +1025,17 @@ export class SqliteDatabase implements Database {
       // tests see it fail.
       const forced = process.env.OMNIAI_AUDIT_WORKER === '1'
       const onWorker = this.fixed && this.auditWorkerWorth(table, job.rowid)
+      // A worker that failed is not a failure of the backup: its rows are read here, the same
+      // digest, only slower; the log says so, so that a worker that always fails is seen.
+      const fallback = (after: string | null, why: unknown) => {
+        this.log?.warning(
+          `audit-table ${table}: the audit log's reading thread stopped (${describeError(why)}); ${after === null ? 'its rows were' : 'the rest of its rows were'} read on the main thread instead (the same digest, slower).`,
+        )
+        return inBatches(here(resumeKey(after)))
+      }
       return {
         key,
-        rows: onWorker
-          ? encodedInWorker(job, forced ? null : (after) => inBatches(here(resumeKey(after))))
-          : here(),
+        rows: onWorker ? encodedInWorker(job, forced ? null : fallback) : here(),
       }
     }
     const rows = this.db.iterate(`${select} ORDER BY ${this.orderBy(table)}`)
