@@ -1747,7 +1747,7 @@ function outputSink(output) {
     const stages = output.direct ? directStages() : null;
     return stages
         ? new DirectSink(output.direct, output.handle, output.at, stages)
-        : new FileSink(output.handle, output.at);
+        : new FileSink(output.handle, output.at, output.sync ?? true);
 }
 /**
  * Writes each block's pieces with one positional writev on libuv's threads, one write at a
@@ -1760,10 +1760,10 @@ class FileSink {
     at;
     pending = null;
     writeback;
-    constructor(handle, at) {
+    constructor(handle, at, sync) {
         this.handle = handle;
         this.at = at;
-        this.writeback = new Writeback(handle);
+        this.writeback = sync ? new Writeback(handle) : null;
     }
     async add(pieces, keep = false) {
         await this.pending;
@@ -1773,16 +1773,16 @@ class FileSink {
         this.pending = handled(writeAll(this.handle, [...pieces], at).then(() => {
             if (!keep)
                 free(pieces);
-            this.writeback.written(end);
+            this.writeback?.written(end);
         }));
     }
     async end() {
         await this.pending;
-        await this.writeback.done();
+        await this.writeback?.done();
     }
     async settled() {
         await this.pending?.catch(() => undefined);
-        await this.writeback.settled();
+        await this.writeback?.settled();
     }
 }
 /** O_DIRECT's alignment, of memory, file offsets and lengths alike: a page, 4096 bytes. */
@@ -2875,10 +2875,11 @@ async function decodeFile(src, dest, opts) {
         throw new errors/* UserError */.y(`${dest}: cannot decode a file onto itself; choose another destination`);
     }
     await checkEncoded(src, opts);
+    const sync = !opts.scratch;
     if (ageOnly(opts))
-        return intoTempFile(dest, (out) => decodeAgeFile(src, out, opts));
+        return intoTempFile(dest, (out) => decodeAgeFile(src, out, opts), { sync });
     const { stages, stored, plain } = decodeStages(src, opts);
-    await intoTempFile(dest, (out) => run((0,external_node_fs_.createReadStream)(src, { highWaterMark: READ_SIZE }), stages, sink(out), opts.signal));
+    await intoTempFile(dest, (out) => run((0,external_node_fs_.createReadStream)(src, { highWaterMark: READ_SIZE }), stages, sink(out), opts.signal), { sync });
     return digests(stored.tally, plain.tally);
 }
 /**
@@ -2956,7 +2957,7 @@ async function decodeAgeFile(src, out, opts) {
                 }
                 return pieces;
             },
-            ...(out && { output: { handle: out, at: 0 } }),
+            ...(out && { output: { handle: out, at: 0, sync: !opts.scratch } }),
             signal: opts.signal,
         });
         return { ...stored, plainSha256: plain.digest(), plainBytes: plain.bytes };
@@ -3128,10 +3129,11 @@ function sink(handle) {
 }
 /**
  * Runs `write` into a new temporary file beside `dest`, then fsyncs and renames it to `dest`;
- * with `noClobber`, gives it that name only if no file has it (moveNoClobber: EEXIST otherwise).
- * On any failure the temporary file is closed and deleted, and `dest` is left as it was.
+ * with `noClobber`, gives it that name only if no file has it (moveNoClobber: EEXIST otherwise);
+ * with `sync: false` (scratch), renames it without the fsyncs. On any failure the temporary
+ * file is closed and deleted, and `dest` is left as it was.
  */
-async function intoTempFile(dest, write, { noClobber = false } = {}) {
+async function intoTempFile(dest, write, { noClobber = false, sync = true } = {}) {
     const dir = external_node_path_.dirname(external_node_path_.resolve(dest));
     try {
         if (!(await promises_.stat(dir)).isDirectory())
@@ -3149,7 +3151,8 @@ async function intoTempFile(dest, write, { noClobber = false } = {}) {
         out = await promises_.open(tmp, 'wx', 0o600);
         result = await write(out);
         // fsync before the rename, so it never exposes a file the disk has not got.
-        await out.sync();
+        if (sync)
+            await out.sync();
         await out.close();
         await (noClobber ? (0,fs/* moveNoClobber */.uV)(tmp, dest) : promises_.rename(tmp, dest));
     }
@@ -3163,7 +3166,8 @@ async function intoTempFile(dest, write, { noClobber = false } = {}) {
     finally {
         forget();
     }
-    await (0,fs/* fsyncDir */.t_)(dir);
+    if (sync)
+        await (0,fs/* fsyncDir */.t_)(dir);
     return result;
 }
 
@@ -5655,9 +5659,9 @@ const runningAuditWorkers = () => running;
 /**
  * The rows of `job`, encoded on a worker, in key order. The worker starts at the first read, so
  * an iteration never begun leaves nothing running; ending one early ends the worker. When the
- * worker cannot start or fails, `fallback(after)` gives the rest of the rows read here: those
- * after the key `after`, the last one taken from the worker (null: all of them). Without a
- * fallback, that failure is the iteration's.
+ * worker cannot start or fails, `fallback(after, why)` gives the rest of the rows read here:
+ * those after the key `after`, the last one taken from the worker (null: all of them). Without
+ * a fallback, that failure is the iteration's.
  */
 async function* encodedInWorker(job, fallback) {
     const credits = new SharedArrayBuffer(4);
@@ -5717,7 +5721,7 @@ async function* encodedInWorker(job, fallback) {
         // A worker that reported an error may still be running: it ends before the rows are read.
         void worker?.terminate();
         worker = null;
-        yield* fallback(after);
+        yield* fallback(after, err);
     }
     finally {
         void worker?.terminate();
@@ -6183,7 +6187,7 @@ class SqliteEngine {
         const syncing = durable ? (0,fs/* fsyncFile */.o7)(dest) : Promise.resolve();
         syncing.catch(() => undefined);
         const { size } = await promises_.stat(this.source);
-        const db = await this.openBackup(dest, workers);
+        const db = await this.openBackup(dest, workers, log);
         try {
             // The checks run on another thread while this one takes the inventory: on a kernel copy
             // of these same bytes that is checked anyway (the restore check's), or else on this file.
@@ -6257,10 +6261,10 @@ class SqliteEngine {
         }
     }
     /** Opens a backup file read-only, for inspection (with check workers already started). */
-    async openBackup(file, workers = null) {
+    async openBackup(file, workers = null, log = null) {
         await assertSqliteFile(file, inputs/* Inputs */.G0.BackupFile, 'Fix: point backup-file at a backup written by mode backup, or leave it empty to use the newest.');
         try {
-            return new SqliteDatabase(file, await (0,sqlite_driver/* openSqlite */.L)(file, { readonly: true }), workers, true);
+            return new SqliteDatabase(file, await (0,sqlite_driver/* openSqlite */.L)(file, { readonly: true }), workers, true, log);
         }
         catch (err) {
             throw new errors/* UserError */.y(`${inputs/* Inputs */.G0.BackupFile}: cannot open ${file} as SQLite: ${err.message}`);
@@ -6427,6 +6431,7 @@ class SqliteDatabase {
     db;
     workers;
     fixed;
+    log;
     foreignKeysCache;
     integrity = null;
     /**
@@ -6435,11 +6440,14 @@ class SqliteDatabase {
      * connection reads the same rows: a large audit log's are then read and encoded on a worker
      * thread (audit-worker.ts).
      */
-    constructor(file, db, workers = null, fixed = false) {
+    constructor(file, db, workers = null, fixed = false, 
+    /** Where a worker's failure is told (the rows are then read here: slower, not wrong). */
+    log = null) {
         this.file = file;
         this.db = db;
         this.workers = workers;
         this.fixed = fixed;
+        this.log = log;
     }
     async bytes() {
         return (await promises_.stat(this.file)).size;
@@ -6641,11 +6649,15 @@ class SqliteDatabase {
             // tests see it fail.
             const forced = process.env.OMNIAI_AUDIT_WORKER === '1';
             const onWorker = this.fixed && this.auditWorkerWorth(table, job.rowid);
+            // A worker that failed is not a failure of the backup: its rows are read here, the same
+            // digest, only slower; the log says so, so that a worker that always fails is seen.
+            const fallback = (after, why) => {
+                this.log?.warning(`audit-table ${table}: the audit log's reading thread stopped (${(0,errors/* describeError */.U)(why)}); ${after === null ? 'its rows were' : 'the rest of its rows were'} read on the main thread instead (the same digest, slower).`);
+                return inBatches(here(resumeKey(after)));
+            };
             return {
                 key,
-                rows: onWorker
-                    ? encodedInWorker(job, forced ? null : (after) => inBatches(here(resumeKey(after))))
-                    : here(),
+                rows: onWorker ? encodedInWorker(job, forced ? null : fallback) : here(),
             };
         }
         const rows = this.db.iterate(`${select} ORDER BY ${this.orderBy(table)}`);
@@ -8725,7 +8737,9 @@ async function backup(ctx) {
             const from = !workDir ? undefined : own ? 'stored' : 'snapshot';
             const result = await log.group('Restore check', async () => {
                 if (own) {
-                    const back = await decodeBack(stored, tmp, { compression: config.compression, decryption: own }, { sha256, bytes, plain });
+                    const back = await decodeBack(stored, tmp, 
+                    // Decoded into scratch-dir, read by the check and removed: no fsync.
+                    { compression: config.compression, decryption: own, scratch: true }, { sha256, bytes, plain });
                     if (back)
                         return back;
                 }
@@ -9208,6 +9222,8 @@ async function plaintextOf(entry, config, scratch, log) {
             decryption,
             // Never more than the manifest says: a bomb in a replaced backup cannot fill the disk.
             ...(b.plain ? { maxPlainBytes: b.plain.bytes } : {}),
+            // Scratch, removed by this job: a restore copies it into place and fsyncs that copy.
+            scratch: true,
         }));
         const want = b.plain;
         const ok = !!want && digests.plainSha256 === want.sha256 && digests.plainBytes === want.bytes;
