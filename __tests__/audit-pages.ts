@@ -459,11 +459,15 @@ export function auditPageTests(driver: string) {
       const file = await varied(4000)
       await sql(file, `UPDATE varied SET id = ${AUDIT_WORKER_FROM_ROWS} WHERE id = 4000`)
       const want = (await digestWith(file, 'varied', '0')).digest
-      /** The digest, with the audit worker ended once it has sent `end` batches (0: never). */
+      /**
+       * The digest, with the audit worker ended once it has sent `end` batches (0: never; -1: as
+       * soon as it is made, before it sends any).
+       */
       const endedAfter = async (end: number, worker: '1' | undefined = undefined) => {
         let sent = 0
         workerEvents.started = (w, data) => {
           if (typeof (data as { select?: unknown } | undefined)?.select !== 'string') return
+          if (end < 0) void w.terminate()
           w.on('message', (m: { keys?: unknown }) => {
             if (m.keys && ++sent === end) void w.terminate()
           })
@@ -491,8 +495,15 @@ export function auditPageTests(driver: string) {
       expect(whole.warnings).toEqual([])
       expect(part.warnings).toEqual([
         expect.stringMatching(
-          /^audit-table varied: the audit log's reading thread stopped \(Error: the audit-log worker stopped \(exit 1\)\); the rest of its rows were read on the main thread instead/,
+          /^audit-table varied: the audit log's reading thread stopped \(Error: the audit-log worker stopped \(exit 1\)\); the rest of its rows are read on the main thread instead/,
         ),
+      ])
+      // Ended before it sent anything: every row is read here, and the log says all of them.
+      const never = await endedAfter(-1)
+      expect(never.sent).toBe(0)
+      expect(never.digest).toEqual(want)
+      expect(never.warnings).toEqual([
+        expect.stringMatching(/stopped \(.*\); its rows are read on the main thread instead/),
       ])
       await expect(endedAfter(3, '1')).rejects.toThrow(/audit-log worker stopped/)
       expect(await gone()).toBe(0)

@@ -1,7 +1,7 @@
-// A decoded plaintext in scratch-dir (a drill's, verify's, a restore's before its copy into
-// place, a restore check's) is read by this job and removed: it is written through the page
-// cache with no datasync or fsync, which at 1 GiB cost more than the decoding itself. What must
-// outlast the job (the stored backup, a restored live database) is still fsynced.
+// A decoded plaintext in scratch-dir (a drill's, verify's, a restore check's) is read by this
+// job and removed: it is written through the page cache with no datasync or fsync. What must
+// outlast the job (the stored backup, a restored live database) is still fsynced, and so is a
+// restore's decoded plaintext, whose failed write must stop the restore (only fsync says).
 import { readlinkSync } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
@@ -13,7 +13,16 @@ import {
   generateAgeIdentity,
   type Compression,
 } from '../src/codec/index.js'
-import { demoWorkspace, failed, run, tempDir } from './helpers.js'
+import { demoWorkspace as demo, failed, run, tempDir as temp } from './helpers.js'
+
+// /proc/self/fd gives real paths: the folders compared with them are real paths too (TMPDIR may
+// be a symbolic link).
+const tempDir = async () => fs.realpath(await temp())
+const demoWorkspace = async () => {
+  const ws = await demo()
+  const dir = await fs.realpath(ws.dir)
+  return { dir, db: path.join(dir, path.basename(ws.db)), backups: path.join(dir, 'backups') }
+}
 
 /** Every fsync and datasync of this process, by the path of the file or folder synced. */
 const synced: string[] = []
@@ -169,7 +178,7 @@ describe('the modes: scratch plaintext unsynced, what outlasts the job synced', 
     expect(inside(scratch)).toEqual([])
   })
 
-  it('restore: the decoded plaintext is not synced, the restored live database is', async () => {
+  it('restore: the decoded plaintext is fsynced (it goes live), and so is the restored database', async () => {
     const { dir, db, backups, key, scratch } = await backupWith()
     synced.length = 0
     const { report } = await run(
@@ -184,7 +193,8 @@ describe('the modes: scratch plaintext unsynced, what outlasts the job synced', 
       dir,
     )
     expect(failed(report)).toEqual({})
-    expect(inside(scratch)).toEqual([])
+    // The plaintext, under its temporary name in the restore's own folder in scratch-dir.
+    expect(inside(scratch).some((p) => /plain\.db/.test(path.basename(p)))).toBe(true)
     // The restored file, under its temporary name beside the live one, and that folder.
     expect(synced.some((p) => path.dirname(p) === dir && p !== db && p.includes('omniai.db'))).toBe(
       true,

@@ -7,9 +7,9 @@
  * age with no compression, file to file, skips the streams (blocks.ts): the same bytes, checks
  * and errors, at twice the speed.
  *
- * Output is written to a temporary name in the destination's folder, fsynced, and renamed only
- * once the whole stream has been written and, when decoding, authenticated; on any error the
- * temporary file is deleted. A partly decrypted backup never sits where a restore could find it.
+ * Output is written to a temporary name in the destination's folder, fsynced (not a plaintext
+ * decoded as `scratch`), and renamed only once the whole stream has been written and, when
+ * decoding, authenticated; on any error the temporary file is deleted. A partly decrypted backup never sits where a restore could find it.
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
@@ -114,9 +114,12 @@ export interface DecodeOptions {
    */
   maxPlainBytes?: number
   /**
-   * The plaintext is scratch that this job reads and removes (a drill's, a restore check's, a
-   * restore's before its copy into place): written through the page cache, with no datasync or
-   * fsync. A crash loses nothing a later run needs. Unset: durable, as an encoded backup is.
+   * The plaintext is scratch that this job reads and removes (a drill's, verify's, a restore
+   * check's): written through the page cache, with no datasync or fsync. A crash loses nothing a
+   * later run needs, and a write the disk later fails makes a check fail, not pass: the stored
+   * file is proven by its own digest. Unset: fsynced, as an encoded backup is, and as a restore
+   * decodes (whose plaintext is what goes live: a failed write must stop it, and only fsync
+   * says).
    */
   scratch?: boolean
   signal?: AbortSignal

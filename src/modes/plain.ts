@@ -52,13 +52,15 @@ export interface Read {
  * plaintext decoded into `scratch` (streamed; a wrong key or a tampered file leaves nothing),
  * with a `decrypt` check proving the plaintext against the manifest. `stored`: the stored
  * file's sha256 and size as the decoding read it, once it read to the end (null otherwise), so
- * that its checksum needs no second read (checksumOf).
+ * that its checksum needs no second read (checksumOf). `live`: the plaintext is what a restore
+ * puts live, and is fsynced (DecodeOptions.scratch); else it is scratch, and is not.
  */
 export async function plaintextOf(
   entry: BackupEntry,
   config: Pick<SelectionOptions, 'keys'>,
   scratch: string,
   log: Log,
+  { live = false } = {},
 ): Promise<{ ref: BackupRef | null; check: Check | null; stored: Read | null }> {
   if (!isEncoded(entry)) return { ref: entry, check: null, stored: null }
   const b = entry.manifest.backup
@@ -73,8 +75,8 @@ export async function plaintextOf(
         decryption,
         // Never more than the manifest says: a bomb in a replaced backup cannot fill the disk.
         ...(b.plain ? { maxPlainBytes: b.plain.bytes } : {}),
-        // Scratch, removed by this job: a restore copies it into place and fsyncs that copy.
-        scratch: true,
+        // Read by this job and removed; a restore's is fsynced (a failed write must stop it).
+        scratch: !live,
       }),
     )
     const want = b.plain

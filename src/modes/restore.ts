@@ -91,7 +91,8 @@ async function restoreSelected(
 
   // The backup must prove itself before anything is touched.
   // An encoded backup's stored file is hashed by the decoding that reads it, not twice.
-  const plain = await plaintextOf(entry, config, work, log)
+  // What goes live: fsynced as it is decoded, so that a write the disk failed stops the restore.
+  const plain = await plaintextOf(entry, config, work, log, { live: true })
   const checks = [await checksumOf(entry, plain.stored)]
   if (plain.check) checks.push(plain.check)
   const ref = plain.ref

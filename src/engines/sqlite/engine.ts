@@ -1029,7 +1029,7 @@ export class SqliteDatabase implements Database {
       // digest, only slower; the log says so, so that a worker that always fails is seen.
       const fallback = (after: string | null, why: unknown) => {
         this.log?.warning(
-          `audit-table ${table}: the audit log's reading thread stopped (${describeError(why)}); ${after === null ? 'its rows were' : 'the rest of its rows were'} read on the main thread instead (the same digest, slower).`,
+          `audit-table ${table}: the audit log's reading thread stopped (${describeError(why)}); ${after === null ? 'its rows are' : 'the rest of its rows are'} read on the main thread instead, which is slower.`,
         )
         return inBatches(here(resumeKey(after)))
       }
