@@ -2718,9 +2718,9 @@ function decryptError(f, opts, file) {
  * age with no compression, file to file, skips the streams (blocks.ts): the same bytes, checks
  * and errors, at twice the speed.
  *
- * Output is written to a temporary name in the destination's folder, fsynced, and renamed only
- * once the whole stream has been written and, when decoding, authenticated; on any error the
- * temporary file is deleted. A partly decrypted backup never sits where a restore could find it.
+ * Output is written to a temporary name in the destination's folder, fsynced (not a plaintext
+ * decoded as `scratch`), and renamed only once the whole stream has been written and, when
+ * decoding, authenticated; on any error the temporary file is deleted. A partly decrypted backup never sits where a restore could find it.
  */
 
 
@@ -6652,7 +6652,7 @@ class SqliteDatabase {
             // A worker that failed is not a failure of the backup: its rows are read here, the same
             // digest, only slower; the log says so, so that a worker that always fails is seen.
             const fallback = (after, why) => {
-                this.log?.warning(`audit-table ${table}: the audit log's reading thread stopped (${(0,errors/* describeError */.U)(why)}); ${after === null ? 'its rows were' : 'the rest of its rows were'} read on the main thread instead (the same digest, slower).`);
+                this.log?.warning(`audit-table ${table}: the audit log's reading thread stopped (${(0,errors/* describeError */.U)(why)}); ${after === null ? 'its rows are' : 'the rest of its rows are'} read on the main thread instead, which is slower.`);
                 return inBatches(here(resumeKey(after)));
             };
             return {
@@ -9206,9 +9206,10 @@ function decryptionFor(entry, keys) {
  * plaintext decoded into `scratch` (streamed; a wrong key or a tampered file leaves nothing),
  * with a `decrypt` check proving the plaintext against the manifest. `stored`: the stored
  * file's sha256 and size as the decoding read it, once it read to the end (null otherwise), so
- * that its checksum needs no second read (checksumOf).
+ * that its checksum needs no second read (checksumOf). `live`: the plaintext is what a restore
+ * puts live, and is fsynced (DecodeOptions.scratch); else it is scratch, and is not.
  */
-async function plaintextOf(entry, config, scratch, log) {
+async function plaintextOf(entry, config, scratch, log, { live = false } = {}) {
     if (!isEncoded(entry))
         return { ref: entry, check: null, stored: null };
     const b = entry.manifest.backup;
@@ -9222,8 +9223,8 @@ async function plaintextOf(entry, config, scratch, log) {
             decryption,
             // Never more than the manifest says: a bomb in a replaced backup cannot fill the disk.
             ...(b.plain ? { maxPlainBytes: b.plain.bytes } : {}),
-            // Scratch, removed by this job: a restore copies it into place and fsyncs that copy.
-            scratch: true,
+            // Read by this job and removed; a restore's is fsynced (a failed write must stop it).
+            scratch: !live,
         }));
         const want = b.plain;
         const ok = !!want && digests.plainSha256 === want.sha256 && digests.plainBytes === want.bytes;
@@ -11299,7 +11300,8 @@ async function restoreSelected(ctx, selection, work) {
     await requireSpace(await restoreNeeds(config, manifest));
     // The backup must prove itself before anything is touched.
     // An encoded backup's stored file is hashed by the decoding that reads it, not twice.
-    const plain = await plaintextOf(entry, config, work, log);
+    // What goes live: fsynced as it is decoded, so that a write the disk failed stops the restore.
+    const plain = await plaintextOf(entry, config, work, log, { live: true });
     const checks = [await checksumOf(entry, plain.stored)];
     if (plain.check)
         checks.push(plain.check);
