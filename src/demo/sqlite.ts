@@ -7,6 +7,7 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { openSqlite } from '../engines/sqlite/driver.js'
+import { makeDirs } from '../util/fs.js'
 
 export interface DemoOptions {
   conversations: number
@@ -112,7 +113,7 @@ export async function generateDemoDatabase(
   options: Partial<DemoOptions> = {},
 ): Promise<void> {
   const o = { ...DEMO_DEFAULTS, ...options }
-  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true })
+  await makeDirs(path.dirname(path.resolve(file)))
   // openSqlite refuses a missing file (a typo must not create an empty database), so create it;
   // 'wx' refuses to overwrite an existing database.
   await fs.writeFile(file, '', { flag: 'wx' })

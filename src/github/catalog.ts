@@ -9,6 +9,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Log } from '../util/log.js'
+import { makeDirsSync } from '../util/fs.js'
 
 export interface CatalogEntry {
   /** ISO 8601. */
@@ -91,7 +92,7 @@ export async function loadCatalog(
   if (!runner.actionsServices) return []
   const staged = stagingFile(key, runner)
   fs.rmSync(staged, { force: true })
-  fs.mkdirSync(path.dirname(staged), { recursive: true })
+  makeDirsSync(path.dirname(staged))
   // The primary key matches nothing (keys are saved as `${key}-<ms>`), so the restore key's prefix
   // match picks the newest entry.
   const matched = await withCacheWarnings(log, 'restore it', async () =>
@@ -101,7 +102,7 @@ export async function loadCatalog(
   try {
     const text = fs.readFileSync(staged, 'utf8')
     const entries = parseEntries(text)
-    fs.mkdirSync(dir, { recursive: true })
+    makeDirsSync(dir)
     fs.writeFileSync(path.join(dir, CATALOG_FILE), text)
     log.info(`backup catalog: ${entries.length} entries from cache ${matched}`)
     return entries
@@ -127,7 +128,7 @@ export async function saveCatalog(
   const kept = entries.slice(-CATALOG_MAX_ENTRIES)
   const text = `${JSON.stringify(kept, null, 2)}\n`
   try {
-    fs.mkdirSync(dir, { recursive: true })
+    makeDirsSync(dir)
     fs.writeFileSync(path.join(dir, CATALOG_FILE), text)
   } catch (err) {
     log.warning(
@@ -137,7 +138,7 @@ export async function saveCatalog(
   }
   if (!runner.actionsServices) return
   const staged = stagingFile(key, runner)
-  fs.mkdirSync(path.dirname(staged), { recursive: true })
+  makeDirsSync(path.dirname(staged))
   fs.writeFileSync(staged, text)
   const id = await withCacheWarnings(log, 'save it', async () =>
     (await cacheClient()).saveCache([staged], `${key}-${Date.now()}`),

@@ -22,6 +22,7 @@ import { ageSeconds, checksumOf, reportOn, withSelection, type Selection } from 
 import { finish, type ModeContext } from './common.js'
 import { gateOnRestored } from './gate.js'
 import { trustChecks } from './trust.js'
+import { makeDirs } from '../util/fs.js'
 
 /**
  * The quarterly restore drill: restore the backup into an isolated scratch folder, check it
@@ -235,7 +236,7 @@ export async function appendDrillLog(
 ): Promise<void> {
   const record = drillRecord(report, run)
   try {
-    await fs.mkdir(path.dirname(file), { recursive: true })
+    await makeDirs(path.dirname(file))
     const handle = await fs.open(file, 'a', 0o600)
     try {
       await handle.write(JSON.stringify(record) + '\n')

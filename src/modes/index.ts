@@ -15,6 +15,7 @@ import { gate } from './gate.js'
 import { restore } from './restore.js'
 import { smoke } from './smoke.js'
 import { verify } from './verify.js'
+import { makeDirs } from '../util/fs.js'
 
 /** The mode `config` is for, given its own options. */
 function runOne(config: Options, log: Log, now: () => Date): Promise<Report> {
@@ -148,7 +149,7 @@ export async function runMode(
   }
   report.warnings.unshift(...config.ignoredInputs)
   try {
-    await fs.mkdir(path.dirname(path.resolve(config.reportFile)), { recursive: true })
+    await makeDirs(path.dirname(path.resolve(config.reportFile)))
     await fs.writeFile(config.reportFile, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 })
   } catch (err) {
     // The report is evidence, not the result: the mode's outcome stands, the problem is logged.

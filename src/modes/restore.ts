@@ -8,7 +8,7 @@ import { Inputs } from '../options/inputs.js'
 import type { Database } from '../engines/engine.js'
 import { createEngine } from '../engines/index.js'
 import { describeError, UserError } from '../util/errors.js'
-import { digestPath, fsyncPath } from '../util/fs.js'
+import { digestPath, fsyncPath, makeDirs } from '../util/fs.js'
 import type { Log } from '../util/log.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { ModeReport, Report } from '../report/report.js'
@@ -336,7 +336,7 @@ async function rawCopy(
   log: Log,
   codec: SafetyCodec,
 ): Promise<Report & { raw: string }> {
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 })
+  await makeDirs(dir, 0o700)
   const name = `${prefix}-${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}-raw.db`
   const ext = encodedExtension(codec.compression, codec.encryption.kind)
   const dest = path.join(dir, name + ext)

@@ -26,6 +26,7 @@ import {
   type WorkflowRun,
 } from '../github/provenance.js'
 import { extractZip, UnsafeZipError } from './unzip.js'
+import { makeDirs } from '../util/fs.js'
 
 /** Loaded only when an artifact is uploaded or downloaded: it is a large share of the bundle. */
 async function artifactClient() {
@@ -294,7 +295,7 @@ export async function downloadBackup(
   )
   const zipDir = path.join(dest, 'zip')
   const dir = path.join(dest, 'backup')
-  await fs.mkdir(zipDir, { recursive: true })
+  await makeDirs(zipDir)
   // The zip is kept as it is and extracted here, so that every path in it is checked first.
   const client = await artifactClient()
   const { digestMismatch } = await client.downloadArtifact(chosen.id, {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises'
 import { Inputs } from '../options/inputs.js'
 import * as path from 'node:path'
 import { UserError, describeError } from '../util/errors.js'
-import { commitNoClobber, tempName, writeFileAtomic } from '../util/fs.js'
+import { commitNoClobber, makeDirs, tempName, writeFileAtomic } from '../util/fs.js'
 import type { Log } from '../util/log.js'
 import {
   MANIFEST_SUFFIX,
@@ -140,7 +140,7 @@ export class LocalStore {
 
   async prepare(): Promise<void> {
     try {
-      await fs.mkdir(this.dir, { recursive: true, mode: 0o700 })
+      await makeDirs(this.dir, 0o700)
     } catch (err) {
       throw new UserError(
         `${Inputs.BackupDir}: cannot create ${this.dir} (${(err as NodeJS.ErrnoException).code}). Fix: set backup-dir to a writable folder.`,

@@ -36,6 +36,7 @@ import {
   digestPath,
   fsyncDir,
   fsyncPath,
+  makeDirs,
   restrictPath,
   tempName,
   writeFileAtomic,
@@ -376,7 +377,7 @@ export class S3Store {
    * nothing of it is left in `dir`.
    */
   async fetch(entry: S3Entry, dir: string, log?: Log): Promise<BackupEntry> {
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 })
+    await makeDirs(dir, 0o700)
     const name = path.posix.basename(entry.key)
     const target = path.join(dir, name)
     const tmp = tempName(dir, name)

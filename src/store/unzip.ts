@@ -16,6 +16,7 @@ import * as path from 'node:path'
 import { Readable, Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import * as zlib from 'node:zlib'
+import { makeDirs } from '../util/fs.js'
 
 /** The archive cannot be extracted safely; nothing outside the folder was written. */
 export class UnsafeZipError extends Error {}
@@ -223,11 +224,11 @@ export async function extractZip(zipFile: string, dest: string): Promise<string[
     for (const e of entries) {
       const target = path.resolve(root, e.name)
       if (e.directory) {
-        await fsp.mkdir(target, { recursive: true, mode: 0o700 })
+        await makeDirs(target, 0o700)
         continue
       }
       const start = e.dataStart
-      await fsp.mkdir(path.dirname(target), { recursive: true, mode: 0o700 })
+      await makeDirs(path.dirname(target), 0o700)
       const verify = new Verify(e.size, e.name)
       const streams: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [
         e.compressedSize === 0

@@ -1,10 +1,78 @@
 import { createHash } from 'node:crypto'
+import * as fsSync from 'node:fs'
 import { createReadStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { removeOnInterrupt } from './cleanup.js'
 import { describeError } from './errors.js'
+
+/**
+ * `mkdir -p`: makes `dir` and any folders missing above it (new ones with `mode`). Not Node's
+ * `fs.mkdir(dir, { recursive: true })`, which loops for ever where a parent that exists answers
+ * mkdir with ENOENT (under /proc: a job that never ends); here that is an error like any other.
+ * A path that exists but is not a folder fails with ENOTDIR.
+ */
+export async function makeDirs(dir: string, mode?: number): Promise<void> {
+  const missing: string[] = []
+  for (let at = path.resolve(dir); ;) {
+    const found = await fs.stat(at).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null
+      throw err
+    })
+    if (found) {
+      if (!found.isDirectory()) throw notADirectory(at)
+      break
+    }
+    missing.push(at)
+    const up = path.dirname(at)
+    if (up === at) break
+    at = up
+  }
+  for (const folder of missing.reverse()) {
+    await fs
+      .mkdir(folder, mode === undefined ? {} : { mode })
+      .catch(async (err: NodeJS.ErrnoException) => {
+        // Made meanwhile by someone else: fine if it is a folder.
+        if (err.code !== 'EEXIST' || !(await fs.stat(folder)).isDirectory()) throw err
+      })
+  }
+}
+
+/** makeDirs, synchronously. */
+export function makeDirsSync(dir: string, mode?: number): void {
+  const missing: string[] = []
+  for (let at = path.resolve(dir); ;) {
+    const found = fsSync.statSync(at, { throwIfNoEntry: false })
+    if (found) {
+      if (!found.isDirectory()) throw notADirectory(at)
+      break
+    }
+    missing.push(at)
+    const up = path.dirname(at)
+    if (up === at) break
+    at = up
+  }
+  for (const folder of missing.reverse()) {
+    try {
+      fsSync.mkdirSync(folder, mode === undefined ? {} : { mode })
+    } catch (err) {
+      if (
+        (err as NodeJS.ErrnoException).code !== 'EEXIST' ||
+        !fsSync.statSync(folder).isDirectory()
+      )
+        throw err
+    }
+  }
+}
+
+function notADirectory(at: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${at}'`), {
+    code: 'ENOTDIR',
+    syscall: 'mkdir',
+    path: at,
+  })
+}
 
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256')

@@ -7,6 +7,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { removeOnInterrupt } from './cleanup.js'
 import { UserError } from './errors.js'
+import { makeDirs } from './fs.js'
 
 /** What scratch folders are for; the post step removes only folders named after one of these. */
 export const SCRATCH_PURPOSES = [
@@ -28,7 +29,7 @@ export interface Scratch {
 
 /** scratch-dir itself, made when missing; one that cannot be made is said naming the input. */
 export async function ensureScratchDir(parent: string): Promise<void> {
-  await fs.mkdir(parent, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+  await makeDirs(parent).catch((err: NodeJS.ErrnoException) => {
     throw new UserError(
       `scratch-dir: cannot create ${parent} (${err.code}). Fix: set scratch-dir to a writable folder.`,
     )
