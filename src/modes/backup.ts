@@ -343,9 +343,11 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     await checking
     // Let a hash under way finish reading before the file is removed.
     await (hashing as Promise<unknown> | null)?.catch(() => undefined)
-    await fs.rm(tmp, { recursive: true, force: true })
-    await fs.rm(`${tmp}-journal`, { force: true })
-    await fs.rm(stored, { recursive: true, force: true })
+    // Removing what was written cannot replace the error that stopped the backup: in a folder
+    // the runner cannot enter, the removal fails too (EACCES), and says nothing of why.
+    for (const partial of [tmp, `${tmp}-journal`, stored]) {
+      await fs.rm(partial, { recursive: true, force: true }).catch(() => undefined)
+    }
     throw await asWriteFailure(
       err,
       writing.input,

@@ -1,0 +1,52 @@
+// A backup that fails removes what it wrote; where that removal fails too (a backup-dir the
+// runner cannot enter: lstat gives EACCES), the error of the removal must not replace the one
+// that says why the backup failed, naming the input. Root is never refused a lstat, so the
+// refusal is the one thing stood in for here; the failed write is a real read-only filesystem.
+import { execFileSync } from 'node:child_process'
+import * as path from 'node:path'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { demoWorkspace, run, tempDir } from './helpers.js'
+
+const refuse = vi.hoisted(() => ({ under: null as string | null, refused: 0 }))
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs/promises')>()
+  const rm: typeof real.rm = async (target, options) => {
+    if (refuse.under && String(target).startsWith(`${refuse.under}/`)) {
+      refuse.refused++
+      throw Object.assign(new Error(`EACCES: permission denied, lstat '${String(target)}'`), {
+        code: 'EACCES',
+        syscall: 'lstat',
+      })
+    }
+    return real.rm(target, options)
+  }
+  return { ...real, rm, default: { ...real, rm } }
+})
+
+const root = process.getuid?.() === 0 && process.platform === 'linux'
+const mounted: string[] = []
+afterEach(() => {
+  refuse.under = null
+  for (const m of mounted.splice(0)) execFileSync('umount', [m])
+})
+
+describe.skipIf(!root)('a failed backup whose partial files cannot be removed either', () => {
+  it('says why the backup failed, naming backup-dir, not the removal’s EACCES', async () => {
+    const ws = await demoWorkspace({ conversations: 5 })
+    const disk = path.join(await tempDir(), 'disk')
+    execFileSync('mkdir', [disk])
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4096k,ro', 'tmpfs', disk])
+    mounted.push(disk)
+    refuse.under = disk
+    const { report } = await run(
+      'backup',
+      { 'connection-string': ws.db, 'backup-dir': disk },
+      ws.dir,
+    )
+    // Positive control: the removal was tried, and refused.
+    expect(refuse.refused).toBeGreaterThan(0)
+    expect(report.error).toMatch(
+      /^backup-dir: cannot write in .*disk: read-only filesystem; no backup was written; older backups are untouched\. Fix: point the input at a writable folder\.$/,
+    )
+  })
+})
