@@ -72,6 +72,20 @@ describe('verify', () => {
     )
   })
 
+  it('a backup-file that does not exist is said so, not called a backup without a manifest', async () => {
+    const { dir, backup } = await backedUp({ conversations: 5, auditRows: 5 })
+    const missing = path.join(path.dirname(backup), 'nope.db')
+    for (const mode of ['verify', 'drill']) {
+      const { report } = await run(mode, { 'backup-file': missing, 'drill-log': 'none' }, dir)
+      expect(report.error).toMatch(
+        /^backup-file: .*nope\.db does not exist\. Fix: give the path of a backup .*, or leave backup-file empty to use the newest\.$/,
+      )
+    }
+    // Positive control: the backup itself, named the same way, is verified.
+    const { report } = await run('verify', { 'backup-file': backup }, dir)
+    expect(report.error).toBeUndefined()
+  })
+
   it('an empty backup folder says to run a backup first', async () => {
     const dir = await tempDir()
     await fs.mkdir(path.join(dir, 'backups'))

@@ -85,6 +85,12 @@ export class LocalStore {
     for (const d of listing.damaged) log.warning(d)
     if (file) {
       const manifestPath = manifestPathFor(file)
+      // A name that is not there at all is said so, not taken for a backup without a manifest.
+      if (!(await fs.lstat(file).catch(() => null))) {
+        throw new UserError(
+          `${Inputs.BackupFile}: ${file} does not exist. Fix: give the path of a backup (those in ${this.dir} are listed by mode verify), or leave backup-file empty to use the newest.`,
+        )
+      }
       try {
         await fs.access(manifestPath)
       } catch {
