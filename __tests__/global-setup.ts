@@ -4,7 +4,13 @@
  * RESTORE_DATABASE_URL, when set, point at servers to use instead.
  */
 import type { TestProject } from 'vitest/node'
-import { clientMajor, defaultBinDir, startCluster, type Cluster } from './pg-cluster.js'
+import {
+  clientMajor,
+  defaultBinDir,
+  postgresAccountMissing,
+  startCluster,
+  type Cluster,
+} from './pg-cluster.js'
 import { s3ForRun, stopS3Server, type S3Server } from './s3-server.js'
 import { HAS_AGE_CLI, HAS_GPG, reportMissing, type Missing } from './tools.js'
 
@@ -29,8 +35,15 @@ export async function setup(project: TestProject) {
   if (!source || !restore) {
     // The server: the system's, else the npm package's (a devDependency). The client tools
     // (pg_dump, pg_restore) come only from the operating system.
-    const [binDir, client] = await Promise.all([defaultBinDir(), clientMajor()])
-    if (!binDir || !client) {
+    const [binDir, client, account] = await Promise.all([
+      defaultBinDir(),
+      clientMajor(),
+      postgresAccountMissing(),
+    ])
+    if (binDir && client && account) {
+      missing.push(account)
+      source = restore = ''
+    } else if (!binDir || !client) {
       missing.push({
         what: client
           ? 'a PostgreSQL server (none in /usr/lib/postgresql, and the npm one is for linux-x64 only)'

@@ -11,6 +11,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
+import type { Missing } from './tools.js'
 
 const run = promisify(execFile)
 const ROOT_DIR = path.resolve(import.meta.dirname, '..')
@@ -198,6 +199,28 @@ export interface ClusterOptions {
   hba?: string[]
   /** listen_addresses; 127.0.0.1 unless given (any 127.x address reaches this machine). */
   listen?: string
+}
+
+/** Whether the system has a user account called `name` (`id -u`). */
+export async function accountExists(name: string): Promise<boolean> {
+  return run('id', ['-u', name]).then(
+    () => true,
+    () => false,
+  )
+}
+
+/**
+ * As root, the test servers run as `postgres` (initdb refuses root): the Debian server packages
+ * make that account, but a machine with only the client tools and the npm servers may not have
+ * it. Null where nothing is missing.
+ */
+export async function postgresAccountMissing(): Promise<Missing | null> {
+  if (process.getuid?.() !== 0 || (await accountExists('postgres'))) return null
+  return {
+    what: 'the postgres user account (as root, the test servers run as postgres: initdb refuses root)',
+    tests: 'the PostgreSQL tests',
+    install: 'sudo useradd --system --user-group --home-dir /var/lib/postgresql postgres',
+  }
 }
 
 export async function startCluster(binDir: string, options: ClusterOptions = {}): Promise<Cluster> {

@@ -4,10 +4,12 @@
  * server's major and runs each file once, however many PATH entries lead to it.
  */
 import * as fs from 'node:fs/promises'
+import { userInfo } from 'node:os'
 import * as path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { findTool } from '../src/engines/postgres/tools.js'
 import { tempDir } from './helpers.js'
+import { accountExists, postgresAccountMissing } from './pg-cluster.js'
 
 /** A stand-in pg_dump of `major` that leaves a line in `log` each time it runs. */
 async function fakeTool(dir: string, major: number, log: string): Promise<void> {
@@ -48,5 +50,16 @@ describe.skipIf(process.platform === 'win32')('findTool', () => {
     const other = await findTool('pg_dump', 91, 92, preferred, 'the test')
     expect(other).toMatchObject({ path: path.join(later, 'pg_dump'), major: 91 })
     expect((await fs.readFile(log, 'utf8')).trim().split('\n')).toEqual([preferred, later])
+  })
+})
+
+describe('the postgres account the test servers run as (as root)', () => {
+  it('is looked up by name: this machine has postgres, and no account has a made-up name', async () => {
+    expect(await accountExists('omniai-no-such-account')).toBe(false)
+    expect(
+      await accountExists(process.getuid?.() === 0 ? 'root' : String(userInfo().username)),
+    ).toBe(true)
+    // Where the account exists (or this is not root), nothing is reported missing.
+    if (await accountExists('postgres')) expect(await postgresAccountMissing()).toBeNull()
   })
 })
