@@ -4,6 +4,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { readManifest } from '../src/manifest/manifest.js'
+import { renderSummary } from '../src/report/report.js'
 import { demoWorkspace, query, run, sql, startWriter, tempDir } from './helpers.js'
 
 const sha256 = async (file: string) =>
@@ -84,6 +85,27 @@ describe('backup', () => {
 
   // Naming never replaces a file; whether an older same-day backup stays is retention's call,
   // made loudly in the summary (see the retention test below), so it is off here.
+  it('a backup that stops before it looks at backup-dir does not say the folder is empty', async () => {
+    const ws = await demoWorkspace({ conversations: 5 })
+    await run('backup', { 'connection-string': ws.db, 'backup-dir': ws.backups }, ws.dir)
+    const second = await run(
+      'backup',
+      { 'connection-string': ws.db, 'backup-dir': ws.backups },
+      ws.dir,
+    )
+    // Positive control: a backup that ran counts the folder's backups.
+    expect(second.report.backupCount).toBe(2)
+    expect(renderSummary(second.report)).toMatch(/\| Backups in folder \| 2 \|/)
+    const { report } = await run(
+      'backup',
+      { 'connection-string': path.join(ws.dir, 'nope.db'), 'backup-dir': ws.backups },
+      ws.dir,
+    )
+    expect(report.error).toMatch(/^connection-string: /)
+    expect(report.backupCount).toBeNull()
+    expect(renderSummary(report)).not.toMatch(/Backups in folder/)
+  })
+
   it('a second backup on the same day keeps the first', async () => {
     const { dir, db, backups } = await demoWorkspace({ conversations: 20, auditRows: 50 })
     const first = (

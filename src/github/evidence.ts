@@ -53,7 +53,8 @@ export interface DrillRecord {
   restoreSeconds: number | null
   /** Size of the restored database. */
   databaseBytes: number | null
-  backupCount: number
+  /** Null where the drill stopped before it listed the backups (older records: always a number). */
+  backupCount: number | null
   /** Check name to passed. */
   checks: Record<string, boolean>
   failed: string[]
@@ -257,8 +258,7 @@ function asDrillRecord(v: unknown): DrillRecord | null {
     isNumberOrNull(v.backupAgeSeconds) &&
     isNumberOrNull(v.restoreSeconds) &&
     isNumberOrNull(v.databaseBytes) &&
-    Number.isSafeInteger(backupCount) &&
-    (backupCount as number) >= 0 &&
+    (backupCount === null || (Number.isSafeInteger(backupCount) && (backupCount as number) >= 0)) &&
     isObject(checks) &&
     Object.entries(checks).every(([k, c]) => isText(k) && typeof c === 'boolean') &&
     Array.isArray(failed) &&
@@ -315,7 +315,7 @@ export function renderDrillComment(drill: DrillRecord): string {
   if (record.restoreSeconds !== null)
     facts.push(['Restore time (RTO)', `${record.restoreSeconds.toFixed(2)} s`])
   if (record.databaseBytes !== null) facts.push(['Restored database', bytes(record.databaseBytes)])
-  facts.push(['Backups available', String(record.backupCount)])
+  if (record.backupCount !== null) facts.push(['Backups available', String(record.backupCount)])
   facts.push([
     'Recovery key',
     record.decrypted === null

@@ -30,7 +30,7 @@ export function emptyReport<M extends Mode>(
     backup: null,
     checks: [],
     database: null,
-    backupCount: 0,
+    backupCount: null,
     backupAgeSeconds: null,
     restoreSeconds: null,
     durations: {},

@@ -929,7 +929,8 @@ export const OUTPUTS = {
   'backup-count': {
     modes: STORED,
     summary: 'Backups with a manifest in `backup-dir`',
-    description: 'Number of backups with a manifest in `backup-dir`.',
+    description:
+      'Number of backups with a manifest in `backup-dir`; empty where the job stopped before it looked.',
   },
   'backup-age-seconds': {
     modes: READS,

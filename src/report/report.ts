@@ -20,8 +20,11 @@ export interface ReportCore {
   checks: Check[]
   /** The database the mode looked at: the source (backup), the backup (verify) or the restored copy (drill). */
   database: { bytes: number; tables: number; rows: number } | null
-  /** Backups with a manifest in backup-dir after the mode ran. */
-  backupCount: number
+  /**
+   * Backups with a manifest in backup-dir after the mode ran; null where the job stopped before
+   * it looked (a bad input, a database that would not open), which is not the same as none.
+   */
+  backupCount: number | null
   /** RPO: age of the backup used (verify, drill). */
   backupAgeSeconds: number | null
   /** RTO: seconds the restore took (drill). */
@@ -307,7 +310,7 @@ export function renderSummary(report: Report): string {
       `${bytes(report.database.bytes)}, ${report.database.tables} tables, ${report.database.rows} rows`,
     ])
   }
-  if (report.mode !== 'gate' && report.mode !== 'smoke')
+  if (report.mode !== 'gate' && report.mode !== 'smoke' && report.backupCount !== null)
     facts.push(['Backups in folder', String(report.backupCount)])
   if (report.space) {
     const s = report.space
