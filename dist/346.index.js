@@ -273,7 +273,7 @@ async function run(subAction = null) {
         sha256: report.backup?.sha256 ?? '',
         'size-bytes': String(report.backup?.bytes ?? ''),
         report: config.reportFile,
-        'backup-count': String(report.backupCount),
+        'backup-count': report.backupCount === null ? '' : String(report.backupCount),
         'backup-age-seconds': report.backupAgeSeconds === null ? '' : String(Math.round(report.backupAgeSeconds)),
         'restore-seconds': report.restoreSeconds === null ? '' : report.restoreSeconds.toFixed(3),
         'failed-checks': (0,report_report/* failedChecks */.HH)(report).join(','),

@@ -23,6 +23,8 @@ var options_config = __webpack_require__(62430);
 var inputs = __webpack_require__(91241);
 // EXTERNAL MODULE: ./lib/engines/sqlite/driver.js
 var driver = __webpack_require__(30884);
+// EXTERNAL MODULE: ./lib/util/fs.js
+var fs = __webpack_require__(27685);
 ;// CONCATENATED MODULE: ./lib/demo/sqlite.js
 /**
  * A generated OmniAI-like database: users, sessions, conversations with messages and
@@ -30,6 +32,7 @@ var driver = __webpack_require__(30884);
  * a view. Deterministic for a given size, so tests can name rows, and in WAL mode like a live
  * OmniAI database.
  */
+
 
 
 
@@ -118,7 +121,7 @@ function conversationId(n) {
 /** Creates `file` (which must not exist) and fills it. */
 async function generateDemoDatabase(file, options = {}) {
     const o = { ...DEMO_DEFAULTS, ...options };
-    await promises_.mkdir(external_node_path_.dirname(external_node_path_.resolve(file)), { recursive: true });
+    await (0,fs/* makeDirs */.X2)(external_node_path_.dirname(external_node_path_.resolve(file)));
     // openSqlite refuses a missing file (a typo must not create an empty database), so create it;
     // 'wx' refuses to overwrite an existing database.
     await promises_.writeFile(file, '', { flag: 'wx' });

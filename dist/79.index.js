@@ -4770,8 +4770,7 @@ function asDrillRecord(v) {
         isNumberOrNull(v.backupAgeSeconds) &&
         isNumberOrNull(v.restoreSeconds) &&
         isNumberOrNull(v.databaseBytes) &&
-        Number.isSafeInteger(backupCount) &&
-        backupCount >= 0 &&
+        (backupCount === null || (Number.isSafeInteger(backupCount) && backupCount >= 0)) &&
         isObject(checks) &&
         Object.entries(checks).every(([k, c]) => isText(k) && typeof c === 'boolean') &&
         Array.isArray(failed) &&
@@ -4829,7 +4828,8 @@ function renderDrillComment(drill) {
         facts.push(['Restore time (RTO)', `${record.restoreSeconds.toFixed(2)} s`]);
     if (record.databaseBytes !== null)
         facts.push(['Restored database', (0,report/* bytes */.ee)(record.databaseBytes)]);
-    facts.push(['Backups available', String(record.backupCount)]);
+    if (record.backupCount !== null)
+        facts.push(['Backups available', String(record.backupCount)]);
     facts.push([
         'Recovery key',
         record.decrypted === null
@@ -5370,6 +5370,8 @@ var context = __webpack_require__(26269);
 var external_node_crypto_ = __webpack_require__(77598);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __webpack_require__(73024);
+// EXTERNAL MODULE: ./lib/util/fs.js
+var fs = __webpack_require__(27685);
 ;// CONCATENATED MODULE: ./lib/github/catalog.js
 /**
  * A small backup catalog carried from run to run in the Actions cache (`@actions/cache`): one entry
@@ -5377,6 +5379,7 @@ var external_node_fs_ = __webpack_require__(73024);
  * time. The catalog is an optional extra: outside Actions, or when the cache service fails, loading
  * gives [] and saving does nothing, with a warning at most.
  */
+
 
 
 
@@ -5436,7 +5439,7 @@ async function loadCatalog(dir, key, log, runner = (0,context/* readRunnerContex
         return [];
     const staged = stagingFile(key, runner);
     external_node_fs_.rmSync(staged, { force: true });
-    external_node_fs_.mkdirSync(external_node_path_.dirname(staged), { recursive: true });
+    (0,fs/* makeDirsSync */.Iv)(external_node_path_.dirname(staged));
     // The primary key matches nothing (keys are saved as `${key}-<ms>`), so the restore key's prefix
     // match picks the newest entry.
     const matched = await withCacheWarnings(log, 'restore it', async () => (await cacheClient()).restoreCache([staged], `${key}-restore-${Date.now()}`, [`${key}-`]));
@@ -5445,7 +5448,7 @@ async function loadCatalog(dir, key, log, runner = (0,context/* readRunnerContex
     try {
         const text = external_node_fs_.readFileSync(staged, 'utf8');
         const entries = parseEntries(text);
-        external_node_fs_.mkdirSync(dir, { recursive: true });
+        (0,fs/* makeDirsSync */.Iv)(dir);
         external_node_fs_.writeFileSync(external_node_path_.join(dir, CATALOG_FILE), text);
         log.info(`backup catalog: ${entries.length} entries from cache ${matched}`);
         return entries;
@@ -5463,7 +5466,7 @@ async function saveCatalog(dir, key, entries, log, runner = (0,context/* readRun
     const kept = entries.slice(-CATALOG_MAX_ENTRIES);
     const text = `${JSON.stringify(kept, null, 2)}\n`;
     try {
-        external_node_fs_.mkdirSync(dir, { recursive: true });
+        (0,fs/* makeDirsSync */.Iv)(dir);
         external_node_fs_.writeFileSync(external_node_path_.join(dir, CATALOG_FILE), text);
     }
     catch (err) {
@@ -5473,7 +5476,7 @@ async function saveCatalog(dir, key, entries, log, runner = (0,context/* readRun
     if (!runner.actionsServices)
         return;
     const staged = stagingFile(key, runner);
-    external_node_fs_.mkdirSync(external_node_path_.dirname(staged), { recursive: true });
+    (0,fs/* makeDirsSync */.Iv)(external_node_path_.dirname(staged));
     external_node_fs_.writeFileSync(staged, text);
     const id = await withCacheWarnings(log, 'save it', async () => (await cacheClient()).saveCache([staged], `${key}-${Date.now()}`));
     if (id !== undefined && id >= 0)
@@ -5558,8 +5561,6 @@ var external_node_os_ = __webpack_require__(48161);
 var external_node_worker_threads_ = __webpack_require__(75919);
 // EXTERNAL MODULE: ./lib/checks/digest.js
 var digest = __webpack_require__(73821);
-// EXTERNAL MODULE: ./lib/util/fs.js
-var fs = __webpack_require__(27685);
 // EXTERNAL MODULE: ./lib/checks/audit.js
 var audit = __webpack_require__(97622);
 // EXTERNAL MODULE: ./lib/util/log.js
@@ -6954,6 +6955,7 @@ var external_node_zlib_ = __webpack_require__(38522);
 
 
 
+
 /** The archive cannot be extracted safely; nothing outside the folder was written. */
 class UnsafeZipError extends Error {
 }
@@ -7160,11 +7162,11 @@ async function extractZip(zipFile, dest) {
         for (const e of entries) {
             const target = external_node_path_.resolve(root, e.name);
             if (e.directory) {
-                await promises_.mkdir(target, { recursive: true, mode: 0o700 });
+                await (0,fs/* makeDirs */.X2)(target, 0o700);
                 continue;
             }
             const start = e.dataStart;
-            await promises_.mkdir(external_node_path_.dirname(target), { recursive: true, mode: 0o700 });
+            await (0,fs/* makeDirs */.X2)(external_node_path_.dirname(target), 0o700);
             const verify = new Verify(e.size, e.name);
             const streams = [
                 e.compressedSize === 0
@@ -7196,6 +7198,7 @@ async function extractZip(zipFile, dest) {
  * that would land outside the folder. The drill's checksum check then proves the download
  * against the manifest before anything is restored.
  */
+
 
 
 
@@ -7363,7 +7366,7 @@ async function downloadBackup(settings, dest, log, options) {
     log.info(`downloading ${describeArtifact(chosen)}, ${chosen.size_in_bytes} bytes, from run ${runId} (${rule})`);
     const zipDir = external_node_path_.join(dest, 'zip');
     const dir = external_node_path_.join(dest, 'backup');
-    await promises_.mkdir(zipDir, { recursive: true });
+    await (0,fs/* makeDirs */.X2)(zipDir);
     // The zip is kept as it is and extracted here, so that every path in it is checked first.
     const client = await artifactClient();
     const { digestMismatch } = await client.downloadArtifact(chosen.id, {
@@ -7523,6 +7526,10 @@ class LocalStore {
             log.warning(d);
         if (file) {
             const manifestPath = manifestPathFor(file);
+            // A name that is not there at all is said so, not taken for a backup without a manifest.
+            if (!(await promises_.lstat(file).catch(() => null))) {
+                throw new errors/* UserError */.y(`${inputs/* Inputs */.G0.BackupFile}: ${file} does not exist. Fix: give the path of a backup (those in ${this.dir} are listed by mode verify), or leave backup-file empty to use the newest.`);
+            }
             try {
                 await promises_.access(manifestPath);
             }
@@ -7569,7 +7576,7 @@ class LocalStore {
     }
     async prepare() {
         try {
-            await promises_.mkdir(this.dir, { recursive: true, mode: 0o700 });
+            await (0,fs/* makeDirs */.X2)(this.dir, 0o700);
         }
         catch (err) {
             throw new errors/* UserError */.y(`${inputs/* Inputs */.G0.BackupDir}: cannot create ${this.dir} (${err.code}). Fix: set backup-dir to a writable folder.`);
@@ -8025,7 +8032,7 @@ class S3Store {
      * nothing of it is left in `dir`.
      */
     async fetch(entry, dir, log) {
-        await promises_.mkdir(dir, { recursive: true, mode: 0o700 });
+        await (0,fs/* makeDirs */.X2)(dir, 0o700);
         const name = external_node_path_.posix.basename(entry.key);
         const target = external_node_path_.join(dir, name);
         const tmp = (0,fs/* tempName */.u8)(dir, name);
@@ -8502,7 +8509,7 @@ function emptyReport(mode, engine, started) {
         backup: null,
         checks: [],
         database: null,
-        backupCount: 0,
+        backupCount: null,
         backupAgeSeconds: null,
         restoreSeconds: null,
         durations: {},
@@ -8802,9 +8809,11 @@ async function backup(ctx) {
         await checking;
         // Let a hash under way finish reading before the file is removed.
         await hashing?.catch(() => undefined);
-        await promises_.rm(tmp, { recursive: true, force: true });
-        await promises_.rm(`${tmp}-journal`, { force: true });
-        await promises_.rm(stored, { recursive: true, force: true });
+        // Removing what was written cannot replace the error that stopped the backup: in a folder
+        // the runner cannot enter, the removal fails too (EACCES), and says nothing of why.
+        for (const partial of [tmp, `${tmp}-journal`, stored]) {
+            await promises_.rm(partial, { recursive: true, force: true }).catch(() => undefined);
+        }
         throw await asWriteFailure(err, writing.input, writing.path, 'no backup was written; older backups are untouched');
     }
     finally {
@@ -10874,6 +10883,7 @@ async function gateOnRestored({ config, log }, db, report) {
 
 
 
+
 /**
  * The quarterly restore drill: restore the backup into an isolated scratch folder, check it
  * against its manifest, record RTO and RPO, log the drill, delete the scratch copy (also when
@@ -11060,7 +11070,7 @@ function drillRecord(report, run) {
 async function appendDrillLog(file, report, run) {
     const record = drillRecord(report, run);
     try {
-        await promises_.mkdir(external_node_path_.dirname(file), { recursive: true });
+        await (0,fs/* makeDirs */.X2)(external_node_path_.dirname(file));
         const handle = await promises_.open(file, 'a', 0o600);
         try {
             await handle.write(JSON.stringify(record) + '\n');
@@ -11505,7 +11515,7 @@ async function safetyBackup(ctx, report, target, safetyDir, codec) {
 }
 /** A byte-for-byte copy of a SQLite file (and its -wal) that the backup could not open. */
 async function rawCopy(source, dir, prefix, why, log, codec) {
-    await promises_.mkdir(dir, { recursive: true, mode: 0o700 });
+    await (0,fs/* makeDirs */.X2)(dir, 0o700);
     const name = `${prefix}-${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}-raw.db`;
     const ext = (0,lib_codec/* encodedExtension */.c)(codec.compression, codec.encryption.kind);
     const dest = external_node_path_.join(dir, name + ext);
@@ -11584,6 +11594,7 @@ async function restoreNeeds(config, manifest) {
 }
 
 ;// CONCATENATED MODULE: ./lib/modes/index.js
+
 
 
 
@@ -11717,7 +11728,7 @@ async function runMode(config, log, now = () => new Date()) {
     }
     report.warnings.unshift(...config.ignoredInputs);
     try {
-        await promises_.mkdir(external_node_path_.dirname(external_node_path_.resolve(config.reportFile)), { recursive: true });
+        await (0,fs/* makeDirs */.X2)(external_node_path_.dirname(external_node_path_.resolve(config.reportFile)));
         await promises_.writeFile(config.reportFile, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
     }
     catch (err) {
@@ -13118,7 +13129,7 @@ const OUTPUTS = {
     'backup-count': {
         modes: STORED,
         summary: 'Backups with a manifest in `backup-dir`',
-        description: 'Number of backups with a manifest in `backup-dir`.',
+        description: 'Number of backups with a manifest in `backup-dir`; empty where the job stopped before it looked.',
     },
     'backup-age-seconds': {
         modes: READS,
@@ -13317,7 +13328,7 @@ function renderSummary(report) {
             `${bytes(report.database.bytes)}, ${report.database.tables} tables, ${report.database.rows} rows`,
         ]);
     }
-    if (report.mode !== 'gate' && report.mode !== 'smoke')
+    if (report.mode !== 'gate' && report.mode !== 'smoke' && report.backupCount !== null)
         facts.push(['Backups in folder', String(report.backupCount)]);
     if (report.space) {
         const s = report.space;
@@ -13700,6 +13711,8 @@ function parseS3Settings(inputs, env, mask = () => { }) {
 /* harmony export */   An: () => (/* binding */ digestInWorker),
 /* harmony export */   GV: () => (/* binding */ digestPath),
 /* harmony export */   Hr: () => (/* binding */ fsyncPath),
+/* harmony export */   Iv: () => (/* binding */ makeDirsSync),
+/* harmony export */   X2: () => (/* binding */ makeDirs),
 /* harmony export */   X5: () => (/* binding */ pathBytes),
 /* harmony export */   Zf: () => (/* binding */ writeFileAtomic),
 /* harmony export */   aP: () => (/* binding */ commitNoClobber),
@@ -13725,6 +13738,75 @@ function parseS3Settings(inputs, env, mask = () => { }) {
 
 
 
+
+/**
+ * `mkdir -p`: makes `dir` and any folders missing above it (new ones with `mode`). Not Node's
+ * `fs.mkdir(dir, { recursive: true })`, which loops for ever where a parent that exists answers
+ * mkdir with ENOENT (under /proc: a job that never ends); here that is an error like any other.
+ * A path that exists but is not a folder fails with ENOTDIR.
+ */
+async function makeDirs(dir, mode) {
+    const missing = [];
+    for (let at = node_path__WEBPACK_IMPORTED_MODULE_3__.resolve(dir);;) {
+        const found = await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.stat(at).catch((err) => {
+            if (err.code === 'ENOENT')
+                return null;
+            throw err;
+        });
+        if (found) {
+            if (!found.isDirectory())
+                throw notADirectory(at);
+            break;
+        }
+        missing.push(at);
+        const up = node_path__WEBPACK_IMPORTED_MODULE_3__.dirname(at);
+        if (up === at)
+            break;
+        at = up;
+    }
+    for (const folder of missing.reverse()) {
+        await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdir(folder, mode === undefined ? {} : { mode })
+            .catch(async (err) => {
+            // Made meanwhile by someone else: fine if it is a folder.
+            if (err.code !== 'EEXIST' || !(await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.stat(folder)).isDirectory())
+                throw err;
+        });
+    }
+}
+/** makeDirs, synchronously. */
+function makeDirsSync(dir, mode) {
+    const missing = [];
+    for (let at = node_path__WEBPACK_IMPORTED_MODULE_3__.resolve(dir);;) {
+        const found = node_fs__WEBPACK_IMPORTED_MODULE_1__.statSync(at, { throwIfNoEntry: false });
+        if (found) {
+            if (!found.isDirectory())
+                throw notADirectory(at);
+            break;
+        }
+        missing.push(at);
+        const up = node_path__WEBPACK_IMPORTED_MODULE_3__.dirname(at);
+        if (up === at)
+            break;
+        at = up;
+    }
+    for (const folder of missing.reverse()) {
+        try {
+            node_fs__WEBPACK_IMPORTED_MODULE_1__.mkdirSync(folder, mode === undefined ? {} : { mode });
+        }
+        catch (err) {
+            if (err.code !== 'EEXIST' ||
+                !node_fs__WEBPACK_IMPORTED_MODULE_1__.statSync(folder).isDirectory())
+                throw err;
+        }
+    }
+}
+function notADirectory(at) {
+    return Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${at}'`), {
+        code: 'ENOTDIR',
+        syscall: 'mkdir',
+        path: at,
+    });
+}
 async function sha256File(file) {
     const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
     for await (const chunk of (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(file, { highWaterMark: 1 << 20 }))
@@ -14062,11 +14144,13 @@ function progressLogger(log, what) {
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(76760);
 /* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(16100);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(99661);
+/* harmony import */ var _fs_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(27685);
 /**
  * Scratch folders: one helper for every mode. Each is a folder of its own under scratch-dir,
  * `omniai-<purpose>-XXXXXX` (the names the post step recognises), owner-only, removed when the
  * work ends, on SIGINT/SIGTERM (cleanup.ts), or by the post step after a kill.
  */
+
 
 
 
@@ -14083,7 +14167,7 @@ const SCRATCH_PURPOSES = [
 ];
 /** scratch-dir itself, made when missing; one that cannot be made is said naming the input. */
 async function ensureScratchDir(parent) {
-    await node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.mkdir(parent, { recursive: true }).catch((err) => {
+    await (0,_fs_js__WEBPACK_IMPORTED_MODULE_4__/* .makeDirs */ .X2)(parent).catch((err) => {
         throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .y(`scratch-dir: cannot create ${parent} (${err.code}). Fix: set scratch-dir to a writable folder.`);
     });
 }
