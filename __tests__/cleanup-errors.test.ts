@@ -7,11 +7,20 @@ import * as path from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { demoWorkspace, run, tempDir } from './helpers.js'
 
-const refuse = vi.hoisted(() => ({ under: null as string | null, refused: 0 }))
+const refuse = vi.hoisted(() => ({
+  under: null as string | null,
+  /** Refuses only the folder itself, not what is removed inside it on the way. */
+  folderOnly: false,
+  refused: 0,
+}))
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>()
   const rm: typeof real.rm = async (target, options) => {
-    if (refuse.under && String(target).startsWith(`${refuse.under}/`)) {
+    const t = String(target)
+    const hit = refuse.folderOnly
+      ? path.dirname(t) === refuse.under
+      : refuse.under !== null && t.startsWith(`${refuse.under}/`)
+    if (hit) {
       refuse.refused++
       throw Object.assign(new Error(`EACCES: permission denied, lstat '${String(target)}'`), {
         code: 'EACCES',
@@ -27,6 +36,7 @@ const root = process.getuid?.() === 0 && process.platform === 'linux'
 const mounted: string[] = []
 afterEach(() => {
   refuse.under = null
+  refuse.folderOnly = false
   for (const m of mounted.splice(0)) execFileSync('umount', [m])
 })
 
@@ -38,7 +48,7 @@ describe.skipIf(!root)('a failed backup whose partial files cannot be removed ei
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4096k,ro', 'tmpfs', disk])
     mounted.push(disk)
     refuse.under = disk
-    const { report } = await run(
+    const { report, log } = await run(
       'backup',
       { 'connection-string': ws.db, 'backup-dir': disk },
       ws.dir,
@@ -47,6 +57,39 @@ describe.skipIf(!root)('a failed backup whose partial files cannot be removed ei
     expect(refuse.refused).toBeGreaterThan(0)
     expect(report.error).toMatch(
       /^backup-dir: cannot write in .*disk: read-only filesystem; no backup was written; older backups are untouched\. Fix: point the input at a writable folder\.$/,
+    )
+    // What could not be removed is not silent.
+    expect(log.warnings).toContainEqual(
+      expect.stringMatching(/^could not remove the partial file .*disk\/\..*: Error: EACCES/),
+    )
+  })
+
+  it('an encrypted backup: nor does a scratch folder that will not go, which is said', async () => {
+    const ws = await demoWorkspace({ conversations: 5 })
+    const disk = path.join(await tempDir(), 'disk')
+    execFileSync('mkdir', [disk])
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4096k,ro', 'tmpfs', disk])
+    mounted.push(disk)
+    const scratch = path.join(await tempDir(), 'scratch')
+    refuse.under = scratch
+    refuse.folderOnly = true
+    const { report, log } = await run(
+      'backup',
+      {
+        'connection-string': ws.db,
+        'backup-dir': disk,
+        'scratch-dir': scratch,
+        encryption: 'age',
+        'age-passphrase': 'correct horse battery staple',
+      },
+      ws.dir,
+    )
+    expect(refuse.refused).toBeGreaterThan(0)
+    expect(report.error).toMatch(/^backup-dir: cannot write in .*disk: read-only filesystem; /)
+    expect(log.warnings).toContainEqual(
+      expect.stringMatching(
+        /^could not remove the scratch folder .*scratch\/omniai-backup-\S+ \(it may hold the plaintext snapshot; remove it by hand\): Error: EACCES/,
+      ),
     )
   })
 })

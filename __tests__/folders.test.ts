@@ -25,6 +25,19 @@ describe('makeDirs', () => {
     expect((await fs.stat(path.join(deep, 'd'))).isDirectory()).toBe(true)
   })
 
+  it('through a symbolic link to a folder (macOS: /var is one), and many at once on one path', async () => {
+    const dir = await tempDir()
+    await fs.mkdir(path.join(dir, 'real'))
+    await fs.symlink(path.join(dir, 'real'), path.join(dir, 'link'))
+    await makeDirs(path.join(dir, 'link'))
+    await makeDirs(path.join(dir, 'link', 'x', 'y'))
+    expect((await fs.stat(path.join(dir, 'real', 'x', 'y'))).isDirectory()).toBe(true)
+    // Eight callers racing for the same folders: each finds them made, none fails.
+    const shared = path.join(dir, 'p', 'q', 'r')
+    await Promise.all(Array.from({ length: 8 }, () => makeDirs(shared)))
+    expect((await fs.stat(shared)).isDirectory()).toBe(true)
+  })
+
   it('a file in the way is ENOTDIR, whether it is the folder or a parent', async () => {
     const dir = await tempDir()
     const file = path.join(dir, 'file')

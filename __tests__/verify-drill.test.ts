@@ -78,7 +78,7 @@ describe('verify', () => {
     for (const mode of ['verify', 'drill']) {
       const { report } = await run(mode, { 'backup-file': missing, 'drill-log': 'none' }, dir)
       expect(report.error).toMatch(
-        /^backup-file: .*nope\.db does not exist\. Fix: give the path of a backup .*, or leave backup-file empty to use the newest\.$/,
+        /^backup-file: .*nope\.db does not exist\. Fix: give the path of a backup file .*, or leave backup-file empty to use the newest in .*\.$/,
       )
     }
     // Positive control: the backup itself, named the same way, is verified.

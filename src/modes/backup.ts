@@ -344,9 +344,12 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     // Let a hash under way finish reading before the file is removed.
     await (hashing as Promise<unknown> | null)?.catch(() => undefined)
     // Removing what was written cannot replace the error that stopped the backup: in a folder
-    // the runner cannot enter, the removal fails too (EACCES), and says nothing of why.
+    // the runner cannot enter, the removal fails too (EACCES), and says nothing of why. What
+    // could not be removed is said, so that a leftover is never silent.
     for (const partial of [tmp, `${tmp}-journal`, stored]) {
-      await fs.rm(partial, { recursive: true, force: true }).catch(() => undefined)
+      await fs.rm(partial, { recursive: true, force: true }).catch((why: unknown) => {
+        log.warning(`could not remove the partial file ${partial}: ${describeError(why)}`)
+      })
     }
     throw await asWriteFailure(
       err,
@@ -360,7 +363,12 @@ export async function backup(ctx: ModeContext<BackupOptions>): Promise<ModeRepor
     settle.reject(new Error('abandoned: there is no backup to check'))
     inventoried.reject(new Error('abandoned: there is no backup to check'))
     await checking
-    await work?.remove()
+    // As above: a scratch folder that will not go must not replace the backup's own error.
+    await work?.remove().catch((why: unknown) => {
+      log.warning(
+        `could not remove the scratch folder ${workDir} (it may hold the plaintext snapshot; remove it by hand): ${describeError(why)}`,
+      )
+    })
     for (const f of forget) f()
   }
   // Nothing older may go, and nothing is uploaded, until the backup is committed as recorded:

@@ -86,9 +86,13 @@ export class LocalStore {
     if (file) {
       const manifestPath = manifestPathFor(file)
       // A name that is not there at all is said so, not taken for a backup without a manifest.
-      if (!(await fs.lstat(file).catch(() => null))) {
+      const gone = await fs.lstat(file).then(
+        () => false,
+        (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+      )
+      if (gone) {
         throw new UserError(
-          `${Inputs.BackupFile}: ${file} does not exist. Fix: give the path of a backup (those in ${this.dir} are listed by mode verify), or leave backup-file empty to use the newest.`,
+          `${Inputs.BackupFile}: ${file} does not exist. Fix: give the path of a backup file (its manifest, <name>.manifest.json, is beside it), or leave backup-file empty to use the newest in ${this.dir}.`,
         )
       }
       try {
