@@ -7527,8 +7527,9 @@ class LocalStore {
         if (file) {
             const manifestPath = manifestPathFor(file);
             // A name that is not there at all is said so, not taken for a backup without a manifest.
-            if (!(await promises_.lstat(file).catch(() => null))) {
-                throw new errors/* UserError */.y(`${inputs/* Inputs */.G0.BackupFile}: ${file} does not exist. Fix: give the path of a backup (those in ${this.dir} are listed by mode verify), or leave backup-file empty to use the newest.`);
+            const gone = await promises_.lstat(file).then(() => false, (err) => err.code === 'ENOENT');
+            if (gone) {
+                throw new errors/* UserError */.y(`${inputs/* Inputs */.G0.BackupFile}: ${file} does not exist. Fix: give the path of a backup file (its manifest, <name>.manifest.json, is beside it), or leave backup-file empty to use the newest in ${this.dir}.`);
             }
             try {
                 await promises_.access(manifestPath);
@@ -8810,9 +8811,12 @@ async function backup(ctx) {
         // Let a hash under way finish reading before the file is removed.
         await hashing?.catch(() => undefined);
         // Removing what was written cannot replace the error that stopped the backup: in a folder
-        // the runner cannot enter, the removal fails too (EACCES), and says nothing of why.
+        // the runner cannot enter, the removal fails too (EACCES), and says nothing of why. What
+        // could not be removed is said, so that a leftover is never silent.
         for (const partial of [tmp, `${tmp}-journal`, stored]) {
-            await promises_.rm(partial, { recursive: true, force: true }).catch(() => undefined);
+            await promises_.rm(partial, { recursive: true, force: true }).catch((why) => {
+                log.warning(`could not remove the partial file ${partial}: ${(0,errors/* describeError */.U)(why)}`);
+            });
         }
         throw await asWriteFailure(err, writing.input, writing.path, 'no backup was written; older backups are untouched');
     }
@@ -8822,7 +8826,10 @@ async function backup(ctx) {
         settle.reject(new Error('abandoned: there is no backup to check'));
         inventoried.reject(new Error('abandoned: there is no backup to check'));
         await checking;
-        await work?.remove();
+        // As above: a scratch folder that will not go must not replace the backup's own error.
+        await work?.remove().catch((why) => {
+            log.warning(`could not remove the scratch folder ${workDir} (it may hold the plaintext snapshot; remove it by hand): ${(0,errors/* describeError */.U)(why)}`);
+        });
         for (const f of forget)
             f();
     }
