@@ -40,13 +40,19 @@ afterEach(() => {
   for (const m of mounted.splice(0)) execFileSync('umount', [m])
 })
 
+/** A new read-only tmpfs: every write into it fails, for real. */
+async function readOnlyDisk(): Promise<string> {
+  const disk = path.join(await tempDir(), 'disk')
+  execFileSync('mkdir', [disk])
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4096k,ro', 'tmpfs', disk])
+  mounted.push(disk)
+  return disk
+}
+
 describe.skipIf(!root)('a failed backup whose partial files cannot be removed either', () => {
   it('says why the backup failed, naming backup-dir, not the removal’s EACCES', async () => {
     const ws = await demoWorkspace({ conversations: 5 })
-    const disk = path.join(await tempDir(), 'disk')
-    execFileSync('mkdir', [disk])
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4096k,ro', 'tmpfs', disk])
-    mounted.push(disk)
+    const disk = await readOnlyDisk()
     refuse.under = disk
     const { report, log } = await run(
       'backup',
@@ -66,10 +72,7 @@ describe.skipIf(!root)('a failed backup whose partial files cannot be removed ei
 
   it('an encrypted backup: nor does a scratch folder that will not go, which is said', async () => {
     const ws = await demoWorkspace({ conversations: 5 })
-    const disk = path.join(await tempDir(), 'disk')
-    execFileSync('mkdir', [disk])
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4096k,ro', 'tmpfs', disk])
-    mounted.push(disk)
+    const disk = await readOnlyDisk()
     const scratch = path.join(await tempDir(), 'scratch')
     refuse.under = scratch
     refuse.folderOnly = true

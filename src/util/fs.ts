@@ -14,22 +14,7 @@ import { describeError } from './errors.js'
  * A path that exists but is not a folder fails with ENOTDIR.
  */
 export async function makeDirs(dir: string, mode?: number): Promise<void> {
-  const missing: string[] = []
-  for (let at = path.resolve(dir); ;) {
-    const found = await fs.stat(at).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return null
-      throw err
-    })
-    if (found) {
-      if (!found.isDirectory()) throw notADirectory(at)
-      break
-    }
-    missing.push(at)
-    const up = path.dirname(at)
-    if (up === at) break
-    at = up
-  }
-  for (const folder of missing.reverse()) {
+  for (const folder of missingFolders(dir)) {
     await fs
       .mkdir(folder, mode === undefined ? {} : { mode })
       .catch(async (err: NodeJS.ErrnoException) => {
@@ -41,19 +26,7 @@ export async function makeDirs(dir: string, mode?: number): Promise<void> {
 
 /** makeDirs, synchronously. */
 export function makeDirsSync(dir: string, mode?: number): void {
-  const missing: string[] = []
-  for (let at = path.resolve(dir); ;) {
-    const found = fsSync.statSync(at, { throwIfNoEntry: false })
-    if (found) {
-      if (!found.isDirectory()) throw notADirectory(at)
-      break
-    }
-    missing.push(at)
-    const up = path.dirname(at)
-    if (up === at) break
-    at = up
-  }
-  for (const folder of missing.reverse()) {
+  for (const folder of missingFolders(dir)) {
     try {
       fsSync.mkdirSync(folder, mode === undefined ? {} : { mode })
     } catch (err) {
@@ -66,12 +39,30 @@ export function makeDirsSync(dir: string, mode?: number): void {
   }
 }
 
-function notADirectory(at: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${at}'`), {
-    code: 'ENOTDIR',
-    syscall: 'mkdir',
-    path: at,
-  })
+/**
+ * The folders makeDirs must make for `dir`, outermost first: those up to the nearest that exists
+ * (a few stat calls, made synchronously). ENOTDIR where what exists there is not a folder.
+ */
+function missingFolders(dir: string): string[] {
+  const missing: string[] = []
+  for (let at = path.resolve(dir); ;) {
+    const found = fsSync.statSync(at, { throwIfNoEntry: false })
+    if (found) {
+      if (!found.isDirectory()) {
+        throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${at}'`), {
+          code: 'ENOTDIR',
+          syscall: 'mkdir',
+          path: at,
+        })
+      }
+      break
+    }
+    missing.push(at)
+    const up = path.dirname(at)
+    if (up === at) break
+    at = up
+  }
+  return missing.reverse()
 }
 
 export async function sha256File(file: string): Promise<string> {
