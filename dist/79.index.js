@@ -13753,25 +13753,7 @@ function parseS3Settings(inputs, env, mask = () => { }) {
  * A path that exists but is not a folder fails with ENOTDIR.
  */
 async function makeDirs(dir, mode) {
-    const missing = [];
-    for (let at = node_path__WEBPACK_IMPORTED_MODULE_3__.resolve(dir);;) {
-        const found = await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.stat(at).catch((err) => {
-            if (err.code === 'ENOENT')
-                return null;
-            throw err;
-        });
-        if (found) {
-            if (!found.isDirectory())
-                throw notADirectory(at);
-            break;
-        }
-        missing.push(at);
-        const up = node_path__WEBPACK_IMPORTED_MODULE_3__.dirname(at);
-        if (up === at)
-            break;
-        at = up;
-    }
-    for (const folder of missing.reverse()) {
+    for (const folder of missingFolders(dir)) {
         await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdir(folder, mode === undefined ? {} : { mode })
             .catch(async (err) => {
             // Made meanwhile by someone else: fine if it is a folder.
@@ -13782,21 +13764,7 @@ async function makeDirs(dir, mode) {
 }
 /** makeDirs, synchronously. */
 function makeDirsSync(dir, mode) {
-    const missing = [];
-    for (let at = node_path__WEBPACK_IMPORTED_MODULE_3__.resolve(dir);;) {
-        const found = node_fs__WEBPACK_IMPORTED_MODULE_1__.statSync(at, { throwIfNoEntry: false });
-        if (found) {
-            if (!found.isDirectory())
-                throw notADirectory(at);
-            break;
-        }
-        missing.push(at);
-        const up = node_path__WEBPACK_IMPORTED_MODULE_3__.dirname(at);
-        if (up === at)
-            break;
-        at = up;
-    }
-    for (const folder of missing.reverse()) {
+    for (const folder of missingFolders(dir)) {
         try {
             node_fs__WEBPACK_IMPORTED_MODULE_1__.mkdirSync(folder, mode === undefined ? {} : { mode });
         }
@@ -13807,12 +13775,31 @@ function makeDirsSync(dir, mode) {
         }
     }
 }
-function notADirectory(at) {
-    return Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${at}'`), {
-        code: 'ENOTDIR',
-        syscall: 'mkdir',
-        path: at,
-    });
+/**
+ * The folders makeDirs must make for `dir`, outermost first: those up to the nearest that exists
+ * (a few stat calls, made synchronously). ENOTDIR where what exists there is not a folder.
+ */
+function missingFolders(dir) {
+    const missing = [];
+    for (let at = node_path__WEBPACK_IMPORTED_MODULE_3__.resolve(dir);;) {
+        const found = node_fs__WEBPACK_IMPORTED_MODULE_1__.statSync(at, { throwIfNoEntry: false });
+        if (found) {
+            if (!found.isDirectory()) {
+                throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${at}'`), {
+                    code: 'ENOTDIR',
+                    syscall: 'mkdir',
+                    path: at,
+                });
+            }
+            break;
+        }
+        missing.push(at);
+        const up = node_path__WEBPACK_IMPORTED_MODULE_3__.dirname(at);
+        if (up === at)
+            break;
+        at = up;
+    }
+    return missing.reverse();
 }
 async function sha256File(file) {
     const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
