@@ -23,6 +23,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { sql } from './helpers.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const RUN_TIMEOUT_MS = 60_000
@@ -471,6 +472,42 @@ describe('committed bundle, run as a GitHub runner runs it', () => {
     expect(errors[0]).toContain('checksum')
     expect(summaryChecks(run.summary).get('checksum')).toBe(false)
     expect(run.stdout + run.stderr).not.toMatch(STACK_FRAME)
+  })
+
+  it('hostile names in the data: no workflow command and no HTML reach the log or the summary', async () => {
+    const db = ws.path('hostile.db')
+    const made = await ws.cli(['demo-db', '--out', db, '--conversations', '20'])
+    expect(made.code, made.stderr).toBe(0)
+    // A table whose name carries workflow commands and HTML, holding a row whose foreign key
+    // points at no user (so the backup's warning names it), and a conversation id that does.
+    const evil = 't\n::warning::FK-TABLE-INJECT\n<img src=https://example.com/x.png>'
+    await sql(
+      db,
+      `PRAGMA foreign_keys = OFF;
+       CREATE TABLE "${evil}"(id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id));
+       INSERT INTO "${evil}" VALUES (1, 999999);
+       UPDATE conversations SET id = 'c_' || char(10) || '::error::INJECTED-ID' || char(10) || '![x](https://example.com/y.png)'
+         WHERE id = (SELECT max(id) FROM conversations);`,
+    )
+    const runs = [
+      await ws.action({ mode: 'backup', 'connection-string': db, 'backup-dir': 'hostile' }),
+      await ws.action({ mode: 'drill', 'backup-dir': 'hostile', 'drill-log': 'none' }),
+    ]
+    for (const run of runs) {
+      expect(run.code, explain(run)).toBe(0)
+      const lines = run.stdout.split('\n')
+      // Positive control: the hostile names did reach the log, on lines of the action's own.
+      expect(run.stdout).toMatch(/FK-TABLE-INJECT|INJECTED-ID/)
+      // An injected command is one at the start of a line: `::warning::FK-TABLE-INJECT`.
+      expect(
+        lines.filter((l) => /^\s*(::|##\[)[a-z-]+[^:]*::(FK-TABLE-INJECT|INJECTED-ID)/.test(l)),
+      ).toEqual([])
+      expect(lines.filter((l) => /^\s*<img/.test(l))).toEqual([])
+      // No HTML, no line of its own, no image or link: `[` is escaped.
+      expect(run.summary).not.toMatch(/<img|^\s*::|!\[x\]\(/m)
+    }
+    expect(runs[0]!.summary).toMatch(/FK-TABLE-INJECT &lt;img/)
+    expect(runs[1]!.summary).toMatch(/INJECTED-ID !\\\[x\\\]\(/)
   })
 })
 

@@ -8,6 +8,7 @@ import { groupingLog, type Log } from '../util/log.js'
 import { runMode } from '../modes/index.js'
 import { failedChecks, failureMessage, renderSummary } from '../report/report.js'
 import { SECRET_INPUTS } from '../util/secrets.js'
+import { oneLine } from '../util/text.js'
 
 export const actionsLog: Log = groupingLog({
   info: (message) => core.info(message),
@@ -57,7 +58,7 @@ export async function run(subAction: string | null = null): Promise<void> {
   }
   const report = await runMode(config, actionsLog)
   for (const c of report.checks) {
-    core.info(`${c.ok ? '✅' : '❌'} ${c.name}: ${c.detail}`)
+    core.info(oneLine(`${c.ok ? '✅' : '❌'} ${c.name}: ${c.detail}`))
   }
   const tests = report.gate?.tests
   const outputs: Record<Output, string> = {

@@ -40,6 +40,7 @@ import { UserError } from '../util/errors.js'
 import { githubRequest, type GitHubRepo, type Refusal } from './api.js'
 import type { Log } from '../util/log.js'
 import { bytes } from '../report/report.js'
+import { code } from '../util/text.js'
 
 export interface DrillRecord {
   /** When the drill ran (ISO 8601). */
@@ -124,32 +125,6 @@ interface RestComment {
 // ---------------------------------------------------------------------------------------------
 // The comment
 // ---------------------------------------------------------------------------------------------
-
-/**
- * One line of untrusted text: line breaks and control characters become spaces, and the
- * characters that reorder what is displayed (bidirectional overrides) become U+FFFD.
- */
-function oneLine(s: string): string {
-  return (
-    s
-      // eslint-disable-next-line no-control-regex -- control characters are what it replaces
-      .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
-      .replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '\ufffd')
-  )
-}
-
-/**
- * Untrusted text as inline code, which Markdown shows literally: no HTML, links, emphasis,
- * @-mentions or #-references. The fence is longer than any run of backticks inside it.
- */
-function code(s: string): string {
-  const t = oneLine(s)
-  if (!t.trim()) return '(empty)'
-  const fence = '`'.repeat(Math.max(0, ...(t.match(/`+/g) ?? []).map((m) => m.length)) + 1)
-  // CommonMark strips one space at each end when both are there: pad so the text stays whole.
-  const pad = t.startsWith('`') || t.endsWith('`') || (t.startsWith(' ') && t.endsWith(' '))
-  return pad ? `${fence} ${t} ${fence}` : `${fence}${t}${fence}`
-}
 
 /** A name shown as is when it is only letters, digits and hyphens; as inline code otherwise. */
 const name = (s: string) => (/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(s) ? s : code(s))

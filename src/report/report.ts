@@ -4,6 +4,7 @@ import type { Mode } from '../options/inputs.js'
 import type { EngineName } from '../engines/engine.js'
 import { renderRetention, type RetentionRow } from '../store/retention.js'
 import type { JUnitEntry } from '../gate/junit.js'
+import { markdownText } from '../util/text.js'
 
 /**
  * What every mode reports, for the JSON report, the job summary, the outputs and the drill log.
@@ -281,7 +282,7 @@ export function renderSummary(report: Report): string {
   if (report.checks.length) {
     lines.push('| Check | Result | Detail |', '| --- | --- | --- |')
     for (const c of report.checks)
-      lines.push(`| ${c.name} | ${c.ok ? '✅ pass' : '❌ fail'} | ${cell(c.detail)} |`)
+      lines.push(`| ${c.name} | ${c.ok ? '✅ pass' : '❌ fail'} | ${markdownText(c.detail)} |`)
     lines.push('')
   }
   if (report.gate) lines.push(...renderGate(report.gate))
@@ -338,7 +339,12 @@ export function renderSummary(report: Report): string {
       `${(total / 1000).toFixed(2)} s${phases.length ? ` (${phases.join(', ')})` : ''}`,
     ])
   }
-  lines.push('| | |', '| --- | --- |', ...facts.map(([k, v]) => `| ${k} | ${cell(v)} |`), '')
+  lines.push(
+    '| | |',
+    '| --- | --- |',
+    ...facts.map(([k, v]) => `| ${k} | ${markdownText(v)} |`),
+    '',
+  )
   // The CSP section brings its own heading (with the file and the verdict).
   if (report.csp) lines.push(report.csp.markdown, '')
   if (report.smoke) {
@@ -350,7 +356,7 @@ export function renderSummary(report: Report): string {
     )
     for (const s of report.smoke) {
       lines.push(
-        `| ${s.name} | ${s.ok ? '✅' : '❌'} | ${s.status ?? '-'} | ${(s.ms / 1000).toFixed(2)} s | ${cell(s.detail)} |`,
+        `| ${s.name} | ${s.ok ? '✅' : '❌'} | ${s.status ?? '-'} | ${(s.ms / 1000).toFixed(2)} s | ${markdownText(s.detail)} |`,
       )
     }
     lines.push('')
@@ -393,6 +399,6 @@ export function renderSummary(report: Report): string {
         : `${r.deleted} deleted (${bytes(r.freedBytes)} freed), ${r.kept} kept`
     lines.push('### Retention', '', what, '', renderRetention(r.decisions))
   }
-  for (const w of report.warnings) lines.push(`> ⚠️ ${w}`, '')
+  for (const w of report.warnings) lines.push(`> ⚠️ ${markdownText(w)}`, '')
   return lines.join('\n')
 }

@@ -2,6 +2,8 @@
  * Where progress goes: the Actions log (with groups and annotations) or a terminal.
  * Modes write through this so they run the same in a workflow and from the CLI.
  */
+import { oneLine } from './text.js'
+
 export interface Log {
   info(message: string): void
   warning(message: string): void
@@ -46,16 +48,18 @@ export function groupingLog(sink: LogSink): Log {
     }
   }
   return {
+    // Every message is one line: a table name or a tool's message with a line break in it must
+    // not start a line of the job's log, where `::error::` or `::add-mask::` would be obeyed.
     info: (message) => {
       start()
-      sink.info(message)
+      sink.info(oneLine(message))
     },
     warning: (message) => {
       start()
-      sink.warning(message)
+      sink.warning(oneLine(message))
     },
     group: async (name, fn) => {
-      const group = { name, started: false }
+      const group = { name: oneLine(name), started: false }
       groups.push(group)
       try {
         return await fn()
@@ -68,7 +72,7 @@ export function groupingLog(sink: LogSink): Log {
       ? {
           annotate: (level, message, where) => {
             start()
-            sink.annotate!(level, message, where)
+            sink.annotate!(level, oneLine(message), where)
           },
         }
       : {}),
