@@ -202,7 +202,10 @@ var modes = __webpack_require__(92079);
 var report_report = __webpack_require__(45650);
 // EXTERNAL MODULE: ./lib/util/secrets.js
 var secrets = __webpack_require__(3693);
+// EXTERNAL MODULE: ./lib/util/text.js
+var util_text = __webpack_require__(28805);
 ;// CONCATENATED MODULE: ./lib/action/main.js
+
 
 
 
@@ -264,7 +267,7 @@ async function run(subAction = null) {
     }
     const report = await (0,modes/* runMode */.r)(config, actionsLog);
     for (const c of report.checks) {
-        core/* info */.pq(`${c.ok ? '✅' : '❌'} ${c.name}: ${c.detail}`);
+        core/* info */.pq((0,util_text/* oneLine */.TN)(`${c.ok ? '✅' : '❌'} ${c.name}: ${c.detail}`));
     }
     const tests = report.gate?.tests;
     const outputs = {

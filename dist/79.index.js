@@ -4619,7 +4619,10 @@ async function githubRequest(url, repo, log, refusal, init = {}) {
 
 // EXTERNAL MODULE: ./lib/report/report.js
 var report = __webpack_require__(45650);
+// EXTERNAL MODULE: ./lib/util/text.js
+var util_text = __webpack_require__(28805);
 ;// CONCATENATED MODULE: ./lib/github/evidence.js
+
 
 
 
@@ -4652,31 +4655,8 @@ const MAX_FAILED = 40;
 // ---------------------------------------------------------------------------------------------
 // The comment
 // ---------------------------------------------------------------------------------------------
-/**
- * One line of untrusted text: line breaks and control characters become spaces, and the
- * characters that reorder what is displayed (bidirectional overrides) become U+FFFD.
- */
-function oneLine(s) {
-    return (s
-        // eslint-disable-next-line no-control-regex -- control characters are what it replaces
-        .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
-        .replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '\ufffd'));
-}
-/**
- * Untrusted text as inline code, which Markdown shows literally: no HTML, links, emphasis,
- * @-mentions or #-references. The fence is longer than any run of backticks inside it.
- */
-function code(s) {
-    const t = oneLine(s);
-    if (!t.trim())
-        return '(empty)';
-    const fence = '`'.repeat(Math.max(0, ...(t.match(/`+/g) ?? []).map((m) => m.length)) + 1);
-    // CommonMark strips one space at each end when both are there: pad so the text stays whole.
-    const pad = t.startsWith('`') || t.endsWith('`') || (t.startsWith(' ') && t.endsWith(' '));
-    return pad ? `${fence} ${t} ${fence}` : `${fence}${t}${fence}`;
-}
 /** A name shown as is when it is only letters, digits and hyphens; as inline code otherwise. */
-const evidence_name = (s) => (/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(s) ? s : code(s));
+const evidence_name = (s) => (/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(s) ? s : (0,util_text/* code */.aY)(s));
 /**
  * A table cell. A pipe ends a cell even inside inline code, so each one is escaped; GitHub shows
  * `\|` as `|`, in code too.
@@ -4686,7 +4666,7 @@ const cell = (s) => s.replace(/\|/g, '\\|');
 function when(iso) {
     const t = Date.parse(iso);
     return Number.isNaN(t)
-        ? code(iso)
+        ? (0,util_text/* code */.aY)(iso)
         : `${new Date(t)
             .toISOString()
             .replace('T', ' ')
@@ -4697,8 +4677,8 @@ function runLink(run) {
     if (!run)
         return 'not recorded';
     return /^https:\/\/[A-Za-z0-9.-]+(?::\d+)?\/[A-Za-z0-9._~%/-]*$/.test(run)
-        ? `[${code(run)}](${run})`
-        : code(run);
+        ? `[${(0,util_text/* code */.aY)(run)}](${run})`
+        : (0,util_text/* code */.aY)(run);
 }
 /** The record as written: free text cut to size, so that the comment stays within GitHub's limit. */
 function bounded(record) {
@@ -4810,13 +4790,13 @@ function renderDrillComment(drill) {
         '',
     ];
     if (!record.ok) {
-        const failed = record.failed.length ? record.failed.map(code).join(', ') : 'none recorded';
+        const failed = record.failed.length ? record.failed.map(util_text/* code */.aY).join(', ') : 'none recorded';
         lines.push(`**Failed checks: ${failed}.** Fix the cause and run the drill again; close this issue once a drill passes.`, '');
     }
     const facts = [['Engine', evidence_name(record.engine)]];
     if (record.backup) {
-        facts.push(['Backup', code(record.backup.file)]);
-        facts.push(['SHA-256', code(record.backup.sha256)]);
+        facts.push(['Backup', (0,util_text/* code */.aY)(record.backup.file)]);
+        facts.push(['SHA-256', (0,util_text/* code */.aY)(record.backup.sha256)]);
         facts.push(['Taken at', when(record.backup.createdAt)]);
     }
     else {
@@ -13207,6 +13187,8 @@ const OUTPUTS = {
 /* harmony export */ });
 /* harmony import */ var _checks_checks_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(73992);
 /* harmony import */ var _store_retention_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(231);
+/* harmony import */ var _util_text_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(28805);
+
 
 
 /** The job's one-line failure: the error that stopped the mode, else each failed check. */
@@ -13305,7 +13287,7 @@ function renderSummary(report) {
     if (report.checks.length) {
         lines.push('| Check | Result | Detail |', '| --- | --- | --- |');
         for (const c of report.checks)
-            lines.push(`| ${c.name} | ${c.ok ? '✅ pass' : '❌ fail'} | ${cell(c.detail)} |`);
+            lines.push(`| ${c.name} | ${c.ok ? '✅ pass' : '❌ fail'} | ${(0,_util_text_js__WEBPACK_IMPORTED_MODULE_2__/* .markdownText */ .p7)(c.detail)} |`);
         lines.push('');
     }
     if (report.gate)
@@ -13363,14 +13345,14 @@ function renderSummary(report) {
             `${(total / 1000).toFixed(2)} s${phases.length ? ` (${phases.join(', ')})` : ''}`,
         ]);
     }
-    lines.push('| | |', '| --- | --- |', ...facts.map(([k, v]) => `| ${k} | ${cell(v)} |`), '');
+    lines.push('| | |', '| --- | --- |', ...facts.map(([k, v]) => `| ${k} | ${(0,_util_text_js__WEBPACK_IMPORTED_MODULE_2__/* .markdownText */ .p7)(v)} |`), '');
     // The CSP section brings its own heading (with the file and the verdict).
     if (report.csp)
         lines.push(report.csp.markdown, '');
     if (report.smoke) {
         lines.push('### Smoke test', '', '| Step | Result | Status | Time | Detail |', '| --- | --- | --- | --- | --- |');
         for (const s of report.smoke) {
-            lines.push(`| ${s.name} | ${s.ok ? '✅' : '❌'} | ${s.status ?? '-'} | ${(s.ms / 1000).toFixed(2)} s | ${cell(s.detail)} |`);
+            lines.push(`| ${s.name} | ${s.ok ? '✅' : '❌'} | ${s.status ?? '-'} | ${(s.ms / 1000).toFixed(2)} s | ${(0,_util_text_js__WEBPACK_IMPORTED_MODULE_2__/* .markdownText */ .p7)(s.detail)} |`);
         }
         lines.push('');
     }
@@ -13400,7 +13382,7 @@ function renderSummary(report) {
         lines.push('### Retention', '', what, '', (0,_store_retention_js__WEBPACK_IMPORTED_MODULE_1__/* .renderRetention */ .vj)(r.decisions));
     }
     for (const w of report.warnings)
-        lines.push(`> ⚠️ ${w}`, '');
+        lines.push(`> ⚠️ ${(0,_util_text_js__WEBPACK_IMPORTED_MODULE_2__/* .markdownText */ .p7)(w)}`, '');
     return lines.join('\n');
 }
 
@@ -14056,6 +14038,12 @@ async function exists(p) {
 /* harmony export */   St: () => (/* binding */ progressLogger),
 /* harmony export */   aO: () => (/* binding */ consoleLog)
 /* harmony export */ });
+/* harmony import */ var _text_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(28805);
+/**
+ * Where progress goes: the Actions log (with groups and annotations) or a terminal.
+ * Modes write through this so they run the same in a workflow and from the CLI.
+ */
+
 /**
  * A Log whose groups start at their first line: a group whose body logs nothing (a check that
  * had nothing to say, a stop command that printed nothing) leaves no empty heading behind.
@@ -14072,16 +14060,18 @@ function groupingLog(sink) {
         }
     };
     return {
+        // Every message is one line: a table name or a tool's message with a line break in it must
+        // not start a line of the job's log, where `::error::` or `::add-mask::` would be obeyed.
         info: (message) => {
             start();
-            sink.info(message);
+            sink.info((0,_text_js__WEBPACK_IMPORTED_MODULE_0__/* .oneLine */ .TN)(message));
         },
         warning: (message) => {
             start();
-            sink.warning(message);
+            sink.warning((0,_text_js__WEBPACK_IMPORTED_MODULE_0__/* .oneLine */ .TN)(message));
         },
         group: async (name, fn) => {
-            const group = { name, started: false };
+            const group = { name: (0,_text_js__WEBPACK_IMPORTED_MODULE_0__/* .oneLine */ .TN)(name), started: false };
             groups.push(group);
             try {
                 return await fn();
@@ -14096,7 +14086,7 @@ function groupingLog(sink) {
             ? {
                 annotate: (level, message, where) => {
                     start();
-                    sink.annotate(level, message, where);
+                    sink.annotate(level, (0,_text_js__WEBPACK_IMPORTED_MODULE_0__/* .oneLine */ .TN)(message), where);
                 },
             }
             : {}),
@@ -14188,6 +14178,58 @@ async function withScratch(parent, purpose, fn) {
     finally {
         await scratch.remove();
     }
+}
+
+
+/***/ }),
+
+/***/ 28805:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   TN: () => (/* binding */ oneLine),
+/* harmony export */   aY: () => (/* binding */ code),
+/* harmony export */   p7: () => (/* binding */ markdownText)
+/* harmony export */ });
+/**
+ * Untrusted text (a table name, a conversation id, a tool's message) where a person reads it: the
+ * job's log, its summary, an issue comment.
+ */
+/**
+ * One line of untrusted text: line breaks and control characters become spaces, and the
+ * characters that reorder what is displayed (bidirectional overrides) become U+FFFD. In the
+ * job's log no line of it can then start a workflow command (`::error::`, `::add-mask::`).
+ */
+function oneLine(s) {
+    return (s
+        // eslint-disable-next-line no-control-regex -- control characters are what it replaces
+        .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
+        .replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '\ufffd'));
+}
+/**
+ * Untrusted text as inline code, which Markdown shows literally: no HTML, links, emphasis,
+ * @-mentions or #-references. The fence is longer than any run of backticks inside it.
+ */
+function code(s) {
+    const t = oneLine(s);
+    if (!t.trim())
+        return '(empty)';
+    const fence = '`'.repeat(Math.max(0, ...(t.match(/`+/g) ?? []).map((m) => m.length)) + 1);
+    // CommonMark strips one space at each end when both are there: pad so the text stays whole.
+    const pad = t.startsWith('`') || t.endsWith('`') || (t.startsWith(' ') && t.endsWith(' '));
+    return pad ? `${fence} ${t} ${fence}` : `${fence}${t}${fence}`;
+}
+/**
+ * Text that mixes this tool's words with untrusted names, for a Markdown table cell or a line of
+ * the summary: one line, no HTML (GitHub renders a summary's HTML), no links or images (`[` and
+ * `]` escaped), and no pipe that would end the cell.
+ */
+function markdownText(s) {
+    return oneLine(s)
+        .replace(/&/g, '&amp;')
+        .replace(/</g, '&lt;')
+        .replace(/>/g, '&gt;')
+        .replace(/([[\]|])/g, '\\$1');
 }
 
 
