@@ -1,4 +1,4 @@
-import * as fs from 'node:fs/promises'
+import { readRegularFile } from '../util/fs.js'
 import type { Compression, EncryptionKind } from '../codec/index.js'
 import type { EngineName } from '../engines/database.js'
 import { UserError } from '../util/errors.js'
@@ -109,9 +109,12 @@ export function parseManifest(text: string, where: string): Manifest {
 export async function readManifest(file: string): Promise<Manifest> {
   let text: string
   try {
-    text = await fs.readFile(file, 'utf8')
+    text = (await readRegularFile(file)).toString('utf8')
   } catch (err) {
-    throw new UserError(`manifest ${file} cannot be read (${(err as NodeJS.ErrnoException).code}).`)
+    const e = err as NodeJS.ErrnoException
+    throw new UserError(
+      `manifest ${file} cannot be read (${e.code === 'ENOTREG' ? e.message.replace(/^ENOTREG: /, '') : e.code}).`,
+    )
   }
   return parseManifest(text, file)
 }

@@ -10,7 +10,7 @@
  * canonicalised and the signature can be checked with openssl alone (README, "Signed manifests").
  */
 import * as crypto from 'node:crypto'
-import * as fs from 'node:fs/promises'
+import { readRegularFile } from '../util/fs.js'
 import * as path from 'node:path'
 import type { Check } from '../checks/checks.js'
 import { UserError } from '../util/errors.js'
@@ -204,7 +204,7 @@ export async function checkSignature(
   const fail = (detail: string): Check => ({ name: 'signature', ok: false, detail })
   let sig: Partial<SignatureFile>
   try {
-    sig = JSON.parse(await fs.readFile(sigPath, 'utf8')) as Partial<SignatureFile>
+    sig = JSON.parse((await readRegularFile(sigPath)).toString('utf8')) as Partial<SignatureFile>
   } catch (err) {
     return fail(
       (err as NodeJS.ErrnoException).code === 'ENOENT'
@@ -212,7 +212,7 @@ export async function checkSignature(
         : `${input}: ${name}'s signature file ${path.basename(sigPath)} is damaged, so the manifest cannot be trusted. Fix: use another backup.`,
     )
   }
-  const bytes = await fs.readFile(entry.manifestPath)
+  const bytes = await readRegularFile(entry.manifestPath)
   const signature = typeof sig.signature === 'string' ? Buffer.from(sig.signature, 'base64') : null
   const by =
     signature?.length === 64

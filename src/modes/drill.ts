@@ -22,7 +22,8 @@ import { ageSeconds, checksumOf, reportOn, withSelection, type Selection } from 
 import { finish, type ModeContext } from './common.js'
 import { gateOnRestored } from './gate.js'
 import { trustChecks } from './trust.js'
-import { makeDirs } from '../util/fs.js'
+import { makeDirs, notRegular } from '../util/fs.js'
+import { constants as fsConstants } from 'node:fs'
 
 /**
  * The quarterly restore drill: restore the backup into an isolated scratch folder, check it
@@ -237,8 +238,23 @@ export async function appendDrillLog(
   const record = drillRecord(report, run)
   try {
     await makeDirs(path.dirname(file))
-    const handle = await fs.open(file, 'a', 0o600)
+    // Not through a symbolic link (one planted in the workspace would have the record appended
+    // to any file the runner can write), nor into a FIFO or a device (opened without waiting).
+    const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fsConstants
+    const handle = await fs
+      .open(file, O_WRONLY | O_APPEND | O_CREAT | (O_NOFOLLOW ?? 0) | (O_NONBLOCK ?? 0), 0o600)
+      .catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ELOOP' || err.code === 'EMLINK') {
+          throw Object.assign(new Error(`${file} is a symbolic link`), { code: 'a symbolic link' })
+        }
+        throw err
+      })
     try {
+      const stat = await handle.stat()
+      if (!stat.isFile()) {
+        const why = notRegular(file, stat).message
+        throw Object.assign(new Error(why), { code: why.replace(/^ENOTREG: .* is /, '') })
+      }
       await handle.write(JSON.stringify(record) + '\n')
       await handle.sync()
     } finally {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises'
 import { Inputs } from '../options/inputs.js'
 import * as path from 'node:path'
 import { UserError, describeError } from '../util/errors.js'
-import { commitNoClobber, makeDirs, tempName, writeFileAtomic } from '../util/fs.js'
+import { commitNoClobber, makeDirs, notRegular, tempName, writeFileAtomic } from '../util/fs.js'
 import type { Log } from '../util/log.js'
 import {
   MANIFEST_SUFFIX,
@@ -59,6 +59,8 @@ export class LocalStore {
       try {
         const manifest = await readManifest(manifestPath)
         const backupPath = path.join(this.dir, name.slice(0, -MANIFEST_SUFFIX.length))
+        // A FIFO or a device planted under a backup's name would stall the first read of it.
+        await mustBeFileOrFolder(backupPath)
         backups.push({ path: backupPath, manifestPath, manifest })
         described.add(path.basename(backupPath))
       } catch (err) {
@@ -90,6 +92,11 @@ export class LocalStore {
         () => false,
         (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
       )
+      if (!gone) {
+        await mustBeFileOrFolder(file).catch((err: Error) => {
+          throw new UserError(`${Inputs.BackupFile}: ${err.message}. Fix: name a backup file.`)
+        })
+      }
       if (gone) {
         throw new UserError(
           `${Inputs.BackupFile}: ${file} does not exist. Fix: give the path of a backup file (its manifest, <name>.manifest.json, is beside it), or leave backup-file empty to use the newest in ${this.dir}.`,
@@ -181,5 +188,17 @@ export class LocalStore {
     }
     await writeFileAtomic(manifestPathFor(final), text)
     return final
+  }
+}
+
+/**
+ * Refuses a backup that is neither a regular file nor a folder (pg_dump's directory format):
+ * reading a FIFO with no writer would wait for ever. A backup that is not there passes, for the
+ * checks that say so.
+ */
+async function mustBeFileOrFolder(file: string): Promise<void> {
+  const stat = await fs.stat(file).catch(() => null)
+  if (stat && !stat.isFile() && !stat.isDirectory()) {
+    throw new Error(notRegular(file, stat).message.replace(/^ENOTREG: /, ''))
   }
 }

@@ -65,6 +65,39 @@ function missingFolders(dir: string): string[] {
   return missing.reverse()
 }
 
+/**
+ * The contents of `file`, which must be a regular file: a FIFO, a device or a socket planted
+ * under its name is refused (ENOTREG below) instead of read. It is opened without blocking, so
+ * a FIFO with no writer cannot stall the job (reading one would wait for ever, past SIGTERM).
+ */
+export async function readRegularFile(file: string): Promise<Buffer> {
+  const handle = await fs.open(file, fsSync.constants.O_RDONLY | (fsSync.constants.O_NONBLOCK ?? 0))
+  try {
+    const stat = await handle.stat()
+    if (!stat.isFile()) throw notRegular(file, stat)
+    return await handle.readFile()
+  } finally {
+    await handle.close()
+  }
+}
+
+/** What `file` is, where a regular file (or a folder, for pg_dump's directory format) belongs. */
+export function notRegular(file: string, stat: fsSync.Stats): NodeJS.ErrnoException {
+  const kind = stat.isFIFO()
+    ? 'a FIFO'
+    : stat.isSocket()
+      ? 'a socket'
+      : stat.isCharacterDevice() || stat.isBlockDevice()
+        ? 'a device'
+        : stat.isDirectory()
+          ? 'a folder'
+          : 'not a regular file'
+  return Object.assign(new Error(`ENOTREG: ${file} is ${kind}, not a regular file`), {
+    code: 'ENOTREG',
+    path: file,
+  })
+}
+
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256')
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk)
