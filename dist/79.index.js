@@ -4269,7 +4269,7 @@ async function openNodeSqlite(path, options) {
 /* harmony export */ });
 /* unused harmony exports SIGNATURE_FORMAT, keyIdOf */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(77598);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(51455);
+/* harmony import */ var _util_fs_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(27685);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(76760);
 /* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(99661);
 /**
@@ -4427,14 +4427,14 @@ async function checkSignature(entry, keys, input) {
     const fail = (detail) => ({ name: 'signature', ok: false, detail });
     let sig;
     try {
-        sig = JSON.parse(await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile(sigPath, 'utf8'));
+        sig = JSON.parse((await (0,_util_fs_js__WEBPACK_IMPORTED_MODULE_1__/* .readRegularFile */ .XF)(sigPath)).toString('utf8'));
     }
     catch (err) {
         return fail(err.code === 'ENOENT'
             ? `${input}: ${name}'s manifest is not signed (no ${node_path__WEBPACK_IMPORTED_MODULE_2__.basename(sigPath)} beside it), and ${input} accepts only manifests signed by key ${trusted}. Fix: set signing-key in the backup job, or use a backup it signed.`
             : `${input}: ${name}'s signature file ${node_path__WEBPACK_IMPORTED_MODULE_2__.basename(sigPath)} is damaged, so the manifest cannot be trusted. Fix: use another backup.`);
     }
-    const bytes = await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile(entry.manifestPath);
+    const bytes = await (0,_util_fs_js__WEBPACK_IMPORTED_MODULE_1__/* .readRegularFile */ .XF)(entry.manifestPath);
     const signature = typeof sig.signature === 'string' ? Buffer.from(sig.signature, 'base64') : null;
     const by = signature?.length === 64
         ? keys.find((k) => node_crypto__WEBPACK_IMPORTED_MODULE_0__.verify(null, bytes, k.publicKey, signature))
@@ -7434,10 +7434,11 @@ function parseManifest(text, where) {
 async function readManifest(file) {
     let text;
     try {
-        text = await promises_.readFile(file, 'utf8');
+        text = (await (0,fs/* readRegularFile */.XF)(file)).toString('utf8');
     }
     catch (err) {
-        throw new errors/* UserError */.y(`manifest ${file} cannot be read (${err.code}).`);
+        const e = err;
+        throw new errors/* UserError */.y(`manifest ${file} cannot be read (${e.code === 'ENOTREG' ? e.message.replace(/^ENOTREG: /, '') : e.code}).`);
     }
     return parseManifest(text, file);
 }
@@ -7482,6 +7483,8 @@ class LocalStore {
             try {
                 const manifest = await readManifest(manifestPath);
                 const backupPath = external_node_path_.join(this.dir, name.slice(0, -MANIFEST_SUFFIX.length));
+                // A FIFO or a device planted under a backup's name would stall the first read of it.
+                await mustBeFileOrFolder(backupPath);
                 backups.push({ path: backupPath, manifestPath, manifest });
                 described.add(external_node_path_.basename(backupPath));
             }
@@ -7508,6 +7511,11 @@ class LocalStore {
             const manifestPath = manifestPathFor(file);
             // A name that is not there at all is said so, not taken for a backup without a manifest.
             const gone = await promises_.lstat(file).then(() => false, (err) => err.code === 'ENOENT');
+            if (!gone) {
+                await mustBeFileOrFolder(file).catch((err) => {
+                    throw new errors/* UserError */.y(`${inputs/* Inputs */.G0.BackupFile}: ${err.message}. Fix: name a backup file.`);
+                });
+            }
             if (gone) {
                 throw new errors/* UserError */.y(`${inputs/* Inputs */.G0.BackupFile}: ${file} does not exist. Fix: give the path of a backup file (its manifest, <name>.manifest.json, is beside it), or leave backup-file empty to use the newest in ${this.dir}.`);
             }
@@ -7580,6 +7588,17 @@ class LocalStore {
         }
         await (0,fs/* writeFileAtomic */.Zf)(manifestPathFor(final), text);
         return final;
+    }
+}
+/**
+ * Refuses a backup that is neither a regular file nor a folder (pg_dump's directory format):
+ * reading a FIFO with no writer would wait for ever. A backup that is not there passes, for the
+ * checks that say so.
+ */
+async function mustBeFileOrFolder(file) {
+    const stat = await promises_.stat(file).catch(() => null);
+    if (stat && !stat.isFile() && !stat.isDirectory()) {
+        throw new Error((0,fs/* notRegular */.oQ)(file, stat).message.replace(/^ENOTREG: /, ''));
     }
 }
 
@@ -10871,6 +10890,7 @@ async function gateOnRestored({ config, log }, db, report) {
 
 
 
+
 /**
  * The quarterly restore drill: restore the backup into an isolated scratch folder, check it
  * against its manifest, record RTO and RPO, log the drill, delete the scratch copy (also when
@@ -11058,8 +11078,22 @@ async function appendDrillLog(file, report, run) {
     const record = drillRecord(report, run);
     try {
         await (0,fs/* makeDirs */.X2)(external_node_path_.dirname(file));
-        const handle = await promises_.open(file, 'a', 0o600);
+        // Not through a symbolic link (one planted in the workspace would have the record appended
+        // to any file the runner can write), nor into a FIFO or a device (opened without waiting).
+        const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = external_node_fs_.constants;
+        const handle = await promises_.open(file, O_WRONLY | O_APPEND | O_CREAT | (O_NOFOLLOW ?? 0) | (O_NONBLOCK ?? 0), 0o600)
+            .catch((err) => {
+            if (err.code === 'ELOOP' || err.code === 'EMLINK') {
+                throw Object.assign(new Error(`${file} is a symbolic link`), { code: 'a symbolic link' });
+            }
+            throw err;
+        });
         try {
+            const stat = await handle.stat();
+            if (!stat.isFile()) {
+                const why = (0,fs/* notRegular */.oQ)(file, stat).message;
+                throw Object.assign(new Error(why), { code: why.replace(/^ENOTREG: .* is /, '') });
+            }
             await handle.write(JSON.stringify(record) + '\n');
             await handle.sync();
         }
@@ -13703,10 +13737,12 @@ function parseS3Settings(inputs, env, mask = () => { }) {
 /* harmony export */   Iv: () => (/* binding */ makeDirsSync),
 /* harmony export */   X2: () => (/* binding */ makeDirs),
 /* harmony export */   X5: () => (/* binding */ pathBytes),
+/* harmony export */   XF: () => (/* binding */ readRegularFile),
 /* harmony export */   Zf: () => (/* binding */ writeFileAtomic),
 /* harmony export */   aP: () => (/* binding */ commitNoClobber),
 /* harmony export */   iV: () => (/* binding */ restrictPath),
 /* harmony export */   o7: () => (/* binding */ fsyncFile),
+/* harmony export */   oQ: () => (/* binding */ notRegular),
 /* harmony export */   px: () => (/* binding */ takeOwnership),
 /* harmony export */   t_: () => (/* binding */ fsyncDir),
 /* harmony export */   u8: () => (/* binding */ tempName),
@@ -13782,6 +13818,39 @@ function missingFolders(dir) {
         at = up;
     }
     return missing.reverse();
+}
+/**
+ * The contents of `file`, which must be a regular file: a FIFO, a device or a socket planted
+ * under its name is refused (ENOTREG below) instead of read. It is opened without blocking, so
+ * a FIFO with no writer cannot stall the job (reading one would wait for ever, past SIGTERM).
+ */
+async function readRegularFile(file) {
+    const handle = await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.open(file, node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_RDONLY | (node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_NONBLOCK ?? 0));
+    try {
+        const stat = await handle.stat();
+        if (!stat.isFile())
+            throw notRegular(file, stat);
+        return await handle.readFile();
+    }
+    finally {
+        await handle.close();
+    }
+}
+/** What `file` is, where a regular file (or a folder, for pg_dump's directory format) belongs. */
+function notRegular(file, stat) {
+    const kind = stat.isFIFO()
+        ? 'a FIFO'
+        : stat.isSocket()
+            ? 'a socket'
+            : stat.isCharacterDevice() || stat.isBlockDevice()
+                ? 'a device'
+                : stat.isDirectory()
+                    ? 'a folder'
+                    : 'not a regular file';
+    return Object.assign(new Error(`ENOTREG: ${file} is ${kind}, not a regular file`), {
+        code: 'ENOTREG',
+        path: file,
+    });
 }
 async function sha256File(file) {
     const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
