@@ -615,6 +615,30 @@ describe('committed bundle: mode gate', () => {
     expect(r.summary).toContain('## OmniAI Security gate')
   })
 
+  it('what the tests print is shown between stop-commands and its token, so the runner obeys none of it', async () => {
+    const r = await action('prints-commands', {
+      mode: 'gate',
+      'gate-working-directory': 'backend',
+      'gate-command': `${PYTEST} -s`,
+    })
+    expect(r.code, r.stdout).toBe(0)
+    const lines = r.stdout.split(/\r?\n/)
+    const stop = lines.findIndex((l) => /^::stop-commands::omniai-[0-9a-f-]{36}$/.test(l))
+    expect(stop, r.stdout).toBeGreaterThan(-1)
+    const token = lines[stop]!.slice('::stop-commands::'.length)
+    const resume = lines.indexOf(`::${token}::`)
+    // Positive control: the test's commands were printed, and printed inside.
+    const printed = lines.findIndex((l) => l.endsWith('::error::FROM-THE-TESTS'))
+    expect(printed, r.stdout).toBeGreaterThan(-1)
+    expect(stop).toBeLessThan(printed)
+    expect(printed).toBeLessThan(resume)
+    for (const l of ['::add-mask::the', '::stop-commands::from-the-tests'])
+      expect(lines.indexOf(l)).toBeLessThan(resume)
+    // The group's header is before, and the action's own commands (the outputs' end) after.
+    expect(lines.findIndex((l) => l.startsWith('::group::'))).toBeLessThan(stop)
+    expect(lines.findIndex((l, i) => i > resume && l === '::endgroup::')).toBeGreaterThan(resume)
+  })
+
   it('one fails: exit 1, an error annotation on the test, the failure in the summary', async () => {
     const r = await action('one-fails', {
       mode: 'gate',
@@ -654,8 +678,9 @@ describe('committed bundle: mode gate', () => {
       (e: { code: number; stdout: string; stderr: string }) => e,
     )
     expect(cli.code).toBe(1)
+    // On one line: the test's own output (a pull request's) cannot start a line of the log.
     expect(cli.stderr).toMatch(
-      /^error: tests\/test_csrf\.py:16: AssertionError: POST is exempt from the CSRF check$/m,
+      /^error: tests\/test_csrf\.py:16: AssertionError: POST is exempt from the CSRF check assert False .*$/m,
     )
     expect(cli.stdout).toContain('## OmniAI Security gate')
   })

@@ -13,6 +13,8 @@ __webpack_require__.d(__webpack_exports__, {
   run: () => (/* binding */ run)
 });
 
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __webpack_require__(48161);
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
 var core = __webpack_require__(33838);
 // EXTERNAL MODULE: ./lib/options/config.js + 1 modules
@@ -216,6 +218,7 @@ var util_text = __webpack_require__(28805);
 
 
 
+
 const actionsLog = (0,log/* groupingLog */.GN)({
     info: (message) => core/* info */.pq(message),
     warning: (message) => core/* warning */.$e(message),
@@ -223,6 +226,9 @@ const actionsLog = (0,log/* groupingLog */.GN)({
     endGroup: () => core/* endGroup */.N4(),
     annotate: (level, message, { file, line, title }) => (level === 'warning' ? core/* warning */.$e : core/* error */.z3)(message, { file, startLine: line, title }),
     mask: (secret) => core/* setSecret */.Pq(secret),
+    // As @actions/core writes its lines: to stdout, one at a time, so the order holds.
+    stopCommands: (token) => void process.stdout.write(`::stop-commands::${token}${external_node_os_.EOL}`),
+    resumeCommands: (token) => void process.stdout.write(`::${token}::${external_node_os_.EOL}`),
 });
 /**
  * Masks every password of a database URL (user info, `?password=`, `?sslpassword=`, and

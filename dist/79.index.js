@@ -10141,45 +10141,49 @@ async function runPytest(options, log) {
     const shown = `${showCommand(command)} -m ${JSON.stringify(markers)}`;
     const { exitCode, signal } = await log.group(shown, async () => {
         log.info(`$ ${showCommand(argv)}   (in ${cwd})`);
-        const child = (0,external_node_child_process_.spawn)(argv[0], argv.slice(1), {
-            cwd,
-            // Python buffers output written to a pipe; unbuffered, the log shows each test as it ends.
-            // The tests get the runner's environment without the action's inputs and tokens: the
-            // project's code must not be able to read the recovery key.
-            env: (0,secrets/* childEnv */.gf)({ PYTHONUNBUFFERED: '1', ...options.env }),
-            stdio: ['ignore', 'pipe', 'pipe'],
-            windowsHide: true,
-        });
-        const onLine = (line) => {
-            log.info(line);
-            tail.push(line);
-            if (tail.length > TAIL_LINES)
-                tail.shift();
-            const m = rootdir === null ? /^rootdir: (.+?)(?:, (?:inifile|configfile): .*)?$/.exec(line) : null;
-            if (m)
-                rootdir = m[1];
-        };
-        const streams = [child.stdout, child.stderr].map((stream) => {
-            const lines = (0,external_node_readline_.createInterface)({ input: stream, crlfDelay: Infinity });
-            lines.on('line', onLine);
-            return new Promise((resolve) => lines.on('close', resolve));
-        });
-        const exited = new Promise((resolve, reject) => {
-            child.on('error', reject);
-            child.on('close', (code, sig) => resolve({ exitCode: code, signal: sig }));
-        });
-        try {
-            const result = await exited;
-            await Promise.all(streams);
-            return result;
-        }
-        catch (err) {
-            const code = err.code;
-            if (code === 'ENOENT') {
-                throw new errors/* UserError */.y(`gate-command: ${argv[0]} was not found on PATH (the command is "${showCommand(command)}"). ${INSTALL_FIX}`);
+        // The tests are the pull request's code: what they print is shown, never obeyed.
+        const verbatim = log.verbatim?.bind(log) ?? ((fn) => fn());
+        return verbatim(async () => {
+            const child = (0,external_node_child_process_.spawn)(argv[0], argv.slice(1), {
+                cwd,
+                // Python buffers output written to a pipe; unbuffered, the log shows each test as it ends.
+                // The tests get the runner's environment without the action's inputs and tokens: the
+                // project's code must not be able to read the recovery key.
+                env: (0,secrets/* childEnv */.gf)({ PYTHONUNBUFFERED: '1', ...options.env }),
+                stdio: ['ignore', 'pipe', 'pipe'],
+                windowsHide: true,
+            });
+            const onLine = (line) => {
+                log.info(line);
+                tail.push(line);
+                if (tail.length > TAIL_LINES)
+                    tail.shift();
+                const m = rootdir === null ? /^rootdir: (.+?)(?:, (?:inifile|configfile): .*)?$/.exec(line) : null;
+                if (m)
+                    rootdir = m[1];
+            };
+            const streams = [child.stdout, child.stderr].map((stream) => {
+                const lines = (0,external_node_readline_.createInterface)({ input: stream, crlfDelay: Infinity });
+                lines.on('line', onLine);
+                return new Promise((resolve) => lines.on('close', resolve));
+            });
+            const exited = new Promise((resolve, reject) => {
+                child.on('error', reject);
+                child.on('close', (code, sig) => resolve({ exitCode: code, signal: sig }));
+            });
+            try {
+                const result = await exited;
+                await Promise.all(streams);
+                return result;
             }
-            throw new errors/* UserError */.y(`gate-command: cannot start ${argv[0]} (${code ?? err.message}). ${INSTALL_FIX}`);
-        }
+            catch (err) {
+                const code = err.code;
+                if (code === 'ENOENT') {
+                    throw new errors/* UserError */.y(`gate-command: ${argv[0]} was not found on PATH (the command is "${showCommand(command)}"). ${INSTALL_FIX}`);
+                }
+                throw new errors/* UserError */.y(`gate-command: cannot start ${argv[0]} (${code ?? err.message}). ${INSTALL_FIX}`);
+            }
+        });
     });
     const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
     let junitXml = null;
@@ -14107,11 +14111,13 @@ async function exists(p) {
 /* harmony export */   St: () => (/* binding */ progressLogger),
 /* harmony export */   aO: () => (/* binding */ consoleLog)
 /* harmony export */ });
-/* harmony import */ var _text_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(28805);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(77598);
+/* harmony import */ var _text_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(28805);
 /**
  * Where progress goes: the Actions log (with groups and annotations) or a terminal.
  * Modes write through this so they run the same in a workflow and from the CLI.
  */
+
 
 /**
  * A Log whose groups start at their first line: a group whose body logs nothing (a check that
@@ -14133,14 +14139,14 @@ function groupingLog(sink) {
         // not start a line of the job's log, where `::error::` or `::add-mask::` would be obeyed.
         info: (message) => {
             start();
-            sink.info((0,_text_js__WEBPACK_IMPORTED_MODULE_0__/* .oneLine */ .TN)(message));
+            sink.info((0,_text_js__WEBPACK_IMPORTED_MODULE_1__/* .oneLine */ .TN)(message));
         },
         warning: (message) => {
             start();
-            sink.warning((0,_text_js__WEBPACK_IMPORTED_MODULE_0__/* .oneLine */ .TN)(message));
+            sink.warning((0,_text_js__WEBPACK_IMPORTED_MODULE_1__/* .oneLine */ .TN)(message));
         },
         group: async (name, fn) => {
-            const group = { name: (0,_text_js__WEBPACK_IMPORTED_MODULE_0__/* .oneLine */ .TN)(name), started: false };
+            const group = { name: (0,_text_js__WEBPACK_IMPORTED_MODULE_1__/* .oneLine */ .TN)(name), started: false };
             groups.push(group);
             try {
                 return await fn();
@@ -14155,11 +14161,29 @@ function groupingLog(sink) {
             ? {
                 annotate: (level, message, where) => {
                     start();
-                    sink.annotate(level, (0,_text_js__WEBPACK_IMPORTED_MODULE_0__/* .oneLine */ .TN)(message), where);
+                    // The Actions sink escapes line breaks itself (the annotation keeps them); the console's
+                    // makes the message one line (below).
+                    sink.annotate(level, message, where);
                 },
             }
             : {}),
         ...(sink.mask ? { mask: sink.mask } : {}),
+        ...(sink.stopCommands && sink.resumeCommands
+            ? {
+                verbatim: async (fn) => {
+                    // The group's own command goes first: nothing between the two tokens is obeyed.
+                    start();
+                    const token = `omniai-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomUUID)()}`;
+                    sink.stopCommands(token);
+                    try {
+                        return await fn();
+                    }
+                    finally {
+                        sink.resumeCommands(token);
+                    }
+                },
+            }
+            : {}),
     };
 }
 const consoleLog = groupingLog({
@@ -14167,7 +14191,7 @@ const consoleLog = groupingLog({
     warning: (message) => console.error(`warning: ${message}`),
     startGroup: (name) => console.log(`── ${name}`),
     endGroup: () => { },
-    annotate: (level, message, { file, line }) => console.error(`${level}: ${file}${line ? `:${line}` : ''}: ${message}`),
+    annotate: (level, message, { file, line }) => console.error((0,_text_js__WEBPACK_IMPORTED_MODULE_1__/* .oneLine */ .TN)(`${level}: ${file}${line ? `:${line}` : ''}: ${message}`)),
 });
 /** Logs "what: 40%" at most once per step of 10%. */
 function progressLogger(log, what) {

@@ -1,3 +1,4 @@
+import * as os from 'node:os'
 import * as core from '@actions/core'
 import { parseConfig } from '../options/config.js'
 import { Inputs, type Output } from '../options/inputs.js'
@@ -18,6 +19,9 @@ export const actionsLog: Log = groupingLog({
   annotate: (level, message, { file, line, title }) =>
     (level === 'warning' ? core.warning : core.error)(message, { file, startLine: line, title }),
   mask: (secret) => core.setSecret(secret),
+  // As @actions/core writes its lines: to stdout, one at a time, so the order holds.
+  stopCommands: (token) => void process.stdout.write(`::stop-commands::${token}${os.EOL}`),
+  resumeCommands: (token) => void process.stdout.write(`::${token}::${os.EOL}`),
 })
 
 /**

@@ -116,49 +116,53 @@ export async function runPytest(options: PytestOptions, log: Log): Promise<Pytes
 
   const { exitCode, signal } = await log.group(shown, async () => {
     log.info(`$ ${showCommand(argv)}   (in ${cwd})`)
-    const child = spawn(argv[0]!, argv.slice(1), {
-      cwd,
-      // Python buffers output written to a pipe; unbuffered, the log shows each test as it ends.
-      // The tests get the runner's environment without the action's inputs and tokens: the
-      // project's code must not be able to read the recovery key.
-      env: childEnv({ PYTHONUNBUFFERED: '1', ...options.env }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      windowsHide: true,
-    })
-    const onLine = (line: string) => {
-      log.info(line)
-      tail.push(line)
-      if (tail.length > TAIL_LINES) tail.shift()
-      const m =
-        rootdir === null ? /^rootdir: (.+?)(?:, (?:inifile|configfile): .*)?$/.exec(line) : null
-      if (m) rootdir = m[1]!
-    }
-    const streams = [child.stdout, child.stderr].map((stream) => {
-      const lines = createInterface({ input: stream, crlfDelay: Infinity })
-      lines.on('line', onLine)
-      return new Promise<void>((resolve) => lines.on('close', resolve))
-    })
-    const exited = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>(
-      (resolve, reject) => {
-        child.on('error', reject)
-        child.on('close', (code, sig) => resolve({ exitCode: code, signal: sig }))
-      },
-    )
-    try {
-      const result = await exited
-      await Promise.all(streams)
-      return result
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ENOENT') {
+    // The tests are the pull request's code: what they print is shown, never obeyed.
+    const verbatim = log.verbatim?.bind(log) ?? (<T>(fn: () => Promise<T>) => fn())
+    return verbatim(async () => {
+      const child = spawn(argv[0]!, argv.slice(1), {
+        cwd,
+        // Python buffers output written to a pipe; unbuffered, the log shows each test as it ends.
+        // The tests get the runner's environment without the action's inputs and tokens: the
+        // project's code must not be able to read the recovery key.
+        env: childEnv({ PYTHONUNBUFFERED: '1', ...options.env }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+        windowsHide: true,
+      })
+      const onLine = (line: string) => {
+        log.info(line)
+        tail.push(line)
+        if (tail.length > TAIL_LINES) tail.shift()
+        const m =
+          rootdir === null ? /^rootdir: (.+?)(?:, (?:inifile|configfile): .*)?$/.exec(line) : null
+        if (m) rootdir = m[1]!
+      }
+      const streams = [child.stdout, child.stderr].map((stream) => {
+        const lines = createInterface({ input: stream, crlfDelay: Infinity })
+        lines.on('line', onLine)
+        return new Promise<void>((resolve) => lines.on('close', resolve))
+      })
+      const exited = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>(
+        (resolve, reject) => {
+          child.on('error', reject)
+          child.on('close', (code, sig) => resolve({ exitCode: code, signal: sig }))
+        },
+      )
+      try {
+        const result = await exited
+        await Promise.all(streams)
+        return result
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if (code === 'ENOENT') {
+          throw new UserError(
+            `gate-command: ${argv[0]} was not found on PATH (the command is "${showCommand(command)}"). ${INSTALL_FIX}`,
+          )
+        }
         throw new UserError(
-          `gate-command: ${argv[0]} was not found on PATH (the command is "${showCommand(command)}"). ${INSTALL_FIX}`,
+          `gate-command: cannot start ${argv[0]} (${code ?? (err as Error).message}). ${INSTALL_FIX}`,
         )
       }
-      throw new UserError(
-        `gate-command: cannot start ${argv[0]} (${code ?? (err as Error).message}). ${INSTALL_FIX}`,
-      )
-    }
+    })
   })
   const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`
   let junitXml: string | null = null

@@ -2,6 +2,7 @@
  * Where progress goes: the Actions log (with groups and annotations) or a terminal.
  * Modes write through this so they run the same in a workflow and from the CLI.
  */
+import { randomUUID } from 'node:crypto'
 import { oneLine } from './text.js'
 
 export interface Log {
@@ -16,6 +17,12 @@ export interface Log {
   annotate?(level: 'error' | 'warning', message: string, where: Annotation): void
   /** A value that must never appear in the log (a scratch database's password). */
   mask?(secret: string): void
+  /**
+   * Runs `fn` with the workflow commands in what it logs ignored by the runner: output of a
+   * program this job does not trust (a pull request's tests) may print `::add-mask::` or
+   * `::stop-commands::` lines, which must not act. Where the sink has no commands, just `fn`.
+   */
+  verbatim?<T>(fn: () => Promise<T>): Promise<T>
 }
 
 export interface Annotation {
@@ -27,9 +34,12 @@ export interface Annotation {
 }
 
 /** Where a Log writes: lines, and a group's start and end. */
-export interface LogSink extends Omit<Log, 'group'> {
+export interface LogSink extends Omit<Log, 'group' | 'verbatim'> {
   startGroup(name: string): void
   endGroup(): void
+  /** Stops the runner's workflow commands until `resumeCommands` with the same token. */
+  stopCommands?(token: string): void
+  resumeCommands?(token: string): void
 }
 
 /**
@@ -72,11 +82,28 @@ export function groupingLog(sink: LogSink): Log {
       ? {
           annotate: (level, message, where) => {
             start()
-            sink.annotate!(level, oneLine(message), where)
+            // The Actions sink escapes line breaks itself (the annotation keeps them); the console's
+            // makes the message one line (below).
+            sink.annotate!(level, message, where)
           },
         }
       : {}),
     ...(sink.mask ? { mask: sink.mask } : {}),
+    ...(sink.stopCommands && sink.resumeCommands
+      ? {
+          verbatim: async <T>(fn: () => Promise<T>): Promise<T> => {
+            // The group's own command goes first: nothing between the two tokens is obeyed.
+            start()
+            const token = `omniai-${randomUUID()}`
+            sink.stopCommands!(token)
+            try {
+              return await fn()
+            } finally {
+              sink.resumeCommands!(token)
+            }
+          },
+        }
+      : {}),
   }
 }
 
@@ -86,7 +113,7 @@ export const consoleLog: Log = groupingLog({
   startGroup: (name) => console.log(`── ${name}`),
   endGroup: () => {},
   annotate: (level, message, { file, line }) =>
-    console.error(`${level}: ${file}${line ? `:${line}` : ''}: ${message}`),
+    console.error(oneLine(`${level}: ${file}${line ? `:${line}` : ''}: ${message}`)),
 })
 
 /** Logs "what: 40%" at most once per step of 10%. */
