@@ -200,6 +200,24 @@ describe('gate: what passes and what fails', () => {
       },
     ])
     expect(renderSummary(report)).toContain('| tests/test_tokens.py | ❌ not collected |')
+    // What the pull request controls (test names, files, messages in the junit report) renders
+    // as text: no HTML, no image or link, on one line.
+    const hostile =
+      '<img src=https://example.com/x.png> ![px](https://example.com/p.png)\n::error::x'
+    const f = report.gate!.failures[0]!
+    const mutated = {
+      ...report,
+      error: hostile,
+      gate: {
+        ...report.gate!,
+        failures: [{ ...f, name: hostile, file: hostile, message: hostile }],
+        skipped: [{ ...f, kind: 'skip' as const, name: hostile, file: hostile }],
+      },
+    }
+    const summary = renderSummary(mutated)
+    // Positive control: the hostile text is in the summary, escaped.
+    expect(summary).toContain('&lt;img src=https://example.com/x.png&gt; !\\[px\\]')
+    expect(summary).not.toMatch(/<img|!\[px\]\(|^\s*::/m)
   })
 
   it('unregistered markers under strict markers fail collection (exit 2)', async () => {
@@ -632,8 +650,10 @@ describe('committed bundle: mode gate', () => {
     expect(printed, r.stdout).toBeGreaterThan(-1)
     expect(stop).toBeLessThan(printed)
     expect(printed).toBeLessThan(resume)
-    for (const l of ['::add-mask::the', '::stop-commands::from-the-tests'])
-      expect(lines.indexOf(l)).toBeLessThan(resume)
+    for (const l of ['::add-mask::the', '::stop-commands::from-the-tests']) {
+      expect(lines.indexOf(l), l).toBeGreaterThan(stop)
+      expect(lines.indexOf(l), l).toBeLessThan(resume)
+    }
     // The group's header is before, and the action's own commands (the outputs' end) after.
     expect(lines.findIndex((l) => l.startsWith('::group::'))).toBeLessThan(stop)
     expect(lines.findIndex((l, i) => i > resume && l === '::endgroup::')).toBeGreaterThan(resume)

@@ -86,6 +86,33 @@ describe('drill-log', () => {
     const fifo = path.join(dir, 'drill.jsonl')
     mkfifo(fifo)
     const { report } = await run('drill', { 'backup-dir': backups, 'drill-log': fifo }, dir)
-    expect(report.error).toMatch(/^drill-log: cannot append to .*drill\.jsonl: /)
+    expect(report.error).toMatch(
+      /^drill-log: cannot append to .*drill\.jsonl: a FIFO, not a regular file\. Fix: /,
+    )
   })
+
+  it.runIf(linux)(
+    'read by verify (max-drill-age): a FIFO is no drill on record, at once',
+    async () => {
+      const { dir, backups } = await backedUp()
+      const fifo = path.join(dir, 'drill.jsonl')
+      mkfifo(fifo)
+      const { report } = await run(
+        'verify',
+        { 'backup-dir': backups, 'drill-log': fifo, 'max-drill-age': '90' },
+        dir,
+      )
+      // Positive control of the read: the same check passes once a drill is logged in a file.
+      expect(report.checks.find((c) => c.name === 'drill-age')?.ok).toBe(false)
+      await fs.rm(fifo)
+      const drill = await run('drill', { 'backup-dir': backups, 'drill-log': fifo }, dir)
+      expect(drill.report.error).toBeUndefined()
+      const again = await run(
+        'verify',
+        { 'backup-dir': backups, 'drill-log': fifo, 'max-drill-age': '90' },
+        dir,
+      )
+      expect(again.report.checks.find((c) => c.name === 'drill-age')?.ok).toBe(true)
+    },
+  )
 })

@@ -191,12 +191,15 @@ var report_report = __webpack_require__(45650);
 var signature = __webpack_require__(18571);
 // EXTERNAL MODULE: ./lib/util/secrets.js
 var util_secrets = __webpack_require__(3693);
+// EXTERNAL MODULE: ./lib/util/text.js
+var util_text = __webpack_require__(28805);
 ;// CONCATENATED MODULE: ./lib/cli/cli.js
 /**
  * The local CLI: `omniai-backup backup|verify|drill|gate --flag value ...`, with the action's input
  * names as flags, plus `demo-db` (generate the demo database) and `demo` (generate it, then run
  * backup, verify and drill on it). Prints the same summary the job summary shows.
  */
+
 
 
 
@@ -233,7 +236,7 @@ const CLI_FLAGS = [
  * flag itself (with a warning: a command line is public on this machine). Two of them at once
  * are refused: which one counts would be a guess.
  */
-async function secretValue(input, flags, env = process.env, warn = (m) => console.error(`warning: ${m}`)) {
+async function secretValue(input, flags, env = process.env, warn = (m) => console.error((0,util_text/* oneLine */.TN)(`warning: ${m}`))) {
     const envName = (0,util_secrets/* secretEnvName */.ln)(input);
     const given = [
         flags.has(input) && `--${input}`,
@@ -298,7 +301,7 @@ async function runOne(mode, flags) {
     console.log('\n' + (0,report_report/* renderSummary */.Br)(report));
     console.log(`report: ${config.reportFile}`);
     if (!report.ok)
-        console.error(`Error: ${(0,report_report/* failureMessage */.oh)(report)}`);
+        console.error((0,util_text/* oneLine */.TN)(`Error: ${(0,report_report/* failureMessage */.oh)(report)}`));
     return report.ok;
 }
 const count = (flags, name, fallback) => {
@@ -411,7 +414,7 @@ async function cli(args) {
         }
     }
     catch (err) {
-        console.error(`Error: ${(0,errors/* describeError */.U)(err)}`);
+        console.error((0,util_text/* oneLine */.TN)(`Error: ${(0,errors/* describeError */.U)(err)}`));
         return err instanceof errors/* UserError */.y ? 2 : 1;
     }
 }

@@ -10072,6 +10072,7 @@ var secrets = __webpack_require__(3693);
 
 
 
+
 /** pytest's documented exit codes. */
 const EXIT = {
     ok: 0,
@@ -10188,7 +10189,8 @@ async function runPytest(options, log) {
     const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
     let junitXml = null;
     try {
-        junitXml = await promises_.readFile(junitFile, 'utf8');
+        // The report pytest wrote, which the pull request's code could have replaced with a FIFO.
+        junitXml = (await (0,fs/* readRegularFile */.XF)(junitFile)).toString('utf8');
     }
     catch (err) {
         if (err.code !== 'ENOENT')
@@ -10471,17 +10473,17 @@ function findMetas(document) {
 }
 async function readHtml(file) {
     try {
-        return await promises_.readFile(file, 'utf8');
+        return (await (0,fs/* readRegularFile */.XF)(file)).toString('utf8');
     }
     catch (err) {
         const code = err.code;
         if (code === 'ENOENT') {
             throw new errors/* UserError */.y(`${CSP_FILE_INPUT}: ${file} does not exist. Fix: set ${CSP_FILE_INPUT} to the HTML file that carries the policy, e.g. frontend/index.html, or to none to turn the check off.`);
         }
-        if (code === 'EISDIR') {
+        if (code === 'EISDIR' || (code === 'ENOTREG' && / is a folder,/.test(err.message))) {
             throw new errors/* UserError */.y(`${CSP_FILE_INPUT}: ${file} is a folder. Fix: name the HTML file in it, e.g. ${file.replace(/\/+$/, '')}/index.html.`);
         }
-        throw new errors/* UserError */.y(`${CSP_FILE_INPUT}: cannot read ${file} (${code ?? err.message}). Fix: make it readable by the job's user, or set ${CSP_FILE_INPUT} to another page, or to none.`);
+        throw new errors/* UserError */.y(`${CSP_FILE_INPUT}: cannot read ${file} (${code === 'ENOTREG' ? err.message.replace(/^ENOTREG: .* is /, '') : (code ?? err.message)}). Fix: make it readable by the job's user, or set ${CSP_FILE_INPUT} to another page, or to none.`);
     }
 }
 const EXAMPLE = `<meta http-equiv="Content-Security-Policy" content="default-src 'self'; object-src 'none'">`;
@@ -11090,6 +11092,12 @@ async function appendDrillLog(file, report, run) {
             if (err.code === 'ELOOP' || err.code === 'EMLINK') {
                 throw Object.assign(new Error(`${file} is a symbolic link`), { code: 'a symbolic link' });
             }
+            // O_NONBLOCK on a FIFO that nothing reads.
+            if (err.code === 'ENXIO') {
+                throw Object.assign(new Error(`${file} is a FIFO`), {
+                    code: 'a FIFO, not a regular file',
+                });
+            }
             throw err;
         });
         try {
@@ -11683,7 +11691,7 @@ async function drillAge(config, log, at, report) {
             check.detail += ` (${notes.join('; ')})`;
         return check;
     }
-    const text = config.drillLog ? await promises_.readFile(config.drillLog, 'utf8').catch(() => '') : '';
+    const text = config.drillLog ? await readDrillLog(config.drillLog).catch(() => '') : '';
     return checkDrillAge(lastInDrillLog(text), maxDays, at);
 }
 /** The newest passing drill in the drill log's text (JSON Lines), or null. */
@@ -11712,7 +11720,7 @@ async function drillLogInstead(config, log, at, report, refused) {
     if (/^pull_request/.test(event) || event === 'merge_group') {
         throw new errors/* UserError */.y(`${refused.message} (drill-evidence: auto reads no drill log instead in a ${event} run, whose files a pull request can write)`);
     }
-    const text = config.drillLog ? await promises_.readFile(config.drillLog, 'utf8').catch(() => null) : null;
+    const text = config.drillLog ? await readDrillLog(config.drillLog).catch(() => null) : null;
     if (text === null) {
         throw new errors/* UserError */.y(`${refused.message} (drill-evidence: auto found no drill log to read instead${config.drillLog ? ` at ${config.drillLog}` : ''})`);
     }
@@ -11761,6 +11769,13 @@ async function runMode(config, log, now = () => new Date()) {
         log.warning(`report-file: cannot write ${config.reportFile}: ${writeFailureCause(err) ?? (0,errors/* describeError */.U)(err)}. Fix: set report-file to a writable path with room.`);
     }
     return report;
+}
+/**
+ * The drill log, read as a regular file and not through a symbolic link: a FIFO planted under
+ * its name would stall the job, a link would read whatever the runner can.
+ */
+async function readDrillLog(file) {
+    return (await (0,fs/* readRegularFile */.XF)(file, { follow: false })).toString('utf8');
 }
 
 
@@ -13257,7 +13272,7 @@ const cell = (s) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const testText = (s, max = 300) => {
     const line = s.replace(/\s+/g, ' ').trim();
     const short = line.length > max ? `${line.slice(0, max - 1)}…` : line;
-    return cell(short.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
+    return (0,_util_text_js__WEBPACK_IMPORTED_MODULE_2__/* .markdownText */ .p7)(short);
 };
 /** Rows shown per table; the JSON report has them all. */
 const MAX_ROWS = 50;
@@ -13289,14 +13304,14 @@ function renderGate(gate) {
     if (gate.failures.length) {
         lines.push('| Test | Result | Where | Message |', '| --- | --- | --- | --- |');
         for (const f of gate.failures.slice(0, MAX_ROWS)) {
-            lines.push(`| ${testText(f.name, 200)} | ❌ ${KIND[f.kind]} | ${cell(at(f))} | ${testText(f.message)} |`);
+            lines.push(`| ${testText(f.name, 200)} | ❌ ${KIND[f.kind]} | ${testText(at(f))} | ${testText(f.message)} |`);
         }
         lines.push('', ...more(gate.failures.length));
     }
     if (gate.skipped.length) {
         lines.push('**Skipped gate tests** (each one weakens the gate):', '');
         for (const s of gate.skipped.slice(0, MAX_ROWS)) {
-            const where = at(s) ? ` (${at(s)})` : '';
+            const where = at(s) ? ` (${testText(at(s))})` : '';
             lines.push(`- ⚠️ ${testText(s.name, 200)}${where}: ${KIND[s.kind]}${s.message ? `: ${testText(s.message)}` : ''}`);
         }
         lines.push('', ...more(gate.skipped.length));
@@ -13315,7 +13330,7 @@ function renderSummary(report) {
     }[report.mode];
     const failed = failedChecks(report);
     const status = report.error
-        ? `❌ **failed**: ${report.error}`
+        ? `❌ **failed**: ${(0,_util_text_js__WEBPACK_IMPORTED_MODULE_2__/* .markdownText */ .p7)(report.error)}`
         : report.ok
             ? `✅ **passed**: ${report.checks.length} checks`
             : `❌ **failed**: ${failed.join(', ')}`;
@@ -13549,6 +13564,7 @@ const cell = (s) => s
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/\|/g, '\\|')
+    .replace(/([[\]])/g, '\\$1')
     .replace(/`/g, "'");
 function checkCount(input, n, example) {
     if (!Number.isInteger(n) || n < 0) {
@@ -13827,9 +13843,11 @@ function missingFolders(dir) {
  * The contents of `file`, which must be a regular file: a FIFO, a device or a socket planted
  * under its name is refused (ENOTREG below) instead of read. It is opened without blocking, so
  * a FIFO with no writer cannot stall the job (reading one would wait for ever, past SIGTERM).
+ * `follow: false`: not through a symbolic link either (ELOOP).
  */
-async function readRegularFile(file) {
-    const handle = await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.open(file, node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_RDONLY | (node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_NONBLOCK ?? 0));
+async function readRegularFile(file, { follow = true } = {}) {
+    const { O_RDONLY, O_NONBLOCK, O_NOFOLLOW } = node_fs__WEBPACK_IMPORTED_MODULE_1__.constants;
+    const handle = await node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.open(file, O_RDONLY | (O_NONBLOCK ?? 0) | (follow ? 0 : (O_NOFOLLOW ?? 0)));
     try {
         const stat = await handle.stat();
         if (!stat.isFile())

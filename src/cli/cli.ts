@@ -15,6 +15,7 @@ import { runMode } from '../modes/index.js'
 import { failureMessage, renderSummary } from '../report/report.js'
 import { generateKeyPair } from '../manifest/signature.js'
 import { SECRET_INPUTS, secretEnvName, type SecretInput } from '../util/secrets.js'
+import { oneLine } from '../util/text.js'
 
 const USAGE = `usage: omniai-backup <${MODES.join('|')}> [--<input> <value> ...]
        omniai-backup demo-db --out <file> | --postgres <url> [--conversations N] [--message-chars N] [--audit-rows N]
@@ -46,7 +47,7 @@ export async function secretValue(
   input: SecretInput,
   flags: Map<string, string>,
   env: NodeJS.ProcessEnv = process.env,
-  warn: (message: string) => void = (m) => console.error(`warning: ${m}`),
+  warn: (message: string) => void = (m) => console.error(oneLine(`warning: ${m}`)),
 ): Promise<string | undefined> {
   const envName = secretEnvName(input)
   const given = [
@@ -120,7 +121,7 @@ async function runOne(mode: string, flags: Map<string, string>): Promise<boolean
   const report = await runMode(config, consoleLog)
   console.log('\n' + renderSummary(report))
   console.log(`report: ${config.reportFile}`)
-  if (!report.ok) console.error(`Error: ${failureMessage(report)}`)
+  if (!report.ok) console.error(oneLine(`Error: ${failureMessage(report)}`))
   return report.ok
 }
 
@@ -237,7 +238,7 @@ export async function cli(args: string[]): Promise<number> {
         return (await runOne(command!, parseFlags(rest, CLI_FLAGS))) ? 0 : 1
     }
   } catch (err) {
-    console.error(`Error: ${describeError(err)}`)
+    console.error(oneLine(`Error: ${describeError(err)}`))
     return err instanceof UserError ? 2 : 1
   }
 }

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs/promises'
+import { readRegularFile } from '../util/fs.js'
 import * as path from 'node:path'
 import { createInterface } from 'node:readline'
 import { UserError } from '../util/errors.js'
@@ -167,7 +168,8 @@ export async function runPytest(options: PytestOptions, log: Log): Promise<Pytes
   const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`
   let junitXml: string | null = null
   try {
-    junitXml = await fs.readFile(junitFile, 'utf8')
+    // The report pytest wrote, which the pull request's code could have replaced with a FIFO.
+    junitXml = (await readRegularFile(junitFile)).toString('utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }

@@ -247,6 +247,12 @@ export async function appendDrillLog(
         if (err.code === 'ELOOP' || err.code === 'EMLINK') {
           throw Object.assign(new Error(`${file} is a symbolic link`), { code: 'a symbolic link' })
         }
+        // O_NONBLOCK on a FIFO that nothing reads.
+        if (err.code === 'ENXIO') {
+          throw Object.assign(new Error(`${file} is a FIFO`), {
+            code: 'a FIFO, not a regular file',
+          })
+        }
         throw err
       })
     try {

@@ -15,7 +15,7 @@ import { gate } from './gate.js'
 import { restore } from './restore.js'
 import { smoke } from './smoke.js'
 import { verify } from './verify.js'
-import { makeDirs } from '../util/fs.js'
+import { makeDirs, readRegularFile } from '../util/fs.js'
 
 /** The mode `config` is for, given its own options. */
 function runOne(config: Options, log: Log, now: () => Date): Promise<Report> {
@@ -67,7 +67,7 @@ async function drillAge(config: Config, log: Log, at: Date, report: Report) {
     if (notes.length) check.detail += ` (${notes.join('; ')})`
     return check
   }
-  const text = config.drillLog ? await fs.readFile(config.drillLog, 'utf8').catch(() => '') : ''
+  const text = config.drillLog ? await readDrillLog(config.drillLog).catch(() => '') : ''
   return checkDrillAge(lastInDrillLog(text), maxDays, at)
 }
 
@@ -104,7 +104,7 @@ async function drillLogInstead(
       `${refused.message} (drill-evidence: auto reads no drill log instead in a ${event} run, whose files a pull request can write)`,
     )
   }
-  const text = config.drillLog ? await fs.readFile(config.drillLog, 'utf8').catch(() => null) : null
+  const text = config.drillLog ? await readDrillLog(config.drillLog).catch(() => null) : null
   if (text === null) {
     throw new UserError(
       `${refused.message} (drill-evidence: auto found no drill log to read instead${config.drillLog ? ` at ${config.drillLog}` : ''})`,
@@ -158,4 +158,12 @@ export async function runMode(
     )
   }
   return report
+}
+
+/**
+ * The drill log, read as a regular file and not through a symbolic link: a FIFO planted under
+ * its name would stall the job, a link would read whatever the runner can.
+ */
+async function readDrillLog(file: string): Promise<string> {
+  return (await readRegularFile(file, { follow: false })).toString('utf8')
 }

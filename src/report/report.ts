@@ -203,7 +203,7 @@ const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ')
 const testText = (s: string, max = 300) => {
   const line = s.replace(/\s+/g, ' ').trim()
   const short = line.length > max ? `${line.slice(0, max - 1)}…` : line
-  return cell(short.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'))
+  return markdownText(short)
 }
 
 /** Rows shown per table; the JSON report has them all. */
@@ -241,7 +241,7 @@ function renderGate(gate: GateReport): string[] {
     lines.push('| Test | Result | Where | Message |', '| --- | --- | --- | --- |')
     for (const f of gate.failures.slice(0, MAX_ROWS)) {
       lines.push(
-        `| ${testText(f.name, 200)} | ❌ ${KIND[f.kind]} | ${cell(at(f))} | ${testText(f.message)} |`,
+        `| ${testText(f.name, 200)} | ❌ ${KIND[f.kind]} | ${testText(at(f))} | ${testText(f.message)} |`,
       )
     }
     lines.push('', ...more(gate.failures.length))
@@ -249,7 +249,7 @@ function renderGate(gate: GateReport): string[] {
   if (gate.skipped.length) {
     lines.push('**Skipped gate tests** (each one weakens the gate):', '')
     for (const s of gate.skipped.slice(0, MAX_ROWS)) {
-      const where = at(s) ? ` (${at(s)})` : ''
+      const where = at(s) ? ` (${testText(at(s))})` : ''
       lines.push(
         `- ⚠️ ${testText(s.name, 200)}${where}: ${KIND[s.kind]}${s.message ? `: ${testText(s.message)}` : ''}`,
       )
@@ -271,7 +271,7 @@ export function renderSummary(report: Report): string {
   }[report.mode]
   const failed = failedChecks(report)
   const status = report.error
-    ? `❌ **failed**: ${report.error}`
+    ? `❌ **failed**: ${markdownText(report.error)}`
     : report.ok
       ? `✅ **passed**: ${report.checks.length} checks`
       : `❌ **failed**: ${failed.join(', ')}`

@@ -164,6 +164,7 @@ const cell = (s: string) =>
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/\|/g, '\\|')
+    .replace(/([[\]])/g, '\\$1')
     .replace(/`/g, "'")
 
 function checkCount(input: string, n: number, example: number): void {

@@ -69,9 +69,14 @@ function missingFolders(dir: string): string[] {
  * The contents of `file`, which must be a regular file: a FIFO, a device or a socket planted
  * under its name is refused (ENOTREG below) instead of read. It is opened without blocking, so
  * a FIFO with no writer cannot stall the job (reading one would wait for ever, past SIGTERM).
+ * `follow: false`: not through a symbolic link either (ELOOP).
  */
-export async function readRegularFile(file: string): Promise<Buffer> {
-  const handle = await fs.open(file, fsSync.constants.O_RDONLY | (fsSync.constants.O_NONBLOCK ?? 0))
+export async function readRegularFile(file: string, { follow = true } = {}): Promise<Buffer> {
+  const { O_RDONLY, O_NONBLOCK, O_NOFOLLOW } = fsSync.constants
+  const handle = await fs.open(
+    file,
+    O_RDONLY | (O_NONBLOCK ?? 0) | (follow ? 0 : (O_NOFOLLOW ?? 0)),
+  )
   try {
     const stat = await handle.stat()
     if (!stat.isFile()) throw notRegular(file, stat)
