@@ -7,7 +7,7 @@
  * between `</head>` and `<body>` still lands in `<head>`; one in `<noscript>` is text), because
  * where the element ends up decides whether the policy applies at all.
  */
-import { readRegularFile } from '../util/fs.js'
+import { NotRegularFile, readRegularFile } from '../util/fs.js'
 import type { DefaultTreeAdapterTypes as T } from 'parse5'
 import type { Check } from '../checks/checks.js'
 import { UserError } from '../util/errors.js'
@@ -308,13 +308,13 @@ async function readHtml(file: string): Promise<string> {
         `${CSP_FILE_INPUT}: ${file} does not exist. Fix: set ${CSP_FILE_INPUT} to the HTML file that carries the policy, e.g. frontend/index.html, or to none to turn the check off.`,
       )
     }
-    if (code === 'EISDIR' || (code === 'ENOTREG' && / is a folder,/.test((err as Error).message))) {
+    if (code === 'EISDIR' || (err instanceof NotRegularFile && err.kind === 'a folder')) {
       throw new UserError(
         `${CSP_FILE_INPUT}: ${file} is a folder. Fix: name the HTML file in it, e.g. ${file.replace(/\/+$/, '')}/index.html.`,
       )
     }
     throw new UserError(
-      `${CSP_FILE_INPUT}: cannot read ${file} (${code === 'ENOTREG' ? (err as Error).message.replace(/^ENOTREG: .* is /, '') : (code ?? (err as Error).message)}). Fix: make it readable by the job's user, or set ${CSP_FILE_INPUT} to another page, or to none.`,
+      `${CSP_FILE_INPUT}: cannot read ${file} (${err instanceof NotRegularFile ? err.what : (code ?? (err as Error).message)}). Fix: make it readable by the job's user, or set ${CSP_FILE_INPUT} to another page, or to none.`,
     )
   }
 }

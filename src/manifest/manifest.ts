@@ -1,4 +1,4 @@
-import { readRegularFile } from '../util/fs.js'
+import { NotRegularFile, readRegularFile } from '../util/fs.js'
 import type { Compression, EncryptionKind } from '../codec/index.js'
 import type { EngineName } from '../engines/database.js'
 import { UserError } from '../util/errors.js'
@@ -113,7 +113,7 @@ export async function readManifest(file: string): Promise<Manifest> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     throw new UserError(
-      `manifest ${file} cannot be read (${e.code === 'ENOTREG' ? e.message.replace(/^ENOTREG: /, '') : e.code}).`,
+      `manifest ${file} cannot be read (${err instanceof NotRegularFile ? err.message : e.code}).`,
     )
   }
   return parseManifest(text, file)

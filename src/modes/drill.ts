@@ -258,8 +258,8 @@ export async function appendDrillLog(
     try {
       const stat = await handle.stat()
       if (!stat.isFile()) {
-        const why = notRegular(file, stat).message
-        throw Object.assign(new Error(why), { code: why.replace(/^ENOTREG: .* is /, '') })
+        const not = notRegular(file, stat)
+        throw Object.assign(new Error(not.message), { code: not.what })
       }
       await handle.write(JSON.stringify(record) + '\n')
       await handle.sync()

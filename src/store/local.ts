@@ -92,16 +92,14 @@ export class LocalStore {
         () => false,
         (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
       )
-      if (!gone) {
-        await mustBeFileOrFolder(file).catch((err: Error) => {
-          throw new UserError(`${Inputs.BackupFile}: ${err.message}. Fix: name a backup file.`)
-        })
-      }
       if (gone) {
         throw new UserError(
           `${Inputs.BackupFile}: ${file} does not exist. Fix: give the path of a backup file (its manifest, <name>.manifest.json, is beside it), or leave backup-file empty to use the newest in ${this.dir}.`,
         )
       }
+      await mustBeFileOrFolder(file).catch((err: Error) => {
+        throw new UserError(`${Inputs.BackupFile}: ${err.message}. Fix: name a backup file.`)
+      })
       try {
         await fs.access(manifestPath)
       } catch {
@@ -199,6 +197,6 @@ export class LocalStore {
 async function mustBeFileOrFolder(file: string): Promise<void> {
   const stat = await fs.stat(file).catch(() => null)
   if (stat && !stat.isFile() && !stat.isDirectory()) {
-    throw new Error(notRegular(file, stat).message.replace(/^ENOTREG: /, ''))
+    throw notRegular(file, stat)
   }
 }

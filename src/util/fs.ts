@@ -86,8 +86,24 @@ export async function readRegularFile(file: string, { follow = true } = {}): Pro
   }
 }
 
+/** A file that is not a regular one where one belongs: `what` says what it is instead. */
+export class NotRegularFile extends Error {
+  readonly code = 'ENOTREG'
+  constructor(
+    readonly path: string,
+    readonly kind: 'a FIFO' | 'a socket' | 'a device' | 'a folder' | 'something else',
+  ) {
+    super(`${path} is ${kind}, not a regular file`)
+  }
+
+  /** "a FIFO, not a regular file". */
+  get what(): string {
+    return `${this.kind}, not a regular file`
+  }
+}
+
 /** What `file` is, where a regular file (or a folder, for pg_dump's directory format) belongs. */
-export function notRegular(file: string, stat: fsSync.Stats): NodeJS.ErrnoException {
+export function notRegular(file: string, stat: fsSync.Stats): NotRegularFile {
   const kind = stat.isFIFO()
     ? 'a FIFO'
     : stat.isSocket()
@@ -96,11 +112,8 @@ export function notRegular(file: string, stat: fsSync.Stats): NodeJS.ErrnoExcept
         ? 'a device'
         : stat.isDirectory()
           ? 'a folder'
-          : 'not a regular file'
-  return Object.assign(new Error(`ENOTREG: ${file} is ${kind}, not a regular file`), {
-    code: 'ENOTREG',
-    path: file,
-  })
+          : 'something else'
+  return new NotRegularFile(file, kind)
 }
 
 export async function sha256File(file: string): Promise<string> {
