@@ -7438,7 +7438,7 @@ async function readManifest(file) {
     }
     catch (err) {
         const e = err;
-        throw new errors/* UserError */.y(`manifest ${file} cannot be read (${e.code === 'ENOTREG' ? e.message.replace(/^ENOTREG: /, '') : e.code}).`);
+        throw new errors/* UserError */.y(`manifest ${file} cannot be read (${err instanceof fs/* NotRegularFile */.k1 ? err.message : e.code}).`);
     }
     return parseManifest(text, file);
 }
@@ -7511,14 +7511,12 @@ class LocalStore {
             const manifestPath = manifestPathFor(file);
             // A name that is not there at all is said so, not taken for a backup without a manifest.
             const gone = await promises_.lstat(file).then(() => false, (err) => err.code === 'ENOENT');
-            if (!gone) {
-                await mustBeFileOrFolder(file).catch((err) => {
-                    throw new errors/* UserError */.y(`${inputs/* Inputs */.G0.BackupFile}: ${err.message}. Fix: name a backup file.`);
-                });
-            }
             if (gone) {
                 throw new errors/* UserError */.y(`${inputs/* Inputs */.G0.BackupFile}: ${file} does not exist. Fix: give the path of a backup file (its manifest, <name>.manifest.json, is beside it), or leave backup-file empty to use the newest in ${this.dir}.`);
             }
+            await mustBeFileOrFolder(file).catch((err) => {
+                throw new errors/* UserError */.y(`${inputs/* Inputs */.G0.BackupFile}: ${err.message}. Fix: name a backup file.`);
+            });
             try {
                 await promises_.access(manifestPath);
             }
@@ -7598,7 +7596,7 @@ class LocalStore {
 async function mustBeFileOrFolder(file) {
     const stat = await promises_.stat(file).catch(() => null);
     if (stat && !stat.isFile() && !stat.isDirectory()) {
-        throw new Error((0,fs/* notRegular */.oQ)(file, stat).message.replace(/^ENOTREG: /, ''));
+        throw (0,fs/* notRegular */.oQ)(file, stat);
     }
 }
 
@@ -10480,10 +10478,10 @@ async function readHtml(file) {
         if (code === 'ENOENT') {
             throw new errors/* UserError */.y(`${CSP_FILE_INPUT}: ${file} does not exist. Fix: set ${CSP_FILE_INPUT} to the HTML file that carries the policy, e.g. frontend/index.html, or to none to turn the check off.`);
         }
-        if (code === 'EISDIR' || (code === 'ENOTREG' && / is a folder,/.test(err.message))) {
+        if (code === 'EISDIR' || (err instanceof fs/* NotRegularFile */.k1 && err.kind === 'a folder')) {
             throw new errors/* UserError */.y(`${CSP_FILE_INPUT}: ${file} is a folder. Fix: name the HTML file in it, e.g. ${file.replace(/\/+$/, '')}/index.html.`);
         }
-        throw new errors/* UserError */.y(`${CSP_FILE_INPUT}: cannot read ${file} (${code === 'ENOTREG' ? err.message.replace(/^ENOTREG: .* is /, '') : (code ?? err.message)}). Fix: make it readable by the job's user, or set ${CSP_FILE_INPUT} to another page, or to none.`);
+        throw new errors/* UserError */.y(`${CSP_FILE_INPUT}: cannot read ${file} (${err instanceof fs/* NotRegularFile */.k1 ? err.what : (code ?? err.message)}). Fix: make it readable by the job's user, or set ${CSP_FILE_INPUT} to another page, or to none.`);
     }
 }
 const EXAMPLE = `<meta http-equiv="Content-Security-Policy" content="default-src 'self'; object-src 'none'">`;
@@ -11103,8 +11101,8 @@ async function appendDrillLog(file, report, run) {
         try {
             const stat = await handle.stat();
             if (!stat.isFile()) {
-                const why = (0,fs/* notRegular */.oQ)(file, stat).message;
-                throw Object.assign(new Error(why), { code: why.replace(/^ENOTREG: .* is /, '') });
+                const not = (0,fs/* notRegular */.oQ)(file, stat);
+                throw Object.assign(new Error(not.message), { code: not.what });
             }
             await handle.write(JSON.stringify(record) + '\n');
             await handle.sync();
@@ -13761,6 +13759,7 @@ function parseS3Settings(inputs, env, mask = () => { }) {
 /* harmony export */   Zf: () => (/* binding */ writeFileAtomic),
 /* harmony export */   aP: () => (/* binding */ commitNoClobber),
 /* harmony export */   iV: () => (/* binding */ restrictPath),
+/* harmony export */   k1: () => (/* binding */ NotRegularFile),
 /* harmony export */   o7: () => (/* binding */ fsyncFile),
 /* harmony export */   oQ: () => (/* binding */ notRegular),
 /* harmony export */   px: () => (/* binding */ takeOwnership),
@@ -13858,6 +13857,21 @@ async function readRegularFile(file, { follow = true } = {}) {
         await handle.close();
     }
 }
+/** A file that is not a regular one where one belongs: `what` says what it is instead. */
+class NotRegularFile extends Error {
+    path;
+    kind;
+    code = 'ENOTREG';
+    constructor(path, kind) {
+        super(`${path} is ${kind}, not a regular file`);
+        this.path = path;
+        this.kind = kind;
+    }
+    /** "a FIFO, not a regular file". */
+    get what() {
+        return `${this.kind}, not a regular file`;
+    }
+}
 /** What `file` is, where a regular file (or a folder, for pg_dump's directory format) belongs. */
 function notRegular(file, stat) {
     const kind = stat.isFIFO()
@@ -13868,11 +13882,8 @@ function notRegular(file, stat) {
                 ? 'a device'
                 : stat.isDirectory()
                     ? 'a folder'
-                    : 'not a regular file';
-    return Object.assign(new Error(`ENOTREG: ${file} is ${kind}, not a regular file`), {
-        code: 'ENOTREG',
-        path: file,
-    });
+                    : 'something else';
+    return new NotRegularFile(file, kind);
 }
 async function sha256File(file) {
     const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
